@@ -1,0 +1,121 @@
+"""The Backend protocol and the value types that cross the batch boundary.
+
+Both backends (the local pool and HTCondor) take a :class:`SubmissionSpec`, return a
+:class:`Submission` handle that prodops stores, and report jobs as ``classad2.ClassAd``
+objects with HTCondor's attribute names plus events read from an HTCondor job event log,
+so everything downstream is the same code whichever pool ran the jobs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import classad2
+
+
+class JobAction(str, enum.Enum):
+    """Actions on jobs of a submission, as ``htcondor2.JobAction`` names them."""
+
+    HOLD = "Hold"
+    RELEASE = "Release"
+    REMOVE = "Remove"
+
+
+@dataclass(frozen=True)
+class SubmissionSpec:
+    """Everything needed to submit one stage of one request as one cluster.
+
+    ``items`` holds one argument string per job (HTCondor itemdata, ``queue args from``);
+    job N gets ``items[N]`` as ``$(args)`` and ProcId N.
+    """
+
+    request_id: int
+    stage: str
+    attempt: int
+    executable: str
+    items: Sequence[str]
+    workdir: str
+    request_memory_mb: int = 512
+    request_disk_mb: int = 1024
+    max_wall_time_s: int = 3600
+    priority: int = 0
+    environment: dict[str, str] = field(default_factory=dict)
+    batch_name: str = ""
+
+    @property
+    def key(self) -> str:
+        """Natural key of the submission: one request, one stage, one attempt."""
+        return f"{self.request_id}/{self.stage}/{self.attempt}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["items"] = list(self.items)
+        return data
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What prodops keeps to find a submission's jobs again (stored on the submission row)."""
+
+    backend: str
+    cluster_id: int
+    num_jobs: int
+    event_log: str
+    workdir: str
+    schedd: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Submission:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class JobEventRecord:
+    """One event of the HTCondor job event log, flattened for storage."""
+
+    cluster_id: int
+    proc_id: int
+    event_type: str
+    event_time: float
+    data: dict[str, Any]
+
+
+@dataclass
+class PollResult:
+    """One poll cycle: current ads of the submission's jobs, and events since ``offset``.
+
+    ``offset`` is the event-log position to resume from next cycle (kept in the database so
+    a restarted triggerer neither loses nor repeats events).
+    """
+
+    ads: list[classad2.ClassAd]
+    events: list[JobEventRecord]
+    offset: int
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The batch system prodops submits to and tracks."""
+
+    name: str
+
+    def submit(self, spec: SubmissionSpec) -> Submission:
+        """Submit one cluster; idempotent on ``spec.key`` (a second call returns the first)."""
+
+    def poll(self, submission: Submission, offset: int = 0) -> PollResult:
+        """Ads of every job of the submission (queued or finished) and new events."""
+
+    def history(self, submission: Submission, since: int | None = None) -> list[classad2.ClassAd]:
+        """Ads of the submission's jobs that have left the queue."""
+
+    def act(
+        self, submission: Submission, action: JobAction, reason: str, procs: Sequence[int] | None = None
+    ) -> int:
+        """Hold, release or remove jobs (all when ``procs`` is None); returns how many were acted on."""
