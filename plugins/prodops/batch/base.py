@@ -85,6 +85,8 @@ class JobEventRecord:
     event_type: str
     event_time: float
     data: dict[str, Any]
+    log_offset: int = -1
+    """Byte offset in the event log just after this event: its natural key within the log."""
 
 
 @dataclass
