@@ -1,0 +1,59 @@
+-- name: create_job_stage
+CREATE TEMP TABLE IF NOT EXISTS job_attempts_stage
+    (LIKE job_attempts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+
+-- name: copy_job_stage
+COPY job_attempts_stage (submission_id, proc_id, cluster_id, state, job_status, q_date, job_start_date,
+    job_current_start_date, completion_date, entered_current_status, exit_code, exit_by_signal,
+    exit_signal, hold_reason, hold_reason_code, hold_reason_subcode, num_holds, remove_reason,
+    last_remote_host, worker_ip, site, cpu_model, cpu_vendor, remote_wall_clock_time, remote_user_cpu,
+    remote_sys_cpu, memory_usage_mb, resident_set_size_kb, disk_usage_kb, request_memory_mb,
+    request_disk_kb, num_job_starts, num_shadow_starts, transfer_input_size_mb, bytes_recvd, bytes_sent,
+    time_window, ad, ad_hash) FROM STDIN;
+
+-- name: merge_job_stage
+-- One statement for the whole batch; a row that did not change is not rewritten.
+INSERT INTO job_attempts AS j
+SELECT * FROM job_attempts_stage
+ON CONFLICT (submission_id, proc_id) DO UPDATE SET
+    cluster_id = EXCLUDED.cluster_id, state = EXCLUDED.state, job_status = EXCLUDED.job_status,
+    q_date = EXCLUDED.q_date, job_start_date = EXCLUDED.job_start_date,
+    job_current_start_date = EXCLUDED.job_current_start_date, completion_date = EXCLUDED.completion_date,
+    entered_current_status = EXCLUDED.entered_current_status, exit_code = EXCLUDED.exit_code,
+    exit_by_signal = EXCLUDED.exit_by_signal, exit_signal = EXCLUDED.exit_signal,
+    hold_reason = EXCLUDED.hold_reason, hold_reason_code = EXCLUDED.hold_reason_code,
+    hold_reason_subcode = EXCLUDED.hold_reason_subcode, num_holds = EXCLUDED.num_holds,
+    remove_reason = EXCLUDED.remove_reason, last_remote_host = EXCLUDED.last_remote_host,
+    worker_ip = EXCLUDED.worker_ip, site = EXCLUDED.site, cpu_model = EXCLUDED.cpu_model,
+    cpu_vendor = EXCLUDED.cpu_vendor, remote_wall_clock_time = EXCLUDED.remote_wall_clock_time,
+    remote_user_cpu = EXCLUDED.remote_user_cpu, remote_sys_cpu = EXCLUDED.remote_sys_cpu,
+    memory_usage_mb = EXCLUDED.memory_usage_mb, resident_set_size_kb = EXCLUDED.resident_set_size_kb,
+    disk_usage_kb = EXCLUDED.disk_usage_kb, request_memory_mb = EXCLUDED.request_memory_mb,
+    request_disk_kb = EXCLUDED.request_disk_kb, num_job_starts = EXCLUDED.num_job_starts,
+    num_shadow_starts = EXCLUDED.num_shadow_starts, transfer_input_size_mb = EXCLUDED.transfer_input_size_mb,
+    bytes_recvd = EXCLUDED.bytes_recvd, bytes_sent = EXCLUDED.bytes_sent, time_window = EXCLUDED.time_window,
+    ad = EXCLUDED.ad, ad_hash = EXCLUDED.ad_hash, updated_at = now()
+WHERE j.ad_hash IS DISTINCT FROM EXCLUDED.ad_hash;
+
+-- name: job_fingerprints
+-- What the last cycle wrote, to diff the next poll against without rereading whole rows.
+SELECT proc_id, ad_hash FROM job_attempts WHERE submission_id = %(submission_id)s;
+
+-- name: insert_job_event
+INSERT INTO job_events (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data)
+VALUES (%(submission_id)s, %(log_offset)s, %(cluster_id)s, %(proc_id)s, %(event_type)s,
+        to_timestamp(%(event_time)s), %(data)s)
+ON CONFLICT (submission_id, log_offset) DO NOTHING;
+
+-- name: jobs_of_stage
+SELECT j.*, s.attempt
+  FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
+ WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s
+ ORDER BY s.attempt, j.proc_id;
+
+-- name: upsert_stage_report
+INSERT INTO stage_reports (request_id, stage, report) VALUES (%(request_id)s, %(stage)s, %(report)s)
+ON CONFLICT (request_id, stage) DO UPDATE SET report = EXCLUDED.report, created_at = now();
+
+-- name: get_stage_report
+SELECT report FROM stage_reports WHERE request_id = %(request_id)s AND stage = %(stage)s;

@@ -1,0 +1,39 @@
+-- name: upsert_request
+-- A re-run of validate_request for the same Airflow run updates the same row.
+INSERT INTO requests (dag_id, run_id, experiment, campaign, workflow, input_dataset, n_jobs,
+                      request_memory_mb, request_disk_mb, max_wall_time_min, requested_priority,
+                      justification, contact, workflow_options, form)
+VALUES (%(dag_id)s, %(run_id)s, %(experiment)s, %(campaign)s, %(workflow)s, %(input_dataset)s, %(n_jobs)s,
+        %(request_memory_mb)s, %(request_disk_mb)s, %(max_wall_time_min)s, %(requested_priority)s,
+        %(justification)s, %(contact)s, %(workflow_options)s, %(form)s)
+ON CONFLICT (dag_id, run_id) DO UPDATE SET
+    experiment = EXCLUDED.experiment, campaign = EXCLUDED.campaign, workflow = EXCLUDED.workflow,
+    input_dataset = EXCLUDED.input_dataset, n_jobs = EXCLUDED.n_jobs,
+    request_memory_mb = EXCLUDED.request_memory_mb, request_disk_mb = EXCLUDED.request_disk_mb,
+    max_wall_time_min = EXCLUDED.max_wall_time_min, requested_priority = EXCLUDED.requested_priority,
+    justification = EXCLUDED.justification, contact = EXCLUDED.contact,
+    workflow_options = EXCLUDED.workflow_options, form = EXCLUDED.form, updated_at = now()
+RETURNING id, state;
+
+-- name: upsert_stage
+INSERT INTO stages (request_id, name, position) VALUES (%(request_id)s, %(name)s, %(position)s)
+ON CONFLICT (request_id, name) DO UPDATE SET position = EXCLUDED.position;
+
+-- name: set_request_decision
+UPDATE requests
+   SET state = %(state)s, priority = %(priority)s, decided_by = %(decided_by)s,
+       decision_note = %(decision_note)s, decided_at = %(decided_at)s, updated_at = now()
+ WHERE id = %(request_id)s;
+
+-- name: set_request_state
+UPDATE requests SET state = %(state)s, updated_at = now() WHERE id = %(request_id)s;
+
+-- name: get_request
+SELECT * FROM requests WHERE id = %(request_id)s;
+
+-- name: get_request_by_run
+SELECT * FROM requests WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s;
+
+-- name: set_stage_state
+UPDATE stages SET state = %(state)s, updated_at = now()
+ WHERE request_id = %(request_id)s AND name = %(stage)s;

@@ -1,0 +1,30 @@
+"""Settings read in one place: paths and defaults, overridable by environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+INCLUDE_DIR = Path(os.environ.get("PRODOPS_INCLUDE", REPO_ROOT / "include"))
+SQL_DIR = INCLUDE_DIR / "sql"
+WORKFLOWS_DIR = INCLUDE_DIR / "workflows"
+JOBS_DIR = INCLUDE_DIR / "jobs"
+
+DB_CONN_ID = os.environ.get("PRODOPS_DB_CONN_ID", "prodops_db")
+"""Airflow connection that names the prodops PostgreSQL database."""
+
+
+def prodops_home() -> Path:
+    """Where the local pool keeps job workdirs (read each call: tests change it)."""
+    return Path(os.environ.get("PRODOPS_HOME", REPO_ROOT / ".local" / "prodops"))
+
+
+def approval_timeout_hours() -> float:
+    """How long an approver has before a request expires."""
+    return float(os.environ.get("PRODOPS_APPROVAL_TIMEOUT_HOURS", "72"))
+
+
+def track_poll_interval_s() -> float:
+    return float(os.environ.get("PRODOPS_TRACK_POLL_INTERVAL", "5"))

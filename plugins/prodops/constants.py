@@ -1,0 +1,85 @@
+"""Modes and states, with the batch system's codes mapped in one table."""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobState(str, enum.Enum):
+    """An attempt's state in the batch system (HTCondor JobStatus)."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    REMOVED = "removed"
+    COMPLETED = "completed"
+    HELD = "held"
+    TRANSFERRING_OUTPUT = "transferring_output"
+    SUSPENDED = "suspended"
+
+    @classmethod
+    def from_job_status(cls, code: int) -> JobState:
+        try:
+            return _BY_CODE[code]
+        except KeyError:
+            raise ValueError(f"JobStatus {code!r} is not an HTCondor job status (1..7)") from None
+
+    @property
+    def is_final(self) -> bool:
+        """Final for tracking: the job will not change without someone acting on it."""
+        return self in (JobState.COMPLETED, JobState.REMOVED, JobState.HELD)
+
+
+_BY_CODE = {
+    1: JobState.IDLE,
+    2: JobState.RUNNING,
+    3: JobState.REMOVED,
+    4: JobState.COMPLETED,
+    5: JobState.HELD,
+    6: JobState.TRANSFERRING_OUTPUT,
+    7: JobState.SUSPENDED,
+}
+
+
+class Outcome(str, enum.Enum):
+    """How an attempt ended, as on-call reads it in a report."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """Exited with a non-zero code."""
+    KILLED = "killed"
+    """Terminated by a signal."""
+    HELD = "held"
+    REMOVED = "removed"
+    UNFINISHED = "unfinished"
+
+
+class RequestState(str, enum.Enum):
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class TimeWindow(str, enum.Enum):
+    """Time of day a job ran in, in its site's time zone (start hour, inclusive)."""
+
+    NIGHT = "night"
+    MORNING = "morning"
+    LUNCH = "lunch"
+    AFTERNOON = "afternoon"
+    EVENING = "evening"
+
+    @classmethod
+    def of_hour(cls, hour: int) -> TimeWindow:
+        if 6 <= hour < 11:
+            return cls.MORNING
+        if 11 <= hour < 14:
+            return cls.LUNCH
+        if 14 <= hour < 18:
+            return cls.AFTERNOON
+        if 18 <= hour < 22:
+            return cls.EVENING
+        return cls.NIGHT

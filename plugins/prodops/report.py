@@ -1,0 +1,75 @@
+"""The end-of-stage report: what on-call reads first, in the task log and in the database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from statistics import mean
+from typing import Any
+
+from prodops.batch.classads import outcome
+from prodops.constants import Outcome
+
+
+def _f(value: Any) -> float:
+    return float(value or 0.0)
+
+
+def build_report(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts by outcome, exit codes, signals, hold reasons, cpu/wall totals and efficiency."""
+    rows = list(rows)
+    outcomes = Counter(outcome(r).value for r in rows)
+    exit_codes = Counter(str(r["exit_code"]) for r in rows if outcome(r) in (Outcome.SUCCEEDED, Outcome.FAILED))
+    signals = Counter(str(r["exit_signal"]) for r in rows if outcome(r) is Outcome.KILLED)
+    holds = Counter(
+        f"{r['hold_reason_code']}/{r['hold_reason_subcode'] or 0}: {r['hold_reason']}"
+        for r in rows
+        if outcome(r) is Outcome.HELD
+    )
+    sites = Counter(r["site"] or "unknown" for r in rows)
+    wall = [_f(r["remote_wall_clock_time"]) for r in rows]
+    cpu = [_f(r["remote_user_cpu"]) + _f(r["remote_sys_cpu"]) for r in rows]
+    ran = [(w, c) for w, c in zip(wall, cpu) if w > 0]
+    total_wall, total_cpu = sum(wall), sum(cpu)
+    wasted = sum(_f(r["remote_wall_clock_time"]) for r in rows if outcome(r) is not Outcome.SUCCEEDED)
+    return {
+        "jobs": len(rows),
+        "outcomes": dict(sorted(outcomes.items())),
+        "exit_codes": dict(sorted(exit_codes.items())),
+        "signals": dict(sorted(signals.items())),
+        "hold_reasons": dict(sorted(holds.items())),
+        "sites": dict(sorted(sites.items())),
+        "wall_time_s": {"total": total_wall, "mean": mean(w for w, _ in ran) if ran else 0.0,
+                        "max": max(wall, default=0.0)},
+        "cpu_time_s": {"total": total_cpu, "mean": mean(c for _, c in ran) if ran else 0.0,
+                       "max": max(cpu, default=0.0)},
+        "cpu_efficiency": (total_cpu / total_wall) if total_wall else None,
+        "wasted_wall_time_s": wasted,
+        "max_memory_mb": max((int(r["memory_usage_mb"] or 0) for r in rows), default=0),
+    }
+
+
+def format_report(stage: str, report: Mapping[str, Any]) -> str:
+    """A plain-text block that reads well in an Airflow task log."""
+    eff = report["cpu_efficiency"]
+    lines = [
+        f"=== Stage {stage}: {report['jobs']} jobs ===",
+        "Outcomes:      " + _pairs(report["outcomes"]),
+        "Exit codes:    " + _pairs(report["exit_codes"]),
+        "Signals:       " + _pairs(report["signals"]),
+        "Sites:         " + _pairs(report["sites"]),
+        f"Wall time:     total {report['wall_time_s']['total']:.0f} s, mean {report['wall_time_s']['mean']:.1f} s,"
+        f" max {report['wall_time_s']['max']:.0f} s",
+        f"CPU time:      total {report['cpu_time_s']['total']:.1f} s, mean {report['cpu_time_s']['mean']:.2f} s",
+        f"CPU efficiency: {eff:.0%}" if eff is not None else "CPU efficiency: n/a (no wall time)",
+        f"Wasted wall time (jobs that did not succeed): {report['wasted_wall_time_s']:.0f} s",
+        f"Peak memory:   {report['max_memory_mb']} MB",
+    ]
+    if report["hold_reasons"]:
+        lines.append("Hold reasons:")
+        lines += [f"  {n:>5} x {reason}" for reason, n in report["hold_reasons"].items()]
+    return "\n".join(lines)
+
+
+def _pairs(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in counts.items()) or "-"

@@ -1,0 +1,1 @@
+"""The production request: its form, its validation and its decision."""

@@ -1,0 +1,62 @@
+"""The request's steps as plain functions: what each production_request task does."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from prodops.batch.base import Backend
+from prodops.constants import Outcome, RequestState
+from prodops.report import build_report, format_report
+from prodops.request.form import validate_request
+from prodops.stage import stage_spec, submit_stage
+from prodops.store import records
+from prodops.store.db import connect
+from prodops.workflows import load_templates
+
+log = logging.getLogger(__name__)
+
+
+def record_request(db_url: str, *, dag_id: str, run_id: str, conf: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the form and record the request as pending approval; nothing is written if invalid."""
+    templates = load_templates()
+    request = validate_request(conf, templates)
+    template = templates[request.workflow]
+    with connect(db_url) as conn:
+        request_id = records.upsert_request(conn, dag_id=dag_id, run_id=run_id, form=request.as_form())
+        records.upsert_stages(conn, request_id, [s.name for s in template.stages])
+        conn.commit()
+    log.info("Recorded request %d (%s/%s, workflow %s): pending approval",
+             request_id, request.experiment, request.campaign, request.workflow)
+    return {"request_id": request_id, "workflow": request.workflow, "stages": [s.name for s in template.stages]}
+
+
+def submit_first_stage(db_url: str, backend: Backend, request_id: int) -> int:
+    """Submit the workflow's first stage of an approved request; returns the submission id."""
+    with connect(db_url) as conn:
+        request = records.get_request(conn, request_id)
+        if request is None or request["state"] not in (RequestState.APPROVED.value, RequestState.RUNNING.value):
+            state = None if request is None else request["state"]
+            raise RuntimeError(f"request {request_id} is {state!r}, not approved; only approved requests are submitted")
+        records.set_request_state(conn, request_id, RequestState.RUNNING.value)
+        conn.commit()
+    template = load_templates()[request["workflow"]]
+    spec = stage_spec(
+        request_id=request_id, request=request, template=template, stage=template.stages[0].name,
+        priority=request["priority"],
+    )
+    return submit_stage(db_url=db_url, backend=backend, spec=spec)
+
+
+def report_stage(db_url: str, request_id: int, stage: str) -> tuple[dict[str, Any], str]:
+    """Build, store and format the stage report; the request ends succeeded only if every job did."""
+    with connect(db_url) as conn:
+        rows = records.jobs_of_stage(conn, request_id, stage)
+        report = build_report(rows)
+        records.upsert_stage_report(conn, request_id, stage, report)
+        records.set_stage_state(conn, request_id, stage, "done")
+        ok = report["jobs"] > 0 and report["outcomes"].get(Outcome.SUCCEEDED.value, 0) == report["jobs"]
+        records.set_request_state(conn, request_id, (RequestState.SUCCEEDED if ok else RequestState.FAILED).value)
+        conn.commit()
+    return report, format_report(stage, report)

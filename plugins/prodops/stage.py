@@ -1,0 +1,65 @@
+"""Submitting one stage of a request: the spec from the template and the form, then the backend.
+
+The submission row is claimed before the batch system is asked and the backend's submit is
+idempotent on the submission key, so re-running ``submit_stage`` never submits twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prodops import config
+from prodops.batch.base import Backend, SubmissionSpec
+from prodops.store import records
+from prodops.store.db import connect
+from prodops.workflows import WorkflowTemplate
+
+log = logging.getLogger(__name__)
+
+
+def stage_spec(
+    *,
+    request_id: int,
+    request: Mapping[str, Any],
+    template: WorkflowTemplate,
+    stage: str,
+    attempt: int = 1,
+    priority: int | None = None,
+    home: Path | None = None,
+) -> SubmissionSpec:
+    items = template.job_arguments(
+        stage, int(request["n_jobs"]), request.get("workflow_options") or {}, int(request["request_memory_mb"])
+    )
+    workdir = (home or config.prodops_home()) / "requests" / str(request_id) / stage / f"attempt-{attempt}"
+    return SubmissionSpec(
+        request_id=request_id,
+        stage=stage,
+        attempt=attempt,
+        executable=template.executable_path(stage),
+        items=items,
+        workdir=str(workdir),
+        request_memory_mb=int(request["request_memory_mb"]),
+        request_disk_mb=int(request["request_disk_mb"]),
+        max_wall_time_s=int(request["max_wall_time_min"]) * 60,
+        priority=int(request["priority"] if priority is None else priority),
+        batch_name=f"{request['experiment']}-{request['campaign']}-{request_id}-{stage}",
+    )
+
+
+def submit_stage(*, db_url: str, backend: Backend, spec: SubmissionSpec) -> int:
+    """Submit ``spec`` once; returns the submission id (the same one on every re-run)."""
+    with connect(db_url) as conn:
+        row = records.claim_submission(conn, spec, backend.name)
+        conn.commit()
+        if row["cluster_id"] is not None:
+            log.info("Stage %s already submitted as cluster %s; not submitting again", spec.key, row["cluster_id"])
+            return int(row["id"])
+        submission = backend.submit(spec)
+        records.record_submitted(conn, row["id"], submission)
+        records.set_stage_state(conn, spec.request_id, spec.stage, "submitted")
+        conn.commit()
+    log.info("Submitted %s: %d jobs as cluster %d (%s)", spec.key, submission.num_jobs, submission.cluster_id, backend.name)
+    return int(row["id"])

@@ -1,0 +1,1 @@
+"""PostgreSQL access for prodops records: migrations, named queries, idempotent writes."""

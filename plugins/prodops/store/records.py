@@ -1,0 +1,193 @@
+"""Idempotent writes and reads of requests, stages, submissions, job attempts and events.
+
+Every function takes an open psycopg connection and leaves the transaction to the caller,
+so one tracking cycle (rows, events, event-log offset) commits or rolls back as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from prodops.batch.base import JobEventRecord, Submission, SubmissionSpec
+from prodops.batch.classads import COLUMNS
+from prodops.store.db import q
+
+
+def upsert_request(conn: psycopg.Connection, *, dag_id: str, run_id: str, form: Mapping[str, Any]) -> int:
+    row = conn.execute(
+        q("upsert_request"),
+        {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "experiment": form["experiment"],
+            "campaign": form["campaign"],
+            "workflow": form["workflow"],
+            "input_dataset": form.get("input_dataset") or None,
+            "n_jobs": form.get("n_jobs"),
+            "request_memory_mb": form["request_memory_mb"],
+            "request_disk_mb": form["request_disk_mb"],
+            "max_wall_time_min": form["max_wall_time_min"],
+            "requested_priority": form["priority"],
+            "justification": form["justification"],
+            "contact": form["contact"],
+            "workflow_options": Jsonb(form.get("workflow_options") or {}),
+            "form": Jsonb(dict(form)),
+        },
+    ).fetchone()
+    return int(row["id"])
+
+
+def upsert_stages(conn: psycopg.Connection, request_id: int, stage_names: Sequence[str]) -> None:
+    for position, name in enumerate(stage_names):
+        conn.execute(q("upsert_stage"), {"request_id": request_id, "name": name, "position": position})
+
+
+def record_decision(
+    conn: psycopg.Connection,
+    request_id: int,
+    *,
+    state: str,
+    priority: int | None,
+    decided_by: str | None,
+    note: str | None,
+    decided_at: datetime | None,
+) -> None:
+    conn.execute(
+        q("set_request_decision"),
+        {
+            "request_id": request_id,
+            "state": state,
+            "priority": priority,
+            "decided_by": decided_by,
+            "decision_note": note,
+            "decided_at": decided_at,
+        },
+    )
+
+
+def set_request_state(conn: psycopg.Connection, request_id: int, state: str) -> None:
+    conn.execute(q("set_request_state"), {"request_id": request_id, "state": state})
+
+
+def set_stage_state(conn: psycopg.Connection, request_id: int, stage: str, state: str) -> None:
+    conn.execute(q("set_stage_state"), {"request_id": request_id, "stage": stage, "state": state})
+
+
+def get_request(conn: psycopg.Connection, request_id: int) -> dict[str, Any] | None:
+    return conn.execute(q("get_request"), {"request_id": request_id}).fetchone()
+
+
+def claim_submission(conn: psycopg.Connection, spec: SubmissionSpec, backend: str) -> dict[str, Any]:
+    """The submission row for ``spec.key``, created if new; ``cluster_id`` is set once submitted."""
+    return conn.execute(
+        q("claim_submission"),
+        {
+            "request_id": spec.request_id,
+            "stage": spec.stage,
+            "attempt": spec.attempt,
+            "backend": backend,
+            "num_jobs": len(spec.items),
+            "workdir": spec.workdir,
+            "spec": Jsonb(spec.to_dict()),
+        },
+    ).fetchone()
+
+
+def record_submitted(conn: psycopg.Connection, submission_id: int, submission: Submission) -> None:
+    conn.execute(
+        q("record_submitted"),
+        {
+            "submission_id": submission_id,
+            "cluster_id": submission.cluster_id,
+            "schedd": submission.schedd,
+            "event_log": submission.event_log,
+            "workdir": submission.workdir,
+            "num_jobs": submission.num_jobs,
+        },
+    )
+
+
+def get_submission(conn: psycopg.Connection, submission_id: int, *, lock: bool = False) -> dict[str, Any]:
+    row = conn.execute(q("lock_submission" if lock else "get_submission"), {"submission_id": submission_id}).fetchone()
+    if row is None:
+        raise LookupError(f"submission {submission_id} is not in the prodops database")
+    return row
+
+
+def submission_handle(row: Mapping[str, Any]) -> Submission:
+    return Submission(
+        backend=row["backend"],
+        cluster_id=int(row["cluster_id"]),
+        num_jobs=int(row["num_jobs"]),
+        event_log=row["event_log"],
+        workdir=row["workdir"],
+        schedd=row["schedd"],
+    )
+
+
+def save_event_offset(conn: psycopg.Connection, submission_id: int, offset: int) -> None:
+    conn.execute(q("save_event_offset"), {"submission_id": submission_id, "offset": offset})
+
+
+def finish_submission(conn: psycopg.Connection, submission_id: int) -> None:
+    conn.execute(q("finish_submission"), {"submission_id": submission_id})
+
+
+def job_fingerprints(conn: psycopg.Connection, submission_id: int) -> dict[int, str]:
+    rows = conn.execute(q("job_fingerprints"), {"submission_id": submission_id})
+    return {r["proc_id"]: r["ad_hash"] for r in rows}
+
+
+def write_job_attempts(conn: psycopg.Connection, submission_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Upsert a batch of mapped job rows with one COPY and one merge statement."""
+    cur = conn.cursor()
+    cur.execute(q("create_job_stage"))
+    count = 0
+    with cur.copy(q("copy_job_stage")) as copy:
+        for row in rows:
+            copy.write_row((submission_id, *(row[c] for c in COLUMNS)))
+            count += 1
+    if count:
+        cur.execute(q("merge_job_stage"))
+    cur.execute("TRUNCATE job_attempts_stage")
+    return count
+
+
+def write_job_events(conn: psycopg.Connection, submission_id: int, events: Sequence[JobEventRecord]) -> None:
+    if not events:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            q("insert_job_event"),
+            [
+                {
+                    "submission_id": submission_id,
+                    "log_offset": e.log_offset,
+                    "cluster_id": e.cluster_id,
+                    "proc_id": e.proc_id,
+                    "event_type": e.event_type,
+                    "event_time": e.event_time,
+                    "data": json.dumps(e.data, default=str),
+                }
+                for e in events
+            ],
+        )
+
+
+def jobs_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:
+    return conn.execute(q("jobs_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
+
+
+def upsert_stage_report(conn: psycopg.Connection, request_id: int, stage: str, report: Mapping[str, Any]) -> None:
+    conn.execute(q("upsert_stage_report"), {"request_id": request_id, "stage": stage, "report": Jsonb(dict(report))})
+
+
+def get_stage_report(conn: psycopg.Connection, request_id: int, stage: str) -> dict[str, Any] | None:
+    row = conn.execute(q("get_stage_report"), {"request_id": request_id, "stage": stage}).fetchone()
+    return None if row is None else row["report"]

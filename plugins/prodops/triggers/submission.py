@@ -1,0 +1,70 @@
+"""Deferrable tracking of one submission, in the triggerer (no worker slot held while waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from prodops import config
+from prodops.exceptions import BackendUnavailable
+
+
+class SubmissionTrigger(BaseTrigger):
+    """Polls a submission until every job is final, writing changes to PostgreSQL each cycle.
+
+    Its only state is the submission id: progress (rows, event-log offset) lives in the
+    database, so a restarted triggerer resumes where the last committed cycle ended.
+    """
+
+    def __init__(
+        self,
+        *,
+        submission_id: int,
+        backend: str,
+        conn_id: str = config.DB_CONN_ID,
+        poll_interval: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.submission_id = submission_id
+        self.backend = backend
+        self.conn_id = conn_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "prodops.triggers.submission.SubmissionTrigger",
+            {
+                "submission_id": self.submission_id,
+                "backend": self.backend,
+                "conn_id": self.conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from prodops.batch.registry import get_backend
+        from prodops.store.db import aurl_from_connection
+        from prodops.tracking import SubmissionTracker
+
+        try:
+            tracker = SubmissionTracker(
+                backend=get_backend(self.backend),
+                db_url=await aurl_from_connection(self.conn_id),
+                submission_id=self.submission_id,
+            )
+            while True:
+                try:
+                    result = await asyncio.to_thread(tracker.cycle)
+                except BackendUnavailable as err:
+                    self.log.warning("Batch system unreachable, will retry (no job is marked failed): %s", err)
+                else:
+                    if result.done:
+                        yield TriggerEvent({"status": "success", "submission_id": self.submission_id, **result.to_dict()})
+                        return
+                await asyncio.sleep(self.poll_interval)
+        except Exception as err:  # noqa: BLE001 - reported to the task, which fails with it
+            self.log.exception("Tracking submission %s failed", self.submission_id)
+            yield TriggerEvent({"status": "error", "submission_id": self.submission_id, "message": str(err)})
