@@ -1,0 +1,37 @@
+"""The stage report: counts, exit codes, holds, cpu/wall and efficiency."""
+
+from __future__ import annotations
+
+from prodops.report import build_report, format_report
+
+
+def job(state="completed", exit_code=0, signal=None, wall=100.0, cpu=80.0, hold=None, site="local", mem=50):
+    return {
+        "state": state, "exit_code": exit_code, "exit_by_signal": signal is not None, "exit_signal": signal,
+        "hold_reason_code": 34 if hold else None, "hold_reason_subcode": 0 if hold else None, "hold_reason": hold,
+        "remote_wall_clock_time": wall, "remote_user_cpu": cpu, "remote_sys_cpu": 0.0, "site": site,
+        "memory_usage_mb": mem,
+    }
+
+
+def test_report_counts_and_efficiency():
+    rows = [job(), job(), job(exit_code=3, wall=50, cpu=10), job(exit_code=None, signal=9, wall=50, cpu=0),
+            job(state="held", exit_code=None, hold="over memory", wall=0, cpu=0, mem=700)]
+    report = build_report(rows)
+    assert report["jobs"] == 5
+    assert report["outcomes"] == {"failed": 1, "held": 1, "killed": 1, "succeeded": 2}
+    assert report["exit_codes"] == {"0": 2, "3": 1}
+    assert report["signals"] == {"9": 1}
+    assert report["hold_reasons"] == {"34/0: over memory": 1}
+    assert report["wall_time_s"]["total"] == 300 and report["cpu_time_s"]["total"] == 170
+    assert abs(report["cpu_efficiency"] - 170 / 300) < 1e-9
+    assert report["wasted_wall_time_s"] == 100
+    assert report["max_memory_mb"] == 700
+    text = format_report("run", report)
+    assert "succeeded=2" in text and "CPU efficiency: 57%" in text and "34/0: over memory" in text
+
+
+def test_empty_stage_has_no_efficiency():
+    report = build_report([])
+    assert report["jobs"] == 0 and report["cpu_efficiency"] is None
+    assert "n/a" in format_report("run", report)
