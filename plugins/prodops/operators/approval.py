@@ -6,18 +6,22 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Context, Param
+from airflow.sdk import Context, Param, ParamsDict
 
 from prodops import config
 from prodops.constants import RequestState
 from prodops.request.decision import approver_name, record_decision
 
 
+TIMEOUT_VARIABLE = "prodops_approval_timeout_hours"
+
+
 class RequestApprovalOperator(ApprovalOperator):
     """Asks an approver to approve or reject a request, with a final priority and a note.
 
-    Approve and reject are stored on the request; no answer within ``response_timeout``
-    marks it ``expired``. Reject and expiry skip everything downstream, so the run ends
+    Approve and reject are stored on the request; no answer within the response timeout
+    marks it ``expired``. The timeout is read when the gate opens, from the Airflow Variable
+    ``prodops_approval_timeout_hours`` when set, else from ``response_timeout``. Reject and expiry skip everything downstream, so the run ends
     cleanly with nothing submitted.
     """
 
@@ -31,15 +35,12 @@ class RequestApprovalOperator(ApprovalOperator):
         response_timeout: timedelta | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault(
-            "params",
-            {
-                "priority": Param(50, type="integer", minimum=0, maximum=100, title="Priority",
-                                  description="Final priority, 0 (lowest) to 100 (highest)."),
-                "note": Param("", type="string", maxLength=2000, title="Note to the requester"),
-            },
-        )
+        params = ParamsDict(kwargs.pop("params", None) or {})
+        for name, param in self.decision_params().items():
+            if name not in params:
+                params[name] = param
         super().__init__(
+            params=params,
             response_timeout=response_timeout or timedelta(hours=config.approval_timeout_hours()),
             ignore_downstream_trigger_rules=True,
             **kwargs,
@@ -47,26 +48,53 @@ class RequestApprovalOperator(ApprovalOperator):
         self.request_id = request_id
         self.conn_id = conn_id
 
+    def execute(self, context: Context) -> Any:
+        from airflow.sdk import Variable
+
+        hours = Variable.get(TIMEOUT_VARIABLE, default=None)
+        if hours is not None:
+            try:
+                self.response_timeout = timedelta(hours=float(hours))
+            except ValueError:
+                raise ValueError(
+                    f"Airflow Variable {TIMEOUT_VARIABLE}={hours!r} is not a number of hours; set it to e.g. 72"
+                ) from None
+        self.log.info("Waiting up to %s for a decision on request %s", self.response_timeout, self.request_id)
+        return super().execute(context)
+
+    @staticmethod
+    def decision_params() -> dict[str, Param]:
+        """What the approver fills in besides the choice (task-sourced, so the HITL form shows them)."""
+        return {
+            "approved_priority": Param(50, type="integer", minimum=0, maximum=100, title="Approved priority",
+                              description="Final priority, 0 (lowest) to 100 (highest).", source="task"),
+            "note": Param("", type="string", maxLength=2000, title="Note to the requester", source="task"),
+        }
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Record the decision first: the parent skips downstream by raising, so nothing runs after it."""
         from prodops.store.db import url_from_connection
 
         db_url = url_from_connection(self.conn_id)
         if event.get("error_type") == "timeout":
             self.log.warning("No decision within %s: request %s expired", self.response_timeout, self.request_id)
             record_decision(db_url, int(self.request_id), state=RequestState.EXPIRED)
-            self.skip(ti=context["ti"], tasks=[t for t in context["task"].get_flat_relatives(upstream=False)])
+            self.skip(ti=context["ti"], tasks=list(context["task"].get_flat_relatives(upstream=False)))
             return {"chosen_options": [], "expired": True}
-        result = super().execute_complete(context, event)
-        approved = result["chosen_options"] == [self.APPROVE]
-        params = result.get("params_input") or {}
+        chosen = event["chosen_options"]
+        params = event.get("params_input") or {}
+        self.validate_chosen_options(chosen)
+        self.validate_params_input(params)
+        approved = chosen == [self.APPROVE]
         record_decision(
             db_url,
             int(self.request_id),
             state=RequestState.APPROVED if approved else RequestState.REJECTED,
-            priority=params.get("priority"),
-            decided_by=approver_name(result.get("responded_by_user")),
+            priority=params.get("approved_priority"),
+            decided_by=approver_name(event.get("responded_by_user")),
             note=params.get("note") or None,
-            decided_at=result.get("responded_at"),
+            decided_at=event.get("responded_at"),
         )
-        self.log.info("Request %s %s", self.request_id, "approved" if approved else "rejected")
-        return result
+        self.log.info("Request %s %s by %s", self.request_id, "approved" if approved else "rejected",
+                      approver_name(event.get("responded_by_user")))
+        return super().execute_complete(context, event)

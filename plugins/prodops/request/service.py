@@ -8,6 +8,7 @@ from typing import Any
 
 from prodops.batch.base import Backend
 from prodops.constants import Outcome, RequestState
+from prodops.exceptions import RequestInvalid
 from prodops.report import build_report, format_report
 from prodops.request.form import validate_request
 from prodops.stage import stage_spec, submit_stage
@@ -21,7 +22,11 @@ log = logging.getLogger(__name__)
 def record_request(db_url: str, *, dag_id: str, run_id: str, conf: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the form and record the request as pending approval; nothing is written if invalid."""
     templates = load_templates()
-    request = validate_request(conf, templates)
+    try:
+        request = validate_request(conf, templates)
+    except RequestInvalid as err:
+        log.error("%s\nNothing was recorded. Fix the fields above and trigger the request again.", err)
+        raise
     template = templates[request.workflow]
     with connect(db_url) as conn:
         request_id = records.upsert_request(conn, dag_id=dag_id, run_id=run_id, form=request.as_form())
