@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prodops.batch.base import Backend
 
 
-def get_backend(name: str) -> Backend:
-    if name == "local":
-        from prodops.batch.local import LocalPoolBackend
+def _local() -> Backend:
+    from prodops.batch.local import LocalPoolBackend
 
-        return LocalPoolBackend()
-    raise ValueError(f"unknown batch backend {name!r}; use 'local' (the HTCondor backend is not configured)")
+    return LocalPoolBackend()
+
+
+_FACTORIES: dict[str, Callable[[], Backend]] = {"local": _local}
+
+
+def register_backend(name: str, factory: Callable[[], Backend]) -> None:
+    """Make a backend available by name (e.g. a site's own, or a test double)."""
+    _FACTORIES[name] = factory
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise ValueError(f"unknown batch backend {name!r}; known: {', '.join(sorted(_FACTORIES))}") from None
+    return factory()

@@ -1,0 +1,86 @@
+"""The tracking trigger: serialization, a full run, and a restart in the middle of one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from prodops.batch.registry import register_backend
+from prodops.constants import RequestState
+from prodops.request import service
+from prodops.request.decision import record_decision
+from prodops.store.db import connect
+from prodops.triggers.submission import SubmissionTrigger
+
+from .fakes import ScriptedBackend, job_ad
+from .test_request_flow import FORM
+
+pytestmark = pytest.mark.integration
+
+
+def test_serialize_round_trip():
+    trigger = SubmissionTrigger(submission_id=7, backend="local", conn_id="prodops_db", poll_interval=2.5)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "prodops.triggers.submission.SubmissionTrigger"
+    assert kwargs == {"submission_id": 7, "backend": "local", "conn_id": "prodops_db", "poll_interval": 2.5}
+    module, name = classpath.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+    assert rebuilt.serialize() == trigger.serialize()
+
+
+@pytest.fixture
+def scripted(db_url, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_PRODOPS_DB", db_url)
+    backend = ScriptedBackend(cluster_id=31)
+    register_backend("scripted", lambda: backend)
+    made = service.record_request(db_url, dag_id="production_request", run_id="trig", conf=FORM)
+    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=50)
+    backend.submission_id = service.submit_first_stage(db_url, backend, made["request_id"])
+    return backend
+
+
+def rows(db_url):
+    with connect(db_url) as conn:
+        return conn.execute("SELECT proc_id, state, exit_code FROM job_attempts ORDER BY proc_id").fetchall()
+
+
+async def first_event(trigger: SubmissionTrigger, timeout: float = 20):
+    gen = trigger.run()
+    try:
+        return await asyncio.wait_for(gen.__anext__(), timeout)
+    finally:
+        await gen.aclose()
+
+
+def test_trigger_reports_success_when_every_job_is_final(db_url, scripted):
+    scripted.ads = [job_ad(31, p, 4, ExitCode=p % 2) for p in range(4)]
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01)
+    event = asyncio.run(first_event(trigger))
+    assert event.payload["status"] == "success"
+    assert event.payload["states"] == {"completed": 4}
+    assert [r["exit_code"] for r in rows(db_url)] == [0, 1, 0, 1]
+
+
+def test_restarted_trigger_resumes_without_losing_or_doubling(db_url, scripted):
+    scripted.ads = [job_ad(31, p, 2) for p in range(4)]
+
+    async def interrupted():
+        trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.05)
+        with pytest.raises(asyncio.TimeoutError):
+            await first_event(trigger, timeout=0.5)  # the triggerer dies mid-run
+
+    asyncio.run(interrupted())
+    assert scripted.polls >= 2 and [r["state"] for r in rows(db_url)] == ["running"] * 4
+
+    scripted.ads = [job_ad(31, p, 4, ExitCode=0) for p in range(4)]
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01)
+    event = asyncio.run(first_event(trigger))
+    assert event.payload["status"] == "success" and event.payload["written"] == 4
+    assert [(r["proc_id"], r["state"]) for r in rows(db_url)] == [(p, "completed") for p in range(4)]
+
+
+def test_unknown_backend_is_an_error_event(db_url, scripted):
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="nosuch", poll_interval=0.01)
+    event = asyncio.run(first_event(trigger))
+    assert event.payload["status"] == "error" and "unknown batch backend 'nosuch'" in event.payload["message"]
