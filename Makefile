@@ -1,0 +1,22 @@
+# The two README commands and their helpers; the work is in scripts/ and prodops.devenv.
+.PHONY: run stop test pg-start pg-stop venv
+
+PYTEST_ARGS ?=
+
+run:  ## create .venv, start PostgreSQL and Airflow (foreground; Ctrl-C stops everything)
+	@bash scripts/run.sh
+
+stop:  ## stop the Airflow of `make run` and the private PostgreSQL
+	@bash scripts/stop.sh
+
+test:  ## the whole test suite from nothing; PYTEST_ARGS='-m "not e2e"' narrows it
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+venv:  ## create/refresh .venv only
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv'
+
+pg-start:  ## start the private PostgreSQL, print its URL
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; "$$PY" -m prodops.devenv pg-start'
+
+pg-stop:  ## stop the private PostgreSQL only
+	@bash scripts/stop.sh pg-stop

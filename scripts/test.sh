@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: from nothing (venv, install, PostgreSQL) to the whole pytest suite; exits with pytest's code.
+# Arguments go to pytest, e.g. scripts/test.sh -m "not e2e" tests/unit
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+ensure_venv
+ensure_pg_binaries
+
+started_pg=0
+if [[ -z "${PRODOPS_DB_URL:-}" ]] && ! "$PY" -m prodops.devenv pg-status >/dev/null; then
+    started_pg=1
+fi
+stop_pg() {
+    if [[ "$started_pg" == 1 ]]; then
+        "$PY" -m prodops.devenv pg-stop || say "could not stop the private PostgreSQL: run make stop"
+    fi
+}
+trap stop_pg EXIT
+
+PRODOPS_PG_URL="$("$PY" -m prodops.devenv pg-start)" || die "PostgreSQL did not start (message above)"
+export PRODOPS_PG_URL
+say "test databases are created on $PRODOPS_PG_URL"
+
+rc=0
+"$PY" -m pytest "$@" || rc=$?
+exit "$rc"
