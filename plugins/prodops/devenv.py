@@ -467,6 +467,7 @@ def migrate_prodops(url: str, env: Mapping[str, str] | None = None) -> bool:
         raise DevEnvError(
             f"prodops schema migration failed (exit {proc.returncode}) on {url}:\n{proc.stdout}{proc.stderr}"
         )
+    log(f"prodops schema is up to date in {database_name(url)}")
     return True
 
 
@@ -706,11 +707,10 @@ def _banner(stack: DevStack) -> str:
    prodops DB : {stack.prodops_url}
    Job workdirs (local pool): {stack.env()["PRODOPS_HOME"]}
 
- Demo request: in the UI open Dags -> production_request -> Trigger;
-   the form's defaults are the demo request. Then approve it in
-   Browse -> Required Actions (or the run's approval task).
- From a shell: eval "$(.venv/bin/python -m prodops.devenv env)"
-               airflow dags trigger production_request
+ Demo request: in the UI open Dags -> production_request -> Trigger,
+   fill the form (workflow "demo", a campaign, a number of jobs, contact)
+   and trigger; approve it under Browse -> Required Actions.
+ Airflow CLI with this environment: scripts/airflow.sh dags list
  Stop: Ctrl-C here, or `make stop` from another shell.
 ======================================================================
 """
@@ -746,7 +746,11 @@ def cmd_run(repo: Path = REPO_ROOT) -> int:
             print(_banner(stack), flush=True)
         except DevEnvError as exc:
             log(str(exc))
-        return proc.wait()
+        code = proc.wait()
+        if code < 0:
+            log(f"airflow standalone was stopped by signal {-code} (make stop?)")
+            return 0
+        return code
     except KeyboardInterrupt:
         log("stopping Airflow (all of its processes)")
         return 0
