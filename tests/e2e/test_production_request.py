@@ -1,0 +1,156 @@
+"""A production request through a running Airflow: trigger, approve (HITL REST), submit to the
+local pool, track in the triggerer, report; reject; invalid forms; expiry; clear and rerun."""
+
+from __future__ import annotations
+
+import pytest
+
+from prodops.store.db import connect
+
+from .airflow_client import AirflowAPIError
+
+DAG = "production_request"
+N_JOBS = 20
+FAIL_EXIT = [3, 7, 11]
+FAIL_SIGNAL = [5]
+EXCEED_MEMORY = [9]
+FORM = {
+    "experiment": "nova",
+    "campaign": "e2e-spine",
+    "workflow": "demo",
+    "n_jobs": N_JOBS,
+    "request_memory_mb": 100,
+    "request_disk_mb": 100,
+    "max_wall_time_min": 10,
+    "priority": 40,
+    "justification": "end-to-end test of the production request spine",
+    "contact": "paola@example.org",
+    "workflow_options": {
+        "records": 50, "sleep_s": 1, "fail_exit": FAIL_EXIT, "fail_signal": FAIL_SIGNAL, "exceed_memory": EXCEED_MEMORY,
+    },
+}
+
+
+def fetch(url: str, sql: str, **params) -> list[dict]:
+    with connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def request_row(airflow, run_id: str) -> dict | None:
+    rows = fetch(airflow.prodops_db_url, "SELECT * FROM requests WHERE dag_id = %(d)s AND run_id = %(r)s", d=DAG, r=run_id)
+    return rows[0] if rows else None
+
+
+def snapshot(airflow, request_id: int) -> dict:
+    """Everything a rerun must leave unchanged."""
+    url = airflow.prodops_db_url
+    return {
+        "submissions": fetch(url, "SELECT id, stage, attempt, cluster_id, num_jobs FROM submissions"
+                                  " WHERE request_id = %(r)s ORDER BY id", r=request_id),
+        "jobs": fetch(url, "SELECT j.submission_id, proc_id, state, exit_code, exit_signal, hold_reason_code, ad_hash"
+                           " FROM job_attempts j JOIN submissions s ON s.id = j.submission_id"
+                           " WHERE s.request_id = %(r)s ORDER BY proc_id", r=request_id),
+        "events": fetch(url, "SELECT count(*) AS n FROM job_events e JOIN submissions s ON s.id = e.submission_id"
+                             " WHERE s.request_id = %(r)s", r=request_id)[0]["n"],
+        "reports": fetch(url, "SELECT stage, report FROM stage_reports WHERE request_id = %(r)s", r=request_id),
+    }
+
+
+@pytest.fixture(scope="module")
+def approved_run(airflow):
+    airflow.unpause(DAG)
+    run_id = airflow.trigger(DAG, FORM)
+    airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
+    details = airflow.hitl_details(DAG, run_id)
+    assert len(details) == 1 and details[0]["subject"].startswith("Approve production request")
+    assert set(details[0]["params"]) == {"approved_priority", "note"}
+    airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 80, "note": "go"})
+    airflow.wait_for_task_state(DAG, run_id, "track_stage", ["deferred"], timeout=120)
+    assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"
+    return run_id
+
+
+def test_approved_request_runs_and_records_every_job(airflow, approved_run):
+    request = request_row(airflow, approved_run)
+    assert request["state"] == "failed"  # some jobs failed on purpose
+    assert (request["priority"], request["decided_by"], request["decision_note"]) == (80, "admin", "go")
+
+    jobs = {j["proc_id"]: j for j in snapshot(airflow, request["id"])["jobs"]}
+    assert sorted(jobs) == list(range(N_JOBS))
+    for proc, job in jobs.items():
+        if proc in FAIL_EXIT:
+            assert (job["state"], job["exit_code"]) == ("completed", 3), job
+        elif proc in FAIL_SIGNAL:
+            assert (job["state"], job["exit_signal"]) == ("completed", 9), job
+        elif proc in EXCEED_MEMORY:
+            assert (job["state"], job["hold_reason_code"]) == ("held", 34), job
+        else:
+            assert (job["state"], job["exit_code"]) == ("completed", 0), job
+
+    report = snapshot(airflow, request["id"])["reports"][0]["report"]
+    assert report["jobs"] == N_JOBS
+    assert report["outcomes"] == {"succeeded": 15, "failed": 3, "killed": 1, "held": 1}
+    assert report["exit_codes"] == {"0": 15, "3": 3} and report["signals"] == {"9": 1}
+    assert list(report["hold_reasons"])[0].startswith("34/")
+    assert report["cpu_time_s"]["total"] > 0 and report["wall_time_s"]["total"] > 0
+    log = airflow.task_log(DAG, approved_run, "report")
+    assert "20 jobs" in log and "succeeded=15" in log and "CPU efficiency" in log
+
+
+def test_clearing_tasks_of_a_finished_run_leaves_the_same_rows(airflow, approved_run):
+    request_id = request_row(airflow, approved_run)["id"]
+    before = snapshot(airflow, request_id)
+    airflow.clear_task(DAG, approved_run, ["submit_stage", "track_stage", "report"])
+    assert airflow.wait_for_run(DAG, approved_run, timeout=300) == "success"
+    assert snapshot(airflow, request_id) == before
+    airflow.clear_task(DAG, approved_run, ["validate_request"])
+    assert airflow.wait_for_run(DAG, approved_run, timeout=300) in ("success", "failed")
+    after = snapshot(airflow, request_id)
+    assert after["submissions"] == before["submissions"] and after["jobs"] == before["jobs"]
+    assert len(fetch(airflow.prodops_db_url, "SELECT id FROM requests WHERE run_id = %(r)s", r=approved_run)) == 1
+
+
+def test_rejected_request_submits_nothing(airflow):
+    airflow.unpause(DAG)
+    run_id = airflow.trigger(DAG, {**FORM, "campaign": "e2e-reject"})
+    airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
+    airflow.answer_hitl(DAG, run_id, "await_approval", ["Reject"], {"approved_priority": 0, "note": "not this week"})
+    assert airflow.wait_for_run(DAG, run_id, timeout=180) == "success"
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
+    assert states["await_approval"] == "success"
+    assert {states[t] for t in ("submit_stage", "track_stage", "report")} == {"skipped"}
+    request = request_row(airflow, run_id)
+    assert (request["state"], request["decision_note"]) == ("rejected", "not this week")
+    assert fetch(airflow.prodops_db_url, "SELECT id FROM submissions WHERE request_id = %(r)s", r=request["id"]) == []
+
+
+def test_form_that_breaks_the_schema_is_refused_naming_the_field(airflow):
+    with pytest.raises(AirflowAPIError) as err:
+        airflow.trigger(DAG, {**FORM, "n_jobs": 0})
+    assert err.value.status_code == 400 and "n_jobs" in str(err.value.body)
+
+
+def test_invalid_request_fails_validate_request_naming_each_field(airflow):
+    airflow.unpause(DAG)
+    bad = {**FORM, "campaign": "e2e-invalid", "n_jobs": None, "workflow_options": {"fail_exit": ["three"]}}
+    run_id = airflow.trigger(DAG, bad)
+    assert airflow.wait_for_run(DAG, run_id, timeout=180) == "failed"
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
+    assert states["validate_request"] == "failed" and states["await_approval"] == "upstream_failed"
+    log = airflow.task_log(DAG, run_id, "validate_request")
+    assert "n_jobs: give an input dataset or a number of jobs" in log
+    assert "workflow_options.fail_exit.0" in log
+    assert request_row(airflow, run_id) is None
+
+
+def test_unanswered_request_expires(airflow):
+    airflow.unpause(DAG)
+    airflow.call("POST", "/api/v2/variables", json={"key": "prodops_approval_timeout_hours", "value": "0.002"})
+    try:
+        run_id = airflow.trigger(DAG, {**FORM, "campaign": "e2e-expire"})
+        assert airflow.wait_for_run(DAG, run_id, timeout=180) == "success"
+    finally:
+        airflow.call("DELETE", "/api/v2/variables/prodops_approval_timeout_hours")
+    request = request_row(airflow, run_id)
+    assert request["state"] == "expired"
+    assert fetch(airflow.prodops_db_url, "SELECT id FROM submissions WHERE request_id = %(r)s", r=request["id"]) == []
