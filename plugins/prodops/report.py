@@ -11,6 +11,9 @@ from prodops.batch.classads import outcome
 from prodops.constants import Outcome
 
 
+MAX_LISTED_JOBS = 50
+
+
 def _f(value: Any) -> float:
     return float(value or 0.0)
 
@@ -46,6 +49,21 @@ def build_report(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "cpu_efficiency": (total_cpu / total_wall) if total_wall else None,
         "wasted_wall_time_s": wasted,
         "max_memory_mb": max((int(r["memory_usage_mb"] or 0) for r in rows), default=0),
+        "unsuccessful_jobs": [_job_line(r) for r in rows if outcome(r) is not Outcome.SUCCEEDED][:MAX_LISTED_JOBS],
+    }
+
+
+def _job_line(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "job": f"{row.get('cluster_id')}.{row.get('proc_id')}",
+        "outcome": outcome(row).value,
+        "exit_code": row["exit_code"],
+        "signal": row["exit_signal"],
+        "hold": f"{row['hold_reason_code']}: {row['hold_reason']}" if row["hold_reason_code"] is not None else None,
+        "site": row["site"],
+        "host": row.get("last_remote_host"),
+        "wall_s": _f(row["remote_wall_clock_time"]),
+        "cpu_s": _f(row["remote_user_cpu"]) + _f(row["remote_sys_cpu"]),
     }
 
 
@@ -68,7 +86,20 @@ def format_report(stage: str, report: Mapping[str, Any]) -> str:
     if report["hold_reasons"]:
         lines.append("Hold reasons:")
         lines += [f"  {n:>5} x {reason}" for reason, n in report["hold_reasons"].items()]
+    if report["unsuccessful_jobs"]:
+        lines.append(f"Jobs that did not succeed (first {MAX_LISTED_JOBS}):")
+        lines.append(f"  {'job':<12} {'outcome':<10} {'exit':>5} {'signal':>6} {'wall s':>8} {'cpu s':>8}  site / host / hold")
+        for job in report["unsuccessful_jobs"]:
+            where = " / ".join(str(x) for x in (job["site"], job["host"], job["hold"]) if x)
+            lines.append(
+                f"  {job['job']:<12} {job['outcome']:<10} {_blank(job['exit_code']):>5} {_blank(job['signal']):>6}"
+                f" {job['wall_s']:>8.0f} {job['cpu_s']:>8.1f}  {where}"
+            )
     return "\n".join(lines)
+
+
+def _blank(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def _pairs(counts: Mapping[str, int]) -> str:

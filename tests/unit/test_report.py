@@ -10,7 +10,7 @@ def job(state="completed", exit_code=0, signal=None, wall=100.0, cpu=80.0, hold=
         "state": state, "exit_code": exit_code, "exit_by_signal": signal is not None, "exit_signal": signal,
         "hold_reason_code": 34 if hold else None, "hold_reason_subcode": 0 if hold else None, "hold_reason": hold,
         "remote_wall_clock_time": wall, "remote_user_cpu": cpu, "remote_sys_cpu": 0.0, "site": site,
-        "memory_usage_mb": mem,
+        "memory_usage_mb": mem, "cluster_id": 1, "proc_id": 0, "last_remote_host": "slot1@localhost",
     }
 
 
@@ -27,7 +27,9 @@ def test_report_counts_and_efficiency():
     assert abs(report["cpu_efficiency"] - 170 / 300) < 1e-9
     assert report["wasted_wall_time_s"] == 100
     assert report["max_memory_mb"] == 700
+    assert [j["outcome"] for j in report["unsuccessful_jobs"]] == ["failed", "killed", "held"]
     text = format_report("run", report)
+    assert "Jobs that did not succeed" in text and "over memory" in text.split("did not succeed")[1]
     assert "succeeded=2" in text and "CPU efficiency: 57%" in text and "34/0: over memory" in text
 
 
