@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import urllib.parse
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from prodops import devenv
 
 HTTP_TIMEOUT = 30
 POLL_SECONDS = 1.0
+HITL_SETTLE_SECONDS = 5.0
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 FINISHED_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 # Repeated on every line of a task log; left out of task_log()'s text.
@@ -228,12 +230,22 @@ class AirflowClient:
         chosen_options: list[str],
         params_input: dict | None = None,
         map_index: int = -1,
+        settle: float = HITL_SETTLE_SECONDS,
     ) -> dict:
-        """Answer a waiting approval/HITL task (409 if answered already, 403 if not assigned: AirflowAPIError)."""
+        """Answer a waiting approval/HITL task (409 if answered already, 403 if not assigned: AirflowAPIError).
+
+        Waits until the request is ``settle`` seconds old first: answered within about a second,
+        the task is requeued before the scheduler has seen its worker exit, and Airflow 3.3.2
+        then fails it ("finished with state success, but the task instance's state attribute is
+        queued"). No person answers that fast; a test does.
+        """
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/{map_index}/hitlDetails"
+        created = datetime.fromisoformat(self.call("GET", path)["created_at"])
+        age = (datetime.now(timezone.utc) - created).total_seconds()
+        if age < settle:
+            time.sleep(settle - age)
         return self.call(
-            "PATCH",
-            f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/{map_index}/hitlDetails",
-            json={"chosen_options": list(chosen_options), "params_input": params_input or {}},
+            "PATCH", path, json={"chosen_options": list(chosen_options), "params_input": params_input or {}}
         )
 
 
