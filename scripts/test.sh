@@ -7,8 +7,10 @@ cd "$REPO_ROOT"
 ensure_venv
 ensure_pg_binaries
 
+# Under CI (a fresh clone) the private PostgreSQL this run started is stopped at the end; on a
+# developer's checkout it stays up for the next run and for others' tests (`make stop` stops it).
 started_pg=0
-if [[ -z "${PRODOPS_DB_URL:-}" ]] && ! "$PY" -m prodops.devenv pg-status >/dev/null; then
+if [[ "${CI:-}" == true && -z "${PRODOPS_DB_URL:-}" ]] && ! "$PY" -m prodops.devenv pg-status >/dev/null; then
     started_pg=1
 fi
 stop_pg() {
