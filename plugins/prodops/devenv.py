@@ -280,7 +280,7 @@ class PrivatePostgres:
         running = self.running_pid_and_port()
         if running:
             return running[1]
-        return self.configured_port() or int(os.environ.get("PRODOPS_PG_PORT") or DEFAULT_PG_PORT)
+        return int(os.environ.get("PRODOPS_PG_PORT") or self.configured_port() or DEFAULT_PG_PORT)
 
     # commands ---------------------------------------------------------------
 
