@@ -1,0 +1,113 @@
+"""Preflight: may a request start now? Its services up, no maintenance window over its run.
+
+The decision is a plain function over the database (:func:`preflight`); the Airflow sensor and
+trigger (prodops.sensors.preflight, prodops.triggers.preflight) only ask it again and again.
+A workflow template's ``services:`` names what it needs; ``preflight: {allow_degraded: true}``
+in the template lets it start while a service is degraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import yaml
+
+from prodops.status import records
+from prodops.status.board import current_states
+from prodops.status.maintenance import blocking_windows
+from prodops.status.states import ServiceState
+from prodops.workflows import WorkflowTemplate
+
+
+@dataclass
+class PreflightResult:
+    """Whether a request may be submitted now, and if not, what blocks it and until when."""
+
+    ok: bool
+    blockers: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.ok:
+            return "all needed services are up and no maintenance window overlaps the run"
+        parts = []
+        for b in self.blockers:
+            until = f" until {b['until']}" if b.get("until") else " (no end known: waiting for a report that it is up)"
+            parts.append(f"{b['service']}: {b['reason']}{until}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "blockers": self.blockers, "summary": self.summary()}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a workflow needs before it may start."""
+
+    services: tuple[str, ...] = ()
+    allow_degraded: bool = False
+
+
+def workflow_policy(template: WorkflowTemplate) -> Policy:
+    """The template's ``services:`` and its ``preflight:`` options (read from its file)."""
+    allow = False
+    if template.path is not None:
+        raw = yaml.safe_load(template.path.read_text()) or {}
+        options = raw.get("preflight") or {}
+        if not isinstance(options, dict) or not isinstance(options.get("allow_degraded", False), bool):
+            raise ValueError(f"{template.path}: preflight.allow_degraded must be true or false")
+        allow = bool(options.get("allow_degraded", False))
+    return Policy(services=tuple(template.services), allow_degraded=allow)
+
+
+def preflight(conn: psycopg.Connection, services: Sequence[str], *, now: datetime, run_for: timedelta,
+              allow_degraded: bool = False) -> PreflightResult:
+    """May a request needing ``services`` start now and run for ``run_for``?
+
+    It may when every service is up (or degraded, if allowed) and no maintenance window for
+    them, nor a global one, overlaps [now, now + run_for).
+    """
+    blockers: list[dict[str, Any]] = []
+    wanted = sorted(set(services))
+    states = current_states(conn, now, wanted, lookback=timedelta(days=2)) if wanted else {}
+    ok_states = {ServiceState.UP} | ({ServiceState.DEGRADED} if allow_degraded else set())
+    window_blockers = []
+    covered: set[str] = set()
+    for service, w in blocking_windows(records.windows_overlapping(conn, now, now + run_for), wanted, now, now + run_for):
+        covered.update(wanted if service == "*" else [service])
+        window_blockers.append({
+            "service": service if service != "*" else "all services",
+            "state": ServiceState.MAINTENANCE.value,
+            "until": w.ends_at.isoformat(),
+            "reason": f"maintenance window {w.id} {w.starts_at.isoformat()} - {w.ends_at.isoformat()} ({w.reason})",
+        })
+    for name in wanted:
+        if name not in states:
+            blockers.append({"service": name, "state": None, "until": None,
+                             "reason": "is not a registered service; add it to include/services.yaml"
+                                       " or fix the workflow's services"})
+            continue
+        st = states[name]
+        if st.state in ok_states or (st.state is ServiceState.MAINTENANCE and name in covered):
+            continue
+        since = f" since {st.since.isoformat()}" if st.since else ""
+        blockers.append({"service": name, "state": st.state.value, "until": None,
+                         "reason": f"is {st.state.value}{since}"})
+    blockers.extend(window_blockers)
+    return PreflightResult(ok=not blockers, blockers=blockers)
+
+
+def check_workflow(db_url: str, workflow: str, *, run_for: timedelta, now: datetime) -> PreflightResult:
+    """Preflight for a workflow template by name (what the sensor and its trigger call)."""
+    from prodops.store.db import connect
+    from prodops.workflows import load_templates
+
+    templates = load_templates()
+    if workflow not in templates:
+        raise ValueError(f"workflow {workflow!r} has no template in include/workflows; known: {sorted(templates)}")
+    policy = workflow_policy(templates[workflow])
+    with connect(db_url) as conn:
+        return preflight(conn, policy.services, now=now, run_for=run_for, allow_degraded=policy.allow_degraded)

@@ -1,0 +1,111 @@
+"""Service-board rows in PostgreSQL: every statement by name from include/sql/queries/status.sql.
+
+Callers own the transaction (commit or roll back), so a payload is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from prodops.status.events import StatusEvent
+from prodops.status.maintenance import Announcement, MaintenanceWindow
+from prodops.status.states import ServiceState
+from prodops.status.timeline import EventPoint
+from prodops.store.db import q
+
+_EVENT_COLUMNS = ("service", "state", "observed_at", "source", "feed", "external_id", "stream",
+                  "valid_until", "convention", "code", "message")
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    received: int
+    stored: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.stored
+
+    def to_dict(self) -> dict[str, int]:
+        return {"received": self.received, "stored": self.stored, "duplicates": self.duplicates}
+
+
+def active_services(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    return list(conn.execute(q("active_services")))
+
+
+def insert_events(conn: psycopg.Connection, events: Sequence[StatusEvent]) -> StoreResult:
+    """Store events in one statement; repeats (same service, feed, id and time) are skipped."""
+    if not events:
+        return StoreResult(0, 0)
+    rows = [e.row() for e in events]
+    params = {col: [r[col] for r in rows] for col in _EVENT_COLUMNS}
+    stored = len(conn.execute(q("insert_status_events"), params).fetchall())
+    return StoreResult(received=len(events), stored=stored)
+
+
+def event_points(conn: psycopg.Connection, services: Sequence[str], start: datetime,
+                 end: datetime) -> dict[str, list[EventPoint]]:
+    """Per service: the events of [start, end) and each stream's last event before start."""
+    found: dict[str, list[EventPoint]] = defaultdict(list)
+    rows = conn.execute(q("status_events_for_range"), {"services": list(services), "start": start, "end": end})
+    for r in rows:
+        found[r["service"]].append(
+            EventPoint(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"],
+                       id=r["id"], valid_until=r["valid_until"])
+        )
+    return found
+
+
+def recent_events(conn: psycopg.Connection, services: Sequence[str], end: datetime, limit: int = 50) -> list[dict]:
+    return list(conn.execute(q("recent_status_events"), {"services": list(services), "end": end, "limit": limit}))
+
+
+def last_reports(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    return list(conn.execute(q("last_report_per_service")))
+
+
+def count_events(conn: psycopg.Connection) -> int:
+    return int(conn.execute(q("count_status_events")).fetchone()["n"])
+
+
+def upsert_window(conn: psycopg.Connection, window: MaintenanceWindow) -> tuple[int, bool]:
+    row = conn.execute(q("upsert_maintenance_window"), window.row()).fetchone()
+    return int(row["id"]), bool(row["created"])
+
+
+def cancel_window(conn: psycopg.Connection, window_id: int) -> bool:
+    return conn.execute(q("cancel_maintenance_window"), {"id": window_id}).fetchone() is not None
+
+
+def windows_overlapping(conn: psycopg.Connection, start: datetime, end: datetime) -> list[MaintenanceWindow]:
+    return [
+        MaintenanceWindow(
+            starts_at=r["starts_at"], ends_at=r["ends_at"], reason=r["reason"], services=tuple(r["services"]),
+            feed=r["feed"], external_id=r["external_id"], source=r["source"], created_by=r["created_by"], id=r["id"],
+        )
+        for r in conn.execute(q("maintenance_windows_overlapping"), {"start": start, "end": end})
+    ]
+
+
+def upsert_announcement(conn: psycopg.Connection, announcement: Announcement) -> tuple[int, bool]:
+    row = conn.execute(q("upsert_announcement"), announcement.row()).fetchone()
+    return int(row["id"]), bool(row["created"])
+
+
+def end_announcement(conn: psycopg.Connection, announcement_id: int, now: datetime) -> bool:
+    return conn.execute(q("end_announcement"), {"id": announcement_id, "now": now}).fetchone() is not None
+
+
+def active_announcements(conn: psycopg.Connection, now: datetime) -> list[Announcement]:
+    return [
+        Announcement(text=r["text"], severity=r["severity"], starts_at=r["starts_at"], ends_at=r["ends_at"],
+                     author=r["author"], feed=r["feed"], external_id=r["external_id"], id=r["id"])
+        for r in conn.execute(q("active_announcements"), {"now": now})
+    ]
