@@ -1,0 +1,280 @@
+"""The prodops web app, mounted in the Airflow api-server at ``/prodops`` by the AirflowPlugin.
+
+Airflow gives plugin apps no authentication, so every route here adds its own:
+
+* **feeders** (monitoring systems) write with a bearer token issued per feeder
+  (``python -m prodops.status.tokens issue NAME``): ``Authorization: Bearer pdo_...``;
+* **people** use their Airflow login (the UI's session cookie, or an Airflow JWT as bearer):
+  the board and its JSON need the Website view permission, managing feeder tokens needs
+  configuration write access, and a person may also post manual events, windows and
+  announcements (recorded with source ``manual`` and their name).
+
+A bad payload gets 422 with every wrong field (``detail[].loc`` / ``detail[].field``), and
+nothing is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from prodops import config
+from prodops.status import records, tokens
+from prodops.status.board import board as board_data
+from prodops.status.events import PayloadInvalid, _dotted
+from prodops.status.ingest import ingest
+from prodops.status.maintenance import parse_announcement, parse_window
+from prodops.status.registry import RegistryInvalid, sync_file
+from prodops.store.db import connect
+
+log = logging.getLogger(__name__)
+
+URL_PREFIX = "/prodops"
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _airflow_security() -> Any:
+    from airflow.api_fastapi.core_api import security
+
+    return security
+
+
+def _viewer_dependency() -> Callable:
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+
+    return _airflow_security().requires_access_view(AccessView.WEBSITE)
+
+
+viewer = _viewer_dependency()
+"""People who may read the board: Airflow's Website view permission."""
+token_admin = _airflow_security().requires_access_configuration("POST")
+"""People who may issue and revoke feeder tokens: Airflow configuration write access."""
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who is writing: a feeder (by its token) or a person (by their Airflow login)."""
+
+    source: str
+    """``feed`` or ``manual``: recorded on every event, window and announcement."""
+    name: str
+
+
+def default_db_url() -> str:
+    """PRODOPS_DB_URL, else the Airflow connection ``prodops_db`` (set for every component)."""
+    url = os.environ.get("PRODOPS_DB_URL")
+    if url:
+        return url
+    from airflow.models.connection import Connection
+
+    from prodops.store.db import _libpq_url
+
+    return _libpq_url(Connection.get_connection_from_secrets(config.DB_CONN_ID).get_uri())
+
+
+def _unprocessable(err: PayloadInvalid) -> JSONResponse:
+    detail = [
+        {"loc": ["body", *loc], "field": _dotted(loc), "msg": msg, "type": "value_error"}
+        for loc, msg in err.errors
+    ]
+    return JSONResponse(status_code=422,
+                        content={"detail": detail, "stored": 0, "message": str(err)})
+
+
+def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: bool = True) -> FastAPI:
+    """The app; ``db_url`` is fixed (tests) or resolved on first use (inside Airflow)."""
+    app = FastAPI(
+        title="prodops service board",
+        description=__doc__,
+        version="1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    state: dict[str, Any] = {"url": db_url if isinstance(db_url, str) else None, "synced": not sync_registry}
+    lock = threading.Lock()
+
+    def url() -> str:
+        """The database URL, and the registry file loaded once per process before first use."""
+        if state["url"] is None:
+            state["url"] = (db_url if callable(db_url) else default_db_url)()
+        if not state["synced"]:
+            with lock:
+                if not state["synced"]:
+                    try:
+                        sync_file(state["url"])
+                    except RegistryInvalid as err:  # the board still works on what the database has
+                        log.error("Service registry not loaded: %s", err)
+                    state["synced"] = True
+        return state["url"]
+
+    app.state.db_url = url
+
+    async def writer(request: Request) -> Writer:
+        header = request.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() == "bearer" and credential.startswith(tokens.TOKEN_PREFIX):
+            feeder = await run_in_threadpool(_feeder_for, url(), credential)
+            if feeder is None:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                    "the bearer token is unknown or revoked; ask for a new one"
+                                    " (python -m prodops.status.tokens issue FEEDER)",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            return Writer(source="feed", name=feeder)
+        if not header and "_token" not in request.cookies:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                "no credentials: send 'Authorization: Bearer <feeder token>' (issue one with"
+                                " python -m prodops.status.tokens issue FEEDER) or log in to Airflow",
+                                headers={"WWW-Authenticate": "Bearer"})
+        creds = HTTPAuthorizationCredentials(scheme=scheme, credentials=credential) if scheme.lower() == "bearer" else None
+        user = await _airflow_security().get_user(request, None, creds)
+        return Writer(source="manual", name=user.get_name())
+
+    def _write(kind: str, payload: Any, who: Writer) -> JSONResponse:
+        now = datetime.now(timezone.utc)
+        try:
+            with connect(url()) as conn:
+                if kind == "native" and who.source == "manual":
+                    payload = _as_manual(payload)
+                result = ingest(conn, kind, payload, feed=who.name, now=now)
+                conn.commit()
+        except PayloadInvalid as err:
+            return _unprocessable(err)
+        return JSONResponse(result.to_dict())
+
+    @app.post("/api/v1/events", summary="Push native status events",
+              description="One event `{service, state, time?, id?, message?, source?, ttl?}` or `{events: [...]}`."
+                          " `state`: up, degraded, down, maintenance, unknown, or a Statuspage status.")
+    def post_events(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
+        return _write("native", payload, who)
+
+    @app.post("/api/v1/alertmanager", summary="Prometheus Alertmanager webhook (version 4)",
+              description="Point an Alertmanager `webhook_config` here with `http_config.authorization.credentials`"
+                          " set to a feeder token. Each alert needs a `service` label.")
+    def post_alertmanager(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
+        return _write("alertmanager", payload, who)
+
+    @app.post("/api/v1/checks", summary="Icinga/Nagios check results",
+              description="`{service, exit_status 0-3, plugin_output, ttl?, execution_end?}` or `{results: [...]}`.")
+    def post_checks(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
+        return _write("nagios", payload, who)
+
+    @app.post("/api/v1/maintenance", summary="Schedule (or update, same id) a maintenance window")
+    def post_window(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
+        now = datetime.now(timezone.utc)
+        try:
+            with connect(url()) as conn:
+                known = {s["name"] for s in records.active_services(conn)}.__contains__
+                window = parse_window(payload, feed=who.name, source=who.source, now=now, known=known)
+                window_id, created = records.upsert_window(conn, window)
+                conn.commit()
+        except PayloadInvalid as err:
+            return _unprocessable(err)
+        return JSONResponse({"id": window_id, "created": created},
+                            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @app.delete("/api/v1/maintenance/{window_id}", summary="Cancel a maintenance window")
+    def cancel_window(window_id: int, who: Writer = Depends(writer)) -> dict[str, Any]:
+        with connect(url()) as conn:
+            found = records.cancel_window(conn, window_id)
+            conn.commit()
+        if not found:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no maintenance window {window_id}")
+        log.info("Maintenance window %s cancelled by %s", window_id, who.name)
+        return {"id": window_id, "cancelled": True}
+
+    @app.post("/api/v1/announcements", summary="Post (or update, same id) an announcement")
+    def post_announcement(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
+        now = datetime.now(timezone.utc)
+        try:
+            if who.source == "manual" and isinstance(payload, dict):
+                payload = {**payload, "author": who.name}
+            announcement = parse_announcement(payload, feed=who.name, now=now)
+            with connect(url()) as conn:
+                ann_id, created = records.upsert_announcement(conn, announcement)
+                conn.commit()
+        except PayloadInvalid as err:
+            return _unprocessable(err)
+        return JSONResponse({"id": ann_id, "created": created},
+                            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @app.delete("/api/v1/announcements/{announcement_id}", summary="End an announcement now")
+    def end_announcement(announcement_id: int, who: Writer = Depends(writer)) -> dict[str, Any]:
+        with connect(url()) as conn:
+            found = records.end_announcement(conn, announcement_id, datetime.now(timezone.utc))
+            conn.commit()
+        if not found:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no announcement {announcement_id} that has started")
+        return {"id": announcement_id, "ended": True}
+
+    @app.get("/api/v1/board", summary="Everything the board shows", dependencies=[Depends(viewer)])
+    def get_board() -> dict[str, Any]:
+        return _board(url())
+
+    @app.get("/api/v1/tokens", summary="List feeder tokens (never the secrets)", dependencies=[Depends(token_admin)])
+    def list_tokens() -> list[dict[str, Any]]:
+        with connect(url()) as conn:
+            return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
+                    for r in tokens.list_tokens(conn)]
+
+    @app.post("/api/v1/tokens", summary="Issue a feeder token (shown once)", dependencies=[Depends(token_admin)],
+              status_code=status.HTTP_201_CREATED)
+    def issue_token(payload: dict[str, str] = Body(..., examples=[{"feeder": "icinga", "note": "main Icinga"}])) -> dict[str, Any]:
+        try:
+            with connect(url()) as conn:
+                token_id, token = tokens.issue(conn, payload.get("feeder", ""), payload.get("note", ""))
+                conn.commit()
+        except ValueError as err:
+            return _unprocessable(PayloadInvalid([(("feeder",), str(err))]))  # type: ignore[return-value]
+        return {"id": token_id, "feeder": payload["feeder"], "token": token}
+
+    @app.delete("/api/v1/tokens/{token_id}", summary="Revoke a feeder token", dependencies=[Depends(token_admin)])
+    def revoke_token(token_id: int) -> dict[str, Any]:
+        with connect(url()) as conn:
+            revoked = tokens.revoke(conn, id=token_id)
+            conn.commit()
+        if not revoked:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active token {token_id}")
+        return {"id": token_id, "revoked": True}
+
+    @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
+    def page() -> HTMLResponse:
+        from prodops.web.render import render_board
+
+        return HTMLResponse(render_board(_board(url())))
+
+    return app
+
+
+def _feeder_for(db_url: str, token: str) -> str | None:
+    with connect(db_url) as conn:
+        feeder = tokens.feeder_for(conn, token)
+        conn.commit()
+    return feeder
+
+
+def _as_manual(payload: Any) -> Any:
+    """A person's events are ``manual`` whatever the payload says."""
+    if isinstance(payload, dict) and isinstance(payload.get("events"), list):
+        return {**payload, "events": [{**e, "source": "manual"} if isinstance(e, dict) else e for e in payload["events"]]}
+    if isinstance(payload, dict):
+        return {**payload, "source": "manual"}
+    return payload
+
+
+def _board(db_url: str) -> dict[str, Any]:
+    from prodops.workflows import load_templates
+
+    with connect(db_url) as conn:
+        return board_data(conn, datetime.now(timezone.utc), {n: t.services for n, t in load_templates().items()})

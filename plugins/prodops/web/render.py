@@ -1,0 +1,55 @@
+"""Server-side rendering of the board page (Jinja2, autoescaped; no JavaScript framework)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=jinja2.select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{max(minutes, 1) if seconds >= 60 else 0} min" if seconds >= 60 else f"{seconds} s"
+
+
+def _pct(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.2f} %"
+
+
+_env.filters.update(when=_when, duration=_duration, pct=_pct)
+
+
+def render_board(data: dict[str, Any]) -> str:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for s in data["services"]:
+        groups.setdefault(s["group"], []).append(s)
+    counts: dict[str, int] = {}
+    for s in data["services"]:
+        counts[s["state"]] = counts.get(s["state"], 0) + 1
+    return _env.get_template("board.html").render(data=data, groups=groups, counts=counts)

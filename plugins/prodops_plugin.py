@@ -1,0 +1,29 @@
+"""The prodops AirflowPlugin: mounts the service board app in the Airflow api-server.
+
+Airflow imports every ``.py`` file it finds under plugins/ as a top-level module; the package
+``prodops/`` is listed in plugins/.airflowignore so only this file is scanned (the package is
+imported normally, through sys.path).
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from prodops.web.app import URL_PREFIX, create_app
+
+board_app = create_app()
+
+
+class ProdopsPlugin(AirflowPlugin):
+    """Service board (``/prodops/``), its push API (``/prodops/api/v1/...``) and a navigation entry."""
+
+    name = "prodops"
+    fastapi_apps = [{"app": board_app, "url_prefix": URL_PREFIX, "name": "prodops service board"}]
+    external_views = [
+        {
+            "name": "Service board",
+            "href": f"{URL_PREFIX}/",
+            "destination": "nav",
+            "url_route": "service-board",
+        }
+    ]
