@@ -28,3 +28,8 @@ def approval_timeout_hours() -> float:
 
 def track_poll_interval_s() -> float:
     return float(os.environ.get("PRODOPS_TRACK_POLL_INTERVAL", "5"))
+
+
+def preflight_poll_interval_s() -> float:
+    """How often a waiting preflight asks again whether the services are up."""
+    return float(os.environ.get("PRODOPS_PREFLIGHT_POLL_INTERVAL", "60"))

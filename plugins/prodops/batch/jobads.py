@@ -1,0 +1,187 @@
+"""Job ClassAds of the local pool, with HTCondor's attribute names and codes.
+
+The local pool keeps one ad per job, as a schedd does, so that tracking reads the same
+attributes (JobStatus, ExitCode, HoldReasonCode, RemoteUserCpu, ...) from it as from a
+real pool. The ads are stored in HTCondor's "old" text format and read back with
+``classad2.parseAds``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import getpass
+import os
+import platform
+import socket
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import classad2
+
+from prodops.batch.submit import JobDescription, format_environment
+
+SITE_ENV = "PRODOPS_LOCAL_SITE"
+DEFAULT_SITE = "local"
+
+
+class JobStatus(enum.IntEnum):
+    """HTCondor's JobStatus codes."""
+
+    IDLE = 1
+    RUNNING = 2
+    REMOVED = 3
+    COMPLETED = 4
+    HELD = 5
+
+
+IN_QUEUE = frozenset({JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD})
+
+
+class HoldCode(enum.IntEnum):
+    """HoldReasonCode values the local pool sets (HTCondor's hold reason codes table)."""
+
+    USER_REQUEST = 1
+    FAILED_TO_CREATE_PROCESS = 6
+    UNABLE_TO_OPEN_OUTPUT = 7
+    IWD_ERROR = 14
+    JOB_OUT_OF_RESOURCES = 34
+    JOB_EXECUTE_EXCEEDED = 47
+
+
+MEMORY_SUBCODE = 102
+"""HoldReasonSubCode of code 34 when the exceeded resource is memory."""
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What a startd would advertise about the machine the local pool runs jobs on."""
+
+    hostname: str
+    ip: str
+    cpu_model: str
+    site: str
+
+    def slot_name(self, slot: int) -> str:
+        return f"slot1_{slot}@{self.hostname}"
+
+    @property
+    def address(self) -> str:
+        return f"<{self.ip}:9618?addrs={self.ip}-9618&alias={self.hostname}>"
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def local_machine() -> Machine:
+    """This machine as a startd; the site comes from ``PRODOPS_LOCAL_SITE`` (default ``local``)."""
+    return Machine(
+        hostname=socket.gethostname(),
+        ip="127.0.0.1",
+        cpu_model=_cpu_model(),
+        site=os.environ.get(SITE_ENV, DEFAULT_SITE) or DEFAULT_SITE,
+    )
+
+
+def one_line(text: str) -> str:
+    """Old-format ad files cannot hold a newline inside a string."""
+    return (text or "").replace("\r", " ").replace("\n", "|")
+
+
+def new_job_ad(job: JobDescription, *, qdate: int, owner: str | None = None, submit_host: str = "") -> classad2.ClassAd:
+    """The ad of a freshly queued (idle) job."""
+    ad = classad2.ClassAd()
+    ad["ClusterId"] = job.cluster_id
+    ad["ProcId"] = job.proc_id
+    ad["GlobalJobId"] = f"{submit_host or socket.gethostname()}#{job.cluster_id}.{job.proc_id}#{qdate}"
+    ad["Owner"] = owner or _user()
+    ad["JobUniverse"] = 5
+    ad["JobStatus"] = int(JobStatus.IDLE)
+    ad["LastJobStatus"] = 0
+    ad["QDate"] = qdate
+    ad["EnteredCurrentStatus"] = qdate
+    ad["Cmd"] = one_line(job.executable)
+    ad["Arguments" if job.new_syntax_arguments else "Args"] = one_line(
+        job.arguments[1:-1] if job.new_syntax_arguments else job.arguments
+    )
+    ad["Iwd"] = one_line(job.iwd)
+    ad["Out"] = one_line(job.output)
+    ad["Err"] = one_line(job.error)
+    ad["UserLog"] = one_line(job.user_log)
+    if job.environment:
+        ad["Environment"] = one_line(format_environment(job.environment)[1:-1])
+    ad["RequestCpus"] = job.request_cpus
+    ad["RequestMemory"] = job.request_memory_mb
+    ad["RequestDisk"] = job.request_disk_kb
+    ad["JobPrio"] = job.priority
+    if job.batch_name:
+        ad["JobBatchName"] = one_line(job.batch_name)
+    if job.allowed_execute_duration is not None:
+        ad["AllowedExecuteDuration"] = job.allowed_execute_duration
+    for name, expression in job.custom.items():
+        ad[name] = classad2.ExprTree(expression)
+    for name in ("NumJobStarts", "NumShadowStarts", "JobRunCount", "NumHolds"):
+        ad[name] = 0
+    for name in ("RemoteWallClockTime", "RemoteUserCpu", "RemoteSysCpu", "CumulativeSlotTime"):
+        ad[name] = 0.0
+    return ad
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def status_of(ad: classad2.ClassAd) -> JobStatus:
+    return JobStatus(int(ad["JobStatus"]))
+
+
+def render_ads(ads: Iterable[classad2.ClassAd]) -> str:
+    """Ads in the old text format, separated by blank lines (as ``condor_q -long`` prints them)."""
+    return "".join(ad.printOld() + "\n" for ad in ads)
+
+
+def parse_ads(text: str) -> list[classad2.ClassAd]:
+    return list(classad2.parseAds(text, classad2.ParserType.Old)) if text.strip() else []
+
+
+def read_ads(path: str | os.PathLike[str]) -> list[classad2.ClassAd]:
+    """Ads of an ad file; a missing file holds none."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    return parse_ads(text)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_ads(path: str | os.PathLike[str], ads: Iterable[classad2.ClassAd]) -> None:
+    write_atomic(path, render_ads(ads))

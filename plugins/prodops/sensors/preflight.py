@@ -1,0 +1,93 @@
+"""The ``preflight`` gate of production_request: needed services up, no maintenance window over the run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+
+from prodops import config
+from prodops.triggers.preflight import PreflightTrigger
+
+DEFAULT_TIMEOUT_S = 24 * 3600
+
+
+class PreflightSensor(BaseSensorOperator):
+    """Passes when every service the workflow needs is up and no maintenance window overlaps
+    [now, now + run_for_min); otherwise waits in the triggerer (no worker slot held), logging
+    which service blocks and until when, and fails with that list at ``timeout``.
+
+    ``workflow`` and ``run_for_min`` are templated (the request form's workflow and wall time).
+    """
+
+    template_fields: Sequence[str] = ("workflow", "run_for_min")
+
+    def __init__(
+        self,
+        *,
+        workflow: str,
+        run_for_min: int | str,
+        conn_id: str = config.DB_CONN_ID,
+        poke_interval: float | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            poke_interval=poke_interval if poke_interval is not None else config.preflight_poll_interval_s(),
+            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT_S,
+            **kwargs,
+        )
+        self.workflow = workflow
+        self.run_for_min = run_for_min
+        self.conn_id = conn_id
+
+    def _run_for(self) -> timedelta:
+        try:
+            minutes = float(self.run_for_min)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"run_for_min={self.run_for_min!r} is not a number of minutes; pass the request's max_wall_time_min"
+            ) from None
+        return timedelta(minutes=minutes)
+
+    def poke(self, context: Context) -> bool:
+        from prodops.status.preflight import check_workflow
+        from prodops.store.db import url_from_connection
+
+        result = check_workflow(url_from_connection(self.conn_id), str(self.workflow), run_for=self._run_for(),
+                                now=datetime.now(timezone.utc))
+        self.log.info("Preflight for workflow %s: %s", self.workflow, result.summary())
+        return result.ok
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        if self.poke(context):
+            return {"status": "success", "workflow": self.workflow}
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=float(self.timeout))
+        self.defer(
+            trigger=PreflightTrigger(
+                workflow=str(self.workflow),
+                run_for_s=self._run_for().total_seconds(),
+                deadline=deadline.isoformat(),
+                conn_id=self.conn_id,
+                poll_interval=float(self.poke_interval),
+            ),
+            method_name="execute_complete",
+            # a backstop only: the trigger reports the deadline itself, with what blocked
+            timeout=timedelta(seconds=float(self.timeout) + 300),
+        )
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        status = event.get("status")
+        if status == "success":
+            self.log.info("Preflight for workflow %s passed: %s", self.workflow, event.get("summary"))
+            return event
+        if status == "timeout":
+            raise AirflowSensorTimeout(
+                f"Preflight for workflow {self.workflow} gave up after {self.timeout:.0f} s: {event.get('summary')}."
+                " Nothing was submitted. When the services are back (see the service board), clear this task to try again."
+            )
+        raise AirflowException(f"Preflight for workflow {self.workflow} could not check: {event.get('message')}")
