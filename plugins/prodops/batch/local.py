@@ -1,0 +1,225 @@
+"""The local pool backend: HTCondor semantics on one machine, for laptops, the demo and tests.
+
+``submit`` renders the spec with ``htcondor2.Submit``, expands it into job ads, writes the
+submit events, and starts a detached runner (``prodops.batch.runner``) that runs the jobs;
+``poll``, ``history`` and ``act`` read and steer that runner through files in the
+submission's workdir (see :mod:`prodops.batch.workdir`). Tracking reads the event log
+and the ads with the same code as a real pool's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import classad2
+
+import prodops
+from prodops import config
+from prodops.batch.base import JobAction, PollResult, Submission, SubmissionSpec
+from prodops.batch.eventlog import EventLogWriter, read_events
+from prodops.batch.jobads import JobStatus, new_job_ad, write_ads, write_atomic
+from prodops.batch.submit import expand_jobs, render_submit, submit_file_text
+from prodops.batch.workdir import Workdir
+from prodops.exceptions import BackendUnavailable, SubmitFailed
+
+log = logging.getLogger(__name__)
+
+PLUGINS_DIR = Path(prodops.__file__).resolve().parents[1]
+
+_ELIGIBLE = {
+    JobAction.HOLD: (JobStatus.IDLE, JobStatus.RUNNING),
+    JobAction.RELEASE: (JobStatus.HELD,),
+    JobAction.REMOVE: (JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD),
+}
+
+
+class LocalPoolBackend:
+    """Runs each submission's jobs as local processes, with a bounded number of slots.
+
+    ``pool_dir`` holds the cluster id counter (default ``$PRODOPS_HOME/pool``); ``slots``
+    overrides ``PRODOPS_LOCAL_SLOTS`` for the runners this backend starts; ``act`` waits up
+    to ``act_timeout_s`` for the runner to apply a request. With ``autostart=False`` no
+    runner is ever started (tests and tools drive :class:`~prodops.batch.runner.Runner`).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        pool_dir: str | os.PathLike[str] | None = None,
+        slots: int | None = None,
+        python: str | None = None,
+        act_timeout_s: float = 10.0,
+        runner_start_timeout_s: float = 30.0,
+        autostart: bool = True,
+    ) -> None:
+        if slots is not None and slots < 1:
+            raise ValueError(f"slots={slots!r}: a local pool needs at least one job slot")
+        self._pool_dir = Path(pool_dir) if pool_dir is not None else None
+        self.slots = slots
+        self.python = python or sys.executable
+        self.act_timeout_s = act_timeout_s
+        self.runner_start_timeout_s = runner_start_timeout_s
+        self.autostart = autostart
+
+    @property
+    def pool_dir(self) -> Path:
+        return self._pool_dir if self._pool_dir is not None else config.prodops_home() / "pool"
+
+    def submit(self, spec: SubmissionSpec) -> Submission:
+        submit = render_submit(spec)
+        workdir = Workdir(spec.workdir)
+        with workdir.exclusive(".submit.lock"):
+            existing = workdir.load_submission()
+            if existing is not None:
+                stored_key = workdir.load_spec().get("key")
+                if stored_key != spec.key:
+                    raise SubmitFailed(
+                        f"workdir {workdir.path} already holds submission {stored_key}; "
+                        f"give submission {spec.key} a workdir of its own"
+                    )
+                log.info("Submission %s is already cluster %d; not submitting again", spec.key, existing.cluster_id)
+                self.ensure_runner(existing)
+                return existing
+            submission = self._submit_new(spec, submit, workdir)
+        self.ensure_runner(submission)
+        log.info("Submitted %s as local cluster %d: %d jobs in %s", spec.key, submission.cluster_id,
+                 submission.num_jobs, workdir.path)
+        return submission
+
+    def _submit_new(self, spec: SubmissionSpec, submit: object, workdir: Workdir) -> Submission:
+        for leftover in (workdir.event_log, workdir.queue_ads, workdir.history_ads, workdir.state_file):
+            leftover.unlink(missing_ok=True)
+        for request in workdir.pending_requests():
+            request.unlink()
+        cluster_id = self._next_cluster_id()
+        jobs = expand_jobs(submit, cluster_id)  # type: ignore[arg-type]
+        qdate = int(time.time())
+        host = socket.gethostname()
+        write_atomic(workdir.submit_file, submit_file_text(submit))  # type: ignore[arg-type]
+        workdir.write_json(workdir.spec_file, {**spec.to_dict(), "key": spec.key})
+        write_ads(workdir.history_ads, [])
+        write_ads(workdir.queue_ads, [new_job_ad(job, qdate=qdate, submit_host=host) for job in jobs])
+        with EventLogWriter(workdir.event_log, host=host) as events:
+            for job in jobs:
+                events.submit(cluster_id, job.proc_id, when=qdate)
+        submission = Submission(
+            backend=self.name,
+            cluster_id=cluster_id,
+            num_jobs=len(jobs),
+            event_log=str(workdir.event_log),
+            workdir=str(workdir.path),
+            schedd=f"local@{host}",
+        )
+        workdir.write_json(workdir.submission_file, submission.to_dict())
+        return submission
+
+    def _next_cluster_id(self) -> int:
+        """Allocate the pool's next cluster id (a counter file under a lock)."""
+        pool = Workdir(self.pool_dir)
+        counter = pool.path / "cluster_id"
+        with pool.exclusive(".cluster_id.lock"):
+            try:
+                text = counter.read_text().strip()
+                last = int(text) if text else 0
+            except FileNotFoundError:
+                last = 0
+            except ValueError:
+                raise SubmitFailed(
+                    f"cluster id counter {counter} holds {counter.read_text()!r}, not an integer; "
+                    "write the last cluster id used into it (or delete it to start from 1)"
+                ) from None
+            write_atomic(counter, f"{last + 1}\n")
+        return last + 1
+
+    def poll(self, submission: Submission, offset: int = 0) -> PollResult:
+        workdir = self._workdir(submission)
+        events, new_offset = read_events(submission.event_log, offset)
+        ads = workdir.ads()
+        self.ensure_runner(submission, ads)
+        return PollResult(ads=ads, events=events, offset=new_offset)
+
+    def history(self, submission: Submission, since: int | None = None) -> list[classad2.ClassAd]:
+        ads = self._workdir(submission).history()
+        if since is None:
+            return ads
+        return [ad for ad in ads if int(ad.get("EnteredCurrentStatus") or 0) >= since]
+
+    def act(
+        self, submission: Submission, action: JobAction, reason: str, procs: Sequence[int] | None = None
+    ) -> int:
+        action = JobAction(action)
+        workdir = self._workdir(submission)
+        wanted = None if procs is None else {int(p) for p in procs}
+        targets = [
+            int(ad["ProcId"])
+            for ad in workdir.ads()
+            if int(ad["JobStatus"]) in _ELIGIBLE[action] and (wanted is None or int(ad["ProcId"]) in wanted)
+        ]
+        if not targets:
+            return 0
+        request = workdir.add_request(action.value, targets, reason)
+        self.ensure_runner(submission)
+        deadline = time.monotonic() + (self.act_timeout_s if self.autostart else 0.0)
+        while not workdir.request_done(request) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.autostart and not workdir.request_done(request):
+            log.warning("The runner of %s has not applied %s yet; it will when it gets to it", workdir.path, request.name)
+        return len(targets)
+
+    def ensure_runner(self, submission: Submission, ads: Sequence[classad2.ClassAd] | None = None) -> bool:
+        """Start the submission's runner if it has work and none is alive; True if one was started."""
+        workdir = self._workdir(submission)
+        if not self.autostart or workdir.runner_alive() or not workdir.has_work(ads):
+            return False
+        self._start_runner(workdir)
+        return True
+
+    def _start_runner(self, workdir: Workdir) -> None:
+        env = dict(os.environ)
+        existing = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(PLUGINS_DIR)]
+        env["PYTHONPATH"] = os.pathsep.join([str(PLUGINS_DIR), *existing])
+        if self.slots is not None:
+            env["PRODOPS_LOCAL_SLOTS"] = str(self.slots)
+        argv = [self.python, "-m", "prodops.batch.runner", "--detach", str(workdir.path)]
+        with open(workdir.runner_log, "ab") as runner_log:
+            launcher = subprocess.Popen(
+                argv, cwd=workdir.path, env=env, stdin=subprocess.DEVNULL, stdout=runner_log,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            )
+        try:
+            code = launcher.wait(timeout=self.runner_start_timeout_s)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
+            raise BackendUnavailable(
+                f"the local pool runner for {workdir.path} did not start within {self.runner_start_timeout_s:.0f} s; "
+                f"see {workdir.runner_log}"
+            ) from None
+        if code != 0:
+            raise BackendUnavailable(
+                f"the local pool runner for {workdir.path} failed to start (exit {code}); see {workdir.runner_log}"
+            )
+        log.info("Started the local pool runner for %s", workdir.path)
+
+    def _workdir(self, submission: Submission) -> Workdir:
+        if submission.backend != self.name:
+            raise ValueError(
+                f"submission of cluster {submission.cluster_id} belongs to backend {submission.backend!r}, "
+                f"not {self.name!r}; get its backend with prodops.batch.registry.get_backend"
+            )
+        workdir = Workdir(submission.workdir)
+        if not workdir.submission_file.exists():
+            raise BackendUnavailable(
+                f"local pool workdir {workdir.path} of cluster {submission.cluster_id} is missing or incomplete; "
+                "restore it (its jobs' ads and event log live there) or resubmit the stage"
+            )
+        return workdir
