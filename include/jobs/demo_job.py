@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The demo workflow's job: small real work, and failures on request.
+
+It writes ``--records`` records to ``demo_output_<job>.txt`` in its working directory,
+burns a little CPU on each, and sleeps ``--sleep`` seconds overall, so that the pool has
+something to measure. A request can tell chosen jobs to fail the ways grid jobs fail:
+``--exit N`` exits with code N, ``--signal N`` kills itself with signal N (9, 11, ...),
+``--memory MB`` allocates and touches that much memory so the pool holds it for going
+over its request_memory. Standard library only: it runs with whatever python3 a worker
+node has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+
+CHUNK_MB = 8
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--job", type=int, required=True, help="the job's index in its stage")
+    parser.add_argument("--records", type=int, default=100, help="records to write")
+    parser.add_argument("--sleep", type=float, default=1.0, help="seconds to sleep in total")
+    parser.add_argument("--exit", type=int, default=0, dest="exit_code", help="exit with this code at the end")
+    parser.add_argument("--signal", type=int, default=0, dest="signum", help="kill itself with this signal")
+    parser.add_argument("--memory", type=int, default=0, dest="memory_mb", help="allocate and touch this many MB")
+    args = parser.parse_args(argv)
+    if args.records < 0 or args.sleep < 0 or args.memory_mb < 0:
+        parser.error("--records, --sleep and --memory must not be negative")
+    return args
+
+
+def write_records(job: int, records: int, sleep_s: float) -> str:
+    """Each record carries a SHA-256 chain (some CPU); sleeping is spread over the records."""
+    path = f"demo_output_{job}.txt"
+    digest = hashlib.sha256(f"job {job}".encode()).digest()
+    pause = sleep_s / records if records else 0.0
+    with open(path, "w") as out:
+        for index in range(records):
+            for _ in range(200):
+                digest = hashlib.sha256(digest).digest()
+            out.write(f"{job}\t{index}\t{digest.hex()}\n")
+            if pause:
+                time.sleep(pause)
+    if not records and sleep_s:
+        time.sleep(sleep_s)
+    return path
+
+
+def hog_memory(megabytes: int) -> list[bytearray]:
+    """Allocate in chunks and touch every page, so RSS grows as a real overrun does."""
+    blocks = []
+    for _ in range(0, megabytes, CHUNK_MB):
+        block = bytearray(CHUNK_MB * 1024 * 1024)
+        for offset in range(0, len(block), 4096):
+            block[offset] = 1
+        blocks.append(block)
+        time.sleep(0.01)
+    return blocks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    print(f"demo job {args.job} on {socket.gethostname()} pid {os.getpid()}: {args.records} records", flush=True)
+    held = hog_memory(args.memory_mb) if args.memory_mb else []
+    path = write_records(args.job, args.records, args.sleep)
+    print(f"wrote {args.records} records to {path}", flush=True)
+    if held:
+        print(f"held {len(held) * CHUNK_MB} MB", flush=True)
+    if args.signum:
+        print(f"killing myself with signal {args.signum}", file=sys.stderr, flush=True)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if args.signum not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(args.signum, signal.SIG_DFL)
+        os.kill(os.getpid(), args.signum)
+        time.sleep(5)
+    if args.exit_code:
+        print(f"failing with exit code {args.exit_code}", file=sys.stderr, flush=True)
+    return args.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
