@@ -142,8 +142,10 @@ class LocalPoolBackend:
 
     def poll(self, submission: Submission, offset: int = 0) -> PollResult:
         workdir = self._workdir(submission)
-        events, new_offset = read_events(submission.event_log, offset)
+        # Ads first: the runner logs an event before the ads show its effect, so every state
+        # these ads show has its event in the log by the time the log is read.
         ads = workdir.ads()
+        events, new_offset = read_events(submission.event_log, offset)
         self.ensure_runner(submission, ads)
         return PollResult(ads=ads, events=events, offset=new_offset)
 
