@@ -152,7 +152,8 @@ class Runner:
                         break
                 time.sleep(self.tick_s)
         finally:
-            self._flush(force=True)
+            if self._lock_fd is not None:
+                self._flush(force=True)
             self.events.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
@@ -227,10 +228,12 @@ class Runner:
             if kind == "JOB_TERMINATED" and status != JobStatus.COMPLETED:
                 self._complete_from_event(ad, event)
             elif kind == "JOB_ABORTED" and status != JobStatus.REMOVED:
-                self._set_removed(ad, event.get("Reason", ""), now)
+                self._end_run(ad, event["time"], None)
+                self._set_removed(ad, event.get("Reason", ""), event["time"])
             elif kind == "JOB_HELD" and status != JobStatus.HELD:
+                self._end_run(ad, event["time"], None)
                 self._set_held(ad, event.get("HoldReason", ""), event.get("HoldReasonCode", 0),
-                               event.get("HoldReasonSubCode", 0), now)
+                               event.get("HoldReasonSubCode", 0), event["time"])
             elif kind == "EXECUTE":
                 log.warning("Job %s.%d was running under a runner that died: evicting it", ad["ClusterId"], proc)
                 self.events.evicted(int(ad["ClusterId"]), proc, reason="the local pool's runner restarted")
@@ -464,10 +467,11 @@ class Runner:
     def _measure(self) -> None:
         """Sample each running job's process tree; enforce memory and execute-time limits."""
         now = time.time()
+        trees = _process_trees([job.pid for job in self.running.values() if job.stop is None])
         for job in list(self.running.values()):
             if job.stop is not None:
                 continue
-            rss, cpu = _tree_usage(job.pid)
+            rss, cpu = _tree_usage(trees.get(job.pid, [job.pid]))
             if rss is None:
                 continue
             job.peak_rss_kb = max(job.peak_rss_kb, rss // 1024)
@@ -632,20 +636,40 @@ class Runner:
             self._set_completed(ad, None, int(event.get("TerminatedBySignal", 0)), when)
 
 
-def _tree_usage(pid: int) -> tuple[int | None, Usage]:
-    """Summed RSS (bytes) and CPU of a process and its descendants; None when it is gone."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return None, Usage()
+def _process_trees(roots: Sequence[int]) -> dict[int, list[int]]:
+    """Each root pid with its descendants, from one scan of the process table for all jobs."""
+    if not roots:
+        return {}
+    children: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        children.setdefault(proc.info["ppid"], []).append(proc.pid)
+    trees = {}
+    for root in roots:
+        tree, stack = [root], [root]
+        while stack:
+            for child in children.get(stack.pop(), []):
+                tree.append(child)
+                stack.append(child)
+        trees[root] = tree
+    return trees
+
+
+def _tree_usage(pids: Sequence[int]) -> tuple[int | None, Usage]:
+    """Summed RSS (bytes) and CPU of a job's processes; None when its main process is gone.
+
+    A process's own CPU plus what it collected from its waited-for children counts each
+    finished descendant once, in the live ancestor that reaped it.
+    """
     rss, user, system = 0, 0.0, 0.0
-    for proc in procs:
+    for index, pid in enumerate(pids):
         try:
+            proc = psutil.Process(pid)
             with proc.oneshot():
                 rss += proc.memory_info().rss
                 times = proc.cpu_times()
         except psutil.Error:
+            if index == 0:
+                return None, Usage()
             continue
         user += times.user + times.children_user
         system += times.system + times.children_system

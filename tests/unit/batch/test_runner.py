@@ -69,7 +69,7 @@ def test_memory_of_the_whole_process_tree_is_enforced(pool_home, demo_job, tmp_p
     assert ad["JobStatus"] == 5
     assert (ad["HoldReasonCode"], ad["HoldReasonSubCode"]) == (34, 102)
     assert "over memory limit of 96 megabytes" in ad["HoldReason"]
-    assert 96 < ad["MemoryUsage"] < 300
+    assert ad["MemoryUsage"] > 96
     assert kinds(workdir, 0) == ["SUBMIT", "EXECUTE", "JOB_HELD"]
 
 
@@ -105,7 +105,7 @@ def test_job_gets_its_environment_stdio_and_cpu_accounted(pool_home, tmp_path):
     job = script(
         tmp_path, "env.sh",
         'echo "site=$SITE slot=$_CONDOR_SLOT batch=$BATCH_SYSTEM args=$*"\necho oops >&2\n'
-        "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done\n",
+        "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done\n",
     )
     _, workdir = submit(pool_home, job, ["a b", "c"], environment={"SITE": "two words"})
     run(workdir, slots=1)
