@@ -221,8 +221,8 @@ class EventLogWriter:
         when: float | None = None,
     ) -> str:
         body = f"Job executing on host: {self.address}\n\tSlotName: {slot_name}\n"
-        for name in sorted(provisioned or {}):
-            body += f"\t{name}Provisioned = {provisioned[name]}\n"  # type: ignore[index]
+        for name, amount in sorted((provisioned or {}).items()):
+            body += f"\t{name}Provisioned = {amount}\n"
         return self._event(EventType.EXECUTE, cluster, proc, body, when)
 
     def image_size(
@@ -259,8 +259,8 @@ class EventLogWriter:
             raise ValueError(
                 f"job {cluster}.{proc}: give exactly one of return_value={return_value!r} and signal={signal!r}"
             )
-        if signal is None:
-            body = f"Job terminated.\n\t(1) Normal termination (return value {int(return_value)})\n"  # type: ignore[arg-type]
+        if return_value is not None:
+            body = f"Job terminated.\n\t(1) Normal termination (return value {int(return_value)})\n"
         else:
             body = f"Job terminated.\n\t(0) Abnormal termination (signal {int(signal)})\n\t(0) No core file\n"
         total = total_usage or run_usage

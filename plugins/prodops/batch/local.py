@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import classad2
+import htcondor2
 
 import prodops
 from prodops import config
@@ -95,16 +96,16 @@ class LocalPoolBackend:
                  submission.num_jobs, workdir.path)
         return submission
 
-    def _submit_new(self, spec: SubmissionSpec, submit: object, workdir: Workdir) -> Submission:
+    def _submit_new(self, spec: SubmissionSpec, submit: htcondor2.Submit, workdir: Workdir) -> Submission:
         for leftover in (workdir.event_log, workdir.queue_ads, workdir.history_ads, workdir.state_file):
             leftover.unlink(missing_ok=True)
         for request in workdir.pending_requests():
             request.unlink()
         cluster_id = self._next_cluster_id()
-        jobs = expand_jobs(submit, cluster_id)  # type: ignore[arg-type]
+        jobs = expand_jobs(submit, cluster_id)
         qdate = int(time.time())
         host = socket.gethostname()
-        write_atomic(workdir.submit_file, submit_file_text(submit))  # type: ignore[arg-type]
+        write_atomic(workdir.submit_file, submit_file_text(submit))
         workdir.write_json(workdir.spec_file, {**spec.to_dict(), "key": spec.key})
         write_ads(workdir.history_ads, [])
         write_ads(workdir.queue_ads, [new_job_ad(job, qdate=qdate, submit_host=host) for job in jobs])
