@@ -274,6 +274,24 @@ class AirflowStack(AirflowClient):
         self.dags_folder = Path(env["AIRFLOW__CORE__DAGS_FOLDER"])
         self.timings: dict[str, float] = {}
 
+    def answer_hitl(self, dag_id: str, run_id: str, task_id: str, chosen_options: list[str],
+                    params_input: dict | None = None, map_index: int = -1, settle: float = HITL_SETTLE_SECONDS) -> dict:
+        """Answer only once the scheduler has seen the paused worker exit.
+
+        Airflow 3.3.2 fails a HITL task whose answer requeues it before the scheduler has
+        processed the executor event of the pause ("finished with state success, but the task
+        instance's state attribute is queued"). A person never answers that fast; a test on a
+        loaded machine does, so wait for the scheduler's own log line saying it saw that event.
+        """
+        marker = (f"Received executor event with state success for task instance TaskInstanceKey("
+                  f"dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}'")
+        deadline = time.monotonic() + 120
+        while marker not in self.log_path.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the scheduler never reported the pause of {task_id} in {run_id}; see {self.log_path}")
+            time.sleep(POLL_SECONDS)
+        return super().answer_hitl(dag_id, run_id, task_id, chosen_options, params_input, map_index, settle)
+
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
         """Wait until the dag-processor has parsed ``dag_id``; else fail with the import errors."""
         deadline = time.monotonic() + timeout

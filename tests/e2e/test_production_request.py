@@ -47,9 +47,9 @@ def snapshot(airflow, request_id: int) -> dict:
     return {
         "submissions": fetch(url, "SELECT id, stage, attempt, cluster_id, num_jobs FROM submissions"
                                   " WHERE request_id = %(r)s ORDER BY id", r=request_id),
-        "jobs": fetch(url, "SELECT j.submission_id, proc_id, state, exit_code, exit_signal, hold_reason_code, ad_hash"
+        "jobs": fetch(url, "SELECT j.submission_id, j.proc_id, j.state, j.exit_code, j.exit_signal, j.hold_reason_code, j.ad_hash"
                            " FROM job_attempts j JOIN submissions s ON s.id = j.submission_id"
-                           " WHERE s.request_id = %(r)s ORDER BY proc_id", r=request_id),
+                           " WHERE s.request_id = %(r)s ORDER BY j.proc_id", r=request_id),
         "events": fetch(url, "SELECT count(*) AS n FROM job_events e JOIN submissions s ON s.id = e.submission_id"
                              " WHERE s.request_id = %(r)s", r=request_id)[0]["n"],
         "reports": fetch(url, "SELECT stage, report FROM stage_reports WHERE request_id = %(r)s", r=request_id),

@@ -116,6 +116,8 @@ def test_tracking_writes_only_changes_and_survives_a_restart(db_url, approved):
     assert report["outcomes"] == {"failed": 1, "held": 1, "killed": 1, "succeeded": 1}
     service.report_stage(db_url, approved, "run")
     assert count(db_url, "stage_reports") == 1
+    assert service.submit_first_stage(db_url, backend, approved) == submission_id  # a re-run after the end
+    assert len(backend.submits) == 1
     with connect(db_url) as conn:
         assert records.get_request(conn, approved)["state"] == "failed"
         assert records.get_stage_report(conn, approved, "run") == report

@@ -37,15 +37,22 @@ def record_request(db_url: str, *, dag_id: str, run_id: str, conf: Mapping[str, 
     return {"request_id": request_id, "workflow": request.workflow, "stages": [s.name for s in template.stages]}
 
 
+_APPROVED_ONCE = frozenset(
+    s.value for s in (RequestState.APPROVED, RequestState.RUNNING, RequestState.SUCCEEDED, RequestState.FAILED)
+)
+"""States of a request that was approved; re-running its submit finds the submission made then."""
+
+
 def submit_first_stage(db_url: str, backend: Backend, request_id: int) -> int:
     """Submit the workflow's first stage of an approved request; returns the submission id."""
     with connect(db_url) as conn:
         request = records.get_request(conn, request_id)
-        if request is None or request["state"] not in (RequestState.APPROVED.value, RequestState.RUNNING.value):
-            state = None if request is None else request["state"]
+        state = None if request is None else request["state"]
+        if state not in _APPROVED_ONCE:
             raise RuntimeError(f"request {request_id} is {state!r}, not approved; only approved requests are submitted")
-        records.set_request_state(conn, request_id, RequestState.RUNNING.value)
-        conn.commit()
+        if state == RequestState.APPROVED.value:
+            records.set_request_state(conn, request_id, RequestState.RUNNING.value)
+            conn.commit()
     template = load_templates()[request["workflow"]]
     spec = stage_spec(
         request_id=request_id, request=request, template=template, stage=template.stages[0].name,
