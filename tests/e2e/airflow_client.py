@@ -283,8 +283,9 @@ class AirflowStack(AirflowClient):
         instance's state attribute is queued"). A person never answers that fast; a test on a
         loaded machine does, so wait for the scheduler's own log line saying it saw that event.
         """
+        try_number = self.task_instance(dag_id, run_id, task_id, map_index)["try_number"]
         marker = (f"Received executor event with state success for task instance TaskInstanceKey("
-                  f"dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}'")
+                  f"dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', try_number={try_number},")
         deadline = time.monotonic() + 120
         while marker not in self.log_path.read_text(errors="replace"):
             if time.monotonic() > deadline:

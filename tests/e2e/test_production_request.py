@@ -104,10 +104,16 @@ def test_clearing_tasks_of_a_finished_run_leaves_the_same_rows(airflow, approved
     assert airflow.wait_for_run(DAG, approved_run, timeout=300) == "success"
     assert snapshot(airflow, request_id) == before
     airflow.clear_task(DAG, approved_run, ["validate_request"])
-    assert airflow.wait_for_run(DAG, approved_run, timeout=300) in ("success", "failed")
-    after = snapshot(airflow, request_id)
-    assert after["submissions"] == before["submissions"] and after["jobs"] == before["jobs"]
+    assert airflow.wait_for_run(DAG, approved_run, timeout=300) == "success"
+    assert snapshot(airflow, request_id) == before
     assert len(fetch(airflow.prodops_db_url, "SELECT id FROM requests WHERE run_id = %(r)s", r=approved_run)) == 1
+
+    airflow.clear_task(DAG, approved_run, ["await_approval"])  # the gate opens again
+    airflow.wait_for_task_state(DAG, approved_run, "await_approval", ["awaiting_input"], timeout=120)
+    airflow.answer_hitl(DAG, approved_run, "await_approval", ["Approve"], {"approved_priority": 81, "note": "again"})
+    assert airflow.wait_for_run(DAG, approved_run, timeout=300) == "success"
+    assert snapshot(airflow, request_id) == before
+    assert request_row(airflow, approved_run)["decision_note"] == "again"
 
 
 def test_rejected_request_submits_nothing(airflow):
