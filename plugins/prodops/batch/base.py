@@ -45,6 +45,8 @@ class SubmissionSpec:
     priority: int = 0
     environment: dict[str, str] = field(default_factory=dict)
     batch_name: str = ""
+    inputs: Sequence[str] = ()
+    """Every input file the stage was given (the jobs' share of them is in their items)."""
 
     @property
     def key(self) -> str:
@@ -54,6 +56,7 @@ class SubmissionSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["items"] = list(self.items)
+        data["inputs"] = list(self.inputs)
         return data
 
 
