@@ -7,7 +7,7 @@ idempotent on the submission key, so re-running ``submit_stage`` never submits t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,17 @@ def stage_spec(
     request: Mapping[str, Any],
     template: WorkflowTemplate,
     stage: str,
+    inputs: Sequence[str] = (),
     attempt: int = 1,
     priority: int | None = None,
     home: Path | None = None,
 ) -> SubmissionSpec:
+    """The submission of one stage: its jobs' arguments from the template, the form and the inputs."""
+    stage_template = template.stage(stage)
+    resources = stage_template.resources
+    memory_mb = int(resources.get("memory_mb") or request["request_memory_mb"])
     items = template.job_arguments(
-        stage, int(request["n_jobs"]), request.get("workflow_options") or {}, int(request["request_memory_mb"])
+        stage, request.get("n_jobs"), request.get("workflow_options") or {}, memory_mb, inputs=inputs
     )
     workdir = (home or config.prodops_home()) / "requests" / str(request_id) / stage / f"attempt-{attempt}"
     return SubmissionSpec(
@@ -41,11 +46,12 @@ def stage_spec(
         executable=template.executable_path(stage),
         items=items,
         workdir=str(workdir),
-        request_memory_mb=int(request["request_memory_mb"]),
-        request_disk_mb=int(request["request_disk_mb"]),
-        max_wall_time_s=int(request["max_wall_time_min"]) * 60,
+        request_memory_mb=memory_mb,
+        request_disk_mb=int(resources.get("disk_mb") or request["request_disk_mb"]),
+        max_wall_time_s=int(resources.get("wall_time_min") or request["max_wall_time_min"]) * 60,
         priority=int(request["priority"] if priority is None else priority),
         batch_name=f"{request['experiment']}-{request['campaign']}-{request_id}-{stage}",
+        inputs=tuple(inputs),
     )
 
 

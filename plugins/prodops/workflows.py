@@ -1,10 +1,18 @@
-"""Workflow templates: the stages a request runs, from YAML files under include/workflows."""
+"""Workflow templates: the stages a request runs, from YAML files under include/workflows.
+
+A template is validated against ``include/workflows/template.schema.yaml``; an error names
+the file, the stage and the field. Stages run in order; each says how its inputs become
+jobs (``split``): the request's number of jobs, N of the previous stage's output files per
+job, or all of them in one job (a merge). A stage may be combined with the next one so both
+run in one job.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +21,8 @@ import yaml
 
 from prodops import config
 from prodops.exceptions import ProdopsError
+
+SCHEMA_FILE = "template.schema.yaml"
 
 
 class TemplateInvalid(ProdopsError):
@@ -24,6 +34,25 @@ class StageTemplate:
     name: str
     executable: str
     arguments: str
+    split: Mapping[str, Any] = field(default_factory=lambda: {"jobs_from_request": True})
+    resources: Mapping[str, int] = field(default_factory=dict)
+    services: tuple[str, ...] = ()
+    checks: str | None = None
+    steps: tuple[str, ...] = ()
+    """Names of the template stages this stage runs in one job (one, unless combined)."""
+
+    def jobs_for(self, inputs: Sequence[str], n_jobs: int | None) -> list[list[str]]:
+        """The input files of each job: one list per job (empty lists when there are no inputs)."""
+        if "jobs_from_request" in self.split:
+            if not n_jobs:
+                raise ValueError(f"stage {self.name!r} takes its number of jobs from the request; give n_jobs")
+            return [[] for _ in range(n_jobs)]
+        if not inputs:
+            raise ValueError(f"stage {self.name!r} has no input files: the previous stage produced none")
+        if "all_files" in self.split:
+            return [list(inputs)]
+        per_job = int(self.split["files_per_job"])
+        return [list(inputs[i * per_job:(i + 1) * per_job]) for i in range(math.ceil(len(inputs) / per_job))]
 
 
 @dataclass(frozen=True)
@@ -31,6 +60,7 @@ class WorkflowTemplate:
     name: str
     description: str
     stages: tuple[StageTemplate, ...]
+    input: str = "jobs"
     services: tuple[str, ...] = ()
     options_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
     fault_arguments: Mapping[str, str] = field(default_factory=dict)
@@ -41,6 +71,14 @@ class WorkflowTemplate:
             if stage.name == name:
                 return stage
         raise KeyError(f"workflow {self.name!r} has no stage {name!r}; stages: {[s.name for s in self.stages]}")
+
+    def previous(self, name: str) -> StageTemplate | None:
+        names = [s.name for s in self.stages]
+        index = names.index(self.stage(name).name)
+        return self.stages[index - 1] if index else None
+
+    def stage_services(self, name: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.services, *self.stage(name).services)))
 
     def options_errors(self, options: Mapping[str, Any]) -> dict[str, str]:
         """Errors in a request's workflow options, keyed ``workflow_options.<field>``."""
@@ -57,15 +95,25 @@ class WorkflowTemplate:
         merged.update(options)
         return merged
 
-    def job_arguments(self, stage: str, n_jobs: int, options: Mapping[str, Any], request_memory_mb: int) -> list[str]:
+    def job_arguments(
+        self,
+        stage: str,
+        n_jobs: int | None,
+        options: Mapping[str, Any],
+        request_memory_mb: int,
+        inputs: Sequence[str] = (),
+    ) -> list[str]:
         """One argument string per job (HTCondor itemdata) for a stage."""
         template = self.stage(stage)
         values = self.with_defaults(options)
         items = []
-        for job in range(n_jobs):
-            args = template.arguments.format(job=job, **values)
+        for job, job_inputs in enumerate(template.jobs_for(inputs, n_jobs)):
+            args = template.arguments.format(
+                job=job, stage=",".join(template.steps or (template.name,)), inputs=",".join(job_inputs), **values
+            )
             for option, extra in self.fault_arguments.items():
-                if job in values.get(option, ()):
+                chosen = values.get(option, ())
+                if job in chosen or (isinstance(chosen, Mapping) and job in chosen.get(stage, ())):
                     args += " " + extra.format(over_memory_mb=request_memory_mb * 2 + 64)
             items.append(args)
         return items
@@ -75,33 +123,89 @@ class WorkflowTemplate:
         return str(exe if exe.is_absolute() else config.JOBS_DIR / exe)
 
 
-def _load(path: Path) -> WorkflowTemplate:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise TemplateInvalid(f"{path}: not valid YAML ({err}); fix the syntax") from None
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return yaml.safe_load((config.WORKFLOWS_DIR / SCHEMA_FILE).read_text())
+
+
+def _where(path: Path, raw: Mapping[str, Any], err: jsonschema.ValidationError) -> str:
+    parts = list(err.absolute_path)
+    if len(parts) >= 2 and parts[0] == "stages" and isinstance(parts[1], int):
+        stages = raw.get("stages") or []
+        name = stages[parts[1]].get("name", f"#{parts[1]}") if isinstance(stages[parts[1]], dict) else f"#{parts[1]}"
+        field_path = ".".join(str(p) for p in parts[2:]) or "(the stage)"
+        return f"{path.name}: stage {name!r}, field {field_path}"
+    return f"{path.name}: field {'.'.join(str(p) for p in parts) or '(top level)'}"
+
+
+def parse_template(path: Path, raw: Any) -> WorkflowTemplate:
+    """Validate one template's data; raise :class:`TemplateInvalid` naming stage and field."""
     if not isinstance(raw, dict):
-        raise TemplateInvalid(f"{path}: a workflow template is a mapping with name and stages")
-    missing = [k for k in ("name", "stages") if k not in raw]
-    if missing:
-        raise TemplateInvalid(f"{path}: missing {', '.join(missing)}; add them")
-    stages = []
-    for i, stage in enumerate(raw["stages"] or []):
-        absent = [k for k in ("name", "executable", "arguments") if k not in stage]
-        if absent:
-            raise TemplateInvalid(f"{path}: stage {i} lacks {', '.join(absent)}; add them")
-        stages.append(StageTemplate(name=stage["name"], executable=stage["executable"], arguments=stage["arguments"]))
-    if not stages:
-        raise TemplateInvalid(f"{path}: a workflow needs at least one stage")
+        raise TemplateInvalid(f"{path.name}: a workflow template is a mapping with name and stages")
+    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise TemplateInvalid("; ".join(f"{_where(path, raw, e)}: {e.message}" for e in errors[:5]))
+    stages = [
+        StageTemplate(
+            name=s["name"], executable=s["executable"], arguments=s["arguments"],
+            split=s.get("split") or {"jobs_from_request": True}, resources=s.get("resources") or {},
+            services=tuple(s.get("services") or ()), checks=s.get("checks"), steps=(s["name"],),
+        )
+        for s in raw["stages"]
+    ]
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise TemplateInvalid(f"{path.name}: two stages are named alike ({names}); rename one")
+    first_input = raw.get("input", "jobs")
+    if first_input == "jobs" and "jobs_from_request" not in stages[0].split:
+        raise TemplateInvalid(f"{path.name}: stage {names[0]!r}, field split: the first stage of a 'jobs' workflow"
+                              " takes its jobs from the request (jobs_from_request: true)")
+    for later in stages[1:]:
+        if "jobs_from_request" in later.split:
+            raise TemplateInvalid(f"{path.name}: stage {later.name!r}, field split: only the first stage can take"
+                                  " jobs_from_request; later stages split the previous stage's outputs")
+    combine = [bool(s.get("combine_with_next")) for s in raw["stages"]]
+    if combine[-1]:
+        raise TemplateInvalid(f"{path.name}: stage {names[-1]!r}, field combine_with_next: the last stage has no next")
     return WorkflowTemplate(
         name=raw["name"],
         description=raw.get("description", ""),
-        stages=tuple(stages),
+        stages=tuple(_combine(stages, combine)),
+        input=first_input,
         services=tuple(raw.get("services") or ()),
         options_schema=raw.get("options_schema") or {"type": "object"},
         fault_arguments=raw.get("fault_arguments") or {},
         path=path,
     )
+
+
+def _combine(stages: list[StageTemplate], combine: list[bool]) -> list[StageTemplate]:
+    """Fold each stage marked combine_with_next into the next: one job runs both."""
+    out: list[StageTemplate] = []
+    pending: StageTemplate | None = None
+    for stage, with_next in zip(stages, combine):
+        if pending is not None:
+            stage = replace(
+                pending,
+                name=f"{pending.name}_{stage.name}",
+                steps=(*pending.steps, *stage.steps),
+                services=tuple(dict.fromkeys((*pending.services, *stage.services))),
+                checks=stage.checks or pending.checks,
+            )
+        if with_next:
+            pending = stage
+            continue
+        pending = None
+        out.append(stage)
+    return out
+
+
+def _load(path: Path) -> WorkflowTemplate:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise TemplateInvalid(f"{path.name}: not valid YAML ({err}); fix the syntax") from None
+    return parse_template(path, raw)
 
 
 @functools.cache
@@ -110,8 +214,10 @@ def load_templates(directory: Path | None = None) -> dict[str, WorkflowTemplate]
     directory = directory or config.WORKFLOWS_DIR
     templates: dict[str, WorkflowTemplate] = {}
     for path in sorted(directory.glob("*.yaml")):
+        if path.name == SCHEMA_FILE:
+            continue
         template = _load(path)
         if template.name in templates:
-            raise TemplateInvalid(f"{path}: workflow name {template.name!r} is used by another file; rename one")
+            raise TemplateInvalid(f"{path.name}: workflow name {template.name!r} is used by another file; rename one")
         templates[template.name] = template
     return templates

@@ -62,7 +62,7 @@ def test_unapproved_request_is_not_submitted(db_url):
     made = service.record_request(db_url, dag_id="production_request", run_id="r2", conf=FORM)
     backend = ScriptedBackend()
     with pytest.raises(RuntimeError, match="not approved"):
-        service.submit_first_stage(db_url, backend, made["request_id"])
+        service.submit_workflow_stage(db_url, backend, made["request_id"], "run")
     assert backend.submits == [] and count(db_url, "submissions") == 0
 
 
@@ -76,12 +76,12 @@ def test_submit_is_idempotent(db_url, approved, tmp_path):
     second = submit_stage(db_url=db_url, backend=backend, spec=spec)
     assert first == second and len(backend.submits) == 1 and count(db_url, "submissions") == 1
     assert spec.priority == 70  # the approver's priority, not the requested 40
-    assert service.submit_first_stage(db_url, backend, approved) == first and len(backend.submits) == 1
+    assert service.submit_workflow_stage(db_url, backend, approved, "run") == first and len(backend.submits) == 1
 
 
 def test_tracking_writes_only_changes_and_survives_a_restart(db_url, approved):
     backend = ScriptedBackend(cluster_id=77)
-    submission_id = service.submit_first_stage(db_url, backend, approved)
+    submission_id = service.submit_workflow_stage(db_url, backend, approved, "run")
     backend.ads = [job_ad(77, p, 1, QDate=1764057600) for p in range(4)]
     tracker = SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id)
 
@@ -112,11 +112,12 @@ def test_tracking_writes_only_changes_and_survives_a_restart(db_url, approved):
     assert sub["state"] == "done" and sub["event_log_offset"] == 240
     assert rows[1]["exit_code"] == 3 and rows[2]["exit_signal"] == 9 and rows[3]["hold_reason_code"] == 34
 
-    report, text = service.report_stage(db_url, approved, "run")
+    reports, text = service.report_request(db_url, approved)
+    report = reports["run"]
     assert report["outcomes"] == {"failed": 1, "held": 1, "killed": 1, "succeeded": 1}
-    service.report_stage(db_url, approved, "run")
+    service.report_request(db_url, approved)
     assert count(db_url, "stage_reports") == 1
-    assert service.submit_first_stage(db_url, backend, approved) == submission_id  # a re-run after the end
+    assert service.submit_workflow_stage(db_url, backend, approved, "run") == submission_id  # a re-run after the end
     assert len(backend.submits) == 1
     with connect(db_url) as conn:
         assert records.get_request(conn, approved)["state"] == "failed"
@@ -126,7 +127,7 @@ def test_tracking_writes_only_changes_and_survives_a_restart(db_url, approved):
 
 def test_a_bad_ad_is_counted_and_the_rest_recorded(db_url, approved):
     backend = ScriptedBackend(cluster_id=5)
-    submission_id = service.submit_first_stage(db_url, backend, approved)
+    submission_id = service.submit_workflow_stage(db_url, backend, approved, "run")
     backend.ads = [job_ad(5, 0, 4, ExitCode=0), job_ad(5, 1, 4, ExitCode="zero"), job_ad(5, 2, 2), job_ad(5, 3, 1)]
     result = SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id).cycle()
     assert (result.bad_ads, result.written) == (1, 3)

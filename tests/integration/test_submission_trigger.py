@@ -36,7 +36,7 @@ def scripted(db_url, monkeypatch):
     register_backend("scripted", lambda: backend)
     made = service.record_request(db_url, dag_id="production_request", run_id="trig", conf=FORM)
     record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=50)
-    backend.submission_id = service.submit_first_stage(db_url, backend, made["request_id"])
+    backend.submission_id = service.submit_workflow_stage(db_url, backend, made["request_id"], "run")
     return backend
 
 

@@ -21,9 +21,19 @@ def test_demo_template_builds_one_argument_string_per_job_with_faults():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: x\n", "missing stages"),
-        ("name: x\nstages:\n  - name: a\n", "stage 0 lacks executable, arguments"),
-        ("name: x\nstages: []\n", "at least one stage"),
+        ("name: x\n", "field \\(top level\\): 'stages' is a required property"),
+        ("name: x\nstages:\n  - name: a\n", "stage 'a', field \\(the stage\\): 'executable' is a required property"),
+        ("name: x\nstages: []\n", "field stages: \\[\\] should be non-empty"),
+        ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', split: {files_per_job: 0}}\n",
+         "stage 'a', field split.files_per_job: 0 is less than the minimum of 1"),
+        ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', memory: 3}\n",
+         "stage 'a', field \\(the stage\\): Additional properties are not allowed \\('memory' was unexpected\\)"),
+        ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', split: {all_files: true}}\n",
+         "stage 'a', field split: the first stage of a 'jobs' workflow"),
+        ("name: x\nstages:\n  - {name: a, executable: e, arguments: ''}\n  - {name: b, executable: e, arguments: ''}\n",
+         "stage 'b', field split: only the first stage can take jobs_from_request"),
+        ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', combine_with_next: true}\n",
+         "stage 'a', field combine_with_next: the last stage has no next"),
         ("[unclosed", "not valid YAML"),
     ],
 )

@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 
+from prodops.datasets import dataset_error
 from prodops.exceptions import RequestInvalid
 from prodops.workflows import WorkflowTemplate
 
@@ -165,8 +166,14 @@ def validate_request(conf: Mapping[str, Any], templates: Mapping[str, WorkflowTe
     template = templates.get(values["workflow"])
     if template is not None and "workflow_options" not in errors:
         errors.update(template.options_errors(values["workflow_options"]))
+    if template is not None and not ({"input_dataset", "n_jobs"} & set(errors)):
+        if template.input == "dataset" and not values["input_dataset"]:
+            errors["input_dataset"] = f"workflow {template.name!r} reads an input dataset; give one, not n_jobs"
+        elif template.input == "jobs" and not values["n_jobs"]:
+            errors["n_jobs"] = f"workflow {template.name!r} generates its input; give n_jobs, not a dataset"
     if values["input_dataset"] and "input_dataset" not in errors:
-        errors["input_dataset"] = "dataset input needs the SAM service, not configured here; give n_jobs"
+        if problem := dataset_error(values["input_dataset"]):
+            errors["input_dataset"] = problem
     if errors:
         raise RequestInvalid(errors)
     return ProductionRequest(**values)

@@ -8,13 +8,14 @@ from typing import Any
 
 from prodops.batch.base import Backend
 from prodops.constants import Outcome, RequestState
+from prodops.datasets import resolve_dataset
 from prodops.exceptions import RequestInvalid
 from prodops.report import build_report, format_report
 from prodops.request.form import validate_request
 from prodops.stage import stage_spec, submit_stage
 from prodops.store import records
-from prodops.store.db import connect
-from prodops.workflows import load_templates
+from prodops.store.db import connect, q
+from prodops.workflows import WorkflowTemplate, load_templates
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,20 @@ _APPROVED_ONCE = frozenset(
 """States of a request that was approved; re-running its submit finds the submission made then."""
 
 
-def submit_first_stage(db_url: str, backend: Backend, request_id: int) -> int:
-    """Submit the workflow's first stage of an approved request; returns the submission id."""
+def stage_inputs(conn, request: Mapping[str, Any], template: WorkflowTemplate, stage: str) -> list[str]:
+    """The files a stage reads: the dataset for a first stage that reads one, else the previous
+    stage's recorded outputs that exist and are not empty."""
+    previous = template.previous(stage)
+    if previous is None:
+        if template.input == "dataset":
+            return [f.path for f in resolve_dataset(request["input_dataset"])]
+        return []
+    rows = conn.execute(q("stage_outputs"), {"request_id": request["id"], "stage": previous.name}).fetchall()
+    return [r["path"] for r in rows if r["readable"] and r["size_bytes"] > 0]
+
+
+def submit_workflow_stage(db_url: str, backend: Backend, request_id: int, stage: str) -> int:
+    """Submit one stage of an approved request from its inputs; returns the submission id."""
     with connect(db_url) as conn:
         request = records.get_request(conn, request_id)
         state = None if request is None else request["state"]
@@ -53,22 +66,37 @@ def submit_first_stage(db_url: str, backend: Backend, request_id: int) -> int:
         if state == RequestState.APPROVED.value:
             records.set_request_state(conn, request_id, RequestState.RUNNING.value)
             conn.commit()
-    template = load_templates()[request["workflow"]]
-    spec = stage_spec(
-        request_id=request_id, request=request, template=template, stage=template.stages[0].name,
-        priority=request["priority"],
-    )
+        template = load_templates()[request["workflow"]]
+        inputs = stage_inputs(conn, request, template, stage)
+    spec = stage_spec(request_id=request_id, request=request, template=template, stage=stage, inputs=inputs)
     return submit_stage(db_url=db_url, backend=backend, spec=spec)
 
 
 def report_stage(db_url: str, request_id: int, stage: str) -> tuple[dict[str, Any], str]:
-    """Build, store and format the stage report; the request ends succeeded only if every job did."""
+    """Build, store and format one stage's report."""
     with connect(db_url) as conn:
         rows = records.jobs_of_stage(conn, request_id, stage)
         report = build_report(rows)
         records.upsert_stage_report(conn, request_id, stage, report)
         records.set_stage_state(conn, request_id, stage, "done")
-        ok = report["jobs"] > 0 and report["outcomes"].get(Outcome.SUCCEEDED.value, 0) == report["jobs"]
-        records.set_request_state(conn, request_id, (RequestState.SUCCEEDED if ok else RequestState.FAILED).value)
         conn.commit()
     return report, format_report(stage, report)
+
+
+def report_request(db_url: str, request_id: int) -> tuple[dict[str, dict[str, Any]], str]:
+    """Report every stage that ran; the request ends succeeded only if every stage ran and every job succeeded."""
+    with connect(db_url) as conn:
+        request = records.get_request(conn, request_id)
+        submitted = {r["stage"] for r in conn.execute(q("stages_submitted"), {"request_id": request_id})}
+    template = load_templates()[request["workflow"]]
+    reports, texts = {}, []
+    for stage in (s.name for s in template.stages if s.name in submitted):
+        reports[stage], text = report_stage(db_url, request_id, stage)
+        texts.append(text)
+    ok = len(reports) == len(template.stages) and all(
+        r["jobs"] > 0 and r["outcomes"].get(Outcome.SUCCEEDED.value, 0) == r["jobs"] for r in reports.values()
+    )
+    with connect(db_url) as conn:
+        records.set_request_state(conn, request_id, (RequestState.SUCCEEDED if ok else RequestState.FAILED).value)
+        conn.commit()
+    return reports, "\n\n".join(texts)

@@ -1,0 +1,1 @@
+"""Post-job data quality: output manifests and Great Expectations suites per stage."""
