@@ -1,0 +1,314 @@
+"""The last lines of a job's stdout, stderr and event log, read from the end of the file.
+
+Reading is bounded in bytes whatever the file holds (a 1 GB log, a binary dump, one line
+without a newline), so triage of 20,000 jobs never loads whole files. Paths come from the
+submission record only: the workdir is resolved once, file names are fixed patterns
+without separators, and files are opened with ``O_NOFOLLOW`` so a symlink planted in the
+workdir cannot point triage at anything outside it. Non-regular files (FIFOs, devices) are
+refused without blocking; missing files are reported, not raised.
+
+A file that grows while it is read is read up to the size it had when opened: the tail is a
+consistent snapshot, and a last line without a newline is kept as it is.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prodops.batch.submit import ERROR_PATTERN, EVENT_LOG_NAME, OUTPUT_PATTERN
+from prodops.exceptions import ProdopsError
+
+LINE_CHOICES = (10, 50, 200)
+DEFAULT_LINES = 50
+MAX_LINES = max(LINE_CHOICES)
+BYTES_PER_LINE = 2048
+"""Read at most this many bytes per wanted line: 50 lines -> 100 KiB."""
+MAX_TAIL_BYTES = 1 << 20
+MAX_LINE_CHARS = 2000
+"""A longer line is cut (with a note), so one runaway line cannot fill a page or a row."""
+EVENT_LOG_MAX_BYTES = 64 << 20
+"""The shared event log is read once per submission, at most this much from its end."""
+_BLOCK = 64 << 10
+
+STDOUT, STDERR, EVENTLOG, REASON = "stdout", "stderr", "eventlog", "reason"
+STREAMS = (STDOUT, STDERR, EVENTLOG, REASON)
+"""Where evidence can come from; ``reason`` is the job's HoldReason/RemoveReason text."""
+
+_EVENT_HEADER = re.compile(r"^\d{3} \((\d+)\.(\d+)\.\d+\) ")
+_CONTROL = {c: "\ufffd" for c in range(32) if chr(c) not in "\t\x1b"}
+_CONTROL[0x7F] = "\ufffd"
+
+
+class LogPathRefused(ProdopsError):
+    """A log path from the submission record points outside the submission's workdir."""
+
+
+@dataclass
+class Tail:
+    """The last lines of one stream, with where they sit in the file when that is known."""
+
+    stream: str
+    path: str | None
+    lines: list[str] = field(default_factory=list)
+    status: str = "ok"
+    """ok | empty | missing | refused | unreadable"""
+    first_line: int | None = None
+    """1-based line number of ``lines[0]`` in the file; None when the file is larger than what was read."""
+    numbers: list[int | None] | None = None
+    """Per-line numbers when lines are not consecutive (a job's events in the shared event log)."""
+    size: int = 0
+    bytes_read: int = 0
+    truncated: bool = False
+    """The file holds more than these lines (or a line was cut)."""
+    binary: bool = False
+    """NUL bytes were found: control characters are shown as U+FFFD."""
+    error: str | None = None
+
+    def line_number(self, index: int) -> int | None:
+        if self.numbers is not None:
+            return self.numbers[index]
+        return None if self.first_line is None else self.first_line + index
+
+    def from_end(self, index: int) -> int:
+        """1 for the last line: where the line is when the file is bigger than what was read."""
+        return len(self.lines) - index
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream, "path": self.path, "status": self.status, "size": self.size,
+            "bytes_read": self.bytes_read, "truncated": self.truncated, "binary": self.binary, "error": self.error,
+            "lines": [{"n": self.line_number(i), "from_end": self.from_end(i), "text": t} for i, t in enumerate(self.lines)],
+        }
+
+
+def check_lines(lines: int) -> int:
+    """A tail length a person may ask for: 1..200 (the UI offers 10, 50 and 200)."""
+    if isinstance(lines, bool) or not isinstance(lines, int) or not 1 <= lines <= MAX_LINES:
+        raise ValueError(f"lines={lines!r}: ask for 1 to {MAX_LINES} lines (10, 50 or 200)")
+    return lines
+
+
+def _clean(text: str, binary: bool) -> str:
+    if binary:
+        text = text.translate(_CONTROL)
+    if len(text) > MAX_LINE_CHARS:
+        text = f"{text[:MAX_LINE_CHARS]} ...[{len(text) - MAX_LINE_CHARS} more characters cut]"
+    return text
+
+
+def _open(path: Path) -> tuple[int | None, str | None, str | None]:
+    """(fd, status, error): never follows a symlink, never blocks on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, "missing", None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return None, "refused", f"{path} is a symbolic link; triage reads only regular files in the workdir"
+        return None, "unreadable", f"{path}: {err.strerror}"
+    return fd, None, None
+
+
+def read_tail(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES, stream: str = STDOUT,
+              max_bytes: int | None = None) -> Tail:
+    """The last ``lines`` lines of a regular file, reading at most ``max_bytes`` from its end."""
+    path = Path(path)
+    tail = Tail(stream=stream, path=str(path))
+    fd, status, error = _open(path)
+    if fd is None:
+        tail.status, tail.error = status or "unreadable", error
+        return tail
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            tail.status, tail.error = "refused", f"{path} is not a regular file"
+            return tail
+        size = tail.size = st.st_size
+        if size == 0:
+            tail.status = "empty"
+            return tail
+        bound = min(max_bytes or lines * BYTES_PER_LINE, MAX_TAIL_BYTES)
+        chunks: deque[bytes] = deque()
+        pos, got, newlines = size, 0, 0
+        while pos > 0 and got < bound and newlines <= lines:
+            n = min(_BLOCK, pos, bound - got)
+            data = os.pread(fd, n, pos - n)  # shorter if the file was truncated under us
+            pos -= n
+            got += len(data)
+            chunks.appendleft(data)
+            newlines += data.count(b"\n")
+    except OSError as err:
+        tail.status, tail.error = "unreadable", f"{path}: {err.strerror}"
+        return tail
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    tail.bytes_read = len(data)
+    whole = pos == 0
+    if not whole:
+        cut = data.find(b"\n")
+        if 0 <= cut < len(data) - 1:
+            data = data[cut + 1:]  # the first line is only partly read
+    _fill(tail, data, lines, whole)
+    return tail
+
+
+def _fill(tail: Tail, data: bytes, lines: int, whole: bool) -> None:
+    binary = b"\x00" in data
+    text = data.decode("utf-8", "replace")
+    if text.endswith("\n"):
+        text = text[:-1]
+    parts = text.split("\n")
+    kept = parts[-lines:]
+    tail.binary = binary
+    tail.truncated = not whole or len(parts) > len(kept)
+    tail.first_line = (len(parts) - len(kept) + 1) if whole else None
+    out = []
+    for line in kept:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if binary or len(line) > MAX_LINE_CHARS:
+            tail.truncated |= len(line) > MAX_LINE_CHARS
+            line = _clean(line, binary)
+        out.append(line)
+    tail.lines = out
+
+
+@dataclass(frozen=True)
+class LogLocation:
+    """Where a submission's logs are, from its record: the resolved workdir and the event log in it."""
+
+    workdir: Path
+    event_log: Path
+
+    @classmethod
+    def from_submission(cls, row: Mapping[str, Any]) -> LogLocation:
+        """From a ``submissions`` row (``workdir``, ``event_log``); refuses an event log outside the workdir."""
+        raw = row.get("workdir")
+        if not raw:
+            raise LogPathRefused(f"submission {row.get('id')} has no workdir; it was never submitted")
+        root = Path(raw).resolve()
+        event_log = Path(row.get("event_log") or root / EVENT_LOG_NAME)
+        if not event_log.is_absolute():
+            event_log = root / event_log
+        event_log = event_log.resolve()
+        if not event_log.is_relative_to(root):
+            raise LogPathRefused(
+                f"submission {row.get('id')}: event log {str(event_log)!r} is outside its workdir {str(root)!r};"
+                " triage reads only files inside the workdir: fix the submission record"
+            )
+        return cls(workdir=root, event_log=event_log)
+
+    def job_file(self, pattern: str, proc_id: int) -> Path:
+        if isinstance(proc_id, bool) or not isinstance(proc_id, int) or proc_id < 0:
+            raise LogPathRefused(f"proc_id={proc_id!r} is not a job number (an integer >= 0)")
+        return self.workdir / pattern.replace("$(ProcId)", str(proc_id))
+
+    def stdout(self, proc_id: int) -> Path:
+        return self.job_file(OUTPUT_PATTERN, proc_id)
+
+    def stderr(self, proc_id: int) -> Path:
+        return self.job_file(ERROR_PATTERN, proc_id)
+
+
+def event_log_tails(path: Path, *, lines: int = DEFAULT_LINES, max_bytes: int = EVENT_LOG_MAX_BYTES,
+                    jobs: set[tuple[int, int]] | None = None) -> tuple[dict[tuple[int, int], Tail], Tail]:
+    """Each job's last ``lines`` event-log lines, from one bounded read of the shared log.
+
+    Returns ({(cluster, proc): tail}, the file's own read status). A job's lines are its
+    events (header and body lines, without the ``...`` separators), numbered as in the file
+    when the whole file was read.
+    """
+    whole_tail = Tail(stream=EVENTLOG, path=str(path))
+    found: dict[tuple[int, int], Tail] = {}
+    fd, status, error = _open(path)
+    if fd is None:
+        whole_tail.status, whole_tail.error = status or "unreadable", error
+        return found, whole_tail
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            whole_tail.status, whole_tail.error = "refused", f"{path} is not a regular file"
+            return found, whole_tail
+        size = st.st_size
+        start = max(0, size - max_bytes)
+        data = os.pread(fd, size - start, start) if size else b""
+    except OSError as err:
+        whole_tail.status, whole_tail.error = "unreadable", f"{path}: {err.strerror}"
+        return found, whole_tail
+    finally:
+        os.close(fd)
+    if not data:
+        whole_tail.status = "empty"
+        return found, whole_tail
+    whole = start == 0
+    whole_tail.size, whole_tail.bytes_read, whole_tail.truncated = size, len(data), not whole
+    binary = b"\x00" in data
+    per_job: dict[tuple[int, int], deque[tuple[int, str]]] = {}
+    current: deque[tuple[int, str]] | None = None
+    for i, line in enumerate(data.decode("utf-8", "replace").split("\n")):
+        if current is None:
+            m = _EVENT_HEADER.match(line)
+            if m:
+                key = (int(m[1]), int(m[2]))
+                if jobs is not None and key not in jobs:
+                    current = deque(maxlen=0)
+                else:
+                    current = per_job.get(key)
+                    if current is None:
+                        current = per_job[key] = deque(maxlen=lines)
+                current.append((i, line))
+            continue
+        if line == "...":
+            current = None
+            continue
+        current.append((i, line.rstrip("\r")))
+    for key, entries in per_job.items():
+        found[key] = Tail(
+            stream=EVENTLOG, path=str(path), lines=[_clean(t, binary) for _, t in entries],
+            numbers=[(i + 1 if whole else None) for i, _ in entries], size=size, bytes_read=len(data),
+            truncated=not whole, binary=binary, first_line=None,
+        )
+    return found, whole_tail
+
+
+@dataclass
+class JobTail:
+    """What triage reads of one attempt: its stdout, stderr and event-log tails."""
+
+    stdout: Tail
+    stderr: Tail
+    eventlog: Tail
+
+    def streams(self) -> dict[str, Tail]:
+        return {STDOUT: self.stdout, STDERR: self.stderr, EVENTLOG: self.eventlog}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: t.to_dict() for name, t in self.streams().items()}
+
+
+def job_tail(location: LogLocation, cluster_id: int, proc_id: int, *, lines: int = DEFAULT_LINES,
+             events: Mapping[tuple[int, int], Tail] | None = None) -> JobTail:
+    """The three tails of one attempt; ``events`` is a submission's :func:`event_log_tails` when batching."""
+    check_lines(lines)
+    if events is None:
+        events, log_tail = event_log_tails(location.event_log, lines=lines, jobs={(cluster_id, proc_id)})
+    else:
+        log_tail = Tail(stream=EVENTLOG, path=str(location.event_log))
+    eventlog = events.get((cluster_id, proc_id))
+    if eventlog is None:
+        eventlog = Tail(stream=EVENTLOG, path=str(location.event_log),
+                        status=log_tail.status if log_tail.status != "ok" else "empty", error=log_tail.error)
+    return JobTail(
+        stdout=read_tail(location.stdout(proc_id), lines=lines, stream=STDOUT),
+        stderr=read_tail(location.stderr(proc_id), lines=lines, stream=STDERR),
+        eventlog=eventlog,
+    )
