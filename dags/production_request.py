@@ -2,10 +2,16 @@
 ### Production request
 
 One production request, end to end: the operator fills the form, an approver approves it
-and sets the priority, prodops submits the workflow's stage to the batch system, tracks
-every job in the triggerer (no worker slot held), and reports how the jobs ended.
+and sets the priority, preflight waits until the services the workflow needs are up and no
+maintenance window overlaps the run, then each stage of the chosen workflow runs in turn:
 
-`validate_request` -> `await_approval` -> `submit_stage` -> `track_stage` -> `report`
+`submit_stage` -> `track_stage` (in the triggerer: no worker slot held) -> `collect_outputs`
+(the jobs' manifests) -> `check_outputs` (Great Expectations; a failed critical expectation
+stops the chain before the next stage) -> the next stage reads this stage's outputs.
+
+`report` summarises every stage that ran. Each workflow template in include/workflows is a
+branch of task groups, one per stage; `choose_workflow` follows the one the form names.
+Each stage's checked outputs are published as the Asset `prodops://<workflow>/<stage>`.
 """
 
 from __future__ import annotations
@@ -13,18 +19,68 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, TaskGroup, dag, get_current_context, task
 
 from prodops.batch.registry import get_backend
 from prodops.operators.approval import RequestApprovalOperator
 from prodops.operators.track import TrackStageOperator
+from prodops.quality.stage import check_stage_outputs, collect_stage_outputs
 from prodops.request import service
 from prodops.request.form import form_fields
+from prodops.sensors.preflight import PreflightSensor
 from prodops.store.db import url_from_connection
-from prodops.workflows import load_templates
+from prodops.workflows import WorkflowTemplate, load_templates
 
 BACKEND = "local"
+TEMPLATES = load_templates()
 log = logging.getLogger(__name__)
+
+
+def stage_asset(workflow: str, stage: str) -> Asset:
+    return Asset(f"prodops://{workflow}/{stage}", group="prodops-outputs")
+
+
+@task(retries=2, retry_delay=timedelta(seconds=30))
+def submit_stage(request: dict, stage: str) -> int:
+    """Submit the stage's jobs from its inputs through the batch boundary (idempotent on re-run)."""
+    return service.submit_workflow_stage(url_from_connection(), get_backend(BACKEND), request["request_id"], stage)
+
+
+@task(retries=1)
+def collect_outputs(request: dict, stage: str) -> dict:
+    """Record what each succeeded job declares in its manifest, checked against the files."""
+    return collect_stage_outputs(url_from_connection(), request["request_id"], stage)
+
+
+@task(retries=0)
+def check_outputs(request: dict, workflow: str, stage: str) -> dict:
+    """Run the stage's data-quality suite; a critical failure fails this task and stops the chain."""
+    results = check_stage_outputs(url_from_connection(), request["request_id"], stage, TEMPLATES[workflow])
+    summary = {"passed": sum(r.success for r in results), "failed": [r.id for r in results if not r.success]}
+    get_current_context()["outlet_events"][stage_asset(workflow, stage)].extra = {
+        "request_id": request["request_id"], "dq": summary,
+    }
+    return summary
+
+
+def workflow_branch(template: WorkflowTemplate, request) -> tuple[list, list]:
+    """One task group per stage, chained: returns (first tasks, last tasks) of the branch."""
+    first, previous = None, None
+    with TaskGroup(group_id=template.name, tooltip=template.description):
+        for stage in template.stages:
+            with TaskGroup(group_id=stage.name, tooltip=f"stage {stage.name} of {template.name}"):
+                submitted = submit_stage(request, stage.name)
+                track = TrackStageOperator(task_id="track_stage", submission_id=submitted, backend=BACKEND)
+                collected = collect_outputs(request, stage.name)
+                checked = check_outputs.override(outlets=[stage_asset(template.name, stage.name)])(
+                    request, template.name, stage.name
+                )
+                track >> collected >> checked
+            if previous is not None:
+                previous >> submitted
+            first = first or submitted
+            previous = checked
+    return first, previous
 
 
 @dag(
@@ -34,7 +90,7 @@ log = logging.getLogger(__name__)
     doc_md=__doc__,
     tags=["prodops", "production"],
     default_args={"owner": "prodops", "retries": 0},
-    params={name: Param(**spec) for name, spec in form_fields(load_templates()).items()},
+    params={name: Param(**spec) for name, spec in form_fields(TEMPLATES).items()},
     max_active_runs=16,
 )
 def production_request() -> None:
@@ -55,30 +111,37 @@ def production_request() -> None:
         " ({{ params.experiment }} / {{ params.campaign }})",
         body=(
             "**Workflow:** {{ params.workflow }}  \n**Jobs:** {{ params.n_jobs }}  \n"
+            "**Input dataset:** {{ params.input_dataset }}  \n"
             "**Memory / disk / wall time:** {{ params.request_memory_mb }} MB / {{ params.request_disk_mb }} MB"
             " / {{ params.max_wall_time_min }} min  \n**Requested priority:** {{ params.priority }}  \n"
             "**Contact:** {{ params.contact }}  \n\n{{ params.justification }}"
         ),
     )
 
-    @task(retries=2, retry_delay=timedelta(seconds=30))
-    def submit_stage(request: dict) -> int:
-        """Submit the stage's jobs through the batch boundary (idempotent on re-run)."""
-        return service.submit_first_stage(url_from_connection(), get_backend(BACKEND), request["request_id"])
+    preflight = PreflightSensor(
+        task_id="preflight", workflow="{{ params.workflow }}", run_for_min="{{ params.max_wall_time_min }}"
+    )
 
-    submission_id = submit_stage(request)
+    @task.branch
+    def choose_workflow(request: dict) -> str:
+        """Follow the branch of the workflow the form names."""
+        template = TEMPLATES[request["workflow"]]
+        return f"{template.name}.{template.stages[0].name}.submit_stage"
 
-    track = TrackStageOperator(task_id="track_stage", submission_id=submission_id, backend=BACKEND)
-
-    @task(retries=1)
+    @task(retries=1, trigger_rule="none_failed_min_one_success")
     def report(request: dict) -> dict:
-        """Jobs by final state, exit codes, hold reasons, cpu and wall time, cpu efficiency."""
-        report, text = service.report_stage(url_from_connection(), request["request_id"], request["stages"][0])
+        """Per stage: jobs by final state, exit codes, hold reasons, cpu and wall time, cpu efficiency."""
+        reports, text = service.report_request(url_from_connection(), request["request_id"])
         log.info("\n%s", text)
-        return report
+        return reports
 
-    approval >> submission_id
-    track >> report(request)
+    chosen = choose_workflow(request)
+    approval >> preflight >> chosen
+    done = report(request)
+    for template in TEMPLATES.values():
+        first, last = workflow_branch(template, request)
+        chosen >> first
+        last >> done
 
 
 production_request()

@@ -25,5 +25,6 @@ class ProdopsPlugin(AirflowPlugin):
             "href": f"{URL_PREFIX}/",
             "destination": "nav",
             "url_route": "service-board",
+            "nav_top_level": True,
         }
     ]

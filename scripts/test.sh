@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 ensure_venv
 ensure_pg_binaries
+bash "$REPO_ROOT/scripts/install-browser.sh"  # Chromium for the board's browser test
 
 # Under CI (a fresh clone) the private PostgreSQL this run started is stopped at the end; on a
 # developer's checkout it stays up for the next run and for others' tests (`make stop` stops it).

@@ -32,4 +32,4 @@ def track_poll_interval_s() -> float:
 
 def preflight_poll_interval_s() -> float:
     """How often a waiting preflight asks again whether the services are up."""
-    return float(os.environ.get("PRODOPS_PREFLIGHT_POLL_INTERVAL", "60"))
+    return float(os.environ.get("PRODOPS_PREFLIGHT_POLL_INTERVAL", "15"))

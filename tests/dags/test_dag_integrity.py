@@ -45,7 +45,10 @@ def test_every_dag_has_tags_owner_and_docs(dagbag):
 
 def test_production_request_reads_like_the_lifecycle(dagbag):
     dag = dagbag.dags["production_request"]
-    order = ["validate_request", "await_approval", "submit_stage", "track_stage", "report"]
+    order = ["validate_request", "await_approval", "preflight", "choose_workflow",
+             "mc_chain.gen.submit_stage", "mc_chain.gen.track_stage", "mc_chain.gen.collect_outputs",
+             "mc_chain.gen.check_outputs", "mc_chain.g4.submit_stage", "mc_chain.reco.submit_stage",
+             "mc_chain.merge.submit_stage", "mc_chain.merge.check_outputs", "report"]
     assert set(order) <= set(dag.task_ids)
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).get_flat_relative_ids(upstream=False)
@@ -54,4 +57,18 @@ def test_production_request_reads_like_the_lifecycle(dagbag):
     from prodops.operators.track import TrackStageOperator
 
     assert isinstance(dag.get_task("await_approval"), RequestApprovalOperator)
-    assert isinstance(dag.get_task("track_stage"), TrackStageOperator)
+    assert isinstance(dag.get_task("mc_chain.gen.track_stage"), TrackStageOperator)
+
+
+def test_every_workflow_template_is_a_branch_of_stage_groups(dagbag):
+    from prodops.workflows import load_templates
+
+    dag = dagbag.dags["production_request"]
+    choose = dag.get_task("choose_workflow")
+    for template in load_templates().values():
+        first = f"{template.name}.{template.stages[0].name}.submit_stage"
+        assert first in choose.downstream_task_ids
+        for stage in template.stages:
+            check = dag.get_task(f"{template.name}.{stage.name}.check_outputs")
+            assert [a.uri for a in check.outlets] == [f"prodops://{template.name}/{stage.name}"]
+        assert dag.get_task(f"{template.name}.{template.stages[-1].name}.check_outputs").downstream_task_ids == {"report"}

@@ -110,4 +110,11 @@ def check_workflow(db_url: str, workflow: str, *, run_for: timedelta, now: datet
         raise ValueError(f"workflow {workflow!r} has no template in include/workflows; known: {sorted(templates)}")
     policy = workflow_policy(templates[workflow])
     with connect(db_url) as conn:
+        active = {s["name"] for s in records.active_services(conn)}
+        if not set(policy.services) <= active:
+            # the registry file may be newer than the database (first run, or a service just added)
+            from prodops.status.registry import load_registry, sync_registry
+
+            sync_registry(conn, load_registry())
+            conn.commit()
         return preflight(conn, policy.services, now=now, run_for=run_for, allow_degraded=policy.allow_degraded)

@@ -45,21 +45,37 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _airflow_security() -> Any:
+    """Airflow's API security module, imported on first request only: it is heavy, and Airflow
+    imports this plugin in every process (scheduler, workers), not only in the api-server."""
     from airflow.api_fastapi.core_api import security
 
     return security
 
 
-def _viewer_dependency() -> Callable:
+def _bearer(request: Request) -> HTTPAuthorizationCredentials | None:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=credential.strip())
+
+
+async def airflow_user(request: Request) -> Any:
+    """The Airflow user of the request (UI session cookie or Airflow JWT), as Airflow's GetUserDep does."""
+    return await _airflow_security().get_user(request, None, _bearer(request))
+
+
+async def viewer(request: Request) -> None:
+    """People who may read the board: Airflow's Website view permission (requires_access_view)."""
     from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
 
-    return _airflow_security().requires_access_view(AccessView.WEBSITE)
+    user = await airflow_user(request)
+    _airflow_security().requires_access_view(AccessView.WEBSITE)(request, user)
 
 
-viewer = _viewer_dependency()
-"""People who may read the board: Airflow's Website view permission."""
-token_admin = _airflow_security().requires_access_configuration("POST")
-"""People who may issue and revoke feeder tokens: Airflow configuration write access."""
+async def token_admin(request: Request) -> None:
+    """People who may issue and revoke feeder tokens: Airflow configuration write access."""
+    user = await airflow_user(request)
+    _airflow_security().requires_access_configuration("POST")(request, user)
 
 
 @dataclass(frozen=True)
@@ -137,8 +153,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
                                 "no credentials: send 'Authorization: Bearer <feeder token>' (issue one with"
                                 " python -m prodops.status.tokens issue FEEDER) or log in to Airflow",
                                 headers={"WWW-Authenticate": "Bearer"})
-        creds = HTTPAuthorizationCredentials(scheme=scheme, credentials=credential) if scheme.lower() == "bearer" else None
-        user = await _airflow_security().get_user(request, None, creds)
+        user = await airflow_user(request)
         return Writer(source="manual", name=user.get_name())
 
     def _write(kind: str, payload: Any, who: Writer) -> JSONResponse:

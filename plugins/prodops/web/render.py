@@ -25,17 +25,20 @@ def _when(value: str | None) -> str:
 
 
 def _duration(seconds: float | None) -> str:
+    """3 d 4 h / 2 h 5 min / 7 min / 40 s: as precise as a person needs."""
     if seconds is None:
         return ""
     seconds = int(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
+    minutes, secs = divmod(rest, 60)
     if days:
         return f"{days} d {hours} h"
     if hours:
         return f"{hours} h {minutes} min"
-    return f"{max(minutes, 1) if seconds >= 60 else 0} min" if seconds >= 60 else f"{seconds} s"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
 
 
 def _pct(value: float | None) -> str:
