@@ -10,6 +10,7 @@ from prodops.store.db import connect
 from .airflow_client import AirflowAPIError
 
 DAG = "production_request"
+STAGE_TASKS = ("submit_stage", "track_stage", "collect_outputs", "check_outputs")
 N_JOBS = 20
 FAIL_EXIT = [3, 7, 11]
 FAIL_SIGNAL = [5]
@@ -65,7 +66,7 @@ def approved_run(airflow):
     assert len(details) == 1 and details[0]["subject"].startswith("Approve production request")
     assert set(details[0]["params"]) == {"approved_priority", "note"}
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 80, "note": "go"})
-    airflow.wait_for_task_state(DAG, run_id, "track_stage", ["deferred"], timeout=120)
+    airflow.wait_for_task_state(DAG, run_id, "demo.run.track_stage", ["deferred"], timeout=120)
     assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"
     return run_id
 
@@ -100,7 +101,7 @@ def test_approved_request_runs_and_records_every_job(airflow, approved_run):
 def test_clearing_tasks_of_a_finished_run_leaves_the_same_rows(airflow, approved_run):
     request_id = request_row(airflow, approved_run)["id"]
     before = snapshot(airflow, request_id)
-    airflow.clear_task(DAG, approved_run, ["submit_stage", "track_stage", "report"])
+    airflow.clear_task(DAG, approved_run, [f"demo.run.{t}" for t in STAGE_TASKS] + ["report"])
     assert airflow.wait_for_run(DAG, approved_run, timeout=300) == "success"
     assert snapshot(airflow, request_id) == before
     airflow.clear_task(DAG, approved_run, ["validate_request"])
@@ -124,7 +125,8 @@ def test_rejected_request_submits_nothing(airflow):
     assert airflow.wait_for_run(DAG, run_id, timeout=180) == "success"
     states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
     assert states["await_approval"] == "success"
-    assert {states[t] for t in ("submit_stage", "track_stage", "report")} == {"skipped"}
+    assert {states[t] for t in ["preflight", "choose_workflow", "report"] + [f"demo.run.{t}" for t in STAGE_TASKS]} == {
+        "skipped"}
     request = request_row(airflow, run_id)
     assert (request["state"], request["decision_note"]) == ("rejected", "not this week")
     assert fetch(airflow.prodops_db_url, "SELECT id FROM submissions WHERE request_id = %(r)s", r=request["id"]) == []

@@ -1,0 +1,81 @@
+"""The MC chain through a running Airflow: four stages on the local pool, manifests, data
+quality and merged output; a zero-size file stops the chain before the next stage."""
+
+from __future__ import annotations
+
+from prodops.store.db import connect
+
+DAG = "production_request"
+CHAIN = ("gen", "g4", "reco", "merge")
+FORM = {
+    "experiment": "nova", "campaign": "e2e-mc", "workflow": "mc_chain", "n_jobs": 4, "request_memory_mb": 200,
+    "request_disk_mb": 100, "max_wall_time_min": 10, "priority": 50,
+    "justification": "end-to-end test of the Monte Carlo chain", "contact": "mc@example.org",
+    "workflow_options": {"events_per_job": 25, "sleep_s": 0.2},
+}
+
+
+def fetch(url: str, sql: str, **params) -> list[dict]:
+    with connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def run_approved(airflow, conf: dict) -> tuple[str, str]:
+    airflow.unpause(DAG)
+    run_id = airflow.trigger(DAG, conf)
+    airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
+    airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 60, "note": "mc"})
+    return run_id, airflow.wait_for_run(DAG, run_id, timeout=420)
+
+
+def request_id_of(airflow, run_id: str) -> int:
+    return fetch(airflow.prodops_db_url, "SELECT id FROM requests WHERE run_id = %(r)s", r=run_id)[0]["id"]
+
+
+def test_mc_chain_runs_all_four_stages_with_checked_outputs(airflow):
+    run_id, state = run_approved(airflow, FORM)
+    assert state == "success"
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
+    for stage in CHAIN:
+        for task in ("submit_stage", "track_stage", "collect_outputs", "check_outputs"):
+            assert states[f"mc_chain.{stage}.{task}"] == "success", (stage, task, states)
+    assert states["demo.run.submit_stage"] == "skipped" and states["report"] == "success"
+
+    url, request_id = airflow.prodops_db_url, request_id_of(airflow, run_id)
+    outputs = fetch(url, "SELECT s.stage, count(*) AS files, sum(o.events) AS events, bool_and(o.readable) AS ok"
+                         " FROM job_outputs o JOIN submissions s ON s.id = o.submission_id"
+                         " WHERE s.request_id = %(r)s GROUP BY s.stage", r=request_id)
+    assert {r["stage"]: (r["files"], r["events"], r["ok"]) for r in outputs} == {
+        "gen": (4, 100, True), "g4": (4, 100, True), "reco": (4, 100, True), "merge": (1, 100, True)}
+    merged = fetch(url, "SELECT o.path FROM job_outputs o JOIN submissions s ON s.id = o.submission_id"
+                        " WHERE s.request_id = %(r)s AND s.stage = 'merge'", r=request_id)[0]["path"]
+    with open(merged) as handle:
+        assert sum(1 for _ in handle) == 100
+
+    results = fetch(url, "SELECT stage, expectation_id, severity, success FROM dq_results WHERE request_id = %(r)s",
+                    r=request_id)
+    assert {r["stage"] for r in results} == set(CHAIN)
+    assert all(r["success"] for r in results if r["severity"] == "critical")
+    assert ("merge", "events_sum_through_merge") in {(r["stage"], r["expectation_id"]) for r in results}
+
+    log = airflow.task_log(DAG, run_id, "report")
+    assert all(f"=== Stage {stage}:" in log for stage in CHAIN)
+
+    events = airflow.call("GET", "/api/v2/assets/events", params={"limit": 100})["asset_events"]
+    mine = [e for e in events if e["uri"] == "prodops://mc_chain/merge" and e["extra"].get("request_id") == request_id]
+    assert len(mine) == 1 and mine[0]["extra"]["dq"]["failed"] == []
+
+
+def test_zero_size_output_stops_the_chain_before_the_next_stage(airflow):
+    conf = {**FORM, "campaign": "e2e-mc-bad", "workflow_options": {**FORM["workflow_options"], "zero_size": {"g4": [1]}}}
+    run_id, state = run_approved(airflow, conf)
+    assert state == "failed"
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
+    assert states["mc_chain.gen.check_outputs"] == "success"
+    assert states["mc_chain.g4.check_outputs"] == "failed"
+    assert states["mc_chain.reco.submit_stage"] == "upstream_failed"
+    log = airflow.task_log(DAG, run_id, "mc_chain.g4.check_outputs")
+    assert "critical expectation no_empty_files" in log and "unexpected_count" in log
+    request_id = request_id_of(airflow, run_id)
+    assert [r["stage"] for r in fetch(airflow.prodops_db_url, "SELECT stage FROM submissions WHERE request_id = %(r)s"
+                                      " ORDER BY id", r=request_id)] == ["gen", "g4"]
