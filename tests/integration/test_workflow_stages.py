@@ -93,3 +93,25 @@ def test_a_zero_size_output_fails_a_critical_expectation_and_is_recorded(db_url,
 
 def service_request(db_url, request_id):
     return rows(db_url, "SELECT * FROM requests WHERE id = %(r)s", r=request_id)[0]
+
+
+def test_keepup_reconstructs_dataset_files_and_merges_them(db_url, backend, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for n in range(5):
+        (raw / f"run{n}.raw").write_text("".join(f"raw run={n} event={i}\n" for i in range(4)))
+    keepup = load_templates()["keepup"]
+    conf = {**FORM, "workflow": "keepup", "n_jobs": None, "input_dataset": f"file://{raw}/*.raw",
+            "workflow_options": {"sleep_s": 0}}
+    request_id = service.record_request(db_url, dag_id="production_request", run_id="keepup", conf=conf)["request_id"]
+    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
+    run_stage(db_url, backend, request_id, "reco")
+    assert {r.id for r in check_stage_outputs(db_url, request_id, "reco", keepup) if r.success} >= {
+        "every_input_consumed", "events_conserved"}
+    run_stage(db_url, backend, request_id, "merge")
+    check_stage_outputs(db_url, request_id, "merge", keepup)
+    merged = rows(db_url, "SELECT o.events FROM job_outputs o JOIN submissions s ON s.id = o.submission_id"
+                          " WHERE s.request_id = %(r)s AND s.stage = 'merge'", r=request_id)
+    assert [m["events"] for m in merged] == [20]
+    reco_jobs = rows(db_url, "SELECT num_jobs FROM submissions WHERE request_id = %(r)s AND stage = 'reco'", r=request_id)
+    assert reco_jobs[0]["num_jobs"] == 3  # 5 files, 2 per job

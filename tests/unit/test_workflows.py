@@ -41,3 +41,28 @@ def test_bad_template_names_the_problem(tmp_path, text, message):
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(TemplateInvalid, match=message):
         load_templates(tmp_path)
+
+
+def test_combined_stages_run_in_one_job(tmp_path):
+    (tmp_path / "chain.yaml").write_text(
+        "name: chain\nstages:\n"
+        "  - {name: gen, executable: mc_stage.py, arguments: '--stage {stage} --job {job}', checks: gen}\n"
+        "  - {name: g4, executable: mc_stage.py, arguments: '--stage {stage} --job {job} --inputs {inputs}',"
+        " split: {files_per_job: 2}, combine_with_next: true, services: [dcache]}\n"
+        "  - {name: reco, executable: mc_stage.py, arguments: '--stage {stage} --job {job} --inputs {inputs}',"
+        " split: {files_per_job: 2}, services: [conditions], checks: transform}\n"
+    )
+    chain = load_templates(tmp_path)["chain"]
+    assert [s.name for s in chain.stages] == ["gen", "g4_reco"]
+    combined = chain.stage("g4_reco")
+    assert combined.steps == ("g4", "reco") and combined.checks == "transform"
+    assert chain.stage_services("g4_reco") == ("dcache", "conditions")
+    items = chain.job_arguments("g4_reco", None, {}, 100, inputs=["/a", "/b", "/c"])
+    assert items == ["--stage g4,reco --job 0 --inputs /a,/b", "--stage g4,reco --job 1 --inputs /c"]
+
+
+def test_merge_takes_every_file_in_one_job_or_n_per_job():
+    keepup = load_templates()["keepup"]
+    assert keepup.job_arguments("merge", None, {}, 100, inputs=["/a", "/b", "/c"]) == [
+        "--stage merge --job 0 --inputs /a,/b,/c"]
+    assert len(load_templates()["mc_chain"].job_arguments("merge", None, {}, 100, inputs=[f"/f{i}" for i in range(25)])) == 3
