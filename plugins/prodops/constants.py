@@ -83,3 +83,16 @@ class TimeWindow(str, enum.Enum):
         if 18 <= hour < 22:
             return cls.EVENING
         return cls.NIGHT
+
+
+class Category(str, enum.Enum):
+    """What failed, as on-call decides it: the first question of every failed job."""
+
+    SERVICE = "service"
+    """A service the job needs failed (SAM/samweb, dCache, FTS, a database...): retry once it is up."""
+    INFRASTRUCTURE = "infrastructure"
+    """The batch system, worker node, network or a resource limit: retry (with more resources if a limit)."""
+    CODE = "code"
+    """The experiment's code or configuration: do not retry; debug."""
+    UNKNOWN = "unknown"
+    """Nothing recognised: "exited with code N", left for a person."""

@@ -1,0 +1,76 @@
+"""The labelled corpus (tests/fixtures/triage/corpus.yaml): every case gets its verdict and evidence line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from prodops.triage.classify import Classifier
+from prodops.triage.patterns import load_library
+from prodops.triage.plugins import PluginRunner
+from prodops.triage.tail import EVENTLOG, STDERR, STDOUT, JobTail, Tail
+from prodops.triage.verdict import JobFacts
+
+CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "triage" / "corpus.yaml"
+CASES: list[dict[str, Any]] = yaml.safe_load(CORPUS.read_text())["cases"]
+ISSUE_FAMILIES = {
+    "sam", "ifdh", "xrootd", "gfal_fts", "cvmfs", "database", "credentials", "condor_transfer", "shadow",
+    "eviction", "resources", "bad_alloc", "segfault", "art", "fhicl", "geant4", "root", "python",
+}
+
+
+def tail_of(text: str | None, stream: str) -> Tail:
+    lines = (text or "").splitlines()
+    return Tail(stream=stream, path=f"/w/{stream}", lines=lines, status="ok" if lines else "empty", first_line=1)
+
+
+def case_input(case: dict[str, Any], proc: int = 0) -> tuple[JobFacts, JobTail]:
+    facts = {"state": "completed", **case.get("facts", {})}
+    jf = JobFacts(submission_id=1, proc_id=proc, cluster_id=123, experiment=case.get("experiment", "nova"), **facts)
+    tail = JobTail(stdout=tail_of(case.get("stdout"), STDOUT), stderr=tail_of(case.get("stderr"), STDERR),
+                   eventlog=tail_of(case.get("eventlog"), EVENTLOG))
+    return jf, tail
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(load_library(), PluginRunner([]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_case(classifier, case):
+    facts, tail = case_input(case)
+    [verdict] = classifier.classify([(facts, tail)])
+    expect = case["expect"]
+    got = {"category": verdict.category.value, "rule": verdict.rule}
+    assert got == {"category": expect["category"], "rule": expect["rule"]}, verdict.evidence
+    for key in ("service", "resource"):
+        if key in expect:
+            assert getattr(verdict, key) == expect[key]
+    if "evidence" in expect:
+        assert verdict.evidence and expect["evidence"] in verdict.evidence[0]["text"]
+        assert verdict.evidence[0]["rule"] == verdict.rule
+    if "explain" in expect:
+        assert expect["explain"] in verdict.explain
+
+
+def test_the_whole_corpus_in_one_batch_gives_the_same_verdicts(classifier):
+    items = [case_input(c, proc=i) for i, c in enumerate(CASES)]
+    assert [v.rule for v in classifier.classify(items)] == [c["expect"]["rule"] for c in CASES]
+
+
+def test_every_pattern_and_every_family_of_the_issue_has_a_case():
+    library = load_library()
+    expected_rules = {c["expect"]["rule"] for c in CASES}
+    assert sorted(p.id for p in library.patterns if p.id not in expected_rules) == []
+    assert ISSUE_FAMILIES <= library.families()
+
+
+def test_evidence_lines_carry_their_numbers(classifier):
+    case = next(c for c in CASES if c["id"] == "art-product-not-found")
+    [verdict] = classifier.classify([case_input(case)])
+    best = verdict.evidence[0]
+    assert best["stream"] == "stderr" and best["line"] == 3 and best["from_end"] == 7
