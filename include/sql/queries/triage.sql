@@ -1,0 +1,94 @@
+-- Failure triage: failed attempts in, verdicts out.
+
+-- name: failed_attempts_of_stage
+-- Every attempt of the stage that did not succeed, with where its logs are (its submission's record).
+SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.exit_code, j.exit_by_signal, j.exit_signal,
+       j.hold_reason, j.hold_reason_code, j.hold_reason_subcode, j.remove_reason, j.site, j.last_remote_host,
+       j.q_date, j.job_start_date, j.job_current_start_date, j.completion_date, j.entered_current_status,
+       j.memory_usage_mb, j.request_memory_mb, j.disk_usage_kb, j.request_disk_kb, j.remote_wall_clock_time,
+       j.num_job_starts, s.attempt, s.workdir, s.event_log,
+       coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::integer, j.proc_id) AS job_index
+  FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
+ WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s
+   AND (%(submission_id)s::bigint IS NULL OR s.id = %(submission_id)s::bigint)
+   AND (j.state IN ('held', 'removed')
+        OR (j.state = 'completed' AND (coalesce(j.exit_by_signal, false) OR coalesce(j.exit_code, 0) <> 0)))
+ ORDER BY s.attempt, j.proc_id;
+
+-- name: retries_of_stage
+-- Retries already decided for the stage's jobs, to count each job's budgets.
+SELECT submission_id, proc_id, job_index, attempt, action_budget
+  FROM triage_verdicts
+ WHERE request_id = %(request_id)s AND stage = %(stage)s AND action_budget IS NOT NULL
+   AND action IN ('retry', 'retry_more_resources') AND action_state <> 'skipped';
+
+-- name: create_verdict_stage
+CREATE TEMP TABLE IF NOT EXISTS triage_verdicts_stage
+    (LIKE triage_verdicts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+
+-- name: copy_verdict_stage
+COPY triage_verdicts_stage (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id, category,
+    service, rule, source, explain, retryable, confidence, resource, possibly_service, evidence, outages, action,
+    action_reason, action_budget, action_params, verdict_hash) FROM STDIN;
+
+-- name: merge_verdict_stage
+-- One statement for the batch. A verdict that did not change is not rewritten; an action that
+-- was already carried out (state not planned) keeps its action, whatever the new verdict says.
+INSERT INTO triage_verdicts AS v (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id,
+    category, service, rule, source, explain, retryable, confidence, resource, possibly_service, evidence,
+    outages, action, action_reason, action_budget, action_params, verdict_hash)
+SELECT submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id, category, service, rule, source,
+       explain, retryable, confidence, resource, possibly_service, evidence, outages, action, action_reason,
+       action_budget, action_params, verdict_hash
+  FROM triage_verdicts_stage
+ON CONFLICT (submission_id, proc_id) DO UPDATE SET
+    category = EXCLUDED.category, service = EXCLUDED.service, rule = EXCLUDED.rule, source = EXCLUDED.source,
+    explain = EXCLUDED.explain, retryable = EXCLUDED.retryable, confidence = EXCLUDED.confidence,
+    resource = EXCLUDED.resource, possibly_service = EXCLUDED.possibly_service, evidence = EXCLUDED.evidence,
+    outages = EXCLUDED.outages,
+    action = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action ELSE v.action END,
+    action_reason = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action_reason ELSE v.action_reason END,
+    action_budget = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action_budget ELSE v.action_budget END,
+    action_params = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action_params ELSE v.action_params END,
+    verdict_hash = EXCLUDED.verdict_hash, triaged_at = now()
+WHERE v.verdict_hash IS DISTINCT FROM EXCLUDED.verdict_hash;
+
+-- name: verdicts_of_stage
+SELECT v.*, j.site, j.exit_code, j.exit_signal, j.hold_reason_code, j.last_remote_host
+  FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
+ WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
+ ORDER BY v.attempt, v.proc_id;
+
+-- name: planned_actions
+-- What the retry step has to do: planned retries (with their parameters) and the debug-rerun list.
+SELECT submission_id, proc_id, job_index, attempt, cluster_id, category, service, rule, action, action_reason,
+       action_budget, action_params
+  FROM triage_verdicts
+ WHERE request_id = %(request_id)s AND stage = %(stage)s AND action_state = 'planned'
+   AND action = ANY(%(actions)s::text[])
+ ORDER BY job_index, attempt;
+
+-- name: record_action
+-- The retry step (or a person) says what was done about attempts' planned actions.
+UPDATE triage_verdicts
+   SET action_state = %(state)s, action_note = %(note)s, retry_submission_id = %(retry_submission_id)s,
+       acted_at = now()
+ WHERE submission_id = %(submission_id)s AND proc_id = ANY(%(proc_ids)s::integer[])
+RETURNING proc_id;
+
+-- name: triage_groups
+-- Failed attempts grouped by verdict, signature, service, site and exit code (the triage page).
+SELECT v.category, v.rule, v.service, j.site, j.exit_code, count(*) AS jobs,
+       count(*) FILTER (WHERE v.possibly_service) AS possibly_service,
+       (array_agg(v.cluster_id || '.' || v.proc_id ORDER BY v.proc_id))[1:5] AS sample_jobs,
+       min(v.explain) AS explain
+  FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
+ WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
+ GROUP BY v.category, v.rule, v.service, j.site, j.exit_code
+ ORDER BY count(*) DESC, v.category, v.rule;
+
+-- name: get_verdict
+SELECT v.*, s.workdir, s.event_log, j.state, j.exit_code, j.exit_signal, j.hold_reason, j.site
+  FROM triage_verdicts v JOIN submissions s ON s.id = v.submission_id
+  JOIN job_attempts j USING (submission_id, proc_id)
+ WHERE v.submission_id = %(submission_id)s AND v.proc_id = %(proc_id)s;

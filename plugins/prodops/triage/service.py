@@ -1,0 +1,245 @@
+"""Triage of one stage: every failed attempt gets a verdict, its evidence, its outages and an action.
+
+This is what the ``triage_failures`` task of ``production_request`` runs (after
+``track_stage``): :func:`triage_stage` reads the failed attempts and their logs, classifies
+them (plugins, patterns, HTCondor facts, fallback), joins them with the service board's
+outages, decides each action by policy, stores it all in one batch, and returns a summary
+that :func:`format_summary` turns into the text on-call reads in the task log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from prodops.store import records
+from prodops.store.db import connect
+from prodops.triage import outages as outage_join
+from prodops.triage import store
+from prodops.triage.classify import Classifier
+from prodops.triage.plugins import PluginRunner, discover
+from prodops.triage.policy import Action, Decision, History, decide
+from prodops.triage.settings import TriageSettings, load_settings
+from prodops.triage.tail import EVENTLOG, STDERR, STDOUT, JobTail, LogLocation, LogPathRefused, Tail, event_log_tails, job_tail
+from prodops.triage.verdict import JobFacts, Verdict
+
+log = logging.getLogger(__name__)
+
+MAX_GROUPS = 20
+MAX_LISTED = 50
+
+
+def _workflow_services(workflow: str, stage: str) -> tuple[str, ...]:
+    from prodops.workflows import load_templates
+
+    template = load_templates().get(workflow)
+    if template is None:
+        return ()
+    try:
+        return tuple(template.stage_services(stage))
+    except KeyError:
+        return tuple(template.services)
+
+
+def read_tails(rows: Sequence[Mapping[str, Any]], lines: int) -> list[JobTail]:
+    """Each attempt's tails; the shared event log of a submission is read once for all its jobs."""
+    by_submission: dict[int, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_submission[int(row["submission_id"])].append(i)
+    tails: list[JobTail | None] = [None] * len(rows)
+    for submission_id, indexes in by_submission.items():
+        first = rows[indexes[0]]
+        try:
+            loc = LogLocation.from_submission({"id": submission_id, **first})
+        except LogPathRefused as err:
+            log.error("Not reading the logs of submission %d: %s", submission_id, err)
+            for i in indexes:
+                tails[i] = JobTail(*(Tail(stream=s, path=None, status="refused", error=str(err))
+                                     for s in (STDOUT, STDERR, EVENTLOG)))
+            continue
+        wanted = {(int(rows[i]["cluster_id"]), int(rows[i]["proc_id"])) for i in indexes}
+        events, whole = event_log_tails(loc.event_log, lines=lines, jobs=wanted)
+        if whole.status not in ("ok", "empty"):
+            log.warning("Event log of submission %d: %s %s", submission_id, whole.status, whole.error or "")
+        for i in indexes:
+            tails[i] = job_tail(loc, int(rows[i]["cluster_id"]), int(rows[i]["proc_id"]), lines=lines, events=events)
+    return [t for t in tails if t is not None]
+
+
+class _Histories:
+    """Each job's retries in earlier attempts, per budget: stored ones plus those decided in this batch.
+
+    Rows of attempts in this batch are left out of the stored ones (they are decided again), so
+    re-running triage counts nothing twice.
+    """
+
+    def __init__(self, stored: Sequence[Mapping[str, Any]], batch: Sequence[JobFacts]) -> None:
+        mine = {(f.submission_id, f.proc_id) for f in batch}
+        self.by_job: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for r in stored:
+            if (int(r["submission_id"]), int(r["proc_id"])) not in mine:
+                self.by_job[int(r["job_index"])].append((int(r["attempt"]), r["action_budget"]))
+
+    @staticmethod
+    def _job(f: JobFacts) -> int:
+        return f.job_index if f.job_index is not None else f.proc_id
+
+    def of(self, f: JobFacts) -> History:
+        used = Counter(b for attempt, b in self.by_job.get(self._job(f), ()) if attempt < f.attempt)
+        return History(service=used["service"], resource=used["resource"], experiment=used["experiment"])
+
+    def add(self, f: JobFacts, d: Decision) -> None:
+        if d.budget is not None and d.action in (Action.RETRY, Action.RETRY_MORE_RESOURCES):
+            self.by_job[self._job(f)].append((f.attempt, d.budget.value))
+
+
+def triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: int | None = None,
+                 now: datetime | None = None, classifier: Classifier | None = None,
+                 settings: TriageSettings | None = None) -> dict[str, Any]:
+    """Triage every failed attempt of a stage (or of one submission of it); store and summarise the verdicts."""
+    settings = settings or load_settings()
+    now = now or datetime.now(timezone.utc)
+    started = time.perf_counter()
+    with connect(db_url) as conn:
+        request = records.get_request(conn, request_id)
+        if request is None:
+            raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
+        rows = store.failed_attempts(conn, request_id, stage, submission_id)
+        retries = store.retries_of_stage(conn, request_id, stage)
+    experiment, workflow = request["experiment"], request["workflow"]
+    facts = [JobFacts.from_row(r, experiment=experiment, workflow=workflow, stage=stage) for r in rows]
+    read_s = time.perf_counter()
+    tails = read_tails(rows, settings.tail_lines)
+    read_s = time.perf_counter() - read_s
+    classifier = classifier or Classifier(runner=PluginRunner(discover(), timeout_s=settings.plugin_timeout_s))
+    verdicts = classifier.classify(list(zip(facts, tails)))
+    needed = set(_workflow_services(workflow, stage))
+    margin = timedelta(seconds=settings.outage_margin_s)
+    limits = {k: request.get(k) for k in ("request_memory_mb", "request_disk_mb", "max_wall_time_min")}
+    decisions: list[Decision] = []
+    with connect(db_url) as conn:
+        wanted = needed | {s for v in verdicts for s in settings.board_services(v.service)}
+        when = outage_join.span(facts, margin, now)
+        intervals = outage_join.load_intervals(conn, wanted, *when) if when and wanted else []
+        histories = _Histories(retries, facts)
+        for f, v in zip(facts, verdicts):  # in attempt order: earlier attempts' retries count for later ones
+            services = needed | set(settings.board_services(v.service))
+            outage_join.apply(v, outage_join.overlapping(f, intervals, services, margin, now), settings)
+            decision = decide(v, f, histories.of(f), settings.policy, limits)
+            histories.add(f, decision)
+            decisions.append(decision)
+        store.write_verdicts(conn, request_id, stage, zip(facts, verdicts, decisions))
+        conn.commit()
+    summary = summarize(request_id, stage, facts, verdicts, decisions, rows)
+    runner = classifier.runner
+    summary["plugins"] = {"errors": dict(runner.errors), "timed_out": list(runner.timed_out)}
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    summary["tail_read_seconds"] = round(read_s, 3)
+    log.info("Triaged %d failed attempts of request %d stage %s in %.2f s", len(facts), request_id, stage,
+             summary["seconds"])
+    return summary
+
+
+def summarize(request_id: int, stage: str, facts: Sequence[JobFacts], verdicts: Sequence[Verdict],
+              decisions: Sequence[Decision], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts and groups (category, rule, service) with sites, exit codes, sample jobs and an evidence line."""
+    groups: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for f, v, d, row in zip(facts, verdicts, decisions, rows):
+        key = (v.category.value, v.rule, v.service)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {"category": key[0], "rule": key[1], "service": key[2], "explain": v.explain,
+                               "count": 0, "sites": Counter(), "exit_codes": Counter(), "actions": Counter(),
+                               "jobs": [], "example": None, "outages": [], "possibly_service": 0}
+        g["count"] += 1
+        g["sites"][f.site or "unknown"] += 1
+        g["exit_codes"][_exit(f)] += 1
+        g["actions"][d.action.value] += 1
+        g["possibly_service"] += int(v.possibly_service)
+        if len(g["jobs"]) < 5:
+            g["jobs"].append(f.job)
+        if g["example"] is None and v.evidence:
+            g["example"] = {"job": f.job, **v.evidence[0]}
+        for o in v.outages:
+            text = outage_join.Interval(**{**o, "start": datetime.fromisoformat(o["start"]),
+                                           "end": datetime.fromisoformat(o["end"]) if o["end"] else None}).describe()
+            if text not in g["outages"] and len(g["outages"]) < 3:
+                g["outages"].append(text)
+    ordered = sorted(groups.values(), key=lambda g: (-g["count"], g["category"], g["rule"]))
+    for g in ordered:
+        for k in ("sites", "exit_codes", "actions"):
+            g[k] = dict(g[k].most_common())
+    return {
+        "request_id": request_id,
+        "stage": stage,
+        "failed": len(facts),
+        "by_category": dict(Counter(v.category.value for v in verdicts).most_common()),
+        "by_action": dict(Counter(d.action.value for d in decisions).most_common()),
+        "possibly_service": [f.job for f, v in zip(facts, verdicts) if v.possibly_service][:MAX_LISTED],
+        "to_retry": sum(d.action in (Action.RETRY, Action.RETRY_MORE_RESOURCES) for d in decisions),
+        "debug_rerun": [f.job for f, d in zip(facts, decisions) if d.action is Action.DEBUG_RERUN][:MAX_LISTED],
+        "groups": ordered[:MAX_GROUPS],
+        "more_groups": max(0, len(ordered) - MAX_GROUPS),
+    }
+
+
+def _exit(f: JobFacts) -> str:
+    if f.state == "held":
+        return f"held {f.hold_reason_code}"
+    if f.state == "removed":
+        return "removed"
+    if f.exit_by_signal:
+        return f"signal {f.exit_signal}"
+    return str(f.exit_code)
+
+
+def _pairs(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in counts.items()) or "-"
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """The triage block of the task log: what failed, why, the lines that say so, and what was done."""
+    lines = [
+        f"=== Triage of stage {summary['stage']} (request {summary['request_id']}):"
+        f" {summary['failed']} failed attempts ===",
+    ]
+    if not summary["failed"]:
+        lines.append("Nothing to triage: every job succeeded.")
+        return "\n".join(lines)
+    lines += [
+        "By category:   " + _pairs(summary["by_category"]),
+        "Actions:       " + _pairs(summary["by_action"]),
+        f"To retry:      {summary['to_retry']} (service / infrastructure / resource retries, after preflight)",
+    ]
+    if summary["possibly_service"]:
+        lines.append(f"Possibly service (code verdict while a needed service was down; look at them):"
+                     f" {', '.join(summary['possibly_service'][:10])}")
+    lines.append("")
+    for g in summary["groups"]:
+        service = f" [{g['service']}]" if g["service"] else ""
+        lines.append(f"{g['count']:>6} x {g['category'].upper():<14} {g['rule']}{service}")
+        lines.append(f"         {g['explain']}")
+        lines.append(f"         actions: {_pairs(g['actions'])}; sites: {_pairs(g['sites'])};"
+                     f" exit: {_pairs(g['exit_codes'])}; jobs: {', '.join(g['jobs'])}")
+        ex = g["example"]
+        if ex:
+            where = f"line {ex['line']}" if ex.get("line") else f"{ex.get('from_end')} from the end"
+            lines.append(f"         job {ex['job']} {ex['stream']} {where}: {ex['text'][:200]}")
+        for o in g["outages"]:
+            lines.append(f"         overlapping: {o}")
+    if summary.get("more_groups"):
+        lines.append(f"... and {summary['more_groups']} smaller groups (see the triage page)")
+    if summary["debug_rerun"]:
+        lines.append("")
+        lines.append(f"For a debug rerun (code failures, not retried): {', '.join(summary['debug_rerun'][:20])}"
+                     + (" ..." if len(summary["debug_rerun"]) > 20 else ""))
+    plugins = summary.get("plugins") or {}
+    for pid, n in (plugins.get("errors") or {}).items():
+        lines.append(f"Classifier plugin {pid} failed on {n} jobs (skipped for them; see the log above)")
+    for pid in plugins.get("timed_out") or []:
+        lines.append(f"Classifier plugin {pid} timed out and was skipped (see the log above)")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""Verdict rows in PostgreSQL (statements by name from include/sql/queries/triage.sql).
+
+Callers own the transaction, as in :mod:`prodops.store.records`. Verdicts are written in
+one COPY and one merge statement per batch, never one round trip per job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+
+from prodops.store.db import q
+from prodops.triage.policy import Action, Decision
+from prodops.triage.verdict import JobFacts, Verdict
+
+ACTION_STATES = ("done", "skipped", "failed")
+
+
+def failed_attempts(conn: psycopg.Connection, request_id: int, stage: str,
+                    submission_id: int | None = None) -> list[dict[str, Any]]:
+    return conn.execute(q("failed_attempts_of_stage"),
+                        {"request_id": request_id, "stage": stage, "submission_id": submission_id}).fetchall()
+
+
+def retries_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:
+    return conn.execute(q("retries_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def write_verdicts(conn: psycopg.Connection, request_id: int, stage: str,
+                   rows: Iterable[tuple[JobFacts, Verdict, Decision]]) -> int:
+    """Upsert a batch of verdicts (idempotent: an unchanged verdict is not rewritten)."""
+    cur = conn.cursor()
+    cur.execute(q("create_verdict_stage"))
+    count = 0
+    with cur.copy(q("copy_verdict_stage")) as copy:
+        for facts, v, d in rows:
+            evidence, outages, params = _dumps(v.evidence), _dumps(v.outages), _dumps(d.params)
+            record = (v.category.value, v.service, v.rule, v.source, v.explain, v.retryable, round(v.confidence, 3),
+                      v.resource, v.possibly_service, evidence, outages, d.action.value, d.reason,
+                      None if d.budget is None else d.budget.value, params)
+            digest = hashlib.md5(_dumps(record).encode(), usedforsecurity=False).hexdigest()
+            copy.write_row((facts.submission_id, facts.proc_id, request_id, stage, facts.attempt,
+                            facts.job_index if facts.job_index is not None else facts.proc_id, facts.cluster_id,
+                            *record, digest))
+            count += 1
+    if count:
+        cur.execute(q("merge_verdict_stage"))
+    cur.execute("TRUNCATE triage_verdicts_stage")
+    return count
+
+
+def verdicts_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:
+    return conn.execute(q("verdicts_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
+
+
+def planned_actions(conn: psycopg.Connection, request_id: int, stage: str,
+                    actions: Sequence[Action] = (Action.RETRY, Action.RETRY_MORE_RESOURCES)) -> list[dict[str, Any]]:
+    """Planned actions of a stage's attempts (default: the retries the retry step must make)."""
+    return conn.execute(q("planned_actions"), {"request_id": request_id, "stage": stage,
+                                               "actions": [a.value for a in actions]}).fetchall()
+
+
+def record_action(conn: psycopg.Connection, submission_id: int, proc_ids: Sequence[int], *, state: str,
+                  note: str = "", retry_submission_id: int | None = None) -> int:
+    """Record what was done about attempts' planned actions (done / skipped / failed); returns rows changed."""
+    if state not in ACTION_STATES:
+        raise ValueError(f"action state {state!r} is not one of {', '.join(ACTION_STATES)}")
+    rows = conn.execute(q("record_action"), {
+        "submission_id": submission_id, "proc_ids": list(proc_ids), "state": state, "note": note,
+        "retry_submission_id": retry_submission_id,
+    }).fetchall()
+    return len(rows)
+
+
+def groups(conn: psycopg.Connection, request_id: int, stage: str | None = None) -> list[dict[str, Any]]:
+    return conn.execute(q("triage_groups"), {"request_id": request_id, "stage": stage}).fetchall()
+
+
+def get_verdict(conn: psycopg.Connection, submission_id: int, proc_id: int) -> Mapping[str, Any] | None:
+    return conn.execute(q("get_verdict"), {"submission_id": submission_id, "proc_id": proc_id}).fetchone()
