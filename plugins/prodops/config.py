@@ -33,3 +33,8 @@ def track_poll_interval_s() -> float:
 def preflight_poll_interval_s() -> float:
     """How often a waiting preflight asks again whether the services are up."""
     return float(os.environ.get("PRODOPS_PREFLIGHT_POLL_INTERVAL", "15"))
+
+
+def preflight_timeout_hours() -> float:
+    """How long preflight waits for the services before the request's run fails."""
+    return float(os.environ.get("PRODOPS_PREFLIGHT_TIMEOUT_HOURS", "24"))

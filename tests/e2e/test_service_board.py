@@ -70,7 +70,6 @@ def test_request_waits_at_preflight_while_a_service_is_down_and_proceeds_when_it
     with connect(airflow.prodops_db_url) as conn:
         request_id = conn.execute("SELECT id FROM requests WHERE run_id = %s", (run_id,)).fetchone()["id"]
         assert conn.execute("SELECT count(*) AS n FROM submissions WHERE request_id = %s", (request_id,)).fetchone()["n"] == 0
-    assert airflow.task_instance(DAG, run_id, "submit_stage")["state"] in (None, "scheduled", "queued", "none")
 
     assert push(airflow, feeder_token, {"service": "samweb", "state": "up", "source": "manual"}).json()["stored"] == 1
     assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"

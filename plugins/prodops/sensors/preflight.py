@@ -12,15 +12,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 from prodops import config
 from prodops.triggers.preflight import PreflightTrigger
 
-DEFAULT_TIMEOUT_S = 24 * 3600
-
-
 class PreflightSensor(BaseSensorOperator):
     """Passes when every service the workflow needs is up and no maintenance window overlaps
     [now, now + run_for_min); otherwise waits in the triggerer (no worker slot held), logging
     which service blocks and until when, and fails with that list at ``timeout``.
 
-    ``workflow`` and ``run_for_min`` are templated (the request form's workflow and wall time).
+    ``workflow`` and ``run_for_min`` are templated (the request form's workflow and wall time);
+    ``timeout`` defaults to PRODOPS_PREFLIGHT_TIMEOUT_HOURS (24 h).
     """
 
     template_fields: Sequence[str] = ("workflow", "run_for_min")
@@ -37,7 +35,7 @@ class PreflightSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(
             poke_interval=poke_interval if poke_interval is not None else config.preflight_poll_interval_s(),
-            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT_S,
+            timeout=timeout if timeout is not None else config.preflight_timeout_hours() * 3600,
             **kwargs,
         )
         self.workflow = workflow

@@ -19,6 +19,7 @@ from prodops.exceptions import ProdopsError
 from prodops.status import records
 from prodops.status.events import stale_event
 from prodops.status.ingest import ingest
+from prodops.status.maintenance import windows_from_statuspage
 from prodops.status.records import StoreResult
 from prodops.status.registry import PullFeed
 from prodops.store.db import connect
@@ -74,10 +75,14 @@ def feed_url(conn: Any, path: str) -> str:
 
 def pull_feed(db_url: str, feed: PullFeed, url: str, *, now: datetime,
               http: requests.Session | None = None) -> StoreResult:
-    """Read one feed and store its events (one transaction); raises FeedUnavailable or PayloadInvalid."""
+    """Read one feed and store its events, and a Statuspage feed's scheduled maintenances as
+    windows (one transaction); raises FeedUnavailable or PayloadInvalid (nothing stored)."""
     payload = fetch(url, timeout_s=feed.timeout_s, http=http)
     with connect(db_url) as conn:
         result = ingest(conn, feed.convention, payload, feed=feed.name, now=now, components=feed.components)
+        if feed.convention == "statuspage":
+            for window in windows_from_statuspage(payload, feed=feed.name, components=dict(feed.components)):
+                records.upsert_window(conn, window)
         conn.commit()
     return result
 

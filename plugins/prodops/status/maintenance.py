@@ -8,7 +8,7 @@ applies to every service, and to requests that need none.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,3 +153,41 @@ def parse_announcement(payload: Any, *, feed: str, now: datetime) -> Announcemen
         text=text, severity=severity, starts_at=start, ends_at=end_t, author=author or feed, feed=feed,
         external_id=ext or natural_id(text, start.isoformat()),
     )
+
+
+def windows_from_statuspage(payload: Any, *, feed: str, components: Mapping[str, str]) -> list[MaintenanceWindow]:
+    """Statuspage ``scheduled_maintenances`` touching mapped components -> maintenance windows.
+
+    Each keeps the feed's id, so reading the feed again updates the same window.
+    """
+    errors = _Errors()
+    items = payload.get("scheduled_maintenances") if isinstance(payload, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise PayloadInvalid([(("scheduled_maintenances",), "must be a list")])
+    windows: list[MaintenanceWindow] = []
+    for i, m in enumerate(items):
+        loc: tuple[str | int, ...] = ("scheduled_maintenances", i)
+        if not isinstance(m, dict):
+            errors.add(loc, f"must be an object, got {type(m).__name__}")
+            continue
+        names = [c.get("name") for c in m.get("components") or [] if isinstance(c, dict)]
+        services = tuple(sorted({components[n] for n in names if n in components}))
+        if not services:
+            continue  # not about any service prodops knows
+        start = _time(m, "scheduled_for", loc, errors, default=None)
+        end = _time(m, "scheduled_until", loc, errors, default=None)
+        ext = str(m.get("id") or "")
+        if not ext:
+            errors.add((*loc, "id"), "is required to follow the window across reads")
+        if start and end and end <= start:
+            errors.add((*loc, "scheduled_until"), "is not after scheduled_for")
+        if not (start and end and ext) or end <= start:
+            continue
+        windows.append(MaintenanceWindow(
+            starts_at=start, ends_at=end, reason=str(m.get("name") or "scheduled maintenance")[:4000],
+            services=services, feed=feed, external_id=ext, source="feed", created_by=feed,
+        ))
+    errors.raise_if_any()
+    return windows

@@ -36,7 +36,7 @@ from prodops.status.events import PayloadInvalid, _dotted
 from prodops.status.ingest import ingest
 from prodops.status.maintenance import parse_announcement, parse_window
 from prodops.status.registry import RegistryInvalid, sync_file
-from prodops.store.db import connect
+from prodops.web.pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +135,15 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
         return state["url"]
 
     app.state.db_url = url
+    pool = ConnectionPool(url)
+    app.state.pool = pool
 
     async def writer(request: Request) -> Writer:
         header = request.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")
         credential = credential.strip()
         if scheme.lower() == "bearer" and credential.startswith(tokens.TOKEN_PREFIX):
-            feeder = await run_in_threadpool(_feeder_for, url(), credential)
+            feeder = await run_in_threadpool(_feeder_for, pool, credential)
             if feeder is None:
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                     "the bearer token is unknown or revoked; ask for a new one"
@@ -153,13 +155,19 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
                                 "no credentials: send 'Authorization: Bearer <feeder token>' (issue one with"
                                 " python -m prodops.status.tokens issue FEEDER) or log in to Airflow",
                                 headers={"WWW-Authenticate": "Bearer"})
+        if not header and request.method != "DELETE" and \
+                request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            # a write on the session cookie alone must be a JSON call from the UI, never a plain
+            # cross-site form post (the cookie is SameSite=Lax too; this is the second lock)
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                "send the body as JSON (Content-Type: application/json)")
         user = await airflow_user(request)
         return Writer(source="manual", name=user.get_name())
 
     def _write(kind: str, payload: Any, who: Writer) -> JSONResponse:
         now = datetime.now(timezone.utc)
         try:
-            with connect(url()) as conn:
+            with pool.connection() as conn:
                 if kind == "native" and who.source == "manual":
                     payload = _as_manual(payload)
                 result = ingest(conn, kind, payload, feed=who.name, now=now)
@@ -189,7 +197,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     def post_window(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
         now = datetime.now(timezone.utc)
         try:
-            with connect(url()) as conn:
+            with pool.connection() as conn:
                 known = {s["name"] for s in records.active_services(conn)}.__contains__
                 window = parse_window(payload, feed=who.name, source=who.source, now=now, known=known)
                 window_id, created = records.upsert_window(conn, window)
@@ -201,7 +209,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
 
     @app.delete("/api/v1/maintenance/{window_id}", summary="Cancel a maintenance window")
     def cancel_window(window_id: int, who: Writer = Depends(writer)) -> dict[str, Any]:
-        with connect(url()) as conn:
+        with pool.connection() as conn:
             found = records.cancel_window(conn, window_id)
             conn.commit()
         if not found:
@@ -216,7 +224,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
             if who.source == "manual" and isinstance(payload, dict):
                 payload = {**payload, "author": who.name}
             announcement = parse_announcement(payload, feed=who.name, now=now)
-            with connect(url()) as conn:
+            with pool.connection() as conn:
                 ann_id, created = records.upsert_announcement(conn, announcement)
                 conn.commit()
         except PayloadInvalid as err:
@@ -226,7 +234,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
 
     @app.delete("/api/v1/announcements/{announcement_id}", summary="End an announcement now")
     def end_announcement(announcement_id: int, who: Writer = Depends(writer)) -> dict[str, Any]:
-        with connect(url()) as conn:
+        with pool.connection() as conn:
             found = records.end_announcement(conn, announcement_id, datetime.now(timezone.utc))
             conn.commit()
         if not found:
@@ -235,11 +243,11 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
 
     @app.get("/api/v1/board", summary="Everything the board shows", dependencies=[Depends(viewer)])
     def get_board() -> dict[str, Any]:
-        return _board(url())
+        return _board(pool)
 
     @app.get("/api/v1/tokens", summary="List feeder tokens (never the secrets)", dependencies=[Depends(token_admin)])
     def list_tokens() -> list[dict[str, Any]]:
-        with connect(url()) as conn:
+        with pool.connection() as conn:
             return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
                     for r in tokens.list_tokens(conn)]
 
@@ -247,7 +255,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
               status_code=status.HTTP_201_CREATED)
     def issue_token(payload: dict[str, str] = Body(..., examples=[{"feeder": "icinga", "note": "main Icinga"}])) -> dict[str, Any]:
         try:
-            with connect(url()) as conn:
+            with pool.connection() as conn:
                 token_id, token = tokens.issue(conn, payload.get("feeder", ""), payload.get("note", ""))
                 conn.commit()
         except ValueError as err:
@@ -256,7 +264,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
 
     @app.delete("/api/v1/tokens/{token_id}", summary="Revoke a feeder token", dependencies=[Depends(token_admin)])
     def revoke_token(token_id: int) -> dict[str, Any]:
-        with connect(url()) as conn:
+        with pool.connection() as conn:
             revoked = tokens.revoke(conn, id=token_id)
             conn.commit()
         if not revoked:
@@ -267,13 +275,13 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     def page() -> HTMLResponse:
         from prodops.web.render import render_board
 
-        return HTMLResponse(render_board(_board(url())))
+        return HTMLResponse(render_board(_board(pool)))
 
     return app
 
 
-def _feeder_for(db_url: str, token: str) -> str | None:
-    with connect(db_url) as conn:
+def _feeder_for(pool: ConnectionPool, token: str) -> str | None:
+    with pool.connection() as conn:
         feeder = tokens.feeder_for(conn, token)
         conn.commit()
     return feeder
@@ -288,8 +296,8 @@ def _as_manual(payload: Any) -> Any:
     return payload
 
 
-def _board(db_url: str) -> dict[str, Any]:
+def _board(pool: ConnectionPool) -> dict[str, Any]:
     from prodops.workflows import load_templates
 
-    with connect(db_url) as conn:
+    with pool.connection() as conn:
         return board_data(conn, datetime.now(timezone.utc), {n: t.services for n, t in load_templates().items()})

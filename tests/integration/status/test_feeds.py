@@ -97,6 +97,20 @@ def test_statuspage_feed_is_mapped_and_stored_once(db, feed_server):
     assert states["samweb"].state is ServiceState.DOWN and states["conditions-db"].state is ServiceState.UP
 
 
+def test_statuspage_scheduled_maintenance_becomes_a_window_updated_in_place(db, feed_server):
+    start, end = NOW + timedelta(days=1), NOW + timedelta(days=1, hours=2)
+    maint = {"id": "m1", "name": "SAM web database upgrade", "status": "scheduled", "scheduled_for": start.isoformat(),
+             "scheduled_until": end.isoformat(), "components": [{"name": "SAM web"}]}
+    other = {**maint, "id": "m2", "components": [{"name": "Website"}]}
+    f = feed_server((200, {**COMPONENTS, "scheduled_maintenances": [maint, other]}, 0),
+                    (200, {**COMPONENTS, "scheduled_maintenances": [{**maint, "scheduled_until": (end + timedelta(hours=1)).isoformat()}]}, 0))
+    pull_feed(db, FEED, f.url, now=NOW)
+    pull_feed(db, FEED, f.url, now=NOW)
+    with connect(db) as conn:
+        [w] = records.windows_overlapping(conn, NOW, NOW + timedelta(days=3))
+    assert (w.services, w.reason, w.source, w.ends_at) == (("samweb",), "SAM web database upgrade", "feed", end + timedelta(hours=1))
+
+
 def test_server_errors_are_retried_with_backoff(db, feed_server):
     f = feed_server((503, "busy", 0), (502, "busy", 0), (200, COMPONENTS, 0))
     started = time.monotonic()

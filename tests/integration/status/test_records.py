@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from prodops.status import records, tokens
-from prodops.status.board import board, current_states
+from prodops.status.board import board, current_states, outages_between
 from prodops.status.events import from_alertmanager, from_native, stale_event
 from prodops.status.maintenance import parse_announcement, parse_window
 from prodops.status.preflight import preflight
@@ -160,3 +160,14 @@ def test_preflight_rules(conn):
                                               "reason": "site power work"}, feed="ops", source="manual", now=NOW))
     result = preflight(conn, [], now=NOW, run_for=H)
     assert not result.ok and result.blockers[0]["service"] == "all services"
+
+
+def test_outages_between_answers_which_outage_overlapped_a_job(conn):
+    native(conn, {"service": "fts", "state": "up", "time": iso(NOW - 5 * H)},
+           {"service": "fts", "state": "down", "time": iso(NOW - 4 * H)},
+           {"service": "fts", "state": "up", "time": iso(NOW - 3 * H)},
+           {"service": "batch-pool", "state": "up", "time": iso(NOW - 5 * H)})
+    [o] = outages_between(conn, NOW - 3.5 * H, NOW - 2 * H)  # a job that ran in the second half of it
+    assert (o["service"], o["start"], o["end"], o["duration_s"]) == ("fts", iso(NOW - 4 * H), iso(NOW - 3 * H), 3600)
+    assert outages_between(conn, NOW - 2 * H, NOW - H) == []
+    assert outages_between(conn, NOW - 5 * H, NOW, services=["batch-pool"]) == []

@@ -161,3 +161,26 @@ def test_token_api_for_admins(app, client, db_url):
     assert client.delete(f"/api/v1/tokens/{issued.json()['id']}").json()["revoked"]
     assert client.post("/api/v1/alertmanager", json=ALERT, headers=auth(tok)).status_code == 401
     assert client.post("/api/v1/tokens", json={"feeder": "no spaces"}).status_code == 422
+
+
+def test_a_person_writes_with_the_airflow_login_as_manual(app, client, monkeypatch, db_url):
+    class User:
+        def get_name(self):
+            return "paola"
+
+    async def fake_user(request):
+        return User()
+
+    monkeypatch.setattr("prodops.web.app.airflow_user", fake_user)
+    client.cookies.set("_token", "a-session")
+    r = client.post("/api/v1/events", json={"service": "dcache", "state": "down", "source": "feed"})
+    assert r.status_code == 200, r.text
+    a = client.post("/api/v1/announcements", json={"text": "Pause keep-up", "author": "someone else"})
+    assert a.status_code == 201
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT source, feed, stream FROM status_events").fetchone() == {
+            "source": "manual", "feed": "paola", "stream": "*"}
+        assert conn.execute("SELECT author FROM announcements").fetchone() == {"author": "paola"}
+    form_post = client.post("/api/v1/events", content=b'{"service": "dcache", "state": "up"}',
+                            headers={"Content-Type": "text/plain"})
+    assert form_post.status_code == 415
