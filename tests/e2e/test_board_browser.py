@@ -163,3 +163,35 @@ def test_active_announcement_is_an_airflow_dashboard_alert(fed_board):
         time.sleep(2)
     [alert] = [a for a in alerts if "Keep-up reconstruction paused" in a["text"]]
     assert alert["category"] == "warning" and "paola" in alert["text"]
+
+
+def test_a_person_posts_and_ends_an_announcement_and_is_told_what_is_wrong(browser, fed_board):
+    context, page = logged_in_page(browser, fed_board)
+    try:
+        page.goto("/prodops/", wait_until="load")
+        page.locator("#post summary").click()
+        form = page.locator("form#announce")
+        form.locator("textarea[name=text]").fill("Tape robot down tonight: hold merge requests")
+        form.locator("select[name=severity]").select_option("critical")
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+        posted = page.locator(".announcement.critical", has_text="Tape robot down tonight")
+        assert posted.is_visible() and "admin" in posted.inner_text()  # the Airflow user, source manual
+
+        page.locator("#post summary").click()
+        window = page.locator("form#maintain")
+        window.locator("select[name=services]").select_option(["fts"])
+        window.locator("input[name=start]").fill("2031-01-02T10:00")
+        window.locator("input[name=end]").fill("2031-01-02T09:00")
+        window.locator("input[name=reason]").fill("backwards window")
+        window.locator("button[type=submit]").click()
+        error = page.locator("#post-error")
+        error.wait_for(state="visible")
+        assert "end:" in error.inner_text() and "is not after start" in error.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "board-post-error.png"), full_page=False)
+
+        with page.expect_navigation():
+            posted.locator("[data-end-announcement]").click()
+        assert page.locator(".announcement", has_text="Tape robot down tonight").count() == 0
+    finally:
+        context.close()
