@@ -1,23 +1,37 @@
 """One tracking cycle of a submission: poll, diff in memory, write the changes in one batch.
 
-The cycle's rows, events and event-log offset commit in one transaction under a row lock
-on the submission, so a restarted (or doubled) tracker neither loses nor repeats records.
+The cycle's rows, events, event-log offset and history cursor commit in one transaction
+under a row lock on the submission, so a restarted (or doubled) tracker neither loses nor
+repeats records.
+
+The diff is on the fingerprint of each ad's JSON text, before mapping: an ad that did not
+change since the last write costs one ``printJson`` and one digest, not a mapping. What was
+last written (digest and state per job) is loaded from the database once per tracker, so a
+restarted one diffs against the stored rows.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from prodops.batch.base import Backend
-from prodops.batch.classads import DEFAULT_MAPPING, MappingConfig, job_id, map_ad
+import classad2
+
+from prodops.batch.base import Backend, Submission
+from prodops.batch.classads import DEFAULT_MAPPING, MappingConfig, ad_text, fingerprint, job_id, map_ad_text
 from prodops.constants import JobState
 from prodops.exceptions import BadClassAd
 from prodops.store import records
 from prodops.store.db import connect
 
 log = logging.getLogger(__name__)
+
+_FINAL = frozenset(state.value for state in JobState if state.is_final)
+LOST_AFTER = 3
+"""Whole-history reads in a row that must miss a job before it counts as lost."""
 
 
 @dataclass
@@ -27,14 +41,26 @@ class CycleResult:
     events: int
     bad_ads: int
     states: dict[str, int] = field(default_factory=dict)
+    """Jobs by state, over the whole submission as stored after this cycle."""
     done: bool = False
+    lost: int = 0
+    """Jobs that left the queue and are in no history the backend could read (counted, never guessed)."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+@dataclass
+class _Mapped:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bad: int = 0
+    bad_procs: set[int] = field(default_factory=set)
+    states: dict[int, str] = field(default_factory=dict)
+    """proc -> state of every job whose ad was in the poll (changed or not)."""
+
+
 class SubmissionTracker:
-    """Keeps what was last written in memory, so a cycle only writes the jobs that changed."""
+    """Keeps what was last written in memory, so a cycle only maps and writes the jobs that changed."""
 
     def __init__(
         self, *, backend: Backend, db_url: str, submission_id: int, mapping: MappingConfig = DEFAULT_MAPPING
@@ -43,41 +69,149 @@ class SubmissionTracker:
         self.db_url = db_url
         self.submission_id = submission_id
         self.mapping = mapping
-        self._written: dict[int, str] | None = None
+        self._known: dict[int, tuple[str, str]] | None = None  # proc -> (ad_hash, state) as stored
+        self._by_hash: dict[str, int] = {}
+        self._bad: set[int] = set()  # jobs whose latest ad could not be mapped
+        self._lost: set[int] = set()
+        self._misses: dict[int, int] = {}  # job -> whole-history reads in a row that did not find it
 
     def cycle(self) -> CycleResult:
         with connect(self.db_url) as conn:
             row = records.get_submission(conn, self.submission_id, lock=True)
             if row["cluster_id"] is None:
                 raise LookupError(f"submission {self.submission_id} was never submitted; run submit_stage first")
-            if self._written is None:
-                self._written = records.job_fingerprints(conn, self.submission_id)
-            polled = self.backend.poll(records.submission_handle(row), int(row["event_log_offset"]))
-            mapped, bad = [], 0
-            for ad in polled.ads:
-                try:
-                    mapped.append(map_ad(ad, self.mapping))
-                except BadClassAd as err:
-                    bad += 1
-                    log.warning("Skipped the ad of job %s: %s", job_id(ad), err)
-            changed = [r for r in mapped if self._written.get(r["proc_id"]) != r["ad_hash"]]
-            records.write_job_attempts(conn, self.submission_id, changed)
+            if self._known is None:
+                self._load(records.job_fingerprints(conn, self.submission_id))
+            handle = records.submission_handle(row)
+            polled = self.backend.poll(handle, int(row["event_log_offset"]), row["history_cursor"])
+            mapped = self._map(polled.ads)
+            num_jobs = int(row["num_jobs"])
+            if self._needs_recovery(mapped, num_jobs):
+                self._recover(handle, mapped, num_jobs)
+            records.write_job_attempts(conn, self.submission_id, mapped.rows)
             records.write_job_events(conn, self.submission_id, polled.events)
             records.save_event_offset(conn, self.submission_id, polled.offset)
-            states = Counter(r["state"] for r in mapped)
-            done = len(mapped) + bad >= int(row["num_jobs"]) and all(
-                JobState(r["state"]).is_final for r in mapped
-            )
+            if polled.history_cursor is not None and polled.history_cursor != row["history_cursor"]:
+                records.save_history_cursor(conn, self.submission_id, polled.history_cursor)
+            done = self._done(mapped, num_jobs)
             if done:
                 records.finish_submission(conn, self.submission_id)
             conn.commit()
-        self._written.update((r["proc_id"], r["ad_hash"]) for r in changed)
+        self._remember(mapped)
+        assert self._known is not None
+        states = {proc: state for proc, (_, state) in self._known.items()}
+        states.update(mapped.states)  # a job whose ad did not change keeps its stored state
         result = CycleResult(
-            polled=len(polled.ads), written=len(changed), events=len(polled.events), bad_ads=bad,
-            states=dict(states), done=done,
+            polled=len(polled.ads), written=len(mapped.rows), events=len(polled.events), bad_ads=mapped.bad,
+            states=dict(Counter(states.values())), done=done, lost=len(self._lost),
         )
         log.info(
             "Submission %d: %d ads, %d written, %d events, %d bad; states %s",
-            self.submission_id, result.polled, result.written, result.events, bad, result.states,
+            self.submission_id, result.polled, result.written, result.events, mapped.bad, result.states,
         )
         return result
+
+    def _load(self, stored: dict[int, tuple[str, str]]) -> None:
+        self._known = dict(stored)
+        self._by_hash = {digest: proc for proc, (digest, _) in stored.items()}
+
+    def _map(self, ads: Iterable[classad2.ClassAd]) -> _Mapped:
+        """Map the ads that changed since the last write; note every polled job's state."""
+        assert self._known is not None
+        known, by_hash, mapping = self._known, self._by_hash, self.mapping
+        out = _Mapped()
+        changed: dict[int, dict[str, Any]] = {}
+        for ad in ads:
+            text = ad_text(ad)
+            digest = fingerprint(text)
+            proc = by_hash.get(digest)
+            if proc is not None:
+                out.states[proc] = known[proc][1]
+                out.bad_procs.discard(proc)
+                changed.pop(proc, None)
+                continue
+            try:
+                mapped = map_ad_text(ad, text, digest, mapping)
+            except BadClassAd as err:
+                out.bad += 1
+                proc_id = ad.get("ProcId")
+                if isinstance(proc_id, int) and not isinstance(proc_id, bool):
+                    out.bad_procs.add(proc_id)
+                    out.states.pop(proc_id, None)
+                    changed.pop(proc_id, None)
+                log.warning("Skipped the ad of job %s: %s", job_id(ad), err)
+                continue
+            proc = mapped["proc_id"]
+            changed[proc] = mapped  # a later ad of the same job (history after queue) wins
+            out.states[proc] = mapped["state"]
+            out.bad_procs.discard(proc)
+        out.rows = list(changed.values())
+        return out
+
+    def _accounted(self, mapped: _Mapped) -> set[int]:
+        """Jobs that need no more tracking: final as stored or as polled, bad, or lost."""
+        assert self._known is not None
+        final = {proc for proc, (_, state) in self._known.items() if state in _FINAL}
+        for proc, state in mapped.states.items():
+            (final.add if state in _FINAL else final.discard)(proc)
+        return final | (self._bad - set(mapped.states)) | mapped.bad_procs | self._lost
+
+    def _needs_recovery(self, mapped: _Mapped, num_jobs: int) -> bool:
+        """Nothing is left running, yet some jobs were never seen final: look them up in history."""
+        if any(state not in _FINAL for state in mapped.states.values()):
+            return False
+        return len(self._accounted(mapped)) + self._anonymous_bad(mapped) < num_jobs
+
+    def _recover(self, handle: Submission, mapped: _Mapped, num_jobs: int) -> None:
+        """Read the whole history of the submission for jobs no cycle returned a final ad of.
+
+        This happens after a restart lost the memory of a bad ad, or when a backend's
+        history cursor went past a job. A job missing from :data:`LOST_AFTER` such reads in a
+        row is lost: logged and counted so the submission can end, never marked failed.
+        """
+        accounted = self._accounted(mapped)
+        missing = [proc for proc in range(num_jobs) if proc not in accounted]
+        log.warning(
+            "Submission %d: %d job(s) left the queue without a final ad on record (first: %s); "
+            "reading the whole history of cluster %d",
+            self.submission_id, len(missing), missing[:10], handle.cluster_id,
+        )
+        wanted = set(missing)
+        found = self._map(ad for ad in self.backend.history(handle) if ad.get("ProcId") in wanted)
+        mapped.rows.extend(row for row in found.rows if row["proc_id"] in wanted)
+        mapped.states.update((p, s) for p, s in found.states.items() if p in wanted)
+        mapped.bad += found.bad
+        mapped.bad_procs |= found.bad_procs & wanted
+        absent = wanted - set(found.states) - found.bad_procs
+        self._misses = {proc: self._misses.get(proc, 0) + 1 for proc in absent}
+        lost = {proc for proc, misses in self._misses.items() if misses >= LOST_AFTER}
+        if lost:
+            log.error(
+                "Submission %d: job(s) %s of cluster %d are neither in the queue nor in the schedd's history; "
+                "counting them as lost (check the schedd's history retention, HISTORY / MAX_HISTORY_LOG)",
+                self.submission_id, sorted(lost)[:20], handle.cluster_id,
+            )
+            self._lost |= lost
+            for proc in lost:
+                del self._misses[proc]
+
+    @staticmethod
+    def _anonymous_bad(mapped: _Mapped) -> int:
+        return mapped.bad - len(mapped.bad_procs)
+
+    def _done(self, mapped: _Mapped, num_jobs: int) -> bool:
+        if any(state not in _FINAL for state in mapped.states.values()):
+            return False
+        return len(self._accounted(mapped)) + self._anonymous_bad(mapped) >= num_jobs
+
+    def _remember(self, mapped: _Mapped) -> None:
+        """After the commit: what is now stored is what the next cycle diffs against."""
+        assert self._known is not None
+        for row in mapped.rows:
+            proc = row["proc_id"]
+            previous = self._known.get(proc)
+            if previous is not None:
+                self._by_hash.pop(previous[0], None)
+            self._known[proc] = (row["ad_hash"], row["state"])
+            self._by_hash[row["ad_hash"]] = proc
+        self._bad = (self._bad - set(mapped.states)) | mapped.bad_procs

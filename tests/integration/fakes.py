@@ -36,7 +36,7 @@ class ScriptedBackend:
         return Submission(backend=self.name, cluster_id=self.cluster_id, num_jobs=len(spec.items),
                           event_log=f"{spec.workdir}/jobs.log", workdir=spec.workdir)
 
-    def poll(self, submission: Submission, offset: int = 0) -> PollResult:
+    def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
         self.polls += 1
         new = [e for e in self.events if e.log_offset > offset]
         return PollResult(ads=list(self.ads), events=new, offset=max([offset, *(e.log_offset for e in new)]))

@@ -9,10 +9,13 @@ COPY job_attempts_stage (submission_id, proc_id, cluster_id, state, job_status, 
     last_remote_host, worker_ip, site, cpu_model, cpu_vendor, remote_wall_clock_time, remote_user_cpu,
     remote_sys_cpu, memory_usage_mb, resident_set_size_kb, disk_usage_kb, request_memory_mb,
     request_disk_kb, num_job_starts, num_shadow_starts, transfer_input_size_mb, bytes_recvd, bytes_sent,
-    time_window, ad, ad_hash) FROM STDIN;
+    time_window, ad, ad_hash,
+    -- 003_job_record.sql
+    files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN;
 
 -- name: merge_job_stage
 -- One statement for the whole batch; a row that did not change is not rewritten.
+-- SELECT * is safe: the stage is LIKE job_attempts, so its columns are the table's, in order.
 INSERT INTO job_attempts AS j
 SELECT * FROM job_attempts_stage
 ON CONFLICT (submission_id, proc_id) DO UPDATE SET
@@ -32,12 +35,14 @@ ON CONFLICT (submission_id, proc_id) DO UPDATE SET
     request_disk_kb = EXCLUDED.request_disk_kb, num_job_starts = EXCLUDED.num_job_starts,
     num_shadow_starts = EXCLUDED.num_shadow_starts, transfer_input_size_mb = EXCLUDED.transfer_input_size_mb,
     bytes_recvd = EXCLUDED.bytes_recvd, bytes_sent = EXCLUDED.bytes_sent, time_window = EXCLUDED.time_window,
-    ad = EXCLUDED.ad, ad_hash = EXCLUDED.ad_hash, updated_at = now()
+    ad = EXCLUDED.ad, ad_hash = EXCLUDED.ad_hash, files_in_count = EXCLUDED.files_in_count,
+    files_in_bytes = EXCLUDED.files_in_bytes, files_out_count = EXCLUDED.files_out_count,
+    files_out_bytes = EXCLUDED.files_out_bytes, updated_at = now()
 WHERE j.ad_hash IS DISTINCT FROM EXCLUDED.ad_hash;
 
 -- name: job_fingerprints
 -- What the last cycle wrote, to diff the next poll against without rereading whole rows.
-SELECT proc_id, ad_hash FROM job_attempts WHERE submission_id = %(submission_id)s;
+SELECT proc_id, ad_hash, state FROM job_attempts WHERE submission_id = %(submission_id)s;
 
 -- name: insert_job_event
 INSERT INTO job_events (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data)

@@ -24,3 +24,6 @@ UPDATE submissions SET event_log_offset = %(offset)s WHERE id = %(submission_id)
 -- name: finish_submission
 UPDATE submissions SET state = 'done', finished_at = coalesce(finished_at, now())
  WHERE id = %(submission_id)s;
+
+-- name: save_history_cursor
+UPDATE submissions SET history_cursor = %(cursor)s WHERE id = %(submission_id)s;

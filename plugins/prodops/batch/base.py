@@ -70,6 +70,8 @@ class Submission:
     event_log: str
     workdir: str
     schedd: str = ""
+    key: str = ""
+    """:attr:`SubmissionSpec.key`: the ``ProdopsSubmission`` tag of every job of the submission."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,12 +99,16 @@ class PollResult:
     """One poll cycle: current ads of the submission's jobs, and events since ``offset``.
 
     ``offset`` is the event-log position to resume from next cycle (kept in the database so
-    a restarted triggerer neither loses nor repeats events).
+    a restarted triggerer neither loses nor repeats events). A backend that reads finished
+    jobs from a history once (HTCondor) leaves out jobs whose final ad an earlier cycle
+    returned, and sets ``history_cursor``: where the next poll resumes reading that history,
+    stored with the cycle's rows. ``None``: every job's ad is in ``ads`` every cycle.
     """
 
     ads: list[classad2.ClassAd]
     events: list[JobEventRecord]
     offset: int
+    history_cursor: str | None = None
 
 
 @runtime_checkable
@@ -114,11 +120,11 @@ class Backend(Protocol):
     def submit(self, spec: SubmissionSpec) -> Submission:
         """Submit one cluster; idempotent on ``spec.key`` (a second call returns the first)."""
 
-    def poll(self, submission: Submission, offset: int = 0) -> PollResult:
-        """Ads of every job of the submission (queued or finished) and new events."""
+    def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
+        """Ads of the submission's jobs (queued, and finished since ``history_cursor``) and new events."""
 
-    def history(self, submission: Submission, since: int | None = None) -> list[classad2.ClassAd]:
-        """Ads of the submission's jobs that have left the queue."""
+    def history(self, submission: Submission, since: int | str | None = None) -> list[classad2.ClassAd]:
+        """Ads of the submission's jobs that have left the queue (recorded after ``since``, if given)."""
 
     def act(
         self, submission: Submission, action: JobAction, reason: str, procs: Sequence[int] | None = None

@@ -1,22 +1,33 @@
-"""Map a job ClassAd to one job-attempt record.
+"""Map a job ClassAd to one job-attempt record, and the projection that feeds the mapping.
 
 The columns are the facts operators ask for (why it failed, where it ran, what it used);
 the whole ad is kept as JSON beside them. A missing attribute is NULL, never guessed; a
 malformed one raises :class:`~prodops.exceptions.BadClassAd` naming the job and attribute.
+
+Speed matters here (a 20,000-job submission is mapped in every tracking cycle), so each ad
+crosses from the bindings to Python once: ``ClassAd.printJson()`` gives the whole ad as
+text, which is both the stored JSON and, decoded, the dict the mapping reads; only
+attributes that are expressions (``MemoryUsage`` usually is) go back to the ad for
+evaluation. :func:`fingerprint` of that same text is what tracking diffs on, so an
+unchanged ad is recognised without mapping it at all.
+
+:func:`job_projection` lists every attribute :func:`map_ad` reads, built from the same
+tables the mapping uses, so a schedd query with that projection can never starve it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import classad2
+import msgspec
 
 from prodops.constants import JobState, Outcome, TimeWindow
 from prodops.exceptions import BadClassAd
@@ -24,8 +35,58 @@ from prodops.exceptions import BadClassAd
 SITE_ATTRIBUTES: tuple[str, ...] = ("MATCH_EXP_JOB_GLIDEIN_Site", "MachineAttrGLIDEIN_Site0", "GLIDEIN_Site")
 CPU_MODEL_ATTRIBUTES: tuple[str, ...] = ("MachineAttrCPUModel0", "CPUModel")
 CPU_VENDOR_ATTRIBUTES: tuple[str, ...] = ("MachineAttrCPUVendor0", "CPUVendor")
+HOST_ATTRIBUTES: tuple[str, ...] = ("LastRemoteHost", "RemoteHost")
+IP_ATTRIBUTES: tuple[str, ...] = ("StartdIpAddr", "MachineAttrStartdIpAddr0", "PublicClaimId")
+IDENTITY_ATTRIBUTES: tuple[str, ...] = ("ClusterId", "ProcId", "JobStatus")
+INPUT_STATS, OUTPUT_STATS = "TransferInputStats", "TransferOutputStats"
+
+RECORD_ATTRIBUTES: tuple[str, ...] = (
+    "GlobalJobId", "Owner", "JobBatchName", "ProdopsRequest", "ProdopsStage", "ProdopsAttempt",
+    "ProdopsSubmission", "Cmd", "Args", "Arguments", "Iwd", "Out", "Err", "UserLog", "LastJobStatus",
+    "ExitStatus", "LastHoldReason", "LastHoldReasonCode", "LastHoldReasonSubCode", "ReleaseReason",
+    "NumShadowExceptions", "LastVacateTime", "VacateReason", "VacateReasonCode", "VacateReasonSubCode",
+    "LastJobLeaseRenewal", "JobRunCount", "JobCurrentStartExecutingDate", "LastMatchTime",
+    "CumulativeSlotTime", "LastRemoteWallClockTime", "RequestCpus", "ImageSize", "AllowedExecuteDuration",
+    "TransferInputFiles", "TransferOutputFiles",
+)
+"""Attributes not mapped to a column but kept in the stored ad, for triage and debug reruns."""
 
 _IP = re.compile(r"<\[?([0-9a-fA-F:.]+?)\]?:\d+")
+_EXPR_PREFIX = "/Expr("
+_INT4 = (-(2**31), 2**31 - 1)
+_INT8 = (-(2**63), 2**63 - 1)
+_MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+
+_FIELDS: tuple[tuple[str, str, str], ...] = (
+    # (column, attribute, kind): kind int4/int8 = integer in that column's range, float, bool, text, time
+    ("job_status", "JobStatus", "int4"),
+    ("q_date", "QDate", "time"),
+    ("job_start_date", "JobStartDate", "time"),
+    ("job_current_start_date", "JobCurrentStartDate", "time"),
+    ("completion_date", "CompletionDate", "time"),
+    ("entered_current_status", "EnteredCurrentStatus", "time"),
+    ("exit_code", "ExitCode", "int4"),
+    ("exit_by_signal", "ExitBySignal", "bool"),
+    ("exit_signal", "ExitSignal", "int4"),
+    ("hold_reason", "HoldReason", "text"),
+    ("hold_reason_code", "HoldReasonCode", "int4"),
+    ("hold_reason_subcode", "HoldReasonSubCode", "int4"),
+    ("num_holds", "NumHolds", "int4"),
+    ("remove_reason", "RemoveReason", "text"),
+    ("remote_wall_clock_time", "RemoteWallClockTime", "float"),
+    ("remote_user_cpu", "RemoteUserCpu", "float"),
+    ("remote_sys_cpu", "RemoteSysCpu", "float"),
+    ("memory_usage_mb", "MemoryUsage", "int8"),
+    ("resident_set_size_kb", "ResidentSetSize", "int8"),
+    ("disk_usage_kb", "DiskUsage", "int8"),
+    ("request_memory_mb", "RequestMemory", "int8"),
+    ("request_disk_kb", "RequestDisk", "int8"),
+    ("num_job_starts", "NumJobStarts", "int4"),
+    ("num_shadow_starts", "NumShadowStarts", "int4"),
+    ("transfer_input_size_mb", "TransferInputSizeMB", "float"),
+    ("bytes_recvd", "BytesRecvd", "float"),
+    ("bytes_sent", "BytesSent", "float"),
+)
 
 COLUMNS: tuple[str, ...] = (
     "proc_id",
@@ -66,8 +127,13 @@ COLUMNS: tuple[str, ...] = (
     "time_window",
     "ad",
     "ad_hash",
+    # 003_job_record.sql appends these (after updated_at) in this order
+    "files_in_count",
+    "files_in_bytes",
+    "files_out_count",
+    "files_out_bytes",
 )
-"""Column order of a job-attempt row (``ad`` is the whole ad as JSON text, ``ad_hash`` its digest)."""
+"""Column order of a job-attempt row as COPY writes it (``ad`` is the ad's JSON text, ``ad_hash`` its digest)."""
 
 
 @dataclass(frozen=True)
@@ -84,64 +150,151 @@ class MappingConfig:
 DEFAULT_MAPPING = MappingConfig()
 
 
-def _get(ad: classad2.ClassAd, name: str) -> Any:
-    """The attribute's value, evaluated when it is an expression; None when absent or undefined."""
-    if name not in ad:
-        return None
-    value = ad.get(name)
-    if isinstance(value, classad2.ExprTree):
-        value = ad.eval(name)
-    if isinstance(value, classad2.Value):
-        return None
-    return value
+def job_projection(config: MappingConfig = DEFAULT_MAPPING) -> list[str]:
+    """Every attribute :func:`map_ad` reads with ``config``, plus :data:`RECORD_ATTRIBUTES`.
+
+    Pass it as the projection of ``Schedd.query`` / ``Schedd.history``: the schedd then sends
+    only what prodops keeps, and the mapping never misses an attribute it needs.
+    """
+    names: list[str] = [
+        *IDENTITY_ATTRIBUTES,
+        *(attribute for _, attribute, _ in _FIELDS),
+        *HOST_ATTRIBUTES,
+        *IP_ATTRIBUTES,
+        *config.site_attributes,
+        *config.cpu_model_attributes,
+        *config.cpu_vendor_attributes,
+        INPUT_STATS,
+        OUTPUT_STATS,
+        *RECORD_ATTRIBUTES,
+    ]
+    return list(dict.fromkeys(names))
 
 
-def _typed(ad: classad2.ClassAd, name: str, kind: Callable[[Any], Any]) -> Any:
-    value = _get(ad, name)
-    if value is None:
-        return None
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise BadClassAd(f"{_job_id(ad)}: {name} = {value!r} is not a boolean; fix the ad or the producer")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadClassAd(f"{_job_id(ad)}: {name} = {value!r} is not a number; fix the ad or the producer")
-    return kind(value)
+_decode = msgspec.json.Decoder().decode
 
 
-def _text(ad: classad2.ClassAd, name: str) -> str | None:
-    value = _get(ad, name)
-    return None if value is None else str(value)
+def ad_text(ad: classad2.ClassAd) -> str:
+    """The whole ad as JSON text (expressions as ``"/Expr(...)/"`` strings), as stored."""
+    return ad.printJson()
 
 
-def _time(ad: classad2.ClassAd, name: str) -> datetime | None:
-    seconds = _typed(ad, name, int)
-    if seconds is None or seconds <= 0:
-        return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+def fingerprint(text: str) -> str:
+    """Digest of an ad's JSON text: equal digests, equal ads (``printJson`` orders attributes stably)."""
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def _first(ad: classad2.ClassAd, names: Sequence[str]) -> str | None:
-    for name in names:
-        value = _text(ad, name)
-        if value:
-            return value
-    return None
-
-
-def _job_id(ad: classad2.ClassAd) -> str:
-    return f"job {ad.get('ClusterId', '?')}.{ad.get('ProcId', '?')}"
+def ad_to_json(ad: classad2.ClassAd) -> str:
+    return ad_text(ad)
 
 
 def job_id(ad: classad2.ClassAd) -> str:
     """``cluster.proc`` of an ad, for messages."""
-    return _job_id(ad)[4:]
+    return f"{ad.get('ClusterId', '?')}.{ad.get('ProcId', '?')}"
 
 
-def worker_ip(ad: classad2.ClassAd) -> str | None:
-    for name in ("StartdIpAddr", "MachineAttrStartdIpAddr0", "PublicClaimId"):
-        value = _text(ad, name)
-        if value and (match := _IP.search(value)):
+class _Reader:
+    """Typed reads from one decoded ad; expressions are evaluated in the ad itself."""
+
+    __slots__ = ("ad", "values", "where")
+
+    def __init__(self, ad: classad2.ClassAd, values: dict[str, Any]) -> None:
+        self.ad = ad
+        self.values = values
+        self.where = f"job {values.get('ClusterId', '?')}.{values.get('ProcId', '?')}"
+
+    def get(self, name: str) -> Any:
+        value = self.values.get(name)
+        if value.__class__ is str and value.startswith(_EXPR_PREFIX):
+            value = self.ad.eval(name)
+            if isinstance(value, (classad2.Value, classad2.ExprTree)):
+                return None
+        return value
+
+    def bad(self, name: str, value: Any, what: str) -> BadClassAd:
+        return BadClassAd(f"{self.where}: {name} = {value!r} is not {what}; fix the ad or the producer")
+
+    def read(self, name: str, kind: str) -> Any:
+        value = self.get(name)
+        if value is None:
+            return None
+        if kind == "text":
+            return value if value.__class__ is str else str(value)
+        if kind == "bool":
+            if value.__class__ is bool:
+                return value
+            raise self.bad(name, value, "a boolean")
+        if value.__class__ is bool or not isinstance(value, (int, float)):
+            raise self.bad(name, value, "a number")
+        if kind == "float":
+            return float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.bad(name, value, "a finite number")
+        number = int(value)
+        if kind == "time":
+            if number > _MAX_TIME:
+                raise self.bad(name, value, "a Unix time before the year 10000")
+            return _timestamp(number) if number > 0 else None
+        low, high = _INT4 if kind == "int4" else _INT8
+        if not low <= number <= high:
+            raise self.bad(name, value, f"an integer between {low} and {high}")
+        return number
+
+    def first(self, names: Sequence[str]) -> str | None:
+        for name in names:
+            value = self.get(name)
+            if value is not None and value != "":
+                return value if value.__class__ is str else str(value)
+        return None
+
+    def transfer(self, name: str) -> tuple[int | None, int | None]:
+        """(files, bytes) of the last run from a ``Transfer{Input,Output}Stats`` nested ad.
+
+        HTCondor keeps one ``<Protocol>FilesCountLastRun`` / ``<Protocol>SizeBytesLastRun``
+        pair per protocol (Cedar, Http, Osdf, ...) and ``...Total`` over all runs; the last
+        run's are the files behind this attempt's result. Absent: (None, None).
+        """
+        stats = self.get(name)
+        if isinstance(stats, classad2.ClassAd):  # an expression that evaluated to a nested ad
+            stats = _decode(stats.printJson())
+        if stats is None:
+            return None, None
+        if not isinstance(stats, dict):
+            raise self.bad(name, stats, "a nested ClassAd of transfer statistics")
+        files = size = None
+        for key, value in stats.items():
+            if key.endswith("FilesCountLastRun"):
+                files = (files or 0) + self._count(name, key, value)
+            elif key.endswith("SizeBytesLastRun"):
+                size = (size or 0) + self._count(name, key, value)
+        if files is None and size is None:
+            for key, value in stats.items():
+                if key.endswith("FilesCountTotal"):
+                    files = (files or 0) + self._count(name, key, value)
+                elif key.endswith("SizeBytesTotal"):
+                    size = (size or 0) + self._count(name, key, value)
+        return files, size
+
+    def _count(self, name: str, key: str, value: Any) -> int:
+        if value.__class__ is bool or not isinstance(value, (int, float)) or value < 0 or value > _INT8[1]:
+            raise self.bad(f"{name}.{key}", value, "a non-negative count")
+        return int(value)
+
+
+@lru_cache(maxsize=65536)
+def _timestamp(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def worker_ip(reader: _Reader) -> str | None:
+    for name in IP_ATTRIBUTES:
+        value = reader.get(name)
+        if value.__class__ is str and (match := _IP.search(value)):
             return match[1]
     return None
 
@@ -149,73 +302,57 @@ def worker_ip(ad: classad2.ClassAd) -> str | None:
 def time_window(start: datetime | None, site: str | None, config: MappingConfig) -> str | None:
     if start is None:
         return None
-    zone = ZoneInfo(config.site_timezones.get(site or "", config.default_timezone))
+    zone = _zone(config.site_timezones.get(site or "", config.default_timezone))
     return TimeWindow.of_hour(start.astimezone(zone).hour).value
-
-
-def ad_to_json(ad: classad2.ClassAd) -> str:
-    return json.dumps(json.loads(ad.printJson()), separators=(",", ":"), sort_keys=True)
 
 
 def map_ad(ad: classad2.ClassAd, config: MappingConfig = DEFAULT_MAPPING) -> dict[str, Any]:
     """One job-attempt row (keys = :data:`COLUMNS`) from a job ad."""
-    cluster_id = _typed(ad, "ClusterId", int)
-    proc_id = _typed(ad, "ProcId", int)
-    job_status = _typed(ad, "JobStatus", int)
+    text = ad_text(ad)
+    return map_ad_text(ad, text, fingerprint(text), config)
+
+
+def map_ad_text(
+    ad: classad2.ClassAd, text: str, digest: str, config: MappingConfig = DEFAULT_MAPPING
+) -> dict[str, Any]:
+    """:func:`map_ad` for an ad whose :func:`ad_text` and :func:`fingerprint` are already known."""
+    if "\\u0000" in text:
+        raise BadClassAd(f"job {job_id(ad)}: an attribute holds a NUL character, which PostgreSQL cannot store")
+    try:
+        values = _decode(text)
+    except msgspec.DecodeError as err:
+        raise BadClassAd(f"job {job_id(ad)}: the ad's JSON form is unreadable ({err})") from None
+    reader = _Reader(ad, values)
+    read = reader.read
+    cluster_id = read("ClusterId", "int8")
+    proc_id = read("ProcId", "int4")
+    job_status = read("JobStatus", "int4")
     if cluster_id is None or proc_id is None or job_status is None:
         raise BadClassAd(
-            f"{_job_id(ad)}: a job ad needs ClusterId, ProcId and JobStatus; query them in the projection"
+            f"{reader.where}: a job ad needs ClusterId, ProcId and JobStatus; query them in the projection"
         )
     try:
         state = JobState.from_job_status(job_status)
     except ValueError as err:
-        raise BadClassAd(f"{_job_id(ad)}: {err}") from None
-    site = _first(ad, config.site_attributes)
-    started = _time(ad, "JobCurrentStartDate") or _time(ad, "JobStartDate")
-    ad_json = ad_to_json(ad)
-    return {
-        "proc_id": proc_id,
-        "cluster_id": cluster_id,
-        "state": state.value,
-        "job_status": job_status,
-        "q_date": _time(ad, "QDate"),
-        "job_start_date": _time(ad, "JobStartDate"),
-        "job_current_start_date": _time(ad, "JobCurrentStartDate"),
-        "completion_date": _time(ad, "CompletionDate"),
-        "entered_current_status": _time(ad, "EnteredCurrentStatus"),
-        "exit_code": _typed(ad, "ExitCode", int),
-        "exit_by_signal": _typed(ad, "ExitBySignal", bool),
-        "exit_signal": _typed(ad, "ExitSignal", int),
-        "hold_reason": _text(ad, "HoldReason"),
-        "hold_reason_code": _typed(ad, "HoldReasonCode", int),
-        "hold_reason_subcode": _typed(ad, "HoldReasonSubCode", int),
-        "num_holds": _typed(ad, "NumHolds", int),
-        "remove_reason": _text(ad, "RemoveReason"),
-        "last_remote_host": _text(ad, "LastRemoteHost") or _text(ad, "RemoteHost"),
-        "worker_ip": worker_ip(ad),
-        "site": site,
-        "cpu_model": _first(ad, config.cpu_model_attributes),
-        "cpu_vendor": _first(ad, config.cpu_vendor_attributes),
-        "remote_wall_clock_time": _typed(ad, "RemoteWallClockTime", float),
-        "remote_user_cpu": _typed(ad, "RemoteUserCpu", float),
-        "remote_sys_cpu": _typed(ad, "RemoteSysCpu", float),
-        "memory_usage_mb": _typed(ad, "MemoryUsage", int),
-        "resident_set_size_kb": _typed(ad, "ResidentSetSize", int),
-        "disk_usage_kb": _typed(ad, "DiskUsage", int),
-        "request_memory_mb": _typed(ad, "RequestMemory", int),
-        "request_disk_kb": _typed(ad, "RequestDisk", int),
-        "num_job_starts": _typed(ad, "NumJobStarts", int),
-        "num_shadow_starts": _typed(ad, "NumShadowStarts", int),
-        "transfer_input_size_mb": _typed(ad, "TransferInputSizeMB", float),
-        "bytes_recvd": _typed(ad, "BytesRecvd", float),
-        "bytes_sent": _typed(ad, "BytesSent", float),
-        "time_window": time_window(started, site, config),
-        "ad": ad_json,
-        "ad_hash": hashlib.md5(ad_json.encode(), usedforsecurity=False).hexdigest(),
-    }
+        raise BadClassAd(f"{reader.where}: {err}") from None
+    row: dict[str, Any] = {"proc_id": proc_id, "cluster_id": cluster_id, "state": state.value}
+    for column, attribute, kind in _FIELDS:
+        row[column] = read(attribute, kind)
+    site = reader.first(config.site_attributes)
+    row["last_remote_host"] = reader.first(HOST_ATTRIBUTES)
+    row["worker_ip"] = worker_ip(reader)
+    row["site"] = site
+    row["cpu_model"] = reader.first(config.cpu_model_attributes)
+    row["cpu_vendor"] = reader.first(config.cpu_vendor_attributes)
+    row["files_in_count"], row["files_in_bytes"] = reader.transfer(INPUT_STATS)
+    row["files_out_count"], row["files_out_bytes"] = reader.transfer(OUTPUT_STATS)
+    row["time_window"] = time_window(row["job_current_start_date"] or row["job_start_date"], site, config)
+    row["ad"] = text
+    row["ad_hash"] = digest
+    return row
 
 
-def outcome(row: dict[str, Any]) -> Outcome:
+def outcome(row: Mapping[str, Any]) -> Outcome:
     """How an attempt ended, from its mapped row."""
     state = JobState(row["state"])
     if state is JobState.HELD:

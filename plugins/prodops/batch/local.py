@@ -119,6 +119,7 @@ class LocalPoolBackend:
             event_log=str(workdir.event_log),
             workdir=str(workdir.path),
             schedd=f"local@{host}",
+            key=spec.key,
         )
         workdir.write_json(workdir.submission_file, submission.to_dict())
         return submission
@@ -141,7 +142,8 @@ class LocalPoolBackend:
             write_atomic(counter, f"{last + 1}\n")
         return last + 1
 
-    def poll(self, submission: Submission, offset: int = 0) -> PollResult:
+    def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
+        """Every job's ad each time (the local pool's history is one small file): no cursor."""
         workdir = self._workdir(submission)
         # Ads first: the runner logs an event before the ads show its effect, so every state
         # these ads show has its event in the log by the time the log is read.

@@ -128,6 +128,7 @@ def submission_handle(row: Mapping[str, Any]) -> Submission:
         event_log=row["event_log"],
         workdir=row["workdir"],
         schedd=row["schedd"],
+        key=f"{row['request_id']}/{row['stage']}/{row['attempt']}",
     )
 
 
@@ -139,9 +140,14 @@ def finish_submission(conn: psycopg.Connection, submission_id: int) -> None:
     conn.execute(q("finish_submission"), {"submission_id": submission_id})
 
 
-def job_fingerprints(conn: psycopg.Connection, submission_id: int) -> dict[int, str]:
+def save_history_cursor(conn: psycopg.Connection, submission_id: int, cursor: str) -> None:
+    conn.execute(q("save_history_cursor"), {"submission_id": submission_id, "cursor": cursor})
+
+
+def job_fingerprints(conn: psycopg.Connection, submission_id: int) -> dict[int, tuple[str, str]]:
+    """proc -> (ad_hash, state) of every stored attempt of the submission."""
     rows = conn.execute(q("job_fingerprints"), {"submission_id": submission_id})
-    return {r["proc_id"]: r["ad_hash"] for r in rows}
+    return {r["proc_id"]: (r["ad_hash"], r["state"]) for r in rows}
 
 
 def write_job_attempts(conn: psycopg.Connection, submission_id: int, rows: Iterable[Mapping[str, Any]]) -> int:

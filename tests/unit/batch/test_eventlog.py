@@ -218,3 +218,45 @@ def test_rusage_format_round_trips():
 def test_terminated_needs_exactly_one_outcome(tmp_path):
     with EventLogWriter(tmp_path / "x.log") as log, pytest.raises(ValueError, match="exactly one"):
         log.terminated(1, 0, return_value=0, signal=9)
+
+
+# ---- a real pool's log: eviction, signal, hold, abort, shadow exception, disconnect/reconnect
+
+POOL_LOG = Path(__file__).resolve().parents[2] / "fixtures" / "eventlogs" / "pool_cluster5001.log"
+POOL_EVENTS = [
+    (0, "SUBMIT"), (1, "SUBMIT"), (2, "SUBMIT"), (3, "SUBMIT"), (4, "SUBMIT"),
+    (0, "EXECUTE"), (1, "EXECUTE"), (0, "IMAGE_SIZE"), (2, "JOB_HELD"), (3, "EXECUTE"), (3, "SHADOW_EXCEPTION"),
+    (2, "JOB_ABORTED"), (1, "JOB_EVICTED"), (3, "EXECUTE"), (1, "EXECUTE"), (0, "JOB_TERMINATED"),
+    (3, "JOB_TERMINATED"), (1, "JOB_TERMINATED"), (4, "EXECUTE"), (4, "JOB_DISCONNECTED"), (4, "JOB_RECONNECTED"),
+    (4, "JOB_DISCONNECTED"), (4, "JOB_RECONNECT_FAILED"), (4, "EXECUTE"), (4, "JOB_TERMINATED"),
+]
+
+
+def test_pool_log_events_are_read_with_their_facts():
+    records, end = read_events(POOL_LOG)
+    assert [(r.proc_id, r.event_type) for r in records] == POOL_EVENTS and end == POOL_LOG.stat().st_size
+    by = {(r.proc_id, r.event_type): r.data for r in records}
+    assert by[(2, "JOB_HELD")]["HoldReasonCode"] == 13 and by[(2, "JOB_HELD")]["HoldReasonSubCode"] == 2
+    assert by[(1, "JOB_TERMINATED")]["TerminatedBySignal"] == 9
+    assert parse_rusage(by[(1, "JOB_EVICTED")]["RunRemoteUsage"]) == Usage(2100.0, 20.0)
+    assert by[(3, "SHADOW_EXCEPTION")]["Message"] == "Error from slot1_7@wn-101.example.org: Failed to transfer files"
+    assert by[(4, "JOB_RECONNECT_FAILED")]["Reason"].startswith("Job disconnected too long")
+    assert by[(4, "JOB_RECONNECTED")]["StartdName"] == "slot1_2@wn-033.fnal.gov"
+    assert records[0].event_time == 1764057600.0  # 2025-11-25 08:00:00Z
+
+
+def test_pool_log_cut_anywhere_yields_each_event_exactly_once(tmp_path):
+    data = POOL_LOG.read_bytes()
+    full, _ = read_events(POOL_LOG)
+    partial = tmp_path / "partial.log"
+    for cut in range(0, len(data) + 1, 7):
+        partial.write_bytes(data[:cut])
+        head, offset = read_events(partial)
+        assert offset <= cut and (offset == 0 or data[offset - 4:offset] == b"...\n"), f"cut at byte {cut}"
+        with open(partial, "ab") as f:  # the writer goes on: the rest arrives in two pieces
+            f.write(data[cut:(cut + len(data)) // 2])
+        middle, offset = read_events(partial, offset)
+        partial.write_bytes(data)
+        tail, end = read_events(partial, offset)
+        assert [r.log_offset for r in head + middle + tail] == [r.log_offset for r in full], f"cut at byte {cut}"
+        assert end == len(data)
