@@ -13,7 +13,14 @@ def _local() -> Backend:
     return LocalPoolBackend()
 
 
-_FACTORIES: dict[str, Callable[[], Backend]] = {"local": _local}
+def _htcondor() -> Backend:
+    """The pool of the Airflow connection ``htcondor_default`` (or ``PRODOPS_HTCONDOR_CONN_ID``)."""
+    from prodops.batch.htcondor import HTCondorBackend
+
+    return HTCondorBackend()
+
+
+_FACTORIES: dict[str, Callable[[], Backend]] = {"local": _local, "htcondor": _htcondor}
 
 
 def register_backend(name: str, factory: Callable[[], Backend]) -> None:

@@ -50,8 +50,12 @@ class SubmissionTrigger(BaseTrigger):
         from prodops.tracking import SubmissionTracker
 
         try:
+            backend = get_backend(self.backend)
+            prepare = getattr(backend, "aprepare", None)
+            if prepare is not None:  # e.g. read the pool's Airflow connection without blocking the loop
+                await prepare()
             tracker = SubmissionTracker(
-                backend=get_backend(self.backend),
+                backend=backend,
                 db_url=await aurl_from_connection(self.conn_id),
                 submission_id=self.submission_id,
             )

@@ -1,0 +1,308 @@
+"""The HTCondor backend: submit to and track a real pool's schedd with the htcondor2 bindings.
+
+One stage submission is one cluster (``Schedd.submit`` with itemdata, one item per job),
+every job tagged ``ProdopsRequest`` / ``ProdopsStage`` / ``ProdopsAttempt`` /
+``ProdopsSubmission`` and ``JobBatchName`` (see :func:`~prodops.batch.submit.render_submit`).
+
+A poll is one ``Schedd.query`` for the whole submission, constrained on its cluster and tag
+and projected on :func:`~prodops.batch.classads.job_projection`; when jobs have left the
+queue, one ``Schedd.history`` with the same constraint and projection and ``since`` the
+newest history record already stored (the submission's history cursor), so every finished
+job is fetched once; then the job event log, read from the stored offset.
+
+htcondor2 has no per-call timeout, so every call runs in a worker thread with a deadline
+(and the bindings' own time-limit knobs are lowered to it). A schedd that does not answer,
+or answers with a connection error, raises :class:`~prodops.exceptions.BackendUnavailable`:
+tracking retries and never marks a job failed because of it.
+
+The job event log is written by the schedd on the submit host into the submission's
+workdir: the Airflow components that track must see that directory (same host or a shared
+filesystem).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import classad2
+import htcondor2
+
+from prodops.batch.base import JobAction, PollResult, Submission, SubmissionSpec
+from prodops.batch.classads import DEFAULT_MAPPING, MappingConfig, job_projection
+from prodops.batch.eventlog import read_events
+from prodops.batch.submit import EVENT_LOG_NAME, ITEM_VARIABLE, item_values, render_submit
+from prodops.exceptions import BackendUnavailable, SubmitFailed
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_ACTIONS = {
+    JobAction.HOLD: htcondor2.JobAction.Hold,
+    JobAction.RELEASE: htcondor2.JobAction.Release,
+    JobAction.REMOVE: htcondor2.JobAction.Remove,
+}
+_UNREACHABLE = re.compile(
+    r"connect|timed? ?out|timeout|communicat|refused|unreachable|resolve|no route|authenticat|"
+    r"security|permission|locate|DNS",
+    re.IGNORECASE,
+)
+SUBMIT_LOOKBACK_S = 7 * 86400
+"""How far back in the schedd's history a resubmit looks for jobs of the same submission."""
+
+
+class ScheddLike(Protocol):
+    """The four ``htcondor2.Schedd`` methods prodops calls (tests pass a fake with their signatures)."""
+
+    def submit(self, description: htcondor2.Submit, count: int = ..., spool: bool = ...,
+               itemdata: Any = ..., queue: str | None = ...) -> Any: ...
+
+    def query(self, constraint: Any = ..., projection: list[str] = ..., callback: Any = ...,
+              limit: int = ..., opts: Any = ...) -> list[classad2.ClassAd]: ...
+
+    def history(self, constraint: Any = ..., projection: list[str] = ..., match: int = ...,
+                since: Any = ...) -> list[classad2.ClassAd]: ...
+
+    def act(self, action: htcondor2.JobAction, job_spec: Any, reason: Any = ...) -> Any: ...
+
+
+class HTCondorBackend:
+    """Submits stages to one schedd and tracks them there.
+
+    The pool comes from the Airflow connection ``conn_id`` (see :mod:`prodops.hooks.htcondor`),
+    resolved on first use, or :meth:`aprepare` in a trigger; ``settings`` gives it directly.
+    ``schedd_factory`` replaces locating the schedd (tests pass a fake schedd).
+    """
+
+    name = "htcondor"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str | None = None,
+        settings: Any | None = None,
+        schedd_factory: Callable[[], ScheddLike] | None = None,
+        mapping: MappingConfig = DEFAULT_MAPPING,
+        timeout_s: float | None = None,
+        submit_lookback_s: int = SUBMIT_LOOKBACK_S,
+    ) -> None:
+        self.conn_id = conn_id
+        self._settings = settings
+        self._factory = schedd_factory
+        self.mapping = mapping
+        self._timeout_s = timeout_s
+        self.submit_lookback_s = submit_lookback_s
+        self.projection = job_projection(mapping)
+        self._schedd: ScheddLike | None = None
+        self._lock = threading.Lock()
+
+    # ---- pool ------------------------------------------------------------------------------
+
+    async def aprepare(self) -> None:
+        """Resolve the connection asynchronously (a trigger's event loop must not block on it)."""
+        if self._settings is None and self._factory is None:
+            from prodops.hooks.htcondor import DEFAULT_CONN_ID, HTCondorHook
+
+            self._settings = await HTCondorHook(self.conn_id or DEFAULT_CONN_ID).aget_settings()
+
+    @property
+    def settings(self) -> Any | None:
+        if self._settings is None and self._factory is None:
+            from prodops.hooks.htcondor import DEFAULT_CONN_ID, HTCondorHook
+
+            self._settings = HTCondorHook(self.conn_id or DEFAULT_CONN_ID).get_settings()
+        return self._settings
+
+    @property
+    def timeout_s(self) -> float:
+        if self._timeout_s is not None:
+            return self._timeout_s
+        settings = self.settings
+        return float(settings.timeout_s) if settings is not None else 60.0
+
+    @property
+    def where(self) -> str:
+        settings = self.settings
+        return settings.where if settings is not None else "the schedd"
+
+    def _get_schedd(self) -> ScheddLike:
+        with self._lock:
+            if self._schedd is None:
+                self._schedd = self._factory() if self._factory is not None else self._locate()
+            return self._schedd
+
+    def _locate(self) -> htcondor2.Schedd:
+        from prodops.hooks.htcondor import apply_settings
+
+        settings = self.settings
+        apply_settings(settings)
+        if settings.schedd_address:
+            location = classad2.ClassAd({"MyAddress": settings.schedd_address, "CondorVersion": htcondor2.version()})
+            return htcondor2.Schedd(location)
+
+        def locate() -> classad2.ClassAd | None:
+            collector = htcondor2.Collector(settings.collector) if settings.collector else htcondor2.Collector()
+            return collector.locate(htcondor2.DaemonType.Schedd, settings.schedd_name)
+
+        location = self._call("locate the schedd", locate)
+        if location is None:
+            raise BackendUnavailable(
+                f"{settings.where} is not known to the collector; check extra.schedd of connection "
+                f"{settings.conn_id!r} (`condor_status -schedd` lists the names) or whether the schedd is up"
+            )
+        return htcondor2.Schedd(location)
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread, abandoned after :attr:`timeout_s`."""
+        box: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                box["value"] = fn(*args, **kwargs)
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = err
+            finally:
+                finished.set()
+
+        timeout = self.timeout_s
+        worker = threading.Thread(target=run, name=f"htcondor-{what.replace(' ', '-')}", daemon=True)
+        worker.start()
+        if not finished.wait(timeout):
+            self._forget_schedd()
+            raise BackendUnavailable(
+                f"{self.where} did not answer '{what}' within {timeout:g} s; it is down or overloaded "
+                "(raise extra.timeout_s of the HTCondor connection if it is only slow); nothing was marked failed"
+            )
+        error = box.get("error")
+        if error is None:
+            return box["value"]
+        if isinstance(error, (htcondor2.HTCondorException, OSError, RuntimeError)):
+            if what != "submit" or _UNREACHABLE.search(str(error)):
+                self._forget_schedd()
+                raise BackendUnavailable(f"{self.where} could not be reached for '{what}': {error}") from error
+        raise error
+
+    def _forget_schedd(self) -> None:
+        """Locate it again next time (it may have moved or restarted)."""
+        if self._factory is None:
+            with self._lock:
+                self._schedd = None
+
+    # ---- Backend ---------------------------------------------------------------------------
+
+    def submit(self, spec: SubmissionSpec) -> Submission:
+        """One cluster for the stage; a second call for the same ``spec.key`` finds the first."""
+        submit = render_submit(spec)
+        workdir = os.path.abspath(spec.workdir)
+        Path(workdir).mkdir(parents=True, exist_ok=True)  # the schedd writes the event log and outputs there
+        schedd = self._get_schedd()
+        existing = self._existing(schedd, spec)
+        if existing is not None:
+            log.info("Submission %s is already cluster %d on %s; not submitting again", spec.key, existing, self.where)
+            return self._handle(spec, existing, len(spec.items))
+        items = [{ITEM_VARIABLE: value} for value in item_values(submit)]
+        try:
+            result = self._call("submit", schedd.submit, submit, itemdata=iter(items))
+        except (htcondor2.HTCondorException, OSError, RuntimeError, ValueError, TypeError) as err:
+            raise SubmitFailed(f"{self.where} refused submission {spec.key}: {err}") from err
+        cluster_id, num_procs = int(result.cluster()), int(result.num_procs())
+        if num_procs != len(items):
+            raise SubmitFailed(
+                f"{self.where} queued {num_procs} jobs for submission {spec.key} (cluster {cluster_id}) "
+                f"instead of {len(items)}; inspect the cluster with condor_q {cluster_id} and remove it before resubmitting"
+            )
+        log.info("Submitted %s as cluster %d on %s: %d jobs", spec.key, cluster_id, self.where, num_procs)
+        return self._handle(spec, cluster_id, num_procs)
+
+    def _existing(self, schedd: ScheddLike, spec: SubmissionSpec) -> int | None:
+        """The cluster already holding jobs tagged with ``spec.key`` (queue, then recent history)."""
+        constraint = f"ProdopsSubmission == {classad2.quote(spec.key)}"
+        ads = self._call("query", schedd.query, constraint, ["ClusterId", "ProcId"], None, 1)
+        if not ads:
+            since = f"QDate < {int(time.time()) - self.submit_lookback_s}"
+            ads = self._call("history", schedd.history, constraint, ["ClusterId", "ProcId"], 1, since)
+        return int(ads[0]["ClusterId"]) if ads else None
+
+    def _handle(self, spec: SubmissionSpec, cluster_id: int, num_jobs: int) -> Submission:
+        workdir = os.path.abspath(spec.workdir)
+        return Submission(
+            backend=self.name,
+            cluster_id=cluster_id,
+            num_jobs=num_jobs,
+            event_log=os.path.join(workdir, EVENT_LOG_NAME),
+            workdir=workdir,
+            schedd=self.where,
+            key=spec.key,
+        )
+
+    def constraint(self, submission: Submission) -> str:
+        """The submission's jobs: its cluster, and its tag when the handle knows it."""
+        self._check(submission)
+        text = f"ClusterId == {int(submission.cluster_id)}"
+        if submission.key:
+            text += f" && ProdopsSubmission == {classad2.quote(submission.key)}"
+        return text
+
+    def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
+        """Queue ads, history ads written since ``history_cursor``, and events after ``offset``."""
+        schedd = self._get_schedd()
+        constraint = self.constraint(submission)
+        # Ads before the log: a state the ads show has its event in the log by the time it is read.
+        queued = self._call("query", schedd.query, constraint, self.projection)
+        ads = list(queued)
+        cursor = history_cursor
+        if len(queued) < submission.num_jobs:
+            finished = self._call("history", schedd.history, constraint, self.projection, -1, history_cursor or None)
+            if finished:
+                newest = finished[0]  # history answers newest record first
+                cursor = f"{int(newest['ClusterId'])}.{int(newest['ProcId'])}"
+                ads.extend(finished)
+        try:
+            events, new_offset = read_events(submission.event_log, offset)
+        except OSError as err:
+            raise BackendUnavailable(
+                f"the event log {submission.event_log} of cluster {submission.cluster_id} cannot be read ({err}); "
+                "the tracking host must see the submission's workdir (same host or shared filesystem)"
+            ) from err
+        log.debug("Cluster %d: %d queued, %d from history, %d events", submission.cluster_id, len(queued),
+                  len(ads) - len(queued), len(events))
+        return PollResult(ads=ads, events=events, offset=new_offset, history_cursor=cursor)
+
+    def history(self, submission: Submission, since: int | str | None = None) -> list[classad2.ClassAd]:
+        """Ads of the submission's jobs that left the queue (written after job id ``since``, if given)."""
+        schedd = self._get_schedd()
+        return self._call("history", schedd.history, self.constraint(submission), self.projection, -1, since)
+
+    def act(
+        self, submission: Submission, action: JobAction, reason: str, procs: Sequence[int] | None = None
+    ) -> int:
+        """Hold, release or remove jobs of the submission, with ``reason``; how many the schedd changed."""
+        action = JobAction(action)
+        if procs is not None and not procs:
+            return 0
+        schedd = self._get_schedd()
+        if procs is None:
+            job_spec: Any = self.constraint(submission)
+        else:
+            job_spec = [f"{int(submission.cluster_id)}.{int(proc)}" for proc in procs]
+        # htcondor2's Schedd.act drops a plain string reason; a (reason, code) tuple carries it.
+        result = self._call(action.value.lower(), schedd.act, _ACTIONS[action], job_spec, (reason or "by prodops", 0))
+        changed = int(result.get("TotalSuccess", 0)) if result is not None else 0
+        log.info("%s %d job(s) of cluster %d on %s: %s", action.value, changed, submission.cluster_id,
+                 self.where, reason)
+        return changed
+
+    def _check(self, submission: Submission) -> None:
+        if submission.backend != self.name:
+            raise ValueError(
+                f"submission of cluster {submission.cluster_id} belongs to backend {submission.backend!r}, "
+                f"not {self.name!r}; get its backend with prodops.batch.registry.get_backend"
+            )

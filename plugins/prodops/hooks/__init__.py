@@ -1,0 +1,1 @@
+"""Hooks: all I/O with an outside system, configured from Airflow connections."""

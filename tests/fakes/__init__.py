@@ -1,0 +1,1 @@
+"""Test doubles with the exact API of the systems prodops talks to."""

@@ -1,0 +1,207 @@
+"""The HTCondor backend against a fake schedd with htcondor2.Schedd's exact signatures.
+
+Everything that needs no daemon is the real thing: Submit rendering, the job ads the fake
+queues (classad2), the event log (written by EventLogWriter, read by htcondor2.JobEventLog).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from pathlib import Path
+
+import classad2
+import htcondor2
+import pytest
+
+from prodops.batch.base import JobAction, SubmissionSpec
+from prodops.batch.classads import job_projection, map_ad
+from prodops.batch.htcondor import HTCondorBackend
+from prodops.batch.registry import get_backend
+from prodops.exceptions import BackendUnavailable, SubmitFailed
+from tests.fakes.schedd import FakeSchedd
+
+N_JOBS = 5
+
+
+@pytest.fixture
+def schedd() -> FakeSchedd:
+    fake = FakeSchedd(first_cluster=5001)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def backend(schedd: FakeSchedd) -> HTCondorBackend:
+    return HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5)
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> SubmissionSpec:
+    return SubmissionSpec(
+        request_id=7, stage="reco", attempt=1, executable="/bin/true", workdir=str(tmp_path / "attempt-1"),
+        items=[f"--job {i} --records 100" for i in range(N_JOBS)], request_memory_mb=2000, batch_name="nova-7-reco",
+    )
+
+
+def calls(schedd: FakeSchedd, method: str) -> list[dict]:
+    return [args for name, args in schedd.calls if name == method]
+
+
+@pytest.mark.parametrize("method", ["submit", "query", "history", "act"])
+def test_fake_schedd_has_the_bindings_signatures(method):
+    assert inspect.signature(getattr(FakeSchedd, method)) == inspect.signature(getattr(htcondor2.Schedd, method))
+
+
+def test_registry_knows_the_htcondor_backend():
+    assert isinstance(get_backend("htcondor"), HTCondorBackend)
+
+
+def test_submit_queues_one_tagged_cluster_with_one_job_per_item(backend, schedd, spec):
+    submission = backend.submit(spec)
+    assert (submission.backend, submission.cluster_id, submission.num_jobs) == ("htcondor", 5001, N_JOBS)
+    assert submission.key == "7/reco/1" and submission.event_log == str(Path(spec.workdir) / "jobs.log")
+    assert len(calls(schedd, "submit")) == 1
+    ads = [schedd.ad(5001, proc) for proc in range(N_JOBS)]
+    assert [ad["Args"] for ad in ads] == list(spec.items)
+    for ad in ads:
+        assert (ad.eval("ProdopsRequest"), ad.eval("ProdopsStage"), ad.eval("ProdopsAttempt")) == (7, "reco", 1)
+        assert ad.eval("ProdopsSubmission") == "7/reco/1" and ad["JobBatchName"] == "nova-7-reco"
+        assert ad["RequestMemory"] == 2000
+
+
+def test_submit_is_idempotent_on_the_submission_key(backend, schedd, spec):
+    first = backend.submit(spec)
+    again = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5).submit(spec)  # e.g. a retried task
+    assert again == first and len(calls(schedd, "submit")) == 1
+    query = calls(schedd, "query")[-1]
+    assert query["constraint"] == 'ProdopsSubmission == "7/reco/1"'
+
+
+def test_submit_finds_a_submission_whose_jobs_already_left_the_queue(backend, schedd, spec):
+    first = backend.submit(spec)
+    for proc in range(N_JOBS):
+        schedd.execute(5001, proc)
+        schedd.terminate(5001, proc, exit_code=0)
+    assert not schedd.queue
+    assert backend.submit(spec).cluster_id == first.cluster_id and len(calls(schedd, "submit")) == 1
+    assert calls(schedd, "history")[-1]["match"] == 1
+
+
+def test_refused_submission_is_a_submit_failure(backend, schedd, spec, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise htcondor2.HTCondorException("Submit failed: Invalid requirements expression")
+
+    monkeypatch.setattr(schedd, "submit", refuse)
+    with pytest.raises(SubmitFailed, match="refused submission 7/reco/1: Submit failed"):
+        backend.submit(spec)
+
+
+def test_poll_is_one_projected_query_while_every_job_is_queued(backend, schedd, spec):
+    submission = backend.submit(spec)
+    schedd.calls.clear()
+    polled = backend.poll(submission, 0)
+    assert [name for name, _ in schedd.calls] == ["query"]
+    query = schedd.calls[0][1]
+    assert query["constraint"] == 'ClusterId == 5001 && ProdopsSubmission == "7/reco/1"'
+    assert query["projection"] == job_projection()
+    assert len(polled.ads) == N_JOBS and polled.history_cursor is None
+    assert [e.event_type for e in polled.events] == ["SUBMIT"] * N_JOBS
+    assert all(set(ad.keys()) <= set(job_projection()) for ad in polled.ads)
+
+
+def test_finished_jobs_are_read_from_history_once(backend, schedd, spec):
+    submission = backend.submit(spec)
+    first = backend.poll(submission, 0)
+    schedd.execute(5001, 0, site="FNAL")
+    schedd.terminate(5001, 0, exit_code=0)
+    schedd.execute(5001, 1)
+    schedd.terminate(5001, 1, signal=9)
+
+    second = backend.poll(submission, first.offset, first.history_cursor)
+    assert calls(schedd, "history")[-1]["since"] is None
+    assert second.history_cursor == "5001.1"  # the newest history record
+    by_proc = {int(ad["ProcId"]): ad for ad in second.ads}
+    assert by_proc[0]["JobStatus"] == 4 and by_proc[1]["ExitSignal"] == 9 and len(second.ads) == N_JOBS
+    assert [e.event_type for e in second.events] == ["EXECUTE", "JOB_TERMINATED"] * 2
+
+    third = backend.poll(submission, second.offset, second.history_cursor)
+    assert calls(schedd, "history")[-1]["since"] == "5001.1"
+    assert len(third.ads) == N_JOBS - 2 and third.events == [] and third.history_cursor == "5001.1"
+
+    schedd.execute(5001, 2)
+    schedd.terminate(5001, 2, exit_code=3)
+    restarted = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5)  # only the stored cursor survives
+    fourth = restarted.poll(submission, third.offset, third.history_cursor)
+    finished = [ad for ad in fourth.ads if int(ad["JobStatus"]) == 4]
+    assert [int(ad["ProcId"]) for ad in finished] == [2] and fourth.history_cursor == "5001.2"
+
+
+def test_act_holds_releases_and_removes_with_the_reason(backend, schedd, spec):
+    submission = backend.submit(spec)
+    schedd.execute(5001, 1)
+    assert backend.act(submission, JobAction.HOLD, "dCache outage: holding until it is back", [1, 2]) == 2
+    assert schedd.ad(5001, 1)["HoldReason"] == "dCache outage: holding until it is back"
+    assert (schedd.ad(5001, 2)["JobStatus"], schedd.ad(5001, 2)["HoldReasonCode"]) == (5, 1)
+    assert backend.act(submission, JobAction.HOLD, "again", [1]) == 0  # already held
+    assert backend.act(submission, JobAction.RELEASE, "dCache is back", [1]) == 1
+    assert schedd.ad(5001, 1)["ReleaseReason"] == "dCache is back"
+    assert backend.act(submission, JobAction.REMOVE, "request cancelled by the operator") == N_JOBS
+    assert not schedd.queue
+    assert {ad["RemoveReason"] for ad in schedd.history_ads} == {"request cancelled by the operator"}
+    assert backend.act(submission, JobAction.REMOVE, "nothing left", []) == 0
+    events = [e.event_type for e in backend.poll(submission, 0).events]
+    assert events.count("JOB_HELD") == 2 and events.count("JOB_RELEASED") == 1 and events.count("JOB_ABORTED") == N_JOBS
+
+
+def test_unreachable_schedd_is_backend_unavailable(backend, schedd, spec):
+    submission = backend.submit(spec)
+    schedd.unreachable = True
+    with pytest.raises(BackendUnavailable, match="could not be reached for 'query'.*Failed to fetch ads"):
+        backend.poll(submission, 0)
+    with pytest.raises(BackendUnavailable, match="'hold'"):
+        backend.act(submission, JobAction.HOLD, "x")
+    with pytest.raises(BackendUnavailable, match="'query'"):
+        backend.submit(spec)  # the idempotency query fails first: nothing is submitted
+    assert len(calls(schedd, "submit")) == 1
+
+
+def test_a_hanging_schedd_is_abandoned_after_the_deadline(schedd, spec):
+    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=0.3)
+    submission = backend.submit(spec)
+    schedd.delay_s = 2.0
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match=r"did not answer 'query' within 0.3 s.*nothing was marked failed"):
+        backend.poll(submission, 0)
+    assert time.monotonic() - started < 1.5
+
+
+def test_real_bindings_against_a_closed_port_give_backend_unavailable(spec, tmp_path):
+    from prodops.hooks.htcondor import PoolSettings
+
+    settings = PoolSettings(schedd_address="<127.0.0.1:9?addrs=127.0.0.1-9>", timeout_s=5, conn_id="test_closed")
+    backend = HTCondorBackend(settings=settings)
+    submission = backend._handle(spec, 1, N_JOBS)
+    with pytest.raises(BackendUnavailable, match="schedd at <127.0.0.1:9"):
+        backend.poll(submission, 0)
+
+
+def test_poll_refuses_a_submission_of_another_backend(backend, spec):
+    submission = backend.submit(spec)
+    with pytest.raises(ValueError, match="belongs to backend 'local'"):
+        backend.poll(type(submission)(**{**submission.to_dict(), "backend": "local"}), 0)
+
+
+def test_polled_ads_map_like_the_full_ads(backend, schedd, spec):
+    """The projection starves no column: mapping a projected ad equals mapping the full one."""
+    submission = backend.submit(spec)
+    schedd.execute(5001, 0, site="FNAL", cpu_model="AMD EPYC 7543 32-Core Processor", cpu_vendor="AuthenticAMD")
+    schedd.update(5001, 0, ResidentSetSize=1843200, MemoryUsage=classad2.ExprTree("((ResidentSetSize + 1023) / 1024)"),
+                  TransferInputStats=classad2.parseOne("[ CedarFilesCountLastRun = 2; CedarSizeBytesLastRun = 10 ]"))
+    full = map_ad(schedd.ad(5001, 0))
+    polled = next(ad for ad in backend.poll(submission, 0).ads if int(ad["ProcId"]) == 0)
+    projected = map_ad(polled)
+    for row in (full, projected):
+        row.pop("ad"), row.pop("ad_hash")
+    assert projected == full
+    assert (projected["site"], projected["memory_usage_mb"], projected["files_in_count"]) == ("FNAL", 1800, 2)
