@@ -24,7 +24,11 @@ import classad2
 from prodops.batch.submit import JobDescription, format_environment
 
 SITE_ENV = "PRODOPS_LOCAL_SITE"
+CPU_MODEL_ENV = "PRODOPS_LOCAL_CPU_MODEL"
+CPU_VENDOR_ENV = "PRODOPS_LOCAL_CPU_VENDOR"
 DEFAULT_SITE = "local"
+OUTPUT_STATS_PREFIX = "Local"
+"""Protocol prefix of the local pool's TransferInputStats / TransferOutputStats (``LocalFilesCountLastRun``, ...)."""
 
 
 class JobStatus(enum.IntEnum):
@@ -63,6 +67,7 @@ class Machine:
     ip: str
     cpu_model: str
     site: str
+    cpu_vendor: str = ""
 
     def slot_name(self, slot: int) -> str:
         return f"slot1_{slot}@{self.hostname}"
@@ -72,26 +77,55 @@ class Machine:
         return f"<{self.ip}:9618?addrs={self.ip}-9618&alias={self.hostname}>"
 
 
-@functools.lru_cache(maxsize=1)
-def _cpu_model() -> str:
+@functools.lru_cache(maxsize=4)
+def _cpuinfo(field: str) -> str:
+    """The first ``field`` of /proc/cpuinfo ('' when the file or the field is missing)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
+            if key.strip() == field and value.strip():
                 return value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    return ""
+
+
+def _cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown"
 
 
 def local_machine() -> Machine:
-    """This machine as a startd; the site comes from ``PRODOPS_LOCAL_SITE`` (default ``local``)."""
+    """This machine as a startd advertises it (what a pool's job ads carry as MachineAttr*0).
+
+    Site, CPU model and vendor come from ``PRODOPS_LOCAL_SITE`` (default ``local``),
+    ``PRODOPS_LOCAL_CPU_MODEL`` and ``PRODOPS_LOCAL_CPU_VENDOR`` when set, else from
+    /proc/cpuinfo; a vendor that cannot be read stays empty and is recorded as NULL.
+    """
     return Machine(
         hostname=socket.gethostname(),
         ip="127.0.0.1",
-        cpu_model=_cpu_model(),
+        cpu_model=os.environ.get(CPU_MODEL_ENV) or _cpu_model(),
         site=os.environ.get(SITE_ENV, DEFAULT_SITE) or DEFAULT_SITE,
+        cpu_vendor=os.environ.get(CPU_VENDOR_ENV) or _cpuinfo("vendor_id"),
     )
+
+
+def transfer_stats(paths: Iterable[str]) -> classad2.ClassAd:
+    """A ``Transfer*Stats`` nested ad for files the local pool hands over in place (count, bytes)."""
+    count = size = 0
+    for path in paths:
+        if not path or path == os.devnull:
+            continue
+        try:
+            size += os.path.getsize(path)
+        except OSError:
+            continue
+        count += 1
+    prefix = OUTPUT_STATS_PREFIX
+    return classad2.ClassAd({
+        f"{prefix}FilesCountLastRun": count, f"{prefix}SizeBytesLastRun": size,
+        f"{prefix}FilesCountTotal": count, f"{prefix}SizeBytesTotal": size,
+    })
 
 
 def one_line(text: str) -> str:
@@ -135,6 +169,10 @@ def new_job_ad(job: JobDescription, *, qdate: int, owner: str | None = None, sub
         ad[name] = 0
     for name in ("RemoteWallClockTime", "RemoteUserCpu", "RemoteSysCpu", "CumulativeSlotTime"):
         ad[name] = 0.0
+    # the local pool runs jobs in place: nothing is transferred in (a pool would set these at submit)
+    ad["TransferInputSizeMB"] = 0
+    ad["TransferInputStats"] = transfer_stats(())
+    ad["BytesRecvd"] = 0.0
     return ad
 
 

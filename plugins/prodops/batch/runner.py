@@ -40,10 +40,12 @@ from prodops.batch.jobads import (
     MEMORY_SUBCODE,
     HoldCode,
     JobStatus,
+    OUTPUT_STATS_PREFIX,
     Machine,
     local_machine,
     one_line,
     read_ads,
+    transfer_stats,
     write_atomic,
 )
 from prodops.batch.submit import parse_environment, split_arguments
@@ -453,6 +455,9 @@ class Runner:
         ad["RemoteHost"] = slot_name
         ad["StartdIpAddr"] = self.machine.address
         ad["MachineAttrCPUModel0"] = self.machine.cpu_model
+        if self.machine.cpu_vendor:
+            ad["MachineAttrCPUVendor0"] = self.machine.cpu_vendor
+        ad["MATCH_EXP_JOB_GLIDEIN_Site"] = self.machine.site
         ad["MachineAttrGLIDEIN_Site0"] = self.machine.site
         ad["GLIDEIN_Site"] = self.machine.site
         self._dirty = True
@@ -577,6 +582,10 @@ class Runner:
             ad["RemoteSysCpu"] = float(ad.get("RemoteSysCpu") or 0.0) + job.cpu.sys_s
             ad["LastRemoteWallClockTime"] = wall
             self._update_running_ad(job)
+            # a pool transfers stdout and stderr back when a run ends; here they are already in place
+            outputs = transfer_stats([str(ad.get("Out") or ""), str(ad.get("Err") or "")])
+            ad["TransferOutputStats"] = outputs
+            ad["BytesSent"] = float(outputs[f"{OUTPUT_STATS_PREFIX}SizeBytesLastRun"])
         elif isinstance(started, int) and int(ad["JobStatus"]) == JobStatus.RUNNING:
             ad["RemoteWallClockTime"] = float(ad.get("RemoteWallClockTime") or 0.0) + max(0.0, now - started)
         if "RemoteHost" in ad:

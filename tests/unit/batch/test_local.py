@@ -17,6 +17,7 @@ import pytest
 
 from prodops.batch.base import Backend, JobAction, Submission, SubmissionSpec
 from prodops.batch.jobads import read_ads
+from prodops.batch.classads import map_ad
 from prodops.batch.local import LocalPoolBackend
 from prodops.exceptions import BackendUnavailable, SubmitFailed
 
@@ -40,6 +41,7 @@ def mixed(tmp_path_factory, demo_job, wait_final, stop_pool):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PRODOPS_HOME", str(home))
         patch.setenv("PRODOPS_LOCAL_SITE", "T3_Test_Local")
+        patch.setenv("PRODOPS_LOCAL_CPU_VENDOR", "TestVendor")  # the model comes from the machine
         backend = LocalPoolBackend(slots=4)
         spec = spec_for(home / "requests" / "101" / "run", demo_job)
         submission = backend.submit(spec)
@@ -92,6 +94,32 @@ def test_mixed_submission_ends_with_htcondor_facts(mixed):
             assert ad["ExitBySignal"] is False
             assert ad["ExitCode"] == {OK: 0, FAIL_EXIT: 3, FAIL_EXIT_1: 1}[kind]
             assert ad["CompletionDate"] >= ad["JobStartDate"]
+
+
+PARITY_COLUMNS = (
+    "q_date", "job_start_date", "job_current_start_date", "completion_date", "entered_current_status",
+    "exit_code", "exit_by_signal", "last_remote_host", "worker_ip", "site", "cpu_model", "cpu_vendor",
+    "remote_wall_clock_time", "remote_user_cpu", "remote_sys_cpu", "memory_usage_mb", "resident_set_size_kb",
+    "disk_usage_kb", "request_memory_mb", "request_disk_kb", "num_job_starts", "num_shadow_starts",
+    "transfer_input_size_mb", "bytes_recvd", "bytes_sent", "files_in_count", "files_in_bytes", "files_out_count",
+    "files_out_bytes", "time_window", "num_holds",
+)
+
+
+def test_local_pool_ads_fill_the_record_a_pool_fills(mixed):
+    """Parity: a job that ran on the local pool has every fact a pool's completed job has."""
+    _, _, _, result, _ = mixed
+    rows = {row["proc_id"]: row for row in (map_ad(ad) for ad in result.ads)}
+    for proc, kind in enumerate(PLAN):
+        if kind not in (OK, FAIL_EXIT, FAIL_EXIT_1):
+            continue
+        row = rows[proc]
+        assert [c for c in PARITY_COLUMNS if row[c] is None] == [], f"job {proc}"
+        assert (row["site"], row["cpu_vendor"], row["worker_ip"]) == ("T3_Test_Local", "TestVendor", "127.0.0.1")
+        assert (row["files_in_count"], row["files_in_bytes"], row["bytes_recvd"]) == (0, 0, 0.0)
+        assert row["files_out_count"] == 2 and row["files_out_bytes"] == row["bytes_sent"] > 0  # stdout + stderr
+    held = rows[PLAN.index(OVER_MEMORY)]
+    assert (held["hold_reason_code"], held["num_holds"], held["site"]) == (34, 1, "T3_Test_Local")
 
 
 def test_mixed_submission_events_tell_the_same_story(mixed):
