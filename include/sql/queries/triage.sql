@@ -22,6 +22,19 @@ SELECT submission_id, proc_id, job_index, attempt, action_budget
  WHERE request_id = %(request_id)s AND stage = %(stage)s AND action_budget IS NOT NULL
    AND action IN ('retry', 'retry_more_resources') AND action_state <> 'skipped';
 
+-- name: lock_stage_for_triage
+-- Two triages of one stage write one after the other (until the transaction ends).
+SELECT 1 AS locked FROM stages WHERE request_id = %(request_id)s AND name = %(stage)s FOR UPDATE;
+
+-- name: stage_has_verdicts
+-- Whether triage ran on the stage before: the first time, verdicts are copied straight in.
+SELECT 1 AS yes FROM triage_verdicts WHERE request_id = %(request_id)s AND stage = %(stage)s LIMIT 1;
+
+-- name: copy_verdicts
+COPY triage_verdicts (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id, category,
+    service, rule, source, explain, retryable, confidence, resource, possibly_service, evidence, outages, action,
+    action_reason, action_budget, action_params, verdict_hash) FROM STDIN;
+
 -- name: create_verdict_stage
 CREATE TEMP TABLE IF NOT EXISTS triage_verdicts_stage
     (LIKE triage_verdicts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;

@@ -28,17 +28,24 @@ class Classifier:
         self.library = library or load_library()
         self.runner = runner if runner is not None else PluginRunner(discover())
 
-    def matches(self, facts: JobFacts, tail: JobTail) -> list[Match]:
+    @staticmethod
+    def _streams(facts: JobFacts, tail: JobTail) -> dict[str, Sequence[str]]:
         streams: dict[str, Sequence[str]] = {name: t.lines for name, t in tail.streams().items()}
         streams["reason"] = facts.reason_lines
-        return self.library.match(streams, facts.experiment)
+        return streams
+
+    def matches(self, facts: JobFacts, tail: JobTail) -> list[Match]:
+        return self.library.match(self._streams(facts, tail), facts.experiment)
 
     def classify(self, items: Sequence[tuple[JobFacts, JobTail]]) -> list[Verdict]:
         decided = self.runner.run(items) if self.runner.plugins else [None] * len(items)
-        return [self.decide(f, t, plugin_verdict=p) for (f, t), p in zip(items, decided)]
+        matched = self.library.match_many([self._streams(f, t) for f, t in items], [f.experiment for f, _ in items])
+        return [self.decide(f, t, plugin_verdict=p, matches=m) for (f, t), p, m in zip(items, decided, matched)]
 
-    def decide(self, facts: JobFacts, tail: JobTail, *, plugin_verdict: Verdict | None = None) -> Verdict:
-        matches = self.matches(facts, tail)
+    def decide(self, facts: JobFacts, tail: JobTail, *, plugin_verdict: Verdict | None = None,
+               matches: list[Match] | None = None) -> Verdict:
+        if matches is None:
+            matches = self.matches(facts, tail)
         evidence = _evidence(matches, tail)
         if plugin_verdict is not None:
             seen = {(e["stream"], e["text"]) for e in plugin_verdict.evidence}

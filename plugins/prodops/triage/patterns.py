@@ -20,7 +20,7 @@ only to that experiment's jobs, ranked before generic ones of equal priority). E
         confidence: 0.8                   # optional
 
 Matching is fast because no regex runs on a line that cannot match it: every pattern has
-keywords (literal text it requires, lower-cased, without digits), one trie-shaped regex
+keywords (ASCII literal text it requires, lower-cased, without digits), one trie-shaped regex
 finds them, and its answer is cached per line *shape* (the lower-cased line without digits),
 so the thousands of lines that differ only in event numbers and times are looked at once.
 """
@@ -28,6 +28,7 @@ so the thousands of lines that differ only in event numbers and times are looked
 from __future__ import annotations
 
 import functools
+from bisect import bisect_right
 import logging
 import re
 import re._constants as sre_c
@@ -52,7 +53,7 @@ DEFAULT_PRIORITY = 50
 DEFAULT_CONFIDENCE = 0.8
 MIN_KEYWORD = 3
 _STREAM_RANK = {"reason": 0, "stderr": 1, "stdout": 2, "eventlog": 3}
-_DIGITS = str.maketrans("", "", "0123456789")
+_DIGITS = b"0123456789"
 _CACHE_LIMIT = 200_000
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _FIELDS = {"id", "family", "regex", "category", "service", "retryable", "explain", "priority", "keywords",
@@ -106,9 +107,11 @@ class Library:
     """Compiled patterns with their keyword prefilter; build it with :func:`load_library`."""
 
     patterns: tuple[Pattern, ...]
-    _by_keyword: dict[str, tuple[Pattern, ...]] = field(default_factory=dict, repr=False)
-    _prefilter: re.Pattern[str] | None = field(default=None, repr=False)
-    _cache: dict[str, tuple[Pattern, ...]] = field(default_factory=dict, repr=False)
+    _by_keyword: dict[bytes, tuple[Pattern, ...]] = field(default_factory=dict, repr=False)
+    _prefilter: re.Pattern[bytes] | None = field(default=None, repr=False)
+    _cache: dict[bytes, tuple[Pattern, ...]] = field(default_factory=dict, repr=False)
+    _empty: set[bytes] = field(default_factory=set, repr=False)
+    """Line shapes known to hold no keyword: the great majority, skipped with one set lookup."""
 
     def __post_init__(self) -> None:
         words: dict[str, list[Pattern]] = {}
@@ -119,9 +122,9 @@ class Library:
         closure = {}
         for k in words:
             inside = [p for other, ps in words.items() if other in k for p in ps]
-            closure[k] = tuple(dict.fromkeys(inside))
+            closure[k.encode()] = tuple(dict.fromkeys(inside))
         self._by_keyword = closure
-        self._prefilter = re.compile(_trie(sorted(words))) if words else None
+        self._prefilter = re.compile(_trie(sorted(words)).encode()) if words else None
 
     def by_id(self) -> dict[str, Pattern]:
         return {p.id: p for p in self.patterns}
@@ -129,7 +132,7 @@ class Library:
     def families(self) -> set[str]:
         return {p.family for p in self.patterns}
 
-    def _candidates(self, shape: str) -> tuple[Pattern, ...]:
+    def _candidates(self, shape: bytes) -> tuple[Pattern, ...]:
         if self._prefilter is None:
             return ()
         found: dict[Pattern, None] = {}
@@ -143,27 +146,53 @@ class Library:
 
     def match(self, streams: Mapping[str, Sequence[str]], experiment: str | None = None) -> list[Match]:
         """Every (pattern, line) match in the given streams' lines, best first."""
-        found: list[Match] = []
-        cache = self._cache
-        for stream, lines in streams.items():
-            if not lines:
-                continue
-            shapes = "\n".join(lines).lower().translate(_DIGITS).split("\n")
-            if len(shapes) != len(lines):  # a line held a newline: shape each on its own
-                shapes = [line.lower().translate(_DIGITS).replace("\n", " ") for line in lines]
-            for i, shape in enumerate(shapes):
-                candidates = cache.get(shape)
-                if candidates is None:
-                    if len(cache) >= _CACHE_LIMIT:
-                        cache.clear()
-                    candidates = cache[shape] = self._candidates(shape)
+        return self.match_many([streams], [experiment])[0]
+
+    def match_many(self, items: Sequence[Mapping[str, Sequence[str]]],
+                   experiments: Sequence[str | None]) -> list[list[Match]]:
+        """:meth:`match` for a batch of jobs: every line of every job is shaped in one pass.
+
+        A line's shape is its bytes, ASCII lower-cased, without digits (keywords are ASCII and
+        digit-free); shapes known to hold no keyword are skipped with one set lookup each.
+        """
+        flat: list[str] = []
+        segments: list[tuple[int, int, str]] = []  # (start in flat, job, stream)
+        for job, streams in enumerate(items):
+            for stream, lines in streams.items():
+                if lines:
+                    segments.append((len(flat), job, stream))
+                    flat.extend(lines)
+        found: list[list[Match]] = [[] for _ in items]
+        if not flat:
+            return found
+        shapes = "\n".join(flat).encode("utf-8", "replace").lower().translate(None, _DIGITS).split(b"\n")
+        if len(shapes) != len(flat):  # a line held a newline: shape each on its own
+            shapes = [line.encode("utf-8", "replace").lower().translate(None, _DIGITS).replace(b"\n", b" ")
+                      for line in flat]
+        cache, empty = self._cache, self._empty
+        if len(cache) >= _CACHE_LIMIT or len(empty) >= _CACHE_LIMIT:
+            cache.clear()
+            empty.clear()
+        interesting: dict[bytes, tuple[Pattern, ...]] = {}
+        for shape in set(shapes).difference(empty):  # each distinct shape is looked at once
+            candidates = cache.get(shape)
+            if candidates is None:
+                candidates = self._candidates(shape)
                 if not candidates:
+                    empty.add(shape)
                     continue
-                line = lines[i]
-                for p in candidates:
-                    if stream in p.streams and p.applies_to(experiment) and p.regex.search(line):
-                        found.append(Match(p, stream, i, line))
-        found.sort(key=Match.rank)
+                cache[shape] = candidates
+            interesting[shape] = candidates
+        starts = [seg[0] for seg in segments]
+        for i in [i for i, shape in enumerate(shapes) if shape in interesting]:
+            candidates = interesting[shapes[i]]
+            start, job, stream = segments[bisect_right(starts, i) - 1]
+            line, experiment = flat[i], experiments[job]
+            for p in candidates:
+                if stream in p.streams and p.applies_to(experiment) and p.regex.search(line):
+                    found[job].append(Match(p, stream, i - start, line))
+        for matches in found:
+            matches.sort(key=Match.rank)
         return found
 
 
@@ -196,7 +225,7 @@ def required_literals(regex: str, flags: int = 0) -> tuple[str, ...]:
     descending into groups and into alternations whose every branch has one. Empty when none
     is at least MIN_KEYWORD long.
     """
-    return tuple(sorted(set(_best(list(sre_parse.parse(regex, flags))) or ())))
+    return tuple(sorted(w for w in set(_best(list(sre_parse.parse(regex, flags))) or ()) if w.isascii()))
 
 
 def _best(items: list[tuple[Any, Any]]) -> list[str] | None:
@@ -286,9 +315,10 @@ def parse_pattern(raw: Any, *, scope: str, source: str) -> Pattern:
         keywords = raw["keywords"]
         if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) for k in keywords):
             raise _fail(source, pid, "keywords", keywords, "must be a non-empty list of strings")
-        bad = [k for k in keywords if len(k) < MIN_KEYWORD or any(c.isdigit() for c in k)]
+        bad = [k for k in keywords if len(k) < MIN_KEYWORD or any(c.isdigit() for c in k) or not k.isascii()]
         if bad:
-            raise _fail(source, pid, "keywords", bad[0], f"must be at least {MIN_KEYWORD} characters without digits")
+            raise _fail(source, pid, "keywords", bad[0],
+                        f"must be at least {MIN_KEYWORD} ASCII characters without digits")
         keywords = tuple(sorted({k.lower() for k in keywords}))
     else:
         keywords = required_literals(raw["regex"])

@@ -30,30 +30,35 @@ def retries_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> l
     return conn.execute(q("retries_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+_dumps = _ENCODER.encode  # one encoder for 60,000 values: json.dumps with options builds one per call
 
 
 def write_verdicts(conn: psycopg.Connection, request_id: int, stage: str,
                    rows: Iterable[tuple[JobFacts, Verdict, Decision]]) -> int:
     """Upsert a batch of verdicts (idempotent: an unchanged verdict is not rewritten)."""
     cur = conn.cursor()
-    cur.execute(q("create_verdict_stage"))
+    conn.execute(q("lock_stage_for_triage"), {"request_id": request_id, "stage": stage})
+    fresh = conn.execute(q("stage_has_verdicts"), {"request_id": request_id, "stage": stage}).fetchone() is None
+    if not fresh:
+        cur.execute(q("create_verdict_stage"))
     count = 0
-    with cur.copy(q("copy_verdict_stage")) as copy:
+    # first triage of the stage: straight into the table; later ones merge through a staging table
+    with cur.copy(q("copy_verdicts" if fresh else "copy_verdict_stage")) as copy:
         for facts, v, d in rows:
             evidence, outages, params = _dumps(v.evidence), _dumps(v.outages), _dumps(d.params)
             record = (v.category.value, v.service, v.rule, v.source, v.explain, v.retryable, round(v.confidence, 3),
                       v.resource, v.possibly_service, evidence, outages, d.action.value, d.reason,
                       None if d.budget is None else d.budget.value, params)
-            digest = hashlib.md5(_dumps(record).encode(), usedforsecurity=False).hexdigest()
+            digest = hashlib.md5("\x1f".join(map(str, record)).encode(), usedforsecurity=False).hexdigest()
             copy.write_row((facts.submission_id, facts.proc_id, request_id, stage, facts.attempt,
                             facts.job_index if facts.job_index is not None else facts.proc_id, facts.cluster_id,
                             *record, digest))
             count += 1
-    if count:
-        cur.execute(q("merge_verdict_stage"))
-    cur.execute("TRUNCATE triage_verdicts_stage")
+    if not fresh:
+        if count:
+            cur.execute(q("merge_verdict_stage"))
+        cur.execute("TRUNCATE triage_verdicts_stage")
     return count
 
 

@@ -104,7 +104,7 @@ def _clean(text: str, binary: bool) -> str:
     return text
 
 
-def _open(path: Path) -> tuple[int | None, str | None, str | None]:
+def _open(path: str | os.PathLike[str]) -> tuple[int | None, str | None, str | None]:
     """(fd, status, error): never follows a symlink, never blocks on a FIFO."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -120,8 +120,8 @@ def _open(path: Path) -> tuple[int | None, str | None, str | None]:
 def read_tail(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES, stream: str = STDOUT,
               max_bytes: int | None = None) -> Tail:
     """The last ``lines`` lines of a regular file, reading at most ``max_bytes`` from its end."""
-    path = Path(path)
-    tail = Tail(stream=stream, path=str(path))
+    path = os.fspath(path)
+    tail = Tail(stream=stream, path=path)
     fd, status, error = _open(path)
     if fd is None:
         tail.status, tail.error = status or "unreadable", error
@@ -164,22 +164,19 @@ def read_tail(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES, strea
 def _fill(tail: Tail, data: bytes, lines: int, whole: bool) -> None:
     binary = b"\x00" in data
     text = data.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     if text.endswith("\n"):
         text = text[:-1]
     parts = text.split("\n")
-    kept = parts[-lines:]
+    kept = parts[-lines:] if len(parts) > lines else parts
     tail.binary = binary
     tail.truncated = not whole or len(parts) > len(kept)
     tail.first_line = (len(parts) - len(kept) + 1) if whole else None
-    out = []
-    for line in kept:
-        if line.endswith("\r"):
-            line = line[:-1]
-        if binary or len(line) > MAX_LINE_CHARS:
-            tail.truncated |= len(line) > MAX_LINE_CHARS
-            line = _clean(line, binary)
-        out.append(line)
-    tail.lines = out
+    if binary or (len(text) > MAX_LINE_CHARS and max(map(len, kept)) > MAX_LINE_CHARS):
+        tail.truncated |= max(map(len, kept)) > MAX_LINE_CHARS
+        kept = [_clean(line, binary) for line in kept]
+    tail.lines = kept
 
 
 @dataclass(frozen=True)
@@ -207,19 +204,20 @@ class LogLocation:
             )
         return cls(workdir=root, event_log=event_log)
 
-    def job_file(self, pattern: str, proc_id: int) -> Path:
+    def job_file(self, pattern: str, proc_id: int) -> str:
+        """A job's file in the workdir: a fixed name pattern and a job number, nothing else."""
         if isinstance(proc_id, bool) or not isinstance(proc_id, int) or proc_id < 0:
             raise LogPathRefused(f"proc_id={proc_id!r} is not a job number (an integer >= 0)")
-        return self.workdir / pattern.replace("$(ProcId)", str(proc_id))
+        return os.path.join(self.workdir, pattern.replace("$(ProcId)", str(proc_id)))
 
-    def stdout(self, proc_id: int) -> Path:
+    def stdout(self, proc_id: int) -> str:
         return self.job_file(OUTPUT_PATTERN, proc_id)
 
-    def stderr(self, proc_id: int) -> Path:
+    def stderr(self, proc_id: int) -> str:
         return self.job_file(ERROR_PATTERN, proc_id)
 
 
-def event_log_tails(path: Path, *, lines: int = DEFAULT_LINES, max_bytes: int = EVENT_LOG_MAX_BYTES,
+def event_log_tails(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES, max_bytes: int = EVENT_LOG_MAX_BYTES,
                     jobs: set[tuple[int, int]] | None = None) -> tuple[dict[tuple[int, int], Tail], Tail]:
     """Each job's last ``lines`` event-log lines, from one bounded read of the shared log.
 
@@ -252,29 +250,32 @@ def event_log_tails(path: Path, *, lines: int = DEFAULT_LINES, max_bytes: int = 
     whole = start == 0
     whole_tail.size, whole_tail.bytes_read, whole_tail.truncated = size, len(data), not whole
     binary = b"\x00" in data
+    text = data.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     per_job: dict[tuple[int, int], deque[tuple[int, str]]] = {}
-    current: deque[tuple[int, str]] | None = None
-    for i, line in enumerate(data.decode("utf-8", "replace").split("\n")):
-        if current is None:
-            m = _EVENT_HEADER.match(line)
-            if m:
-                key = (int(m[1]), int(m[2]))
-                if jobs is not None and key not in jobs:
-                    current = deque(maxlen=0)
-                else:
-                    current = per_job.get(key)
-                    if current is None:
-                        current = per_job[key] = deque(maxlen=lines)
-                current.append((i, line))
+    line_no = 1  # of the chunk's first line, in what was read
+    match = _EVENT_HEADER.match
+    for chunk in text.split("\n...\n"):
+        start_no = line_no
+        line_no += chunk.count("\n") + 2  # the chunk's lines and the "..." line
+        if chunk.startswith("\n"):
+            chunk, start_no = chunk[1:], start_no + 1
+        m = match(chunk)
+        if m is None:
+            continue  # the partial first event of a bounded read, or the end of the file
+        key = (int(m[1]), int(m[2]))
+        if jobs is not None and key not in jobs:
             continue
-        if line == "...":
-            current = None
-            continue
-        current.append((i, line.rstrip("\r")))
+        q = per_job.get(key)
+        if q is None:
+            q = per_job[key] = deque(maxlen=lines)
+        q.extend((start_no + k, t) for k, t in enumerate(chunk.split("\n")))
     for key, entries in per_job.items():
+        kept = [t for _, t in entries]
         found[key] = Tail(
-            stream=EVENTLOG, path=str(path), lines=[_clean(t, binary) for _, t in entries],
-            numbers=[(i + 1 if whole else None) for i, _ in entries], size=size, bytes_read=len(data),
+            stream=EVENTLOG, path=str(path), lines=[_clean(t, binary) for t in kept] if binary else kept,
+            numbers=[i for i, _ in entries] if whole else [None] * len(entries), size=size, bytes_read=len(data),
             truncated=not whole, binary=binary, first_line=None,
         )
     return found, whole_tail

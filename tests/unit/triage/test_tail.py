@@ -114,7 +114,7 @@ def test_event_log_outside_the_workdir_is_refused(tmp_path):
 
 def test_job_numbers_only(tmp_path):
     loc = LogLocation.from_submission({"id": 1, "workdir": str(tmp_path), "event_log": ""})
-    assert loc.stdout(3) == tmp_path.resolve() / "job.3.out" and loc.event_log.name == "jobs.log"
+    assert loc.stdout(3) == str(tmp_path.resolve() / "job.3.out") and loc.event_log.name == "jobs.log"
     for bad in (-1, "../../etc/passwd", True):
         with pytest.raises(LogPathRefused):
             loc.stdout(bad)  # type: ignore[arg-type]

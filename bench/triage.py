@@ -1,0 +1,246 @@
+"""Benchmark: triage of 20,000 failed attempts of one stage, end to end on a real PostgreSQL.
+
+What is timed is exactly what the ``triage_failures`` task runs (``triage_stage``): read the
+failed attempts from PostgreSQL, read each job's 50-line stdout and stderr tails and its
+events from the shared event log on disk, classify every attempt with the full pattern
+library (and the shipped classifier plugins), derive the outages of the workflow's services
+from stored status events and join them with every attempt's run window, decide the actions,
+and write the 20,000 verdicts back in one batch.
+
+The logs are synthetic but shaped like art/grid job logs: event-loop lines with changing run,
+event numbers and times, file names with random hashes, and fifteen kinds of failure (service,
+infrastructure, code, unknown) with their own messages. Target: under 5 s on this machine.
+
+Usage (from the repository root, with the venv made by `make venv`):
+    .venv/bin/python bench/triage.py [--jobs 20000] [--lines 50]
+The private PostgreSQL is started if needed (or PRODOPS_PG_URL names a server). Prints the
+figures and writes bench/results/triage-<time>.json. Setup (writing 40,000 log files and the
+rows) takes longer than the triage itself and is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "plugins"))
+
+from prodops import devenv  # noqa: E402
+from prodops.batch.base import Submission, SubmissionSpec  # noqa: E402
+from prodops.batch.eventlog import EventLogWriter  # noqa: E402
+from prodops.status import records as status_records  # noqa: E402
+from prodops.status.events import from_native  # noqa: E402
+from prodops.status.registry import load_registry, sync_registry  # noqa: E402
+from prodops.store import records  # noqa: E402
+from prodops.store.db import connect  # noqa: E402
+from prodops.triage.classify import Classifier  # noqa: E402
+from prodops.triage.patterns import load_library  # noqa: E402
+from prodops.triage.plugins import PluginRunner, discover  # noqa: E402
+from prodops.triage.service import format_summary, triage_stage  # noqa: E402
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+T0 = NOW - timedelta(hours=12)
+CLUSTER = 4242
+TARGET_S = 5.0
+
+# (weight, state, facts, stderr lines) -- {n} {h} {r} are filled per job
+FAILURES = [
+    (14, "completed", {"ExitCode": 65}, ["Error in <TNetXNGFile::Open>: [FATAL] Server responded with an error: [3011]"
+                                         " No servers are available to read the file /pnfs/nova/{h}.root"]),
+    (8, "completed", {"ExitCode": 1}, ["samweb_client.exceptions.Error: SAMWeb connection refused:"
+                                       " https://samweb.fnal.gov:8483/sam/nova/api/projects/p{n} (Max retries exceeded)"]),
+    (8, "completed", {"ExitCode": 1}, ["ifdh cp /srv/out_{h}.root /pnfs/nova/scratch/out_{h}.root",
+                                       "program: ifdh cp exited with status 1 after 3 retries"]),
+    (6, "completed", {"ExitCode": 1}, ["psql: error: connection to server at \"ifdbprod.fnal.gov\" (131.225.{n}.2),"
+                                       " port 5433 failed: FATAL:  remaining connection slots are reserved"]),
+    (4, "completed", {"ExitCode": 127}, ["ls: cannot access '/cvmfs/nova.opensciencegrid.org/setup_{h}':"
+                                         " Transport endpoint is not connected", "bash: setup: command not found"]),
+    (10, "completed", {"ExitBySignal": True, "ExitSignal": 11},
+     [" *** Break *** segmentation violation", "#5  0x00007f3c{h} in TrackFitter::produce(art::Event&)"]),
+    (10, "completed", {"ExitCode": 1}, ["%MSG-s ArtException:  PostEndJob 21-Nov-2026 10:11:{r} CST ModuleEndJob",
+                                        "cet::exception caught in art", "---- ProductNotFound BEGIN",
+                                        "  getByLabel: Found zero products matching all criteria",
+                                        "  Looking for module label: gaushit{n}", "---- ProductNotFound END", "%MSG",
+                                        "Art has completed and will exit with status 1."]),
+    (4, "completed", {"ExitCode": 1}, ["---- Parse error BEGIN", "  detected at or near line {n} of file reco_{h}.fcl",
+                                       "---- Parse error END"]),
+    (4, "completed", {"ExitCode": 1}, ["-------- EEEE ------- G4Exception-START -------- EEEE -------",
+                                       "*** G4Exception : GeomNav1002", "      issued by : G4Navigator::ComputeStep()",
+                                       "-------- EEEE -------- G4Exception-END --------- EEEE -------"]),
+    (4, "completed", {"ExitCode": 134}, ["terminate called after throwing an instance of 'std::bad_alloc'",
+                                         "  what():  std::bad_alloc"]),
+    (4, "completed", {"ExitCode": 1}, ["Traceback (most recent call last):", "  File \"/srv/merge_{h}.py\", line {n}",
+                                       "KeyError: 'run{n}'"]),
+    (6, "held", {"HoldReasonCode": 34, "HoldReasonSubCode": 102, "MemoryUsage": 2600,
+                 "HoldReason": "Error from slot1_{n}@fnpc{n}.fnal.gov: Job has gone over memory limit of 2000 megabytes."
+                               " Peak usage: 2600 megabytes."}, []),
+    (3, "held", {"HoldReasonCode": 13, "HoldReasonSubCode": 110,
+                 "HoldReason": "Transfer input files failure at execution point slot1_{n}@wn{n} while receiving files"
+                               " from access point jobsub0{r}: (errno 110) Connection timed out"}, []),
+    (10, "completed", {"ExitCode": 3}, ["failing with exit code 3"]),
+    (5, "completed", {"ExitBySignal": True, "ExitSignal": 9}, []),
+]
+SITES = ["FNAL", "Wisconsin", "Purdue", "Caltech", "UCSD", "Nebraska"]
+
+
+def noise_line(rng: random.Random, i: int) -> str:
+    k = rng.random()
+    ev = rng.randrange(1, 10**6)
+    if k < 0.45:
+        return (f"Begin processing the {i}th record. run: {rng.randrange(10000, 60000)} subRun: {rng.randrange(64)}"
+                f" event: {ev} at 21-Nov-2026 {rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d} CST")
+    if k < 0.65:
+        return (f"%MSG-i DetectorClocksServiceStandard:  TriggerResultInserter:TriggerResults@BeginJob"
+                f"  21-Nov-2026 10:{rng.randrange(60):02d}:{rng.randrange(60):02d} CST  run: {ev}")
+    if k < 0.8:
+        return f"TimeTracker printout (sec) Min Avg Max Median RMS nEvts  {rng.random():.4f} {rng.random():.4f} {ev}"
+    if k < 0.9:
+        return f"Opened input file root://fndca1.fnal.gov:1094/pnfs/fnal.gov/usr/nova/{rng.getrandbits(64):016x}.root"
+    return f"CalHit: plane {rng.randrange(900)} cell {rng.randrange(400)} pe {rng.random() * 100:.2f} tns {ev}"
+
+
+def fill(text: str, rng: random.Random) -> str:
+    return text.format(n=rng.randrange(1, 999), h=f"{rng.getrandbits(48):012x}", r=rng.randrange(10, 60))
+
+
+def setup(db_url: str, workdir: Path, jobs: int, lines: int) -> tuple[int, Counter]:
+    """Request, submission, 20,000 job rows, their logs and event log, and dCache/samweb outages."""
+    from classad2 import ClassAd
+
+    from prodops.batch.classads import map_ad
+
+    rng = random.Random(5)
+    form = {"experiment": "nova", "campaign": "bench", "workflow": "demo-grid", "n_jobs": jobs,
+            "request_memory_mb": 2000, "request_disk_mb": 2000, "max_wall_time_min": 600, "priority": 40,
+            "justification": "triage benchmark", "contact": "ops@example.org"}
+    weights = [f[0] for f in FAILURES]
+    ads, kinds = [], Counter()
+    workdir.mkdir(parents=True)
+    with EventLogWriter(workdir / "jobs.log", host="schedd") as log_writer:
+        for proc in range(jobs):
+            kind = rng.choices(range(len(FAILURES)), weights)[0]
+            kinds[kind] += 1
+            _, state, facts, err = FAILURES[kind]
+            start = T0 + timedelta(seconds=rng.randrange(0, 10 * 3600))
+            end = start + timedelta(seconds=rng.randrange(600, 7200))
+            out = [noise_line(rng, i) for i in range(lines + 10)]
+            err_lines = [noise_line(rng, i) for i in range(max(0, lines - len(err)))] + [fill(t, rng) for t in err]
+            (workdir / f"job.{proc}.out").write_text("\n".join(out) + "\n")
+            (workdir / f"job.{proc}.err").write_text("\n".join(err_lines) + "\n")
+            log_writer.submit(CLUSTER, proc, when=T0.timestamp())
+            log_writer.execute(CLUSTER, proc, slot_name=f"slot1_{proc % 32}@wn{proc % 500}", when=start.timestamp())
+            ad = ClassAd()
+            ad["ClusterId"], ad["ProcId"] = CLUSTER, proc
+            ad["JobStatus"] = 5 if state == "held" else 4
+            ad["QDate"], ad["JobStartDate"] = int(T0.timestamp()), int(start.timestamp())
+            ad["JobCurrentStartDate"], ad["EnteredCurrentStatus"] = int(start.timestamp()), int(end.timestamp())
+            ad["RemoteWallClockTime"] = float((end - start).total_seconds())
+            ad["RequestMemory"], ad["MATCH_EXP_JOB_GLIDEIN_Site"] = 2000, rng.choice(SITES)
+            if state != "held":
+                ad["CompletionDate"] = int(end.timestamp())
+                if facts.get("ExitBySignal"):
+                    log_writer.terminated(CLUSTER, proc, signal=facts["ExitSignal"], when=end.timestamp())
+                else:
+                    log_writer.terminated(CLUSTER, proc, return_value=facts["ExitCode"], when=end.timestamp())
+            for name, value in facts.items():
+                ad[name] = fill(value, rng) if isinstance(value, str) else value
+            ads.append(ad)
+    spec = SubmissionSpec(request_id=0, stage="run", attempt=1, executable="/bin/true", items=[""] * jobs,
+                          workdir=str(workdir))
+    with connect(db_url) as conn:
+        rid = records.upsert_request(conn, dag_id="bench", run_id=f"triage-{time.time_ns()}", form=form)
+        records.upsert_stages(conn, rid, ["run"])
+        spec = SubmissionSpec(**{**spec.to_dict(), "request_id": rid})
+        row = records.claim_submission(conn, spec, "local")
+        records.record_submitted(conn, row["id"], Submission(backend="local", cluster_id=CLUSTER, num_jobs=jobs,
+                                                              event_log=str(workdir / "jobs.log"), workdir=str(workdir)))
+        records.write_job_attempts(conn, row["id"], [map_ad(ad) for ad in ads])
+        sync_registry(conn, load_registry())
+        events = []
+        for service in ("dcache", "samweb"):
+            events.append({"service": service, "state": "up", "time": (T0 - timedelta(hours=1)).isoformat(),
+                           "id": f"{service}-0"})
+            for k in range(3):
+                down = T0 + timedelta(hours=1 + 3 * k, minutes=rng.randrange(60))
+                events.append({"service": service, "state": "down", "time": down.isoformat(), "id": f"{service}-d{k}"})
+                events.append({"service": service, "state": "up", "time": (down + timedelta(minutes=40)).isoformat(),
+                               "id": f"{service}-u{k}"})
+        status_records.insert_events(conn, from_native({"events": events}, feed="bench", now=NOW))
+        conn.commit()
+    return rid, kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--lines", type=int, default=50, choices=(10, 50, 200))
+    parser.add_argument("--keep", action="store_true", help="keep the database and the log files")
+    args = parser.parse_args(argv)
+    server = os.environ.get("PRODOPS_PG_URL") or devenv.server_url(REPO)
+    name = f"prodops_bench_triage_{os.getpid()}"
+    db_url = devenv.ensure_database(server, name)
+    tmp = Path(tempfile.mkdtemp(prefix="prodops-bench-triage-"))
+    try:
+        devenv.migrate_prodops(db_url)
+        t = time.perf_counter()
+        rid, kinds = setup(db_url, tmp / "workdir", args.jobs, args.lines)
+        os.sync()  # the logs on disk, as a finished stage's are: no writeback racing the timed reads
+        setup_s = time.perf_counter() - t
+        log_bytes = sum(p.stat().st_size for p in (tmp / "workdir").iterdir())
+        library = load_library()
+        from prodops.triage.settings import TriageSettings, load_settings
+
+        settings = load_settings()
+        settings = TriageSettings(tail_lines=args.lines, plugin_timeout_s=settings.plugin_timeout_s,
+                                  outage_margin_s=settings.outage_margin_s,
+                                  service_aliases=settings.service_aliases, policy=settings.policy)
+        runs = []
+        for label in ("first", "again (idempotent re-run)"):
+            classifier = Classifier(library, PluginRunner(discover(), timeout_s=settings.plugin_timeout_s))
+            t = time.perf_counter()
+            summary = triage_stage(db_url, rid, "run", now=NOW, classifier=classifier, settings=settings)
+            runs.append((label, time.perf_counter() - t, summary))
+        with connect(db_url) as conn:
+            stored = conn.execute("SELECT count(*) AS n, count(*) FILTER (WHERE outages <> '[]') AS with_outage"
+                                  " FROM triage_verdicts").fetchone()
+        first_s = runs[0][1]
+        summary = runs[0][2]
+        print(format_summary(summary))
+        print()
+        print(f"setup (not timed): {setup_s:.1f} s; {args.jobs} jobs, {log_bytes / 1e6:.0f} MB of logs,"
+              f" {len(library.patterns)} patterns, {args.lines}-line tails")
+        for label, seconds, s in runs:
+            phases = ", ".join(f"{k} {v:.2f}" for k, v in s["timings_s"].items())
+            print(f"triage {label}: {seconds:.2f} s ({args.jobs / seconds:,.0f} attempts/s; {phases})")
+        print(f"verdicts stored: {stored['n']} ({stored['with_outage']} with an overlapping outage)")
+        ok = first_s < TARGET_S and stored["n"] == args.jobs
+        print(f"RESULT triage of {args.jobs} failed attempts: {first_s:.2f} s (target < {TARGET_S:.0f} s:"
+              f" {'met' if first_s < TARGET_S else 'NOT met'})")
+        results = REPO / "bench" / "results"
+        results.mkdir(parents=True, exist_ok=True)
+        out = results / f"triage-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+        out.write_text(json.dumps({
+            "jobs": args.jobs, "lines": args.lines, "seconds": first_s, "again_seconds": runs[1][1],
+            "timings_s": summary["timings_s"], "log_bytes": log_bytes, "stored": stored["n"],
+            "with_outage": stored["with_outage"], "by_category": summary["by_category"],
+            "by_action": summary["by_action"], "target_s": TARGET_S, "cpus": os.cpu_count(),
+        }, indent=2) + "\n")
+        return 0 if ok else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+            devenv.drop_database(server, name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
