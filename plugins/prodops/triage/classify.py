@@ -29,8 +29,8 @@ class Classifier:
         self.runner = runner if runner is not None else PluginRunner(discover())
 
     @staticmethod
-    def _streams(facts: JobFacts, tail: JobTail) -> dict[str, Sequence[str]]:
-        streams: dict[str, Sequence[str]] = {name: t.lines for name, t in tail.streams().items()}
+    def _streams(facts: JobFacts, tail: JobTail) -> dict[str, Any]:
+        streams: dict[str, Any] = dict(tail.streams())
         streams["reason"] = facts.reason_lines
         return streams
 

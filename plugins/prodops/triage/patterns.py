@@ -54,6 +54,8 @@ DEFAULT_CONFIDENCE = 0.8
 MIN_KEYWORD = 3
 _STREAM_RANK = {"reason": 0, "stderr": 1, "stdout": 2, "eventlog": 3}
 _DIGITS = b"0123456789"
+_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+"""Shape of a line in one pass: ASCII lower-cased (``_LOWER``) and digits deleted (``_DIGITS``)."""
 _CACHE_LIMIT = 200_000
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _FIELDS = {"id", "family", "regex", "category", "service", "retryable", "explain", "priority", "keywords",
@@ -148,27 +150,41 @@ class Library:
         """Every (pattern, line) match in the given streams' lines, best first."""
         return self.match_many([streams], [experiment])[0]
 
-    def match_many(self, items: Sequence[Mapping[str, Sequence[str]]],
+    def match_many(self, items: Sequence[Mapping[str, Any]],
                    experiments: Sequence[str | None]) -> list[list[Match]]:
         """:meth:`match` for a batch of jobs: every line of every job is shaped in one pass.
+
+        Each job maps a stream to its lines, or to a :class:`~prodops.triage.tail.Tail`
+        (whose raw bytes are shaped without decoding them).
 
         A line's shape is its bytes, ASCII lower-cased, without digits (keywords are ASCII and
         digit-free); shapes known to hold no keyword are skipped with one set lookup each.
         """
-        flat: list[str] = []
-        segments: list[tuple[int, int, str]] = []  # (start in flat, job, stream)
+        blocks: list[bytes] = []
+        segments: list[tuple[int, int, str, Any]] = []  # (first line in the batch, job, stream, lines)
+        total = 0
         for job, streams in enumerate(items):
-            for stream, lines in streams.items():
-                if lines:
-                    segments.append((len(flat), job, stream))
-                    flat.extend(lines)
+            for stream, source in streams.items():
+                raw = getattr(source, "raw", None)
+                if raw is not None:  # a Tail read from a file: shape its bytes, decode nothing
+                    if not source.count:
+                        continue
+                    block, n = raw, source.count
+                else:
+                    lines = source.lines if hasattr(source, "lines") else source
+                    if not lines:
+                        continue
+                    block = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
+                    n = len(lines)
+                segments.append((total, job, stream, source))
+                blocks.append(block)
+                total += n
         found: list[list[Match]] = [[] for _ in items]
-        if not flat:
+        if not blocks:
             return found
-        shapes = "\n".join(flat).encode("utf-8", "replace").lower().translate(None, _DIGITS).split(b"\n")
-        if len(shapes) != len(flat):  # a line held a newline: shape each on its own
-            shapes = [line.encode("utf-8", "replace").lower().translate(None, _DIGITS).replace(b"\n", b" ")
-                      for line in flat]
+        shapes = b"\n".join(blocks).translate(_LOWER, _DIGITS).split(b"\n")
+        if len(shapes) != total:
+            raise AssertionError(f"line shapes ({len(shapes)}) do not line up with lines ({total})")
         cache, empty = self._cache, self._empty
         if len(cache) >= _CACHE_LIMIT or len(empty) >= _CACHE_LIMIT:
             cache.clear()
@@ -186,8 +202,9 @@ class Library:
         starts = [seg[0] for seg in segments]
         for i in [i for i, shape in enumerate(shapes) if shape in interesting]:
             candidates = interesting[shapes[i]]
-            start, job, stream = segments[bisect_right(starts, i) - 1]
-            line, experiment = flat[i], experiments[job]
+            start, job, stream, source = segments[bisect_right(starts, i) - 1]
+            lines = source.lines if hasattr(source, "lines") else source
+            line, experiment = lines[i - start], experiments[job]
             for p in candidates:
                 if stream in p.streams and p.applies_to(experiment) and p.regex.search(line):
                     found[job].append(Match(p, stream, i - start, line))

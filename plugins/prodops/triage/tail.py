@@ -19,7 +19,7 @@ import re
 import stat
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +51,53 @@ class LogPathRefused(ProdopsError):
     """A log path from the submission record points outside the submission's workdir."""
 
 
-@dataclass
 class Tail:
-    """The last lines of one stream, with where they sit in the file when that is known."""
+    """The last lines of one stream, with where they sit in the file when that is known.
 
-    stream: str
-    path: str | None
-    lines: list[str] = field(default_factory=list)
-    status: str = "ok"
-    """ok | empty | missing | refused | unreadable"""
-    first_line: int | None = None
-    """1-based line number of ``lines[0]`` in the file; None when the file is larger than what was read."""
-    numbers: list[int | None] | None = None
-    """Per-line numbers when lines are not consecutive (a job's events in the shared event log)."""
-    size: int = 0
-    bytes_read: int = 0
-    truncated: bool = False
-    """The file holds more than these lines (or a line was cut)."""
-    binary: bool = False
-    """NUL bytes were found: control characters are shown as U+FFFD."""
-    error: str | None = None
+    A tail read from a file keeps the raw bytes of its lines (``raw``) and decodes them only
+    when ``lines`` is first asked for: the pattern library reads line *shapes* straight from
+    the bytes, so most of a 20,000-job triage never decodes a stdout at all.
+    """
+
+    __slots__ = ("stream", "path", "_lines", "raw", "count", "status", "first_line", "numbers", "size",
+                 "bytes_read", "truncated", "binary", "error")
+
+    def __init__(self, stream: str, path: str | None, lines: list[str] | None = None, status: str = "ok",
+                 first_line: int | None = None, numbers: list[int | None] | None = None, size: int = 0,
+                 bytes_read: int = 0, truncated: bool = False, binary: bool = False, error: str | None = None,
+                 raw: bytes | None = None, count: int | None = None) -> None:
+        self.stream, self.path, self.status, self.error = stream, path, status, error
+        self._lines = lines if lines is not None or raw is not None else []
+        self.raw = raw
+        """The kept lines' bytes joined by newlines (None when built from text)."""
+        self.count = len(self._lines) if self._lines is not None else (count or 0)
+        self.first_line = first_line
+        """1-based line number of ``lines[0]`` in the file; None when the file is larger than what was read."""
+        self.numbers = numbers
+        """Per-line numbers when lines are not consecutive (a job's events in the shared event log)."""
+        self.size, self.bytes_read = size, bytes_read
+        self.truncated = truncated
+        """The file holds more than these lines (or a line was cut)."""
+        self.binary = binary
+        """NUL bytes were found: control characters are shown as U+FFFD."""
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            text = (self.raw or b"").decode("utf-8", "replace")
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")
+            lines = text.split("\n") if self.raw else []
+            if lines and lines[-1].endswith("\r"):
+                lines[-1] = lines[-1][:-1]
+            if self.binary or (len(text) > MAX_LINE_CHARS and max(map(len, lines)) > MAX_LINE_CHARS):
+                self.truncated |= max(map(len, lines)) > MAX_LINE_CHARS
+                lines = [_clean(line, self.binary) for line in lines]
+            self._lines = lines
+        return self._lines
+
+    def __repr__(self) -> str:
+        return f"Tail({self.stream!r}, {self.path!r}, status={self.status!r}, lines={self.count})"
 
     def line_number(self, index: int) -> int | None:
         if self.numbers is not None:
@@ -79,7 +106,7 @@ class Tail:
 
     def from_end(self, index: int) -> int:
         """1 for the last line: where the line is when the file is bigger than what was read."""
-        return len(self.lines) - index
+        return self.count - index
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,21 +189,18 @@ def read_tail(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES, strea
 
 
 def _fill(tail: Tail, data: bytes, lines: int, whole: bool) -> None:
-    binary = b"\x00" in data
-    text = data.decode("utf-8", "replace")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    if text.endswith("\n"):
-        text = text[:-1]
-    parts = text.split("\n")
-    kept = parts[-lines:] if len(parts) > lines else parts
-    tail.binary = binary
-    tail.truncated = not whole or len(parts) > len(kept)
-    tail.first_line = (len(parts) - len(kept) + 1) if whole else None
-    if binary or (len(text) > MAX_LINE_CHARS and max(map(len, kept)) > MAX_LINE_CHARS):
-        tail.truncated |= max(map(len, kept)) > MAX_LINE_CHARS
-        kept = [_clean(line, binary) for line in kept]
-    tail.lines = kept
+    """Keep the last ``lines`` lines' bytes; decoding waits until someone reads ``tail.lines``."""
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    parts = data.split(b"\n")
+    if len(parts) > lines:
+        kept = parts[-lines:]
+        data = b"\n".join(kept)
+    tail.raw, tail._lines = data, None
+    tail.count = min(len(parts), lines)
+    tail.binary = b"\x00" in data
+    tail.truncated = not whole or len(parts) > lines
+    tail.first_line = (len(parts) - tail.count + 1) if whole else None
 
 
 @dataclass(frozen=True)
