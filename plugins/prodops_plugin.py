@@ -26,5 +26,12 @@ class ProdopsPlugin(AirflowPlugin):
             "destination": "nav",
             "url_route": "service-board",
             "nav_top_level": True,
-        }
+        },
+        {
+            "name": "Production requests",
+            "href": f"{URL_PREFIX}/requests/",
+            "destination": "nav",
+            "url_route": "production-requests",
+            "nav_top_level": True,
+        },
     ]

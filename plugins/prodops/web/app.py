@@ -271,6 +271,10 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active token {token_id}")
         return {"id": token_id, "revoked": True}
 
+    from prodops.web.requests import requests_router
+
+    app.include_router(requests_router(pool, viewer))
+
     @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
     def page() -> HTMLResponse:
         from prodops.web.render import render_board

@@ -56,3 +56,7 @@ def render_board(data: dict[str, Any]) -> str:
     for s in data["services"]:
         counts[s["state"]] = counts.get(s["state"], 0) + 1
     return _env.get_template("board.html").render(data=data, groups=groups, counts=counts)
+
+
+def render_template(name: str, **context: Any) -> str:
+    return _env.get_template(name).render(**context)
