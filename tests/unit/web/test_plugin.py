@@ -19,8 +19,9 @@ def test_plugin_directory_yields_exactly_the_prodops_plugin_without_errors():
     paths = {route.path for route in app["app"].routes}
     assert {"/", "/api/v1/events", "/api/v1/alertmanager", "/api/v1/checks", "/api/v1/maintenance",
             "/api/v1/announcements", "/api/v1/board", "/api/v1/tokens"} <= paths
-    [view] = plugin.external_views
-    assert (view["destination"], view["href"]) == ("nav", "/prodops/")
+    assert {(v["destination"], v["href"]) for v in plugin.external_views} == {
+        ("nav", "/prodops/"), ("nav", "/prodops/requests/")}
+    assert {"/requests/", "/requests/{request_id}", "/api/v1/requests", "/api/v1/requests/{request_id}"} <= paths
 
 
 def test_every_route_has_an_auth_dependency():
