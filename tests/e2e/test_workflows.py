@@ -77,5 +77,10 @@ def test_zero_size_output_stops_the_chain_before_the_next_stage(airflow):
     log = airflow.task_log(DAG, run_id, "mc_chain.g4.check_outputs")
     assert "critical expectation no_empty_files" in log and "unexpected_count" in log
     request_id = request_id_of(airflow, run_id)
+    detail = airflow.call("GET", f"/prodops/api/v1/requests/{request_id}")
+    g4 = next(s for s in detail["stages"] if s["name"] == "g4")
+    assert g4["dq"]["critical_failed"] == ["no_empty_files"]
+    page = airflow.request("GET", f"/prodops/requests/{request_id}")
+    assert page.status_code == 200 and 'data-expectation="g4/no_empty_files"' in page.text
     assert [r["stage"] for r in fetch(airflow.prodops_db_url, "SELECT stage FROM submissions WHERE request_id = %(r)s"
                                       " ORDER BY id", r=request_id)] == ["gen", "g4"]
