@@ -112,5 +112,14 @@ def test_discovery_from_the_folder_skips_a_broken_module(tmp_path: Path, caplog)
     assert "broken.py could not be loaded" in caplog.text
 
 
-def test_the_shipped_plugins_load():
-    assert all(p.id for p in discover())
+def test_the_shipped_demo_plugin_says_code_for_a_demo_job_told_to_fail():
+    plugins = discover()
+    assert [p.id for p in plugins if p.id == "demo"] == ["demo"]
+    told = {**FALLBACK, "experiment": "nova"}
+    facts, tail = case_input(told)
+    demo_facts = type(facts)(**{**facts.__dict__, "workflow": "demo"})
+    c = Classifier(load_library(), PluginRunner(plugins))
+    v_demo, v_other = c.classify([(demo_facts, tail), (facts, tail)])
+    assert (v_demo.category.value, v_demo.rule) == ("code", "plugin:demo:told-to-fail")
+    assert v_demo.evidence[0]["text"] == "failing with exit code 3" and v_demo.evidence[0]["stream"] == "stderr"
+    assert v_other.rule == "fallback"  # other workflows: the plugin abstains
