@@ -1,0 +1,55 @@
+"""The triage API and pages (router mounted on a bare app, as prodops.web.app mounts it)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from prodops.store.db import connect
+from prodops.triage.classify import Classifier
+from prodops.triage.patterns import load_library
+from prodops.triage.plugins import PluginRunner
+from prodops.triage.service import triage_stage
+from prodops.web.triage import triage_router
+from tests.integration.triage.test_triage_stage import NOW, make_request, write_jobs
+
+pytestmark = pytest.mark.integration
+
+
+class Pool:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connection(self):
+        return connect(self.url)
+
+
+@pytest.fixture
+def client(db_url, tmp_path):
+    rid, sid, workdir = make_request(db_url, tmp_path)
+    write_jobs(db_url, sid, workdir)
+    triage_stage(db_url, rid, "run", now=NOW, classifier=Classifier(load_library(), PluginRunner([])))
+    app = FastAPI()
+    app.include_router(triage_router(Pool(db_url), lambda: None))
+    return TestClient(app), rid, sid
+
+
+def test_groups_and_one_attempt_with_highlighted_lines(client):
+    c, rid, sid = client
+    data = c.get(f"/api/v1/triage/{rid}").json()
+    assert data["failed"] == 5 and {g["rule"] for g in data["groups"]} >= {"xrootd-3011-no-server", "memory-limit"}
+    one = c.get(f"/api/v1/triage/attempts/{sid}/1", params={"lines": 10}).json()
+    assert one["verdict"]["rule"] == "xrootd-3011-no-server"
+    [line] = [l for l in one["tails"]["stderr"]["lines"] if l["evidence"]]
+    assert "[3011]" in line["text"] and "xrootd-3011-no-server" in line["rules"] and line["n"] == 1
+    page = c.get(f"/triage/attempts/{sid}/1").text
+    assert 'class="evidence"' in page and "Server responded with an error" in page
+    assert "xrootd-3011-no-server" in c.get(f"/triage/{rid}").text
+
+
+def test_bad_line_count_and_unknown_attempt(client):
+    c, rid, sid = client
+    bad = c.get(f"/api/v1/triage/attempts/{sid}/1", params={"lines": 5000})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "lines"
+    assert c.get(f"/api/v1/triage/attempts/{sid}/0").status_code == 404  # succeeded: no verdict
