@@ -5,7 +5,8 @@ One production request, end to end: the operator fills the form, an approver app
 and sets the priority, preflight waits until the services the workflow needs are up and no
 maintenance window overlaps the run, then each stage of the chosen workflow runs in turn:
 
-`submit_stage` -> `track_stage` (in the triggerer: no worker slot held) -> `collect_outputs`
+`submit_stage` -> `track_stage` (in the triggerer: no worker slot held) -> `triage_failures`
+(one verdict per failed job: service, infrastructure, code or unknown, with evidence) -> `collect_outputs`
 (the jobs' manifests) -> `check_outputs` (Great Expectations; a failed critical expectation
 stops the chain before the next stage) -> the next stage reads this stage's outputs.
 
@@ -29,6 +30,7 @@ from prodops.request import service
 from prodops.request.form import form_fields
 from prodops.sensors.preflight import PreflightSensor
 from prodops.store.db import url_from_connection
+from prodops.triage.service import format_summary, triage_stage
 from prodops.workflows import WorkflowTemplate, load_templates
 
 BACKEND = "local"
@@ -44,6 +46,14 @@ def stage_asset(workflow: str, stage: str) -> Asset:
 def submit_stage(request: dict, stage: str) -> int:
     """Submit the stage's jobs from its inputs through the batch boundary (idempotent on re-run)."""
     return service.submit_workflow_stage(url_from_connection(), get_backend(BACKEND), request["request_id"], stage)
+
+
+@task(retries=1)
+def triage_failures(request: dict, stage: str) -> dict:
+    """Per failed job: category (service, infrastructure, code, unknown), evidence lines, overlapping outages, action."""
+    summary = triage_stage(url_from_connection(), request["request_id"], stage)
+    log.info("\n%s", format_summary(summary))
+    return {k: summary[k] for k in ("failed", "by_category", "by_action", "to_retry")}
 
 
 @task(retries=1)
@@ -71,11 +81,12 @@ def workflow_branch(template: WorkflowTemplate, request) -> tuple[list, list]:
             with TaskGroup(group_id=stage.name, tooltip=f"stage {stage.name} of {template.name}"):
                 submitted = submit_stage(request, stage.name)
                 track = TrackStageOperator(task_id="track_stage", submission_id=submitted, backend=BACKEND)
+                triaged = triage_failures(request, stage.name)
                 collected = collect_outputs(request, stage.name)
                 checked = check_outputs.override(outlets=[stage_asset(template.name, stage.name)])(
                     request, template.name, stage.name
                 )
-                track >> collected >> checked
+                track >> triaged >> collected >> checked
             if previous is not None:
                 previous >> submitted
             first = first or submitted

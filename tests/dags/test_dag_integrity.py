@@ -46,7 +46,8 @@ def test_every_dag_has_tags_owner_and_docs(dagbag):
 def test_production_request_reads_like_the_lifecycle(dagbag):
     dag = dagbag.dags["production_request"]
     order = ["validate_request", "await_approval", "preflight", "choose_workflow",
-             "mc_chain.gen.submit_stage", "mc_chain.gen.track_stage", "mc_chain.gen.collect_outputs",
+             "mc_chain.gen.submit_stage", "mc_chain.gen.track_stage", "mc_chain.gen.triage_failures",
+             "mc_chain.gen.collect_outputs",
              "mc_chain.gen.check_outputs", "mc_chain.g4.submit_stage", "mc_chain.reco.submit_stage",
              "mc_chain.merge.submit_stage", "mc_chain.merge.check_outputs", "report"]
     assert set(order) <= set(dag.task_ids)

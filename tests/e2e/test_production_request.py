@@ -10,7 +10,7 @@ from prodops.store.db import connect
 from .airflow_client import AirflowAPIError
 
 DAG = "production_request"
-STAGE_TASKS = ("submit_stage", "track_stage", "collect_outputs", "check_outputs")
+STAGE_TASKS = ("submit_stage", "track_stage", "triage_failures", "collect_outputs", "check_outputs")
 N_JOBS = 20
 FAIL_EXIT = [3, 7, 11]
 FAIL_SIGNAL = [5]
@@ -94,6 +94,14 @@ def test_approved_request_runs_and_records_every_job(airflow, approved_run):
     assert report["exit_codes"] == {"0": 15, "3": 3} and report["signals"] == {"9": 1}
     assert list(report["hold_reasons"])[0].startswith("34/")
     assert report["cpu_time_s"]["total"] > 0 and report["wall_time_s"]["total"] > 0
+    verdicts = fetch(airflow.prodops_db_url, "SELECT proc_id, category, rule, action FROM triage_verdicts"
+                                             " WHERE request_id = %(r)s ORDER BY proc_id", r=request["id"])
+    assert [v["proc_id"] for v in verdicts] == sorted(FAIL_EXIT + FAIL_SIGNAL + EXCEED_MEMORY)
+    by_proc = {v["proc_id"]: v for v in verdicts}
+    assert all(by_proc[p]["category"] == "code" and by_proc[p]["action"] == "debug_rerun" for p in FAIL_EXIT)
+    assert by_proc[EXCEED_MEMORY[0]]["action"] == "retry_more_resources"
+    assert "failed" in airflow.task_log(DAG, approved_run, "demo.run.triage_failures")
+
     log = airflow.task_log(DAG, approved_run, "report")
     assert "20 jobs" in log and "succeeded=15" in log and "CPU efficiency" in log
 

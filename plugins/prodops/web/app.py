@@ -272,8 +272,10 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
         return {"id": token_id, "revoked": True}
 
     from prodops.web.requests import requests_router
+    from prodops.web.triage import triage_router
 
     app.include_router(requests_router(pool, viewer))
+    app.include_router(triage_router(pool, viewer))
 
     @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
     def page() -> HTMLResponse:
