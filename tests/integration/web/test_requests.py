@@ -66,6 +66,7 @@ def test_request_page_reads_at_a_glance(client, request_id):
     assert f"Request {request_id}: nova / pages" in html and "decided by anna" in html
     assert 'data-expectation="gen/no_empty_files"' in html and "unexpected_count" in html
     assert "1 passed, 1 failed" in html
+    assert f'href="../triage/{request_id}"' in html
     assert client.get("/requests/").status_code == 200 and f'href="{request_id}"' in client.get("/requests/").text
 
 
