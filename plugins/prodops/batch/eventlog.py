@@ -21,11 +21,13 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import classad2
 import htcondor2
+import msgspec
 
 from prodops.batch.base import JobEventRecord
 from prodops.exceptions import BadEventLog
@@ -376,6 +378,43 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_decode = msgspec.json.Decoder().decode
+_EXPR = "/Expr("
+
+
+def _event_data(event: htcondor2.JobEvent) -> dict[str, Any]:
+    """The event's attributes as plain Python, in one crossing from the bindings.
+
+    ``JobEvent`` is a Mapping over a ClassAd; reading it key by key costs a binding call per
+    attribute, so the ClassAd is printed as JSON and decoded once (expressions become their
+    text, undefined values None, nested ads dicts, as :func:`_plain` makes them).
+    """
+    ad = getattr(event, "_data", None)
+    if not isinstance(ad, classad2.ClassAd):  # a future htcondor2 without the attribute: the slow path
+        return {key: _plain(value) for key, value in event.items()}
+    data = _decode(ad.printJson())
+    for key, value in data.items():
+        if value.__class__ is str and value.startswith(_EXPR) and value.endswith(")/"):
+            data[key] = value[len(_EXPR):-2]
+    return data
+
+
+def _event_time(data: dict[str, Any], event: htcondor2.JobEvent) -> float:
+    """Seconds since the epoch of ``EventTime``: UTC when it ends in Z, else the local time zone.
+
+    htcondor2's ``JobEvent.timestamp`` drops the Z (``dt.replace`` without assignment) and
+    reads every time as local, and parses with strptime: slow, and wrong off UTC.
+    """
+    text = data.get("EventTime")
+    if not isinstance(text, str):
+        return float(event.timestamp)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return float(event.timestamp)
+    return when.timestamp()
+
+
 def read_events(
     path: str | os.PathLike[str], offset: int = 0, *, limit: int | None = None
 ) -> tuple[list[JobEventRecord], int]:
@@ -423,13 +462,14 @@ def read_events(
             except StopIteration:
                 break
             position = _offset_of(event_log)
+            data = _event_data(event)
             records.append(
                 JobEventRecord(
                     cluster_id=int(event.cluster),
                     proc_id=int(event.proc),
                     event_type=event.type.name,
-                    event_time=float(event.timestamp),
-                    data={key: _plain(value) for key, value in event.items()},
+                    event_time=_event_time(data, event),
+                    data=data,
                     log_offset=position,
                 )
             )

@@ -260,3 +260,17 @@ def test_pool_log_cut_anywhere_yields_each_event_exactly_once(tmp_path):
         tail, end = read_events(partial, offset)
         assert [r.log_offset for r in head + middle + tail] == [r.log_offset for r in full], f"cut at byte {cut}"
         assert end == len(data)
+
+
+def test_utc_event_times_do_not_depend_on_the_local_time_zone(monkeypatch):
+    """htcondor2's JobEvent.timestamp reads '...Z' as local time; read_events does not."""
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "America/Chicago")
+    time_module.tzset()
+    try:
+        records, _ = read_events(POOL_LOG)
+    finally:
+        monkeypatch.delenv("TZ")
+        time_module.tzset()
+    assert records[0].event_time == 1764057600.0  # 2025-11-25 08:00:00Z, not 14:00Z
