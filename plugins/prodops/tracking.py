@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,11 +84,12 @@ class SubmissionTracker:
                 self._load(records.job_fingerprints(conn, self.submission_id))
             handle = records.submission_handle(row)
             polled = self.backend.poll(handle, int(row["event_log_offset"]), row["history_cursor"])
-            mapped = self._map(polled.ads)
+            mapped, pending = self._diff(polled.ads)
+            records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped), existing=self._known)
             num_jobs = int(row["num_jobs"])
             if self._needs_recovery(mapped, num_jobs):
-                self._recover(handle, mapped, num_jobs)
-            records.write_job_attempts(conn, self.submission_id, mapped.rows)
+                recovered = self._recover(handle, mapped, num_jobs)
+                records.write_job_attempts(conn, self.submission_id, recovered, existing=self._known)
             records.write_job_events(conn, self.submission_id, polled.events)
             records.save_event_offset(conn, self.submission_id, polled.offset)
             if polled.history_cursor is not None and polled.history_cursor != row["history_cursor"]:
@@ -115,12 +116,15 @@ class SubmissionTracker:
         self._known = dict(stored)
         self._by_hash = {digest: proc for proc, (digest, _) in stored.items()}
 
-    def _map(self, ads: Iterable[classad2.ClassAd]) -> _Mapped:
-        """Map the ads that changed since the last write; note every polled job's state."""
+    def _diff(self, ads: Iterable[classad2.ClassAd]) -> tuple[_Mapped, dict[Any, tuple[classad2.ClassAd, str, str]]]:
+        """Note the state of every job whose ad did not change; return the changed ads, one per job.
+
+        A later ad of the same job (history after queue) wins.
+        """
         assert self._known is not None
-        known, by_hash, mapping = self._known, self._by_hash, self.mapping
+        known, by_hash = self._known, self._by_hash
         out = _Mapped()
-        changed: dict[int, dict[str, Any]] = {}
+        pending: dict[Any, tuple[classad2.ClassAd, str, str]] = {}
         for ad in ads:
             text = ad_text(ad)
             digest = fingerprint(text)
@@ -128,24 +132,39 @@ class SubmissionTracker:
             if proc is not None:
                 out.states[proc] = known[proc][1]
                 out.bad_procs.discard(proc)
-                changed.pop(proc, None)
+                pending.pop(proc, None)
                 continue
+            key = ad.get("ProcId")
+            pending[key if key.__class__ is int else id(ad)] = (ad, text, digest)
+        return out, pending
+
+    def _mapping(
+        self, pending: dict[Any, tuple[classad2.ClassAd, str, str]], out: _Mapped
+    ) -> Iterator[dict[str, Any]]:
+        """Map the changed ads one by one (the writer streams each row on), noting states and bad ads."""
+        mapping = self.mapping
+        for ad, text, digest in pending.values():
             try:
-                mapped = map_ad_text(ad, text, digest, mapping)
+                row = map_ad_text(ad, text, digest, mapping)
             except BadClassAd as err:
                 out.bad += 1
                 proc_id = ad.get("ProcId")
-                if isinstance(proc_id, int) and not isinstance(proc_id, bool):
+                if proc_id.__class__ is int:
                     out.bad_procs.add(proc_id)
                     out.states.pop(proc_id, None)
-                    changed.pop(proc_id, None)
                 log.warning("Skipped the ad of job %s: %s", job_id(ad), err)
                 continue
-            proc = mapped["proc_id"]
-            changed[proc] = mapped  # a later ad of the same job (history after queue) wins
-            out.states[proc] = mapped["state"]
+            proc = row["proc_id"]
+            out.rows.append(row)
+            out.states[proc] = row["state"]
             out.bad_procs.discard(proc)
-        out.rows = list(changed.values())
+            yield row
+
+    def _map(self, ads: Iterable[classad2.ClassAd]) -> _Mapped:
+        """:meth:`_diff` and :meth:`_mapping` at once, for ads not streamed to the database."""
+        out, pending = self._diff(ads)
+        for _ in self._mapping(pending, out):
+            pass
         return out
 
     def _accounted(self, mapped: _Mapped) -> set[int]:
@@ -162,7 +181,7 @@ class SubmissionTracker:
             return False
         return len(self._accounted(mapped)) + self._anonymous_bad(mapped) < num_jobs
 
-    def _recover(self, handle: Submission, mapped: _Mapped, num_jobs: int) -> None:
+    def _recover(self, handle: Submission, mapped: _Mapped, num_jobs: int) -> list[dict[str, Any]]:
         """Read the whole history of the submission for jobs no cycle returned a final ad of.
 
         This happens after a restart lost the memory of a bad ad, or when a backend's
@@ -178,7 +197,8 @@ class SubmissionTracker:
         )
         wanted = set(missing)
         found = self._map(ad for ad in self.backend.history(handle) if ad.get("ProcId") in wanted)
-        mapped.rows.extend(row for row in found.rows if row["proc_id"] in wanted)
+        rows = [row for row in found.rows if row["proc_id"] in wanted]
+        mapped.rows.extend(rows)
         mapped.states.update((p, s) for p, s in found.states.items() if p in wanted)
         mapped.bad += found.bad
         mapped.bad_procs |= found.bad_procs & wanted
@@ -194,6 +214,7 @@ class SubmissionTracker:
             self._lost |= lost
             for proc in lost:
                 del self._misses[proc]
+        return rows
 
     @staticmethod
     def _anonymous_bad(mapped: _Mapped) -> int:

@@ -11,6 +11,7 @@ import pytest
 
 from prodops.batch import registry
 from prodops.batch.base import JobAction, SubmissionSpec
+from prodops.batch.classads import map_ad
 from prodops.batch.eventlog import read_events
 from prodops.batch.htcondor import HTCondorBackend
 from prodops.constants import RequestState
@@ -268,3 +269,20 @@ def test_unreachable_schedd_is_retried_and_marks_nothing_failed(db_url, schedd, 
         schedd.terminate(CLUSTER, proc, exit_code=0)
     trigger = SubmissionTrigger(submission_id=submission_id, backend="htcondor", poll_interval=0.01)
     assert asyncio.run(first_event(trigger, timeout=20)).payload["status"] == "success"
+
+
+def test_new_rows_that_exist_after_all_are_merged_not_refused(db_url, schedd, submission_id):
+    """Another tracker wrote some rows this one thinks new: the COPY fails in a savepoint, the merge wins."""
+    ads = [schedd.ad(CLUSTER, proc) for proc in range(N_JOBS)]
+    with connect(db_url) as conn:
+        records.write_job_attempts(conn, submission_id, (map_ad(ad) for ad in ads[:2]), existing=())
+        conn.commit()
+    schedd.execute(CLUSTER, 0)
+    with connect(db_url) as conn:
+        written = records.write_job_attempts(conn, submission_id, (map_ad(schedd.ad(CLUSTER, p)) for p in
+                                                                   range(N_JOBS)), existing=())
+        records.write_job_events(conn, submission_id, read_events(submission_row(db_url, submission_id)["event_log"])[0])
+        records.write_job_events(conn, submission_id, read_events(submission_row(db_url, submission_id)["event_log"])[0])
+        conn.commit()
+    assert written == N_JOBS and len(rows(db_url)) == N_JOBS and rows(db_url)[0]["state"] == "running"
+    assert events_in_db(db_url) == events_in_log(db_url, submission_id)  # written twice, stored once

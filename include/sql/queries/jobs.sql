@@ -13,6 +13,19 @@ COPY job_attempts_stage (submission_id, proc_id, cluster_id, state, job_status, 
     -- 003_job_record.sql
     files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN;
 
+-- name: copy_job_attempts
+-- Rows of jobs the submission has no row for yet go straight in (no stage, no merge); a row
+-- that does exist after all fails the COPY, and the caller merges through the stage instead.
+COPY job_attempts (submission_id, proc_id, cluster_id, state, job_status, q_date, job_start_date,
+    job_current_start_date, completion_date, entered_current_status, exit_code, exit_by_signal,
+    exit_signal, hold_reason, hold_reason_code, hold_reason_subcode, num_holds, remove_reason,
+    last_remote_host, worker_ip, site, cpu_model, cpu_vendor, remote_wall_clock_time, remote_user_cpu,
+    remote_sys_cpu, memory_usage_mb, resident_set_size_kb, disk_usage_kb, request_memory_mb,
+    request_disk_kb, num_job_starts, num_shadow_starts, transfer_input_size_mb, bytes_recvd, bytes_sent,
+    time_window, ad, ad_hash,
+    -- 003_job_record.sql
+    files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN;
+
 -- name: merge_job_stage
 -- One statement for the whole batch; a row that did not change is not rewritten.
 -- SELECT * is safe: the stage is LIKE job_attempts, so its columns are the table's, in order.
@@ -44,10 +57,17 @@ WHERE j.ad_hash IS DISTINCT FROM EXCLUDED.ad_hash;
 -- What the last cycle wrote, to diff the next poll against without rereading whole rows.
 SELECT proc_id, ad_hash, state FROM job_attempts WHERE submission_id = %(submission_id)s;
 
--- name: insert_job_event
+-- name: create_event_stage
+CREATE TEMP TABLE IF NOT EXISTS job_events_stage
+    (LIKE job_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+
+-- name: copy_event_stage
+COPY job_events_stage (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data) FROM STDIN;
+
+-- name: merge_event_stage
+-- An event already stored (a cycle that read it, then died before its offset was saved) is kept once.
 INSERT INTO job_events (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data)
-VALUES (%(submission_id)s, %(log_offset)s, %(cluster_id)s, %(proc_id)s, %(event_type)s,
-        to_timestamp(%(event_time)s), %(data)s)
+SELECT submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data FROM job_events_stage
 ON CONFLICT (submission_id, log_offset) DO NOTHING;
 
 -- name: jobs_of_stage

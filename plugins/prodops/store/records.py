@@ -6,11 +6,11 @@ so one tracking cycle (rows, events, event-log offset) commits or rolls back as 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Container, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -150,40 +150,69 @@ def job_fingerprints(conn: psycopg.Connection, submission_id: int) -> dict[int, 
     return {r["proc_id"]: (r["ad_hash"], r["state"]) for r in rows}
 
 
-def write_job_attempts(conn: psycopg.Connection, submission_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Upsert a batch of mapped job rows with one COPY and one merge statement."""
+def write_job_attempts(
+    conn: psycopg.Connection,
+    submission_id: int,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    existing: Container[int] | None = None,
+) -> int:
+    """Upsert mapped job rows (one per job); returns how many were written.
+
+    With ``existing`` (the jobs that already have a row), the others go straight into
+    job_attempts by COPY as ``rows`` yields them, so a generator that maps ads overlaps its
+    work with PostgreSQL's; the rest take one COPY into the stage table and one merge.
+    Should a "new" row exist after all (another tracker wrote it), the COPY fails inside
+    a savepoint and every row takes the merge. Without ``existing``, all rows are merged.
+    """
     cur = conn.cursor()
-    cur.execute(q("create_job_stage"))
-    count = 0
-    with cur.copy(q("copy_job_stage")) as copy:
-        for row in rows:
-            copy.write_row((submission_id, *(row[c] for c in COLUMNS)))
-            count += 1
-    if count:
+    merge: list[Mapping[str, Any]] = []
+    copied: list[Mapping[str, Any]] = []
+    if existing is None:
+        merge = list(rows)
+    else:
+        pending = iter(rows)
+        cur.execute("SAVEPOINT new_job_rows")  # inside the caller's transaction, never a commit of its own
+        try:
+            with cur.copy(q("copy_job_attempts")) as copy:
+                for row in pending:
+                    if row["proc_id"] in existing:
+                        merge.append(row)
+                    else:
+                        copied.append(row)
+                        copy.write_row((submission_id, *(row[c] for c in COLUMNS)))
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT new_job_rows")
+            merge += copied + list(pending)
+            copied = []
+        cur.execute("RELEASE SAVEPOINT new_job_rows")
+    if merge:
+        cur.execute(q("create_job_stage"))
+        with cur.copy(q("copy_job_stage")) as copy:
+            for row in merge:
+                copy.write_row((submission_id, *(row[c] for c in COLUMNS)))
         cur.execute(q("merge_job_stage"))
-    cur.execute("TRUNCATE job_attempts_stage")
-    return count
+        cur.execute("TRUNCATE job_attempts_stage")
+    return len(merge) + len(copied)
+
+
+_encode_event = msgspec.json.Encoder(enc_hook=str).encode
 
 
 def write_job_events(conn: psycopg.Connection, submission_id: int, events: Sequence[JobEventRecord]) -> None:
+    """Insert events once each (keyed by log offset): one COPY and one statement for the batch."""
     if not events:
         return
     with conn.cursor() as cur:
-        cur.executemany(
-            q("insert_job_event"),
-            [
-                {
-                    "submission_id": submission_id,
-                    "log_offset": e.log_offset,
-                    "cluster_id": e.cluster_id,
-                    "proc_id": e.proc_id,
-                    "event_type": e.event_type,
-                    "event_time": e.event_time,
-                    "data": json.dumps(e.data, default=str),
-                }
-                for e in events
-            ],
-        )
+        cur.execute(q("create_event_stage"))
+        with cur.copy(q("copy_event_stage")) as copy:
+            for e in events:
+                copy.write_row((
+                    submission_id, e.log_offset, e.cluster_id, e.proc_id, e.event_type,
+                    datetime.fromtimestamp(e.event_time, tz=timezone.utc), _encode_event(e.data).decode(),
+                ))
+        cur.execute(q("merge_event_stage"))
+        cur.execute("TRUNCATE job_events_stage")
 
 
 def jobs_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:
