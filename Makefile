@@ -1,7 +1,8 @@
 # The two README commands and their helpers; the work is in scripts/ and prodops.devenv.
-.PHONY: run stop test pg-start pg-stop venv
+.PHONY: run stop test pg-start pg-stop venv bench-tracking
 
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 run:  ## create .venv, start PostgreSQL and Airflow (foreground; Ctrl-C stops everything)
 	@bash scripts/run.sh
@@ -20,3 +21,7 @@ pg-start:  ## start the private PostgreSQL, print its URL
 
 pg-stop:  ## stop the private PostgreSQL only
 	@bash scripts/stop.sh pg-stop
+
+bench-tracking:  ## tracking one 20,000-job submission vs raw COPY and per-job writes; BENCH_ARGS='--jobs 5000'
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
+		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/tracking.py $(BENCH_ARGS)'

@@ -1,0 +1,394 @@
+"""Benchmark: tracking one 20,000-job HTCondor submission, and ad ingest against raw COPY and per-job writes.
+
+Synthetic job ads (a real pool's attribute set: ~60 attributes, the MemoryUsage expression,
+nested TransferInputStats) sit in the fake schedd (tests/fakes/schedd.py, the bindings'
+signatures); the HTCondor backend polls it; rows go to a real PostgreSQL (the private one
+prodops.devenv starts, or the server of PRODOPS_PG_URL), into a fresh database dropped at
+the end. Measured in one run:
+
+* full poll cycles of :class:`~prodops.tracking.SubmissionTracker` (query + history +
+  event log + diff + COPY/merge + commit): the first one (every job new), a steady one
+  (5% of the ads changed, 2% of the jobs finished, their events appended) and an idle one;
+* ad ingest (map every ad + COPY to the stage table + merge) in rows/s, against raw COPY of
+  the same mapped rows straight into job_attempts, and against one INSERT ... ON CONFLICT
+  per job (the per-job round-trip baseline).
+
+Targets (issue 3): one poll cycle <= 1 s; ingest >= 50% of raw COPY; ingest >= 20x per-job.
+Times are printed, never asserted. The fake schedd answers from memory: the schedd's own
+time and the network are not in these figures.
+
+Usage (repository root): ``make bench-tracking`` or ``.venv/bin/python bench/tracking.py [--jobs 20000]``.
+Writes bench/results/tracking-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
+
+import classad2  # noqa: E402
+
+from prodops import devenv  # noqa: E402
+from prodops import tracking  # noqa: E402
+from prodops.batch.base import SubmissionSpec  # noqa: E402
+from prodops.batch.classads import COLUMNS, map_ad  # noqa: E402
+from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage  # noqa: E402
+from prodops.batch.htcondor import HTCondorBackend  # noqa: E402
+from prodops.store import records  # noqa: E402
+from prodops.store.db import connect  # noqa: E402
+from tests.fakes.schedd import FakeSchedd  # noqa: E402
+
+CLUSTER = 7001
+T0 = 1764057600  # 2025-11-25 08:00:00 UTC
+TARGET_CYCLE_S = 1.0
+TARGET_VS_COPY = 0.5
+TARGET_VS_PER_JOB = 20.0
+SITES = ("FNAL", "US_Wisconsin", "US_Nebraska", "T2_Example", "US_Caltech", "UK_RAL")
+CPUS = ("AMD EPYC 7543 32-Core Processor", "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
+        "Intel(R) Xeon(R) CPU E5-2650 v4 @ 2.20GHz")
+
+AD_TEMPLATE = """\
+AccountingGroup = "group_nova.prod"
+Args = "--job {proc} --records 100 --input /pnfs/nova/raw/run{run}/file_{proc:05d}.root"
+BytesRecvd = {recvd}.0
+BytesSent = 0.0
+ClusterId = {cluster}
+Cmd = "/nova/app/prodops/stages/reco.sh"
+CumulativeSlotTime = {wall}.0
+DiskUsage = {disk}
+EnteredCurrentStatus = {ecs}
+Err = "/nova/prod/requests/7/reco/attempt-1/job.{proc}.err"
+GlobalJobId = "submit01.fnal.gov#{cluster}.{proc}#{qdate}"
+ImageSize = {rss}
+Iwd = "/nova/prod/requests/7/reco/attempt-1"
+JobBatchName = "nova-prod5-7-reco"
+JobCurrentStartDate = {start}
+JobCurrentStartExecutingDate = {start}
+JobPrio = 70
+JobRunCount = 1
+JobStartDate = {start}
+JobStatus = 2
+JobUniverse = 5
+LastJobStatus = 1
+LastMatchTime = {start}
+MATCH_EXP_JOB_GLIDEIN_Site = "{site}"
+MachineAttrCPUModel0 = "{cpu}"
+MachineAttrCPUVendor0 = "GenuineIntel"
+MachineAttrGLIDEIN_Site0 = "US_{site}"
+MemoryUsage = ((ResidentSetSize + 1023) / 1024)
+MyType = "Job"
+NumJobMatches = 1
+NumJobStarts = 1
+NumShadowStarts = 1
+Out = "/nova/prod/requests/7/reco/attempt-1/job.{proc}.out"
+Owner = "novapro"
+ProcId = {proc}
+ProdopsAttempt = 1
+ProdopsRequest = {request}
+ProdopsStage = "reco"
+ProdopsSubmission = "{key}"
+QDate = {qdate}
+RemoteHost = "slot1_{slot}@glidein_{glidein}@wn-{node:03d}.example.org"
+RemoteSysCpu = 0.0
+RemoteUserCpu = {cpu_s}.0
+RemoteWallClockTime = 0.0
+RequestCpus = 1
+RequestDisk = 10000000
+RequestMemory = 2000
+ResidentSetSize = {rss}
+StartdIpAddr = "<10.{a}.{b}.{c}:9618?addrs=10.{a}.{b}.{c}-9618&alias=wn-{node:03d}.example.org>"
+TransferInputSizeMB = 150
+TransferInputStats = [ CedarFilesCountLastRun = 3; CedarSizeBytesLastRun = {recvd}; CedarFilesCountTotal = 3; CedarSizeBytesTotal = {recvd} ]
+User = "novapro@fnal.gov"
+UserLog = "{log}"
+"""
+
+
+def synthetic_ad(proc: int, *, key: str, request_id: int, log: str) -> classad2.ClassAd:
+    """One running job's ad, varied per job (site, CPU, host, usage) as a production's are."""
+    start = T0 + 3600 + (proc * 7) % 7200
+    text = AD_TEMPLATE.format(
+        proc=proc, cluster=CLUSTER, run=1000 + proc // 500, recvd=150_000_000 + proc, wall=600 + proc % 300,
+        disk=1_000_000 + proc * 13 % 500_000, ecs=start, qdate=T0, rss=1_500_000 + proc * 31 % 600_000,
+        start=start, site=SITES[proc % len(SITES)], cpu=CPUS[proc % len(CPUS)], request=request_id, key=key,
+        slot=proc % 64, glidein=100000 + proc // 64, node=proc % 997, cpu_s=500 + proc % 100,
+        a=proc // 65536 % 256, b=proc // 256 % 256, c=proc % 256, log=log,
+    )
+    return classad2.parseOne(text, classad2.ParserType.Old)
+
+
+class Timers:
+    """Wall time spent in named functions during one cycle."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spent[name] = self.spent.get(name, 0.0) + time.perf_counter() - started
+
+        return timed
+
+
+@contextmanager
+def instrumented(backend: HTCondorBackend, schedd: FakeSchedd) -> Iterator[Timers]:
+    """Time the schedd calls, the event log and the database writes of the tracker's cycles."""
+    timers = Timers()
+    saved = [(schedd, "query", schedd.query), (schedd, "history", schedd.history)]
+    import prodops.batch.htcondor as htcondor_module
+
+    saved += [(htcondor_module, "read_events", htcondor_module.read_events)]
+    saved += [(records, name, getattr(records, name)) for name in ("write_job_attempts", "write_job_events")]
+    for owner, name, fn in saved:
+        setattr(owner, name, timers.wrap(name, fn))
+    try:
+        yield timers
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+
+
+def cycle(tracker: tracking.SubmissionTracker, backend: HTCondorBackend, schedd: FakeSchedd) -> dict[str, Any]:
+    with instrumented(backend, schedd) as timers:
+        started = time.perf_counter()
+        result = tracker.cycle()
+        total = time.perf_counter() - started
+    spent = timers.spent
+    accounted = sum(spent.values())
+    return {
+        "total_s": total, "query_s": spent.get("query", 0.0), "history_s": spent.get("history", 0.0),
+        "event_log_s": spent.get("read_events", 0.0), "map_write_s": spent.get("write_job_attempts", 0.0),
+        "events_write_s": spent.get("write_job_events", 0.0), "diff_s": total - accounted,
+        "ads": result.polled, "written": result.written, "events": result.events, "done": result.done,
+    }
+
+
+def make_submission(db_url: str, key_attempt: int, n_jobs: int, workdir: str) -> tuple[int, SubmissionSpec]:
+    form = {"experiment": "nova", "campaign": "bench", "workflow": "bench", "n_jobs": n_jobs,
+            "request_memory_mb": 2000, "request_disk_mb": 10000, "max_wall_time_min": 600, "priority": 50,
+            "justification": "tracking benchmark", "contact": "ops@example.org"}
+    with connect(db_url) as conn:
+        request_id = records.upsert_request(conn, dag_id="bench", run_id="tracking", form=form)
+        records.upsert_stages(conn, request_id, ["reco"])
+        spec = SubmissionSpec(request_id=request_id, stage="reco", attempt=key_attempt, executable="/bin/true",
+                              items=[f"--job {i}" for i in range(n_jobs)], workdir=workdir)
+        row = records.claim_submission(conn, spec, "htcondor")
+        conn.commit()
+    return int(row["id"]), spec
+
+
+def record_cluster(db_url: str, submission_id: int, spec: SubmissionSpec, event_log: str) -> None:
+    from prodops.batch.base import Submission
+
+    with connect(db_url) as conn:
+        records.record_submitted(conn, submission_id, Submission(
+            backend="htcondor", cluster_id=CLUSTER, num_jobs=len(spec.items), event_log=event_log,
+            workdir=spec.workdir, schedd="fake", key=spec.key))
+        conn.commit()
+
+
+def bench_cycles(db_url: str, n_jobs: int, workdir: Path) -> tuple[list[dict[str, Any]], list[classad2.ClassAd]]:
+    submission_id, spec = make_submission(db_url, 1, n_jobs, str(workdir))
+    log_path = str(workdir / "jobs.log")
+    record_cluster(db_url, submission_id, spec, log_path)
+    schedd = FakeSchedd(first_cluster=CLUSTER)
+    print(f"building {n_jobs} synthetic job ads and their event log ...", flush=True)
+    with EventLogWriter(log_path, host="submit01.fnal.gov") as log:
+        for proc in range(n_jobs):
+            schedd.put(synthetic_ad(proc, key=spec.key, request_id=spec.request_id, log=log_path))
+            log.submit(CLUSTER, proc, when=T0)
+        for proc in range(n_jobs):
+            log.execute(CLUSTER, proc, slot_name=f"slot1_{proc % 64}@wn-{proc % 997:03d}.example.org",
+                        when=T0 + 3600 + (proc * 7) % 7200)
+    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=120)
+    tracker = tracking.SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id)
+    for ad in schedd.query("true", backend.projection):  # the fake projects once per ad version; warm it
+        pass
+
+    results = []
+    print("cycle 1: every job new ...", flush=True)
+    results.append({"cycle": "first (all new)", **cycle(tracker, backend, schedd)})
+
+    changed, finished = n_jobs // 20, n_jobs // 50
+    with EventLogWriter(log_path, host="submit01.fnal.gov") as log:
+        for proc in range(changed):
+            job = proc * 20 % n_jobs
+            schedd.update(CLUSTER, job, RemoteUserCpu=900.0 + proc, ResidentSetSize=2_000_000 + proc,
+                          ImageSize=2_000_000 + proc)
+            log.image_size(CLUSTER, job, image_size_kb=2_000_000, memory_usage_mb=1954,
+                           resident_set_size_kb=2_000_000 + proc, when=T0 + 9000)
+        for proc in range(finished):
+            job = proc * 50 % n_jobs + 1
+            schedd.update(CLUSTER, job, JobStatus=4, ExitCode=proc % 3, ExitBySignal=False,
+                          CompletionDate=T0 + 9000, EnteredCurrentStatus=T0 + 9000, RemoteWallClockTime=5400.0,
+                          LastRemoteHost=str(schedd.ad(CLUSTER, job)["RemoteHost"]), RemoteHost=None,
+                          TransferOutputStats=classad2.parseOne(
+                              "[ CedarFilesCountLastRun = 2; CedarSizeBytesLastRun = 4096 ]"))
+            log.terminated(CLUSTER, job, return_value=proc % 3, run_usage=Usage(5000, 30),
+                           resources=[ResourceUsage("Cpus", 0.93, 1, 1)], when=T0 + 9000)
+            schedd.leave_queue(CLUSTER, job)
+    for ad in schedd.query("true", backend.projection):  # the changed ads' projections, as above
+        pass
+    print(f"cycle 2: {changed} ads changed, {finished} jobs finished ...", flush=True)
+    results.append({"cycle": f"steady ({changed} changed, {finished} finished)", **cycle(tracker, backend, schedd)})
+    print("cycle 3: nothing changed ...", flush=True)
+    results.append({"cycle": "idle (no change)", **cycle(tracker, backend, schedd)})
+    ads = schedd.query("true", backend.projection)
+    schedd.close()
+    return results, ads
+
+
+def timed(fn: Callable[[], Any], repeat: int, before: Callable[[], Any] | None = None) -> float:
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bench_ingest(db_url: str, ads: list[classad2.ClassAd], workdir: Path, repeat: int) -> dict[str, Any]:
+    """The same ads three ways, each into an empty submission, commit included."""
+    n = len(ads)
+    ids = iter([make_submission(db_url, attempt, n, str(workdir))[0] for attempt in range(10, 11 + 3 * repeat)])
+    insert_one = _per_job_insert()
+
+    def ingest() -> None:  # the tracker's path for jobs with no row yet
+        submission_id = next(ids)
+        with connect(db_url) as conn:
+            records.write_job_attempts(conn, submission_id, (map_ad(ad) for ad in ads), existing=())
+            conn.commit()
+
+    updated_id = next(ids)
+    with connect(db_url) as conn:
+        records.write_job_attempts(conn, updated_id, (map_ad(ad) for ad in ads), existing=())
+        conn.commit()
+    changed = [classad2.parseOne(ad.printOld(), classad2.ParserType.Old) for ad in ads]
+
+    def update() -> None:  # the tracker's path for jobs whose ad changed: stage + one merge
+        with connect(db_url) as conn:
+            records.write_job_attempts(conn, updated_id, (map_ad(ad) for ad in changed),
+                                       existing=range(len(changed)))
+            conn.commit()
+
+    def change_every_ad() -> None:
+        for ad in changed:
+            ad["RemoteUserCpu"] = float(ad.get("RemoteUserCpu") or 0) + 60.0
+
+    mapped = [map_ad(ad) for ad in ads]
+
+    def raw_copy() -> None:
+        submission_id = next(ids)
+        with connect(db_url) as conn, conn.cursor() as cur:
+            with cur.copy(f"COPY job_attempts (submission_id, {', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in mapped:
+                    copy.write_row((submission_id, *(row[c] for c in COLUMNS)))
+            conn.commit()
+
+    def per_job() -> None:
+        submission_id = next(ids)
+        with connect(db_url) as conn, conn.cursor() as cur:
+            for row in mapped:
+                cur.execute(insert_one, {"submission_id": submission_id, **{c: row[c] for c in COLUMNS}})
+            conn.commit()
+
+    map_s = timed(lambda: [map_ad(ad) for ad in ads], repeat)
+    ingest_s = timed(ingest, repeat)
+    update_s = timed(update, repeat, before=change_every_ad)
+    copy_s = timed(raw_copy, repeat)
+    print("per-job baseline: one INSERT ... ON CONFLICT per job ...", flush=True)
+    per_job_s = timed(per_job, 1)
+    return {
+        "rows": n, "map_s": map_s, "ingest_s": ingest_s, "update_s": update_s, "raw_copy_s": copy_s,
+        "per_job_s": per_job_s, "update_rows_per_s": n / update_s,
+        "ingest_rows_per_s": n / ingest_s, "raw_copy_rows_per_s": n / copy_s, "per_job_rows_per_s": n / per_job_s,
+        "ingest_vs_raw_copy": copy_s / ingest_s, "ingest_vs_per_job": per_job_s / ingest_s,
+    }
+
+
+def _per_job_insert() -> str:
+    columns = ", ".join(("submission_id", *COLUMNS))
+    values = ", ".join(f"%({c})s::jsonb" if c == "ad" else f"%({c})s" for c in ("submission_id", *COLUMNS))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "proc_id")
+    return (f"INSERT INTO job_attempts ({columns}) VALUES ({values}) "  # noqa: S608 - column names are constants
+            f"ON CONFLICT (submission_id, proc_id) DO UPDATE SET {updates}, updated_at = now()")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000, help="jobs in the submission (default 20000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each ingest variant; the median counts")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args(argv)
+    server = devenv.libpq_url(os.environ["PRODOPS_PG_URL"]) if os.environ.get("PRODOPS_PG_URL") \
+        else devenv.server_url(REPO)
+    name = f"prodops_bench_{secrets.token_hex(4)}"
+    db_url = devenv.ensure_database(server, name)
+    try:
+        devenv.migrate_prodops(db_url)
+        with tempfile.TemporaryDirectory(prefix="prodops-bench-") as tmp:
+            cycles, ads = bench_cycles(db_url, args.jobs, Path(tmp) / "attempt-1")
+            ingest = bench_ingest(db_url, ads, Path(tmp) / "ingest", args.repeat)
+    finally:
+        if not args.keep:
+            devenv.drop_database(server, name)
+
+    print(f"\n=== Tracking one {args.jobs}-job submission (fake schedd, PostgreSQL {name}) ===")
+    print(f"{'cycle':38} {'total':>7} {'query':>7} {'history':>7} {'evlog':>7} {'diff':>7} {'map+write':>9}"
+          f" {'events':>7}  ads/written/events")
+    for c in cycles:
+        print(f"{c['cycle']:38} {c['total_s']:7.3f} {c['query_s']:7.3f} {c['history_s']:7.3f} {c['event_log_s']:7.3f}"
+              f" {c['diff_s']:7.3f} {c['map_write_s']:9.3f} {c['events_write_s']:7.3f}"
+              f"  {c['ads']}/{c['written']}/{c['events']}")
+    worst = max(c["total_s"] for c in cycles)
+    print(f"slowest cycle {worst:.3f} s (target <= {TARGET_CYCLE_S:.0f} s: {verdict(worst <= TARGET_CYCLE_S)})")
+    print(f"\n=== Ingest of the same {ingest['rows']} ads (median of {args.repeat}; commit included) ===")
+    print(f"map only            {ingest['map_s']:7.3f} s")
+    print(f"ad ingest           {ingest['ingest_s']:7.3f} s  {ingest['ingest_rows_per_s']:9.0f} rows/s"
+          "  (map streamed into COPY: jobs with no row yet)")
+    print(f"ad update           {ingest['update_s']:7.3f} s  {ingest['update_rows_per_s']:9.0f} rows/s"
+          "  (map + COPY to stage + one merge: every row changed)")
+    print(f"raw COPY            {ingest['raw_copy_s']:7.3f} s  {ingest['raw_copy_rows_per_s']:9.0f} rows/s"
+          "  (mapped rows straight into job_attempts)")
+    print(f"per-job INSERT      {ingest['per_job_s']:7.3f} s  {ingest['per_job_rows_per_s']:9.0f} rows/s"
+          "  (one INSERT ... ON CONFLICT per job)")
+    print(f"ingest / raw COPY   {ingest['ingest_vs_raw_copy']:7.2f}   (target >= {TARGET_VS_COPY:.2f}: "
+          f"{verdict(ingest['ingest_vs_raw_copy'] >= TARGET_VS_COPY)})")
+    print(f"ingest / per-job    {ingest['ingest_vs_per_job']:7.1f} x (target >= {TARGET_VS_PER_JOB:.0f} x: "
+          f"{verdict(ingest['ingest_vs_per_job'] >= TARGET_VS_PER_JOB)})")
+
+    out = REPO / "bench" / "results" / f"tracking-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"jobs": args.jobs, "python": platform.python_version(), "machine": platform.machine(),
+                               "cpus": os.cpu_count(), "cycles": cycles, "ingest": ingest}, indent=2) + "\n")
+    print(f"\nwritten to {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
