@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, Param, TaskGroup, dag, get_current_context, task
 
+from prodops import config
 from prodops.batch.registry import get_backend
 from prodops.operators.approval import RequestApprovalOperator
 from prodops.operators.track import TrackStageOperator
@@ -33,7 +34,7 @@ from prodops.store.db import url_from_connection
 from prodops.triage.service import format_summary, triage_stage
 from prodops.workflows import WorkflowTemplate, load_templates
 
-BACKEND = "local"
+BACKEND = config.batch_backend()
 TEMPLATES = load_templates()
 log = logging.getLogger(__name__)
 
@@ -155,4 +156,4 @@ def production_request() -> None:
         last >> done
 
 
-production_request()
+dag = production_request()

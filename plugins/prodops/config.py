@@ -26,6 +26,11 @@ def approval_timeout_hours() -> float:
     return float(os.environ.get("PRODOPS_APPROVAL_TIMEOUT_HOURS", "72"))
 
 
+def batch_backend() -> str:
+    """The batch system production_request submits to: ``local`` (the embedded pool) or ``htcondor``."""
+    return os.environ.get("PRODOPS_BATCH_BACKEND", "local")
+
+
 def track_poll_interval_s() -> float:
     return float(os.environ.get("PRODOPS_TRACK_POLL_INTERVAL", "5"))
 

@@ -73,3 +73,17 @@ def test_every_workflow_template_is_a_branch_of_stage_groups(dagbag):
             check = dag.get_task(f"{template.name}.{stage.name}.check_outputs")
             assert [a.uri for a in check.outlets] == [f"prodops://{template.name}/{stage.name}"]
         assert dag.get_task(f"{template.name}.{template.stages[-1].name}.check_outputs").downstream_task_ids == {"report"}
+
+
+def test_batch_backend_comes_from_configuration(monkeypatch):
+    import importlib.util
+
+    from prodops.batch.registry import get_backend
+
+    monkeypatch.setenv("PRODOPS_BATCH_BACKEND", "htcondor")
+    spec = importlib.util.spec_from_file_location("production_request_htcondor", DAGS / "production_request.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.BACKEND == "htcondor"
+    track = module.dag.get_task("mc_chain.gen.track_stage")
+    assert track.backend == "htcondor" and get_backend("htcondor").name == "htcondor"
