@@ -107,17 +107,3 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
             for w in windows if w.ends_at > now
         ],
     }
-
-
-def outages_between(conn: psycopg.Connection, start: datetime, end: datetime,
-                    services: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Outages of (some) services overlapping [start, end), oldest first: what triage asks when a
-    job failed in that time ("which outage overlapped it"). Derived the same way as the board's."""
-    chosen = [s for s in records.active_services(conn) if services is None or s["name"] in services]
-    since = start - timedelta(days=HISTORY_DAYS)  # so an outage that began earlier shows its real start
-    windows = records.windows_overlapping(conn, since, end)
-    found: list[dict[str, Any]] = []
-    for name, (segs, evs) in timelines(conn, chosen, since, end, windows).items():
-        found.extend(o.to_dict() for o in outages(name, segs, evs, range_end=end)
-                     if o.end is None or o.end > start)
-    return sorted(found, key=lambda o: (o["start"], o["service"]))

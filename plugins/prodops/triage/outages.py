@@ -21,7 +21,7 @@ import psycopg
 
 from prodops.constants import Category
 from prodops.status import records
-from prodops.status.board import timelines
+from prodops.status.board import HISTORY_DAYS, timelines
 from prodops.status.timeline import outages as derive_outages
 from prodops.triage.settings import TriageSettings
 from prodops.triage.verdict import OUTAGE, JobFacts, Verdict
@@ -58,17 +58,22 @@ class Interval:
 
 
 def load_intervals(conn: psycopg.Connection, services: Iterable[str], start: datetime, end: datetime) -> list[Interval]:
-    """Outages and maintenance windows of the registered ``services`` that touch [start, end)."""
+    """Outages and maintenance windows of the registered ``services`` that touch [start, end).
+
+    The board's history is read from before ``start`` so an outage that began earlier keeps its
+    real start ("dCache down since 03:10"), not the start of the looked-at span."""
     wanted = set(services)
     rows = [s for s in records.active_services(conn) if s["name"] in wanted]
     if not rows:
         return []
+    since = start - timedelta(days=HISTORY_DAYS)
     windows = records.windows_overlapping(conn, start, end)
     found: list[Interval] = []
-    for name, (segs, evs) in timelines(conn, rows, start, end, windows).items():
+    for name, (segs, evs) in timelines(conn, rows, since, end, windows).items():
         for o in derive_outages(name, segs, evs, range_end=end):
-            found.append(Interval(name, "outage", o.start, o.end, o.worst.value,
-                                  "flapping" if o.flapping else "", o.event_ids[0] if o.event_ids else 0))
+            if o.end is None or o.end > start:
+                found.append(Interval(name, "outage", o.start, o.end, o.worst.value,
+                                      "flapping" if o.flapping else "", o.event_ids[0] if o.event_ids else 0))
     names = [s["name"] for s in rows]
     for w in windows:
         for name in names:

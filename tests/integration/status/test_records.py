@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from prodops.status import records, tokens
-from prodops.status.board import board, current_states, outages_between
+from prodops.status.board import board, current_states
+from prodops.triage.outages import load_intervals
 from prodops.status.events import from_alertmanager, from_native, stale_event
 from prodops.status.maintenance import parse_announcement, parse_window
 from prodops.status.preflight import preflight
@@ -162,12 +163,12 @@ def test_preflight_rules(conn):
     assert not result.ok and result.blockers[0]["service"] == "all services"
 
 
-def test_outages_between_answers_which_outage_overlapped_a_job(conn):
+def test_triage_sees_which_outage_overlapped_a_job_with_its_real_start(conn):
     native(conn, {"service": "fts", "state": "up", "time": iso(NOW - 5 * H)},
            {"service": "fts", "state": "down", "time": iso(NOW - 4 * H)},
            {"service": "fts", "state": "up", "time": iso(NOW - 3 * H)},
            {"service": "batch-pool", "state": "up", "time": iso(NOW - 5 * H)})
-    [o] = outages_between(conn, NOW - 3.5 * H, NOW - 2 * H)  # a job that ran in the second half of it
-    assert (o["service"], o["start"], o["end"], o["duration_s"]) == ("fts", iso(NOW - 4 * H), iso(NOW - 3 * H), 3600)
-    assert outages_between(conn, NOW - 2 * H, NOW - H) == []
-    assert outages_between(conn, NOW - 5 * H, NOW, services=["batch-pool"]) == []
+    [o] = load_intervals(conn, ["fts", "batch-pool"], NOW - 3.5 * H, NOW - 2 * H)  # a job in its second half
+    assert (o.service, o.kind, o.start, o.end) == ("fts", "outage", NOW - 4 * H, NOW - 3 * H)
+    assert load_intervals(conn, ["fts"], NOW - 2 * H, NOW - H) == []
+    assert load_intervals(conn, ["batch-pool"], NOW - 5 * H, NOW) == []
