@@ -20,21 +20,22 @@ def _f(value: Any) -> float:
 
 def build_report(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts by outcome, exit codes, signals, hold reasons, cpu/wall totals and efficiency."""
-    rows = list(rows)
-    outcomes = Counter(outcome(r).value for r in rows)
-    exit_codes = Counter(str(r["exit_code"]) for r in rows if outcome(r) in (Outcome.SUCCEEDED, Outcome.FAILED))
-    signals = Counter(str(r["exit_signal"]) for r in rows if outcome(r) is Outcome.KILLED)
+    judged = [(r, outcome(r)) for r in rows]
+    rows = [r for r, _ in judged]
+    outcomes = Counter(o.value for _, o in judged)
+    exit_codes = Counter(str(r["exit_code"]) for r, o in judged if o in (Outcome.SUCCEEDED, Outcome.FAILED))
+    signals = Counter(str(r["exit_signal"]) for r, o in judged if o is Outcome.KILLED)
     holds = Counter(
         f"{r['hold_reason_code']}/{r['hold_reason_subcode'] or 0}: {r['hold_reason']}"
-        for r in rows
-        if outcome(r) is Outcome.HELD
+        for r, o in judged
+        if o is Outcome.HELD
     )
     sites = Counter(r["site"] or "unknown" for r in rows)
     wall = [_f(r["remote_wall_clock_time"]) for r in rows]
     cpu = [_f(r["remote_user_cpu"]) + _f(r["remote_sys_cpu"]) for r in rows]
     ran = [(w, c) for w, c in zip(wall, cpu) if w > 0]
     total_wall, total_cpu = sum(wall), sum(cpu)
-    wasted = sum(_f(r["remote_wall_clock_time"]) for r in rows if outcome(r) is not Outcome.SUCCEEDED)
+    unsuccessful = [(r, o, w) for (r, o), w in zip(judged, wall) if o is not Outcome.SUCCEEDED]
     return {
         "jobs": len(rows),
         "outcomes": dict(sorted(outcomes.items())),
@@ -47,16 +48,16 @@ def build_report(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "cpu_time_s": {"total": total_cpu, "mean": mean(c for _, c in ran) if ran else 0.0,
                        "max": max(cpu, default=0.0)},
         "cpu_efficiency": (total_cpu / total_wall) if total_wall else None,
-        "wasted_wall_time_s": wasted,
+        "wasted_wall_time_s": sum(w for _, _, w in unsuccessful),
         "max_memory_mb": max((int(r["memory_usage_mb"] or 0) for r in rows), default=0),
-        "unsuccessful_jobs": [_job_line(r) for r in rows if outcome(r) is not Outcome.SUCCEEDED][:MAX_LISTED_JOBS],
+        "unsuccessful_jobs": [_job_line(r, o) for r, o, _ in unsuccessful[:MAX_LISTED_JOBS]],
     }
 
 
-def _job_line(row: Mapping[str, Any]) -> dict[str, Any]:
+def _job_line(row: Mapping[str, Any], judged: Outcome) -> dict[str, Any]:
     return {
         "job": f"{row.get('cluster_id')}.{row.get('proc_id')}",
-        "outcome": outcome(row).value,
+        "outcome": judged.value,
         "exit_code": row["exit_code"],
         "signal": row["exit_signal"],
         "hold": f"{row['hold_reason_code']}: {row['hold_reason']}" if row["hold_reason_code"] is not None else None,
