@@ -12,7 +12,6 @@ import os
 import shutil
 import time
 import urllib.parse
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from prodops import devenv
 
 HTTP_TIMEOUT = 30
 POLL_SECONDS = 1.0
-HITL_SETTLE_SECONDS = 5.0
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 FINISHED_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 # Repeated on every line of a task log; left out of task_log()'s text.
@@ -230,20 +228,9 @@ class AirflowClient:
         chosen_options: list[str],
         params_input: dict | None = None,
         map_index: int = -1,
-        settle: float = HITL_SETTLE_SECONDS,
     ) -> dict:
-        """Answer a waiting approval/HITL task (409 if answered already, 403 if not assigned: AirflowAPIError).
-
-        Waits until the request is ``settle`` seconds old first: answered within about a second,
-        the task is requeued before the scheduler has seen its worker exit, and Airflow 3.3.2
-        then fails it ("finished with state success, but the task instance's state attribute is
-        queued"). No person answers that fast; a test does.
-        """
+        """Answer a waiting approval/HITL task (409 if answered already, 403 if not assigned: AirflowAPIError)."""
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/{map_index}/hitlDetails"
-        created = datetime.fromisoformat(self.call("GET", path)["created_at"])
-        age = (datetime.now(timezone.utc) - created).total_seconds()
-        if age < settle:
-            time.sleep(settle - age)
         return self.call(
             "PATCH", path, json={"chosen_options": list(chosen_options), "params_input": params_input or {}}
         )
@@ -275,7 +262,7 @@ class AirflowStack(AirflowClient):
         self.timings: dict[str, float] = {}
 
     def answer_hitl(self, dag_id: str, run_id: str, task_id: str, chosen_options: list[str],
-                    params_input: dict | None = None, map_index: int = -1, settle: float = HITL_SETTLE_SECONDS) -> dict:
+                    params_input: dict | None = None, map_index: int = -1) -> dict:
         """Answer only once the scheduler has seen the paused worker exit.
 
         Airflow 3.3.2 fails a HITL task whose answer requeues it before the scheduler has
@@ -291,7 +278,7 @@ class AirflowStack(AirflowClient):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the scheduler never reported the pause of {task_id} in {run_id}; see {self.log_path}")
             time.sleep(POLL_SECONDS)
-        return super().answer_hitl(dag_id, run_id, task_id, chosen_options, params_input, map_index, settle)
+        return super().answer_hitl(dag_id, run_id, task_id, chosen_options, params_input, map_index)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
         """Wait until the dag-processor has parsed ``dag_id``; else fail with the import errors."""
