@@ -77,11 +77,14 @@ class FakeSchedd:
             items = [item if isinstance(item, dict) else {ITEM_VARIABLE: item} for item in description.itemdata() or []]
         else:
             items = [item if isinstance(item, dict) else {ITEM_VARIABLE: item} for item in (itemdata or [])]
-        if any(set(item) != {ITEM_VARIABLE} for item in items):
-            raise NotImplementedError(f"the fake schedd expands itemdata with the one variable {ITEM_VARIABLE!r}")
-        values = [item[ITEM_VARIABLE].strip() for item in items]
-        if values:
-            submit.setQArgs(f"{ITEM_VARIABLE} from (\n" + "\n".join(values) + "\n)")
+        if items:
+            names = list(items[0])
+            if ITEM_VARIABLE not in names or any(list(item) != names for item in items):
+                raise ValueError(f"every itemdata entry needs the same variables, {ITEM_VARIABLE!r} among them")
+            names.remove(ITEM_VARIABLE)
+            names.append(ITEM_VARIABLE)  # the last variable takes the rest of the line
+            rows = [" ".join(str(item[n]).strip() for n in names) for item in items]
+            submit.setQArgs(f"{', '.join(names)} from (\n" + "\n".join(rows) + "\n)")
         with self._lock:
             cluster = self.next_cluster
             self.next_cluster += 1

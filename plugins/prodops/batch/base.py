@@ -9,7 +9,7 @@ so everything downstream is the same code whichever pool ran the jobs.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -23,6 +23,10 @@ class JobAction(str, enum.Enum):
     HOLD = "Hold"
     RELEASE = "Release"
     REMOVE = "Remove"
+
+
+JOB_RESOURCES = ("request_memory_mb", "request_disk_mb", "max_wall_time_s")
+"""What a job requests; a retry may raise them job by job (:attr:`SubmissionSpec.job_resources`)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,13 @@ class SubmissionSpec:
     batch_name: str = ""
     inputs: Sequence[str] = ()
     """Every input file the stage was given (the jobs' share of them is in their items)."""
+    job_indexes: Sequence[int] = ()
+    """The stage's index of each item's job, when a retry submits some of the stage's jobs
+    again; empty: item N is job N (the first submission of a stage)."""
+    job_resources: Sequence[Mapping[str, int]] = ()
+    """Per item, what the job requests when it differs between jobs (a retry with more memory):
+    ``request_memory_mb``, ``request_disk_mb``, ``max_wall_time_s``; missing keys take the
+    spec's own values. Empty: every job requests the spec's values."""
 
     @property
     def key(self) -> str:
@@ -57,7 +68,17 @@ class SubmissionSpec:
         data = asdict(self)
         data["items"] = list(self.items)
         data["inputs"] = list(self.inputs)
+        data["job_indexes"] = list(self.job_indexes)
+        data["job_resources"] = [dict(r) for r in self.job_resources]
         return data
+
+    def job_index(self, item: int) -> int:
+        return int(self.job_indexes[item]) if self.job_indexes else item
+
+    def resources(self, item: int) -> dict[str, int]:
+        """What job ``item`` requests: the spec's values with its own overrides."""
+        own = self.job_resources[item] if self.job_resources else {}
+        return {name: int(own.get(name, getattr(self, name))) for name in JOB_RESOURCES}
 
 
 @dataclass(frozen=True)

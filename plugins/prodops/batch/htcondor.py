@@ -37,7 +37,7 @@ import htcondor2
 from prodops.batch.base import JobAction, PollResult, Submission, SubmissionSpec
 from prodops.batch.classads import DEFAULT_MAPPING, MappingConfig, job_projection
 from prodops.batch.eventlog import read_events
-from prodops.batch.submit import EVENT_LOG_NAME, ITEM_VARIABLE, item_values, render_submit
+from prodops.batch.submit import EVENT_LOG_NAME, item_rows, render_submit
 from prodops.exceptions import BackendUnavailable, SubmitFailed
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class HTCondorBackend:
         if existing is not None:
             log.info("Submission %s is already cluster %d on %s; not submitting again", spec.key, existing, self.where)
             return self._handle(spec, existing, len(spec.items))
-        items = [{ITEM_VARIABLE: value} for value in item_values(submit)]
+        items = item_rows(submit)
         try:
             result = self._call("submit", schedd.submit, submit, itemdata=iter(items))
         except (htcondor2.HTCondorException, OSError, RuntimeError, ValueError, TypeError) as err:

@@ -18,17 +18,21 @@ from dataclasses import dataclass, field
 import classad2
 import htcondor2
 
-from prodops.batch.base import SubmissionSpec
+from prodops.batch.base import JOB_RESOURCES, SubmissionSpec
 from prodops.exceptions import SubmitFailed
 
 ITEM_VARIABLE = "args"
 """The queue variable each job's item is bound to (``queue args from (...)``)."""
 
+JOB_VARIABLES = ("prodops_job_index", "prodops_memory_mb", "prodops_disk_kb", "prodops_wall_s")
+"""Queue variables of a submission whose jobs differ in more than their arguments (a retry):
+``queue prodops_job_index, ..., args from (...)``; ``args`` comes last and takes the rest of the line."""
+
 EVENT_LOG_NAME = "jobs.log"
 OUTPUT_PATTERN = "job.$(ProcId).out"
 ERROR_PATTERN = "job.$(ProcId).err"
 
-PRODOPS_ATTRIBUTES = ("ProdopsRequest", "ProdopsStage", "ProdopsAttempt", "ProdopsSubmission")
+PRODOPS_ATTRIBUTES = ("ProdopsRequest", "ProdopsStage", "ProdopsAttempt", "ProdopsSubmission", "ProdopsJobIndex")
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -90,9 +94,25 @@ def render_submit(spec: SubmissionSpec) -> htcondor2.Submit:
     }
     if spec.environment:
         description["environment"] = format_environment(spec.environment)
+    if not (spec.job_indexes or spec.job_resources):
+        description["+ProdopsJobIndex"] = "$(ProcId)"
+        submit = htcondor2.Submit(description)
+        items = "\n".join(item.strip() for item in spec.items)
+        submit.setQArgs(f"{ITEM_VARIABLE} from (\n{items}\n)")
+        return submit
+    description.update({
+        "request_memory": "$(prodops_memory_mb)",
+        "request_disk": "$(prodops_disk_kb)",
+        "allowed_execute_duration": "$(prodops_wall_s)",
+        "+ProdopsJobIndex": "$(prodops_job_index)",
+    })
+    rows = []
+    for index, item in enumerate(spec.items):
+        wants = spec.resources(index)
+        rows.append(f"{spec.job_index(index)} {wants['request_memory_mb']} {wants['request_disk_mb'] * 1024}"
+                    f" {wants['max_wall_time_s']} {item.strip()}")
     submit = htcondor2.Submit(description)
-    items = "\n".join(item.strip() for item in spec.items)
-    submit.setQArgs(f"{ITEM_VARIABLE} from (\n{items}\n)")
+    submit.setQArgs(f"{', '.join((*JOB_VARIABLES, ITEM_VARIABLE))} from (\n" + "\n".join(rows) + "\n)")
     return submit
 
 
@@ -102,7 +122,7 @@ def submit_file_text(submit: htcondor2.Submit) -> str:
     qargs = (submit.getQArgs() or "").strip()
     items = list(submit.itemdata() or [])
     if qargs.endswith("(") and items:
-        values = [item[ITEM_VARIABLE] if isinstance(item, dict) else item for item in items]
+        values = [" ".join(item.values()) if isinstance(item, dict) else item for item in items]
         lines.append(f"queue {qargs}")
         lines.extend(values)
         lines.append(")")
@@ -113,20 +133,28 @@ def submit_file_text(submit: htcondor2.Submit) -> str:
     return "\n".join(lines) + "\n"
 
 
-def item_values(submit: htcondor2.Submit) -> list[str]:
-    """Each job's ``args`` value, in ProcId order."""
+def item_rows(submit: htcondor2.Submit) -> list[dict[str, str]]:
+    """Each job's queue variables (``args``, and the per-job ones of a retry), in ProcId order."""
     items = submit.itemdata()
     if items is None:
-        return [""]
-    return [item[ITEM_VARIABLE] if isinstance(item, dict) else item for item in items]
+        return [{ITEM_VARIABLE: ""}]
+    return [dict(item) if isinstance(item, dict) else {ITEM_VARIABLE: item} for item in items]
+
+
+def item_values(submit: htcondor2.Submit) -> list[str]:
+    """Each job's ``args`` value, in ProcId order."""
+    return [row[ITEM_VARIABLE] for row in item_rows(submit)]
 
 
 def expand_jobs(submit: htcondor2.Submit, cluster_id: int) -> list[JobDescription]:
     """Every job of the cluster, with its macros expanded as condor_submit expands them."""
     template = {key: value for key, value in submit.items()}
     jobs = []
-    for proc_id, item in enumerate(item_values(submit)):
+    for proc_id, row in enumerate(item_rows(submit)):
+        item = row[ITEM_VARIABLE]
         job = htcondor2.Submit(template)
+        for name, value in row.items():
+            job[name] = value
         for macro, value in (
             ("ClusterId", str(cluster_id)),
             ("Cluster", str(cluster_id)),
@@ -214,12 +242,37 @@ def _validate(spec: SubmissionSpec) -> None:
                 problems.append(f"items[{index}] = {item!r} spans lines; put one job's arguments on one line")
             elif text == ")" or text.startswith("#"):
                 problems.append(f"items[{index}] = {item!r} would end the item list or be read as a comment")
+    problems += _per_job_problems(spec)
     try:
         format_environment(spec.environment)
     except SubmitFailed as err:
         problems.append(str(err))
     if problems:
         raise SubmitFailed(f"submission {spec.key} is invalid: " + "; ".join(problems))
+
+
+def _per_job_problems(spec: SubmissionSpec) -> list[str]:
+    problems = []
+    n = len(spec.items) if not isinstance(spec.items, str) else 0
+    if spec.job_indexes:
+        if len(spec.job_indexes) != n:
+            problems.append(f"job_indexes has {len(spec.job_indexes)} entries for {n} items; give one per item")
+        bad = [i for i in spec.job_indexes if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+        if bad:
+            problems.append(f"job_indexes {bad[:3]!r} are not job indexes (whole numbers >= 0)")
+        elif len(set(spec.job_indexes)) != len(spec.job_indexes):
+            problems.append("job_indexes repeats a job; submit each job of the stage once per attempt")
+    if spec.job_resources:
+        if len(spec.job_resources) != n:
+            problems.append(f"job_resources has {len(spec.job_resources)} entries for {n} items; give one per item")
+        for index, wants in enumerate(spec.job_resources):
+            unknown = sorted(set(wants) - set(JOB_RESOURCES))
+            if unknown:
+                problems.append(f"job_resources[{index}]: {unknown[0]!r} is not one of {', '.join(JOB_RESOURCES)}")
+            for name, value in wants.items():
+                if name in JOB_RESOURCES and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                    problems.append(f"job_resources[{index}].{name} = {value!r} must be a positive whole number")
+    return problems
 
 
 def format_environment(env: Mapping[str, str]) -> str:

@@ -6,6 +6,7 @@ queues (classad2), the event log (written by EventLogWriter, read by htcondor2.J
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from pathlib import Path
@@ -205,3 +206,14 @@ def test_polled_ads_map_like_the_full_ads(backend, schedd, spec):
         row.pop("ad"), row.pop("ad_hash")
     assert projected == full
     assert (projected["site"], projected["memory_usage_mb"], projected["files_in_count"]) == ("FNAL", 1800, 2)
+
+
+def test_a_retry_queues_its_jobs_with_their_index_and_own_memory(backend, schedd, spec):
+    retry = dataclasses.replace(spec, attempt=2, items=[spec.items[1], spec.items[2]], job_indexes=[1, 2],
+                                job_resources=[{"request_memory_mb": 3000}, {}])
+    submission = backend.submit(retry)
+    assert submission.num_jobs == 2
+    ads = [schedd.ad(submission.cluster_id, proc) for proc in range(2)]
+    assert [ad["Args"] for ad in ads] == [spec.items[1], spec.items[2]]
+    assert [ad.eval("ProdopsJobIndex") for ad in ads] == [1, 2]
+    assert [ad["RequestMemory"] for ad in ads] == [3000, 2000]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import htcondor2
 import pytest
@@ -94,6 +95,7 @@ def test_expand_jobs_gives_each_job_its_item_and_proc_id():
         "ProdopsStage": '"reco"',
         "ProdopsAttempt": "2",
         "ProdopsSubmission": '"42/reco/2"',
+        "ProdopsJobIndex": "1",
     }
 
 
@@ -161,3 +163,41 @@ def test_invalid_specs_name_the_field(change, message):
         render_submit(dataclasses.replace(SPEC, **change))
     assert message in str(info.value)
     assert "submission 42/" in str(info.value)
+
+
+RETRY = dataclasses.replace(
+    SPEC, attempt=3, items=[ITEMS[1], ITEMS[2]], job_indexes=[1, 2],
+    job_resources=[{}, {"request_memory_mb": 3000, "max_wall_time_s": 10800}],
+)
+
+
+def test_a_retry_submits_chosen_jobs_with_their_own_index_and_requests():
+    submit = render_submit(RETRY)
+    assert submit.getQArgs().startswith("prodops_job_index, prodops_memory_mb, prodops_disk_kb, prodops_wall_s, args from")
+    jobs = expand_jobs(submit, cluster_id=9)
+    assert [job.proc_id for job in jobs] == [0, 1]
+    assert [job.arguments for job in jobs] == [ITEMS[1], ITEMS[2]]
+    assert [job.custom["ProdopsJobIndex"] for job in jobs] == ["1", "2"]
+    assert [job.request_memory_mb for job in jobs] == [2000, 3000]
+    assert [job.request_disk_kb for job in jobs] == [3000 * 1024] * 2
+    assert [job.allowed_execute_duration for job in jobs] == [7200, 10800]
+    text = submit_file_text(submit)
+    assert "2 3000 3072000 10800 --job 2 --memory 800" in text
+
+
+def test_a_first_submission_tags_each_job_with_its_proc_as_job_index():
+    jobs = expand_jobs(render_submit(SPEC), cluster_id=9)
+    assert [job.custom["ProdopsJobIndex"] for job in jobs] == ["0", "1", "2"]
+    assert {job.request_memory_mb for job in jobs} == {2000}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"job_indexes": [1]}, "job_indexes has 1 entries for 2 items"),
+    ({"job_indexes": [1, 1]}, "job_indexes repeats a job"),
+    ({"job_indexes": [1, -2]}, "are not job indexes"),
+    ({"job_resources": [{}, {"memory": 5}]}, "'memory' is not one of request_memory_mb"),
+    ({"job_resources": [{}, {"request_memory_mb": 0}]}, "job_resources[1].request_memory_mb = 0 must be a positive"),
+])
+def test_bad_per_job_fields_are_refused_naming_them(change, message):
+    with pytest.raises(SubmitFailed, match=re.escape(message)):
+        render_submit(dataclasses.replace(RETRY, **change))
