@@ -6,8 +6,10 @@ and sets the priority, preflight waits until the services the workflow needs are
 maintenance window overlaps the run, then each stage of the chosen workflow runs in turn:
 
 `submit_stage` -> `track_stage` (in the triggerer: no worker slot held) -> `triage_failures`
-(one verdict per failed job: service, infrastructure, code or unknown, with evidence) -> `collect_outputs`
-(the jobs' manifests) -> `check_outputs` (Great Expectations; a failed critical expectation
+(one verdict per failed job: service, infrastructure, code or unknown, with evidence) ->
+`retry_failures` (service and infrastructure failures resubmitted once preflight passes again,
+resource limits with more of the resource, in rounds within the retry budgets; code failures
+are listed for a debug rerun) -> `collect_outputs` (each job's latest attempt's manifest) -> `check_outputs` (Great Expectations; a failed critical expectation
 stops the chain before the next stage) -> the next stage reads this stage's outputs.
 
 `report` summarises every stage that ran. Each workflow template in include/workflows is a
@@ -25,6 +27,7 @@ from airflow.sdk import Asset, Param, TaskGroup, dag, get_current_context, task
 from prodops import config
 from prodops.batch.registry import get_backend
 from prodops.operators.approval import RequestApprovalOperator
+from prodops.operators.retry import RetryFailuresOperator
 from prodops.operators.track import TrackStageOperator
 from prodops.quality.stage import check_stage_outputs, collect_stage_outputs
 from prodops.request import service
@@ -83,11 +86,13 @@ def workflow_branch(template: WorkflowTemplate, request) -> tuple[list, list]:
                 submitted = submit_stage(request, stage.name)
                 track = TrackStageOperator(task_id="track_stage", submission_id=submitted, backend=BACKEND)
                 triaged = triage_failures(request, stage.name)
+                retried = RetryFailuresOperator(task_id="retry_failures", request_id=request["request_id"],
+                                                stage=stage.name, backend=BACKEND)
                 collected = collect_outputs(request, stage.name)
                 checked = check_outputs.override(outlets=[stage_asset(template.name, stage.name)])(
                     request, template.name, stage.name
                 )
-                track >> triaged >> collected >> checked
+                track >> triaged >> retried >> collected >> checked
             if previous is not None:
                 previous >> submitted
             first = first or submitted

@@ -6,8 +6,10 @@ burns a little CPU on each, and sleeps ``--sleep`` seconds overall, so that the 
 something to measure. A request can tell chosen jobs to fail the ways grid jobs fail:
 ``--exit N`` exits with code N, ``--signal N`` kills itself with signal N (9, 11, ...),
 ``--memory MB`` allocates and touches that much memory so the pool holds it for going
-over its request_memory. Standard library only: it runs with whatever python3 a worker
-node has.
+over its request_memory, ``--art-error`` stops with an art ProductNotFound exception (a
+code failure), and ``--storage-flag FILE`` streams its records through the demo storage
+(demo_storage.py), failing with dCache's xrootd error when the storage goes down under it.
+Standard library only: it runs with whatever python3 a worker node has.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ import socket
 import sys
 import time
 
+from demo_storage import XROOTD_ERROR, storage_down
+
 CHUNK_MB = 8
+ART_PRODUCT_NOT_FOUND = """%MSG-s ArtException:  PostEndJob 25-Nov-2026 10:00:00 CST ModuleEndJob
+---- ProductNotFound BEGIN
+  getByLabel: Found zero products matching all criteria
+  Looking for type: std::vector<rb::Track>
+  Looking for module label: kalmantrack
+  Looking for productInstanceName:
+---- ProductNotFound END
+%MSG
+Art has completed and will exit with status 65."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,19 +45,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--exit", type=int, default=0, dest="exit_code", help="exit with this code at the end")
     parser.add_argument("--signal", type=int, default=0, dest="signum", help="kill itself with this signal")
     parser.add_argument("--memory", type=int, default=0, dest="memory_mb", help="allocate and touch this many MB")
+    parser.add_argument("--art-error", action="store_true", help="stop with an art ProductNotFound exception")
+    parser.add_argument("--storage-flag", default="", help="stream records through the demo storage of this flag")
     args = parser.parse_args(argv)
     if args.records < 0 or args.sleep < 0 or args.memory_mb < 0:
         parser.error("--records, --sleep and --memory must not be negative")
     return args
 
 
-def write_records(job: int, records: int, sleep_s: float) -> str:
-    """Each record carries a SHA-256 chain (some CPU); sleeping is spread over the records."""
+class StorageDown(Exception):
+    """The demo storage went down while the job streamed through it."""
+
+
+def write_records(job: int, records: int, sleep_s: float, storage_flag: str = "") -> str:
+    """Each record carries a SHA-256 chain (some CPU); sleeping is spread over the records.
+    With a storage flag every record is read through the demo storage first."""
     path = f"demo_output_{job}.txt"
     digest = hashlib.sha256(f"job {job}".encode()).digest()
     pause = sleep_s / records if records else 0.0
     with open(path, "w") as out:
         for index in range(records):
+            if storage_down(storage_flag, job):
+                raise StorageDown(f"reading record {index} of job {job}")
             for _ in range(200):
                 digest = hashlib.sha256(digest).digest()
             out.write(f"{job}\t{index}\t{digest.hex()}\n")
@@ -70,8 +92,15 @@ def hog_memory(megabytes: int) -> list[bytearray]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     print(f"demo job {args.job} on {socket.gethostname()} pid {os.getpid()}: {args.records} records", flush=True)
+    if args.art_error:
+        print(ART_PRODUCT_NOT_FOUND, file=sys.stderr, flush=True)
+        return 65
     held = hog_memory(args.memory_mb) if args.memory_mb else []
-    path = write_records(args.job, args.records, args.sleep)
+    try:
+        path = write_records(args.job, args.records, args.sleep, args.storage_flag)
+    except StorageDown as err:
+        print(f"{err}: {XROOTD_ERROR}", file=sys.stderr, flush=True)
+        return 84
     print(f"wrote {args.records} records to {path}", flush=True)
     if held:
         print(f"held {len(held) * CHUNK_MB} MB", flush=True)

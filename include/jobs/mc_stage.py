@@ -6,7 +6,8 @@
 writes ``<stage>_<job>.dat``; ``merge`` concatenates its inputs. A comma list (``g4,reco``)
 runs several steps in one job. The job declares what it read and wrote in
 ``manifest_<stage>_<job>.json`` next to its output (format: docs in README, "Instrumenting
-jobs"). Standard library only.
+jobs"). With ``--storage-flag FILE`` the output is copied to the demo storage (demo_storage.py)
+with ifdh, which fails while the storage is down. Standard library only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 import sys
 import time
 import zlib
+
+from demo_storage import IFDH_ERROR, storage_down
 
 MANIFEST_SCHEMA = 1
 
@@ -31,6 +34,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--zero-size", action="store_true", help="write an empty output file (a broken job)")
     parser.add_argument("--exit", type=int, default=0, dest="exit_code")
+    parser.add_argument("--storage-flag", default="", help="copy the output to the demo storage of this flag")
     return parser.parse_args(argv)
 
 
@@ -72,6 +76,10 @@ def main(argv: list[str]) -> int:
     with open(output, "w") as handle:
         if not args.zero_size:
             handle.writelines(e + "\n" for e in events)
+    if storage_down(args.storage_flag, args.job):
+        print(f"ifdh cp {output} dcache:/pnfs/demo/{output}", flush=True)
+        print(IFDH_ERROR, file=sys.stderr, flush=True)
+        return 70
     manifest = {
         "schema": MANIFEST_SCHEMA,
         "stage": steps[-1],

@@ -18,9 +18,17 @@ def _f(value: Any) -> float:
     return float(value or 0.0)
 
 
-def build_report(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Counts by outcome, exit codes, signals, hold reasons, cpu/wall totals and efficiency."""
-    judged = [(r, outcome(r)) for r in rows]
+def build_report(attempts: Iterable[Mapping[str, Any]],
+                 triage: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Counts by outcome, exit codes, signals, hold reasons, cpu/wall totals and efficiency.
+
+    A job's outcome is its latest attempt's (rows marked ``latest``; a row without the mark is
+    a job's only attempt); cpu and wall time count every attempt, and so does the wall time
+    wasted by attempts that did not succeed. ``triage``: the stage's verdict counts
+    (category, action, action_state, n).
+    """
+    every = [(r, outcome(r)) for r in attempts]
+    judged = [(r, o) for r, o in every if r.get("latest", True)]
     rows = [r for r, _ in judged]
     outcomes = Counter(o.value for _, o in judged)
     exit_codes = Counter(str(r["exit_code"]) for r, o in judged if o in (Outcome.SUCCEEDED, Outcome.FAILED))
@@ -31,13 +39,17 @@ def build_report(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         if o is Outcome.HELD
     )
     sites = Counter(r["site"] or "unknown" for r in rows)
-    wall = [_f(r["remote_wall_clock_time"]) for r in rows]
-    cpu = [_f(r["remote_user_cpu"]) + _f(r["remote_sys_cpu"]) for r in rows]
+    wall = [_f(r["remote_wall_clock_time"]) for r, _ in every]
+    cpu = [_f(r["remote_user_cpu"]) + _f(r["remote_sys_cpu"]) for r, _ in every]
     ran = [(w, c) for w, c in zip(wall, cpu) if w > 0]
     total_wall, total_cpu = sum(wall), sum(cpu)
-    unsuccessful = [(r, o, w) for (r, o), w in zip(judged, wall) if o is not Outcome.SUCCEEDED]
+    unsuccessful = [(r, o) for r, o in judged if o is not Outcome.SUCCEEDED]
+    retried = [(r, o) for r, o in judged if int(r.get("attempt") or 1) > 1]
     return {
         "jobs": len(rows),
+        "attempts": len(every),
+        "retried_jobs": len(retried),
+        "recovered_jobs": sum(o is Outcome.SUCCEEDED for _, o in retried),
         "outcomes": dict(sorted(outcomes.items())),
         "exit_codes": dict(sorted(exit_codes.items())),
         "signals": dict(sorted(signals.items())),
@@ -48,15 +60,28 @@ def build_report(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "cpu_time_s": {"total": total_cpu, "mean": mean(c for _, c in ran) if ran else 0.0,
                        "max": max(cpu, default=0.0)},
         "cpu_efficiency": (total_cpu / total_wall) if total_wall else None,
-        "wasted_wall_time_s": sum(w for _, _, w in unsuccessful),
-        "max_memory_mb": max((int(r["memory_usage_mb"] or 0) for r in rows), default=0),
-        "unsuccessful_jobs": [_job_line(r, o) for r, o, _ in unsuccessful[:MAX_LISTED_JOBS]],
+        "wasted_wall_time_s": sum(w for (_, o), w in zip(every, wall) if o is not Outcome.SUCCEEDED),
+        "max_memory_mb": max((int(r["memory_usage_mb"] or 0) for r, _ in every), default=0),
+        "unsuccessful_jobs": [_job_line(r, o) for r, o in unsuccessful[:MAX_LISTED_JOBS]],
+        "triage": _triage_counts(triage),
     }
+
+
+def _triage_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    by_category: Counter[str] = Counter()
+    by_action: Counter[str] = Counter()
+    for r in rows:
+        by_category[r["category"]] += r["n"]
+        by_action[f"{r['action']} ({r['action_state']})"] += r["n"]
+    return {"failed_attempts": sum(by_category.values()),
+            "by_category": dict(by_category.most_common()), "by_action": dict(by_action.most_common())}
 
 
 def _job_line(row: Mapping[str, Any], judged: Outcome) -> dict[str, Any]:
     return {
         "job": f"{row.get('cluster_id')}.{row.get('proc_id')}",
+        "job_index": row.get("job_index", row.get("proc_id")),
+        "attempt": row.get("attempt", 1),
         "outcome": judged.value,
         "exit_code": row["exit_code"],
         "signal": row["exit_signal"],
@@ -73,7 +98,9 @@ def format_report(stage: str, report: Mapping[str, Any]) -> str:
     eff = report["cpu_efficiency"]
     lines = [
         f"=== Stage {stage}: {report['jobs']} jobs ===",
-        "Outcomes:      " + _pairs(report["outcomes"]),
+        "Outcomes:      " + _pairs(report["outcomes"]) + "  (each job's latest attempt)",
+        f"Attempts:      {report['attempts']}; jobs retried {report['retried_jobs']},"
+        f" recovered by a retry {report['recovered_jobs']}",
         "Exit codes:    " + _pairs(report["exit_codes"]),
         "Signals:       " + _pairs(report["signals"]),
         "Sites:         " + _pairs(report["sites"]),
@@ -84,6 +111,10 @@ def format_report(stage: str, report: Mapping[str, Any]) -> str:
         f"Wasted wall time (jobs that did not succeed): {report['wasted_wall_time_s']:.0f} s",
         f"Peak memory:   {report['max_memory_mb']} MB",
     ]
+    triage = report.get("triage") or {}
+    if triage.get("failed_attempts"):
+        lines.append(f"Triage:        {triage['failed_attempts']} failed attempts: " + _pairs(triage["by_category"]))
+        lines.append("Actions:       " + _pairs(triage["by_action"]))
     if report["hold_reasons"]:
         lines.append("Hold reasons:")
         lines += [f"  {n:>5} x {reason}" for reason, n in report["hold_reasons"].items()]

@@ -13,11 +13,24 @@ from typing import Any
 
 from prodops import config
 from prodops.batch.base import Backend, SubmissionSpec
+from prodops.datasets import resolve_dataset
 from prodops.store import records
-from prodops.store.db import connect
+from prodops.store.db import connect, q
 from prodops.workflows import WorkflowTemplate
 
 log = logging.getLogger(__name__)
+
+
+def stage_input_files(conn, request: Mapping[str, Any], template: WorkflowTemplate, stage: str) -> dict[str, int | None]:
+    """The files a stage reads, with their events where known: the dataset for a first stage
+    that reads one, else the previous stage's recorded outputs that exist and are not empty."""
+    previous = template.previous(stage)
+    if previous is None:
+        if template.input == "dataset":
+            return {f.path: f.events for f in resolve_dataset(request["input_dataset"])}
+        return {}
+    rows = conn.execute(q("stage_outputs"), {"request_id": request["id"], "stage": previous.name}).fetchall()
+    return {r["path"]: r["events"] for r in rows if r["readable"] and r["size_bytes"] > 0}
 
 
 def stage_spec(

@@ -113,7 +113,10 @@ class WorkflowTemplate:
             )
             for option, extra in self.fault_arguments.items():
                 chosen = values.get(option, ())
-                if job in chosen or (isinstance(chosen, Mapping) and job in chosen.get(stage, ())):
+                if isinstance(chosen, str):  # a value for every job, e.g. a path
+                    if chosen:
+                        args += " " + extra.format(value=chosen)
+                elif job in chosen or (isinstance(chosen, Mapping) and job in chosen.get(stage, ())):
                     args += " " + extra.format(over_memory_mb=request_memory_mb * 2 + 64)
             items.append(args)
         return items

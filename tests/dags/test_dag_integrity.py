@@ -47,7 +47,7 @@ def test_production_request_reads_like_the_lifecycle(dagbag):
     dag = dagbag.dags["production_request"]
     order = ["validate_request", "await_approval", "preflight", "choose_workflow",
              "mc_chain.gen.submit_stage", "mc_chain.gen.track_stage", "mc_chain.gen.triage_failures",
-             "mc_chain.gen.collect_outputs",
+             "mc_chain.gen.retry_failures", "mc_chain.gen.collect_outputs",
              "mc_chain.gen.check_outputs", "mc_chain.g4.submit_stage", "mc_chain.reco.submit_stage",
              "mc_chain.merge.submit_stage", "mc_chain.merge.check_outputs", "report"]
     assert set(order) <= set(dag.task_ids)
@@ -58,7 +58,10 @@ def test_production_request_reads_like_the_lifecycle(dagbag):
     from prodops.operators.track import TrackStageOperator
 
     assert isinstance(dag.get_task("await_approval"), RequestApprovalOperator)
+    from prodops.operators.retry import RetryFailuresOperator
+
     assert isinstance(dag.get_task("mc_chain.gen.track_stage"), TrackStageOperator)
+    assert isinstance(dag.get_task("mc_chain.gen.retry_failures"), RetryFailuresOperator)
 
 
 def test_every_workflow_template_is_a_branch_of_stage_groups(dagbag):

@@ -37,7 +37,7 @@ def test_mc_chain_runs_all_four_stages_with_checked_outputs(airflow):
     assert state == "success"
     states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
     for stage in CHAIN:
-        for task in ("submit_stage", "track_stage", "triage_failures", "collect_outputs", "check_outputs"):
+        for task in ("submit_stage", "track_stage", "triage_failures", "retry_failures", "collect_outputs", "check_outputs"):
             assert states[f"mc_chain.{stage}.{task}"] == "success", (stage, task, states)
     assert states["demo.run.submit_stage"] == "skipped" and states["report"] == "success"
 

@@ -12,6 +12,7 @@ from prodops.constants import RequestState
 from prodops.quality.stage import DataQualityFailed, check_stage_outputs, collect_stage_outputs
 from prodops.request import service
 from prodops.request.decision import record_decision
+from prodops.stage import stage_input_files
 from prodops.store.db import connect
 from prodops.tracking import SubmissionTracker
 from prodops.workflows import load_templates
@@ -87,7 +88,7 @@ def test_a_zero_size_output_fails_a_critical_expectation_and_is_recorded(db_url,
     result = rows(db_url, "SELECT success, observed FROM dq_results WHERE request_id = %(r)s AND stage = 'g4'"
                           " AND expectation_id = 'no_empty_files'", r=request_id)[0]
     assert result["success"] is False and result["observed"]["unexpected_count"] == 1
-    reco_inputs = service.stage_inputs(connect(db_url), service_request(db_url, request_id), chain, "reco")
+    reco_inputs = stage_input_files(connect(db_url), service_request(db_url, request_id), chain, "reco")
     assert len(reco_inputs) == 2  # the empty file is never handed on
 
 

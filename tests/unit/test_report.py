@@ -37,3 +37,29 @@ def test_empty_stage_has_no_efficiency():
     report = build_report([])
     assert report["jobs"] == 0 and report["cpu_efficiency"] is None
     assert "n/a" in format_report("run", report)
+
+
+def test_a_job_is_judged_by_its_latest_attempt_and_every_attempt_costs_time():
+    rows = [
+        {**job(exit_code=1, wall=40, cpu=5), "job_index": 0, "attempt": 1, "latest": False},
+        {**job(wall=100, cpu=90), "job_index": 0, "attempt": 2, "latest": True, "proc_id": 0, "cluster_id": 2},
+        {**job(exit_code=65, wall=30, cpu=20), "job_index": 1, "attempt": 1, "latest": True, "proc_id": 1},
+        {**job(signal=9, exit_code=None, wall=10, cpu=1), "job_index": 2, "attempt": 1, "latest": False},
+        {**job(signal=9, exit_code=None, wall=10, cpu=1), "job_index": 2, "attempt": 2, "latest": True},
+    ]
+    triage = [{"category": "service", "action": "retry", "action_state": "done", "n": 1},
+              {"category": "code", "action": "debug_rerun", "action_state": "planned", "n": 1},
+              {"category": "infrastructure", "action": "retry", "action_state": "done", "n": 1},
+              {"category": "infrastructure", "action": "leave", "action_state": "planned", "n": 1}]
+    report = build_report(rows, triage)
+    assert (report["jobs"], report["attempts"], report["retried_jobs"], report["recovered_jobs"]) == (3, 5, 2, 1)
+    assert report["outcomes"] == {"failed": 1, "killed": 1, "succeeded": 1}
+    assert report["wall_time_s"]["total"] == 190 and report["wasted_wall_time_s"] == 90
+    assert [(j["job_index"], j["attempt"]) for j in report["unsuccessful_jobs"]] == [(1, 1), (2, 2)]
+    assert report["triage"] == {
+        "failed_attempts": 4, "by_category": {"infrastructure": 2, "service": 1, "code": 1},
+        "by_action": {"retry (done)": 2, "debug_rerun (planned)": 1, "leave (planned)": 1},
+    }
+    text = format_report("run", report)
+    assert "Attempts:      5; jobs retried 2, recovered by a retry 1" in text
+    assert "Triage:        4 failed attempts: infrastructure=2, service=1, code=1" in text

@@ -71,10 +71,11 @@ SELECT submission_id, log_offset, cluster_id, proc_id, event_type, event_time, d
 ON CONFLICT (submission_id, log_offset) DO NOTHING;
 
 -- name: jobs_of_stage
-SELECT j.*, s.attempt
-  FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
- WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s
- ORDER BY s.attempt, j.proc_id;
+-- Every attempt of every job of the stage; `latest` marks each job's newest attempt (its outcome).
+SELECT j.*, v.attempt, v.job_index, v.latest
+  FROM stage_job_attempts v JOIN job_attempts j USING (submission_id, proc_id)
+ WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
+ ORDER BY v.job_index, v.attempt;
 
 -- name: upsert_stage_report
 INSERT INTO stage_reports (request_id, stage, report) VALUES (%(request_id)s, %(stage)s, %(report)s)

@@ -24,18 +24,18 @@ INSERT INTO manifest_problems (submission_id, proc_id, problem) VALUES (%(submis
 ON CONFLICT (submission_id, proc_id) DO UPDATE SET problem = EXCLUDED.problem;
 
 -- name: stage_outputs
--- The outputs of a stage's latest submission: the next stage's inputs.
-SELECT o.* FROM job_outputs o
- WHERE o.submission_id = (SELECT max(id) FROM submissions WHERE request_id = %(request_id)s AND stage = %(stage)s)
- ORDER BY o.proc_id, o.file;
+-- The outputs of each job's latest attempt: the stage's outputs, the next stage's inputs.
+SELECT o.*, v.job_index FROM job_outputs o JOIN stage_job_attempts v USING (submission_id, proc_id)
+ WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s AND v.latest
+ ORDER BY v.job_index, o.file;
 
 -- name: stage_inputs
-SELECT i.* FROM job_inputs i
- WHERE i.submission_id = (SELECT max(id) FROM submissions WHERE request_id = %(request_id)s AND stage = %(stage)s)
- ORDER BY i.proc_id, i.file;
+SELECT i.*, v.job_index FROM job_inputs i JOIN stage_job_attempts v USING (submission_id, proc_id)
+ WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s AND v.latest
+ ORDER BY v.job_index, i.file;
 
--- name: latest_submission
-SELECT * FROM submissions WHERE request_id = %(request_id)s AND stage = %(stage)s ORDER BY attempt DESC LIMIT 1;
+-- name: submissions_of_stage
+SELECT * FROM submissions WHERE request_id = %(request_id)s AND stage = %(stage)s ORDER BY attempt;
 
 -- name: upsert_dq_result
 INSERT INTO dq_results (request_id, stage, expectation_id, suite, expectation, data_table, severity, success,

@@ -6,10 +6,10 @@ SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.exit_code, j.exit_by
        j.hold_reason, j.hold_reason_code, j.hold_reason_subcode, j.remove_reason, j.site, j.last_remote_host,
        j.q_date, j.job_start_date, j.job_current_start_date, j.completion_date, j.entered_current_status,
        j.memory_usage_mb, j.request_memory_mb, j.disk_usage_kb, j.request_disk_kb, j.remote_wall_clock_time,
-       j.num_job_starts, s.attempt, s.workdir, s.event_log,
-       coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::integer, j.proc_id) AS job_index
-  FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
- WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s
+       j.num_job_starts, s.attempt, s.workdir, s.event_log, v.job_index
+  FROM stage_job_attempts v JOIN job_attempts j USING (submission_id, proc_id)
+  JOIN submissions s ON s.id = v.submission_id
+ WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
    AND (%(submission_id)s::bigint IS NULL OR s.id = %(submission_id)s::bigint)
    AND (j.state IN ('held', 'removed')
         OR (j.state = 'completed' AND (coalesce(j.exit_by_signal, false) OR coalesce(j.exit_code, 0) <> 0)))
@@ -105,3 +105,11 @@ SELECT v.*, s.workdir, s.event_log, j.state, j.exit_code, j.exit_signal, j.hold_
   FROM triage_verdicts v JOIN submissions s ON s.id = v.submission_id
   JOIN job_attempts j USING (submission_id, proc_id)
  WHERE v.submission_id = %(submission_id)s AND v.proc_id = %(proc_id)s;
+
+-- name: triage_counts_of_stage
+-- The stage report's triage line: verdicts by category and action, and how far each action got.
+SELECT category, action, action_state, count(*) AS n
+  FROM triage_verdicts
+ WHERE request_id = %(request_id)s AND stage = %(stage)s
+ GROUP BY category, action, action_state
+ ORDER BY count(*) DESC;

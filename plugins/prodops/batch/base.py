@@ -72,6 +72,11 @@ class SubmissionSpec:
         data["job_resources"] = [dict(r) for r in self.job_resources]
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SubmissionSpec:
+        """The spec stored on a submission row (:meth:`to_dict`)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
     def job_index(self, item: int) -> int:
         return int(self.job_indexes[item]) if self.job_indexes else item
 

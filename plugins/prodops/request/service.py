@@ -8,11 +8,10 @@ from typing import Any
 
 from prodops.batch.base import Backend
 from prodops.constants import Outcome, RequestState
-from prodops.datasets import resolve_dataset
 from prodops.exceptions import RequestInvalid
 from prodops.report import build_report, format_report
 from prodops.request.form import validate_request
-from prodops.stage import stage_spec, submit_stage
+from prodops.stage import stage_input_files, stage_spec, submit_stage
 from prodops.store import records
 from prodops.store.db import connect, q
 from prodops.workflows import WorkflowTemplate, load_templates
@@ -44,18 +43,6 @@ _APPROVED_ONCE = frozenset(
 """States of a request that was approved; re-running its submit finds the submission made then."""
 
 
-def stage_inputs(conn, request: Mapping[str, Any], template: WorkflowTemplate, stage: str) -> list[str]:
-    """The files a stage reads: the dataset for a first stage that reads one, else the previous
-    stage's recorded outputs that exist and are not empty."""
-    previous = template.previous(stage)
-    if previous is None:
-        if template.input == "dataset":
-            return [f.path for f in resolve_dataset(request["input_dataset"])]
-        return []
-    rows = conn.execute(q("stage_outputs"), {"request_id": request["id"], "stage": previous.name}).fetchall()
-    return [r["path"] for r in rows if r["readable"] and r["size_bytes"] > 0]
-
-
 def submit_workflow_stage(db_url: str, backend: Backend, request_id: int, stage: str) -> int:
     """Submit one stage of an approved request from its inputs; returns the submission id."""
     with connect(db_url) as conn:
@@ -67,7 +54,7 @@ def submit_workflow_stage(db_url: str, backend: Backend, request_id: int, stage:
             records.set_request_state(conn, request_id, RequestState.RUNNING.value)
             conn.commit()
         template = load_templates()[request["workflow"]]
-        inputs = stage_inputs(conn, request, template, stage)
+        inputs = list(stage_input_files(conn, request, template, stage))
     spec = stage_spec(request_id=request_id, request=request, template=template, stage=stage, inputs=inputs)
     return submit_stage(db_url=db_url, backend=backend, spec=spec)
 
@@ -76,7 +63,8 @@ def report_stage(db_url: str, request_id: int, stage: str) -> tuple[dict[str, An
     """Build, store and format one stage's report."""
     with connect(db_url) as conn:
         rows = records.jobs_of_stage(conn, request_id, stage)
-        report = build_report(rows)
+        triage = conn.execute(q("triage_counts_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
+        report = build_report(rows, triage)
         records.upsert_stage_report(conn, request_id, stage, report)
         records.set_stage_state(conn, request_id, stage, "done")
         conn.commit()

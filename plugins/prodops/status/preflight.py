@@ -100,8 +100,13 @@ def preflight(conn: psycopg.Connection, services: Sequence[str], *, now: datetim
     return PreflightResult(ok=not blockers, blockers=blockers)
 
 
-def check_workflow(db_url: str, workflow: str, *, run_for: timedelta, now: datetime) -> PreflightResult:
-    """Preflight for a workflow template by name (what the sensor and its trigger call)."""
+def check_workflow(db_url: str, workflow: str, *, run_for: timedelta, now: datetime,
+                   services: Sequence[str] = ()) -> PreflightResult:
+    """Preflight for a workflow template by name (what the sensor and its trigger call).
+
+    ``services``: more services that must be up besides the workflow's own (a retry waits
+    for the services its failures implicated, when the board knows them).
+    """
     from prodops.store.db import connect
     from prodops.workflows import load_templates
 
@@ -117,4 +122,5 @@ def check_workflow(db_url: str, workflow: str, *, run_for: timedelta, now: datet
 
             sync_registry(conn, load_registry())
             conn.commit()
-        return preflight(conn, policy.services, now=now, run_for=run_for, allow_degraded=policy.allow_degraded)
+        wanted = (*policy.services, *(s for s in services if s in active))
+        return preflight(conn, wanted, now=now, run_for=run_for, allow_degraded=policy.allow_degraded)

@@ -104,11 +104,13 @@ _RESOURCE = {
 
 def _more(resource: str, facts: JobFacts, limits: Mapping[str, Any], policy: Policy) -> tuple[str, int, int] | None:
     key, factor_name, ceiling_name = _RESOURCE[resource]
-    current = limits.get(key)
-    if current is None and resource == "memory":
+    # what this attempt asked for (an earlier retry may have raised it), else the request's form
+    current = None
+    if resource == "memory":
         current = facts.request_memory_mb
-    if current is None and resource == "disk" and facts.request_disk_kb:
+    elif resource == "disk" and facts.request_disk_kb:
         current = math.ceil(facts.request_disk_kb / 1024)
+    current = current or limits.get(key)
     if not current:
         return None
     wanted = float(current) * getattr(policy, factor_name)

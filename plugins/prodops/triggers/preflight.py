@@ -28,8 +28,10 @@ class PreflightTrigger(BaseTrigger):
         deadline: str,
         conn_id: str = config.DB_CONN_ID,
         poll_interval: float = 60.0,
+        services: list[str] | None = None,
     ) -> None:
         super().__init__()
+        self.services = list(services or [])
         self.workflow = workflow
         self.run_for_s = run_for_s
         self.deadline = deadline
@@ -45,6 +47,7 @@ class PreflightTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
+                "services": self.services,
             },
         )
 
@@ -59,7 +62,8 @@ class PreflightTrigger(BaseTrigger):
             while True:
                 now = datetime.now(timezone.utc)
                 result = await asyncio.to_thread(
-                    check_workflow, db_url, self.workflow, run_for=timedelta(seconds=self.run_for_s), now=now
+                    check_workflow, db_url, self.workflow, run_for=timedelta(seconds=self.run_for_s), now=now,
+                    services=self.services,
                 )
                 if result.ok:
                     yield TriggerEvent({"status": "success", "workflow": self.workflow, **result.to_dict()})

@@ -1,0 +1,164 @@
+"""The retry step of a stage: carry out the retries triage planned, one round at a time.
+
+A round is one submission (attempt N+1 of the stage) of every job with a planned ``retry``
+or ``retry_more_resources``: the job's own arguments again, under its job index, with what
+its last attempt requested raised by the action's parameters. The round waits until
+preflight passes for the workflow's services and those the failures implicated; after it is
+tracked, triage of the new submission plans the next round (within the policy's budgets).
+
+Idempotent: the submission key (request, stage, attempt) and the backend's submit make
+submitting a round twice impossible, and a planned action whose job already runs in a later
+submission (a crash between submitting and recording) is recorded against that submission
+instead of being submitted again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from prodops.batch.base import Backend, SubmissionSpec
+from prodops.stage import submit_stage
+from prodops.store import records
+from prodops.store.db import connect, q
+from prodops.triage import store
+from prodops.triage.settings import TriageSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryRound:
+    """The next retry submission of a stage: which attempt, which planned actions, which services."""
+
+    request_id: int
+    stage: str
+    workflow: str
+    attempt: int
+    actions: tuple[Mapping[str, Any], ...]
+    services: tuple[str, ...]
+    """Board services the failures implicated; preflight waits for them too."""
+    run_for_min: float
+    resumed: Mapping[str, Any] | None = None
+    """The submission row of this round when an earlier run submitted it already."""
+
+    @property
+    def job_indexes(self) -> list[int]:
+        return sorted({int(a["job_index"]) for a in self.actions})
+
+
+def _submissions(conn, request_id: int, stage: str) -> list[dict[str, Any]]:
+    return conn.execute(q("submissions_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
+
+
+def plan_round(db_url: str, request_id: int, stage: str, settings: TriageSettings | None = None) -> RetryRound | None:
+    """The next round of retries of a stage, or None when nothing is planned."""
+    settings = settings or load_settings()
+    with connect(db_url) as conn:
+        request = records.get_request(conn, request_id)
+        if request is None:
+            raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
+        planned = store.planned_actions(conn, request_id, stage)
+        if not planned:
+            return None
+        submissions = _submissions(conn, request_id, stage)
+    newest = max(int(a["attempt"]) for a in planned)
+    resumed, actions = None, planned
+    for row in submissions:
+        if int(row["attempt"]) <= newest:
+            continue
+        indexes = set(row["spec"].get("job_indexes") or ())
+        covered = [a for a in planned if int(a["job_index"]) in indexes]
+        if covered:
+            resumed, actions = row, covered
+            break
+    attempt = int(resumed["attempt"]) if resumed else max(int(r["attempt"]) for r in submissions) + 1
+    services = tuple(dict.fromkeys(s for a in actions for s in settings.board_services(a["service"])))
+    return RetryRound(request_id=request_id, stage=stage, workflow=request["workflow"], attempt=attempt,
+                      actions=tuple(actions), services=services, run_for_min=float(request["max_wall_time_min"]),
+                      resumed=resumed)
+
+
+def _latest_items(submissions: Sequence[Mapping[str, Any]]) -> dict[int, tuple[SubmissionSpec, int]]:
+    """Each job index's newest item: the spec that last ran it and its place in that spec."""
+    latest: dict[int, tuple[SubmissionSpec, int]] = {}
+    for row in submissions:
+        spec = SubmissionSpec.from_dict(row["spec"])
+        for item in range(len(spec.items)):
+            latest[spec.job_index(item)] = (spec, item)
+    return latest
+
+
+_PARAM_TO_RESOURCE = {
+    "request_memory_mb": ("request_memory_mb", 1),
+    "request_disk_mb": ("request_disk_mb", 1),
+    "max_wall_time_min": ("max_wall_time_s", 60),
+}
+
+
+def round_spec(plan: RetryRound, submissions: Sequence[Mapping[str, Any]], priority: int) -> SubmissionSpec:
+    """The submission of a round: each job's last item again, with more of what its action asks for."""
+    latest = _latest_items(submissions)
+    first = SubmissionSpec.from_dict(submissions[0]["spec"])
+    params = {int(a["job_index"]): a["action_params"] or {} for a in plan.actions}
+    items, resources = [], []
+    for index in plan.job_indexes:
+        if index not in latest:
+            raise LookupError(f"job {index} of stage {plan.stage} is in no submission of request {plan.request_id};"
+                              " its planned retry cannot be rebuilt")
+        spec, item = latest[index]
+        wants = spec.resources(item)
+        for name, value in params[index].items():
+            if name in _PARAM_TO_RESOURCE:
+                key, unit = _PARAM_TO_RESOURCE[name]
+                wants[key] = max(wants[key], int(value) * unit)
+        items.append(spec.items[item])
+        resources.append(wants)
+    return replace(first, attempt=plan.attempt, items=items, job_indexes=plan.job_indexes, job_resources=resources,
+                   workdir=str(Path(first.workdir).parent / f"attempt-{plan.attempt}"), priority=priority)
+
+
+def submit_round(db_url: str, backend: Backend, plan: RetryRound) -> int:
+    """Submit a round (or find the one submitted before) and record the actions as done; returns its submission id."""
+    with connect(db_url) as conn:
+        submissions = _submissions(conn, plan.request_id, plan.stage)
+        request = records.get_request(conn, plan.request_id)
+    if plan.resumed is not None:
+        spec = SubmissionSpec.from_dict(plan.resumed["spec"])
+    else:
+        spec = round_spec(plan, submissions, int(request["priority"]))
+    submission_id = submit_stage(db_url=db_url, backend=backend, spec=spec)
+    with connect(db_url) as conn:
+        for old, procs in _by_submission(plan.actions).items():
+            store.record_action(conn, old, procs, state="done", retry_submission_id=submission_id,
+                                note=f"resubmitted as attempt {plan.attempt} (submission {submission_id})")
+        conn.commit()
+    log.info("Retry round: attempt %d of stage %s (request %d): %d jobs resubmitted as submission %d",
+             plan.attempt, plan.stage, plan.request_id, len(spec.items), submission_id)
+    return submission_id
+
+
+def give_up(db_url: str, plan: RetryRound, why: str) -> int:
+    """Record the round's planned actions as skipped, with why (e.g. preflight never passed)."""
+    with connect(db_url) as conn:
+        skipped = sum(store.record_action(conn, old, procs, state="skipped", note=why)
+                      for old, procs in _by_submission(plan.actions).items())
+        conn.commit()
+    log.warning("Not retrying %d jobs of stage %s (request %d): %s", skipped, plan.stage, plan.request_id, why)
+    return skipped
+
+
+def _by_submission(actions: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = {}
+    for a in actions:
+        grouped.setdefault(int(a["submission_id"]), []).append(int(a["proc_id"]))
+    return grouped
+
+
+def max_rounds(settings: TriageSettings | None = None) -> int:
+    """Every round uses one retry of some budget of each job in it, so the budgets bound the rounds."""
+    policy = (settings or load_settings()).policy
+    return policy.max_service_retries + policy.max_resource_retries + policy.experiment_retries
