@@ -94,7 +94,12 @@ RETURNING proc_id;
 SELECT v.category, v.rule, v.service, j.site, j.exit_code, count(*) AS jobs,
        count(*) FILTER (WHERE v.possibly_service) AS possibly_service,
        (array_agg(v.cluster_id || '.' || v.proc_id ORDER BY v.proc_id))[1:5] AS sample_jobs,
-       min(v.explain) AS explain
+       min(v.explain) AS explain,
+       count(*) FILTER (WHERE v.action LIKE 'retry%%' AND v.action_state = 'done') AS retried,
+       count(*) FILTER (WHERE v.action LIKE 'retry%%' AND v.action_state = 'planned') AS retry_planned,
+       count(*) FILTER (WHERE v.action LIKE 'retry%%' AND v.action_state IN ('skipped', 'failed')) AS retry_not_done,
+       count(*) FILTER (WHERE v.action = 'debug_rerun') AS debug_rerun,
+       count(*) FILTER (WHERE v.action = 'leave') AS left_alone
   FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
  WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
  GROUP BY v.category, v.rule, v.service, j.site, j.exit_code

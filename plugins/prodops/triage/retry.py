@@ -40,7 +40,7 @@ class RetryRound:
     attempt: int
     actions: tuple[Mapping[str, Any], ...]
     services: tuple[str, ...]
-    """Board services the failures implicated; preflight waits for them too."""
+    """Board services the ``service`` failures implicated; preflight waits for them too."""
     run_for_min: float
     resumed: Mapping[str, Any] | None = None
     """The submission row of this round when an earlier run submitted it already."""
@@ -76,7 +76,9 @@ def plan_round(db_url: str, request_id: int, stage: str, settings: TriageSetting
             resumed, actions = row, covered
             break
     attempt = int(resumed["attempt"]) if resumed else max(int(r["attempt"]) for r in submissions) + 1
-    services = tuple(dict.fromkeys(s for a in actions for s in settings.board_services(a["service"])))
+    # a service failure waits for its service; a node's or a limit's failure has nothing to wait for
+    services = tuple(dict.fromkeys(s for a in actions if a["category"] == "service"
+                                   for s in settings.board_services(a["service"])))
     return RetryRound(request_id=request_id, stage=stage, workflow=request["workflow"], attempt=attempt,
                       actions=tuple(actions), services=services, run_for_min=float(request["max_wall_time_min"]),
                       resumed=resumed)

@@ -29,7 +29,9 @@ def request_id(db_url):
                     note="ship it")
     with connect(db_url) as conn:
         records.upsert_stage_report(conn, made["request_id"], "gen", {
-            "jobs": 2, "outcomes": {"succeeded": 2}, "cpu_efficiency": 0.5, "wasted_wall_time_s": 0})
+            "jobs": 2, "outcomes": {"succeeded": 2}, "cpu_efficiency": 0.5, "wasted_wall_time_s": 0,
+            "attempts": 3, "retried_jobs": 1, "recovered_jobs": 1,
+            "triage": {"failed_attempts": 1, "by_category": {"service": 1}, "by_action": {"retry (done)": 1}}})
         for expectation, success, observed in [("no_empty_files", False, {"unexpected_count": 1}),
                                                ("one_file_per_job", True, 2)]:
             conn.execute(q("upsert_dq_result"), {
@@ -67,6 +69,8 @@ def test_request_page_reads_at_a_glance(client, request_id):
     assert 'data-expectation="gen/no_empty_files"' in html and "unexpected_count" in html
     assert "1 passed, 1 failed" in html
     assert f'href="../triage/{request_id}"' in html
+    assert "3 attempts: 1 jobs retried," in html and "1 recovered" in html
+    assert 'class="pill c-service">service 1' in html and "retry (done) 1" in html
     assert client.get("/requests/").status_code == 200 and f'href="{request_id}"' in client.get("/requests/").text
 
 

@@ -45,7 +45,10 @@ def test_groups_and_one_attempt_with_highlighted_lines(client):
     assert "[3011]" in line["text"] and "xrootd-3011-no-server" in line["rules"] and line["n"] == 1
     page = c.get(f"/triage/attempts/{sid}/1").text
     assert 'class="evidence"' in page and "Server responded with an error" in page
-    assert "xrootd-3011-no-server" in c.get(f"/triage/{rid}").text
+    groups = {g["rule"]: g for g in data["groups"]}
+    assert (groups["xrootd-3011-no-server"]["retry_planned"], groups["xrootd-3011-no-server"]["debug_rerun"]) == (1, 0)
+    page = c.get(f"/triage/{rid}").text
+    assert "xrootd-3011-no-server" in page and "retry planned 1" in page and "for a debug rerun" in page
 
 
 def test_bad_line_count_and_unknown_attempt(client):

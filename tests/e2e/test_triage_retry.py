@@ -1,0 +1,128 @@
+"""Triage and retry through a running Airflow: dCache goes down while the jobs stream from it
+(the outage is reported through the status API), the failed jobs are classified `service` and
+retried automatically once dCache is up, and succeed; a job with a code error is classified
+`code`, not retried, and listed with its evidence line."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from prodops.status import tokens
+from prodops.store.db import connect
+
+os.environ.setdefault("PRODOPS_PREFLIGHT_POLL_INTERVAL", "2")
+
+DAG = "production_request"
+CODE_JOB = 2
+STREAMING = [0, 1, 3]
+PREFIX = "demo-grid.run"
+
+
+def form(flag: str) -> dict:
+    return {
+        "experiment": "nova", "campaign": "e2e-triage", "workflow": "demo-grid", "n_jobs": 4,
+        "request_memory_mb": 100, "request_disk_mb": 100, "max_wall_time_min": 10, "priority": 40,
+        "justification": "end-to-end test of triage and retries", "contact": "paola@example.org",
+        # the jobs stream their records from the demo storage for about 25 s
+        "workflow_options": {"records": 50, "sleep_s": 25, "fail_code": [CODE_JOB], "storage_down_flag": flag},
+    }
+
+
+def fetch(url: str, sql: str, **params) -> list[dict]:
+    with connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def feeder(airflow):
+    with connect(airflow.prodops_db_url) as conn:
+        _, token = tokens.issue(conn, "e2e-triage-feed")
+        conn.commit()
+
+    def push(*events: dict) -> None:
+        r = requests.post(f"{airflow.base_url}/prodops/api/v1/events", json={"events": list(events)},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert r.status_code == 200, r.text
+
+    return push
+
+
+@pytest.fixture(scope="module")
+def outage_run(airflow, feeder, tmp_path_factory):
+    """The run, driven through the outage; returns (run_id, request_id, states seen while dCache was down)."""
+    flag = tmp_path_factory.mktemp("demo-storage") / "dcache-down"
+    feeder({"service": "dcache", "state": "up", "source": "manual"},
+           {"service": "samweb", "state": "up", "source": "manual"})
+    airflow.unpause(DAG)
+    run_id = airflow.trigger(DAG, form(str(flag)))
+    airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
+    airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 60, "note": "outage drill"})
+    airflow.wait_for_task_state(DAG, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
+
+    flag.write_text("")  # dCache goes down under the streaming jobs, and monitoring says so
+    feeder({"service": "dcache", "state": "down", "source": "manual", "message": "pool nodes offline"})
+    airflow.wait_for_task_state(DAG, run_id, f"{PREFIX}.retry_failures", ["deferred"], timeout=240)
+    request_id = fetch(airflow.prodops_db_url, "SELECT id FROM requests WHERE run_id = %(r)s", r=run_id)[0]["id"]
+    while_down = {
+        "submissions": fetch(airflow.prodops_db_url, "SELECT attempt FROM submissions WHERE request_id = %(r)s",
+                             r=request_id),
+        "retry_log": airflow.task_log(DAG, run_id, f"{PREFIX}.retry_failures"),
+    }
+
+    flag.unlink()  # dCache is back
+    feeder({"service": "dcache", "state": "up", "source": "manual"})
+    assert airflow.wait_for_run(DAG, run_id, timeout=400) == "success"
+    return run_id, request_id, while_down
+
+
+def test_failed_jobs_wait_for_the_service_then_are_retried_and_succeed(airflow, outage_run):
+    run_id, request_id, while_down = outage_run
+    url = airflow.prodops_db_url
+    assert [s["attempt"] for s in while_down["submissions"]] == [1]  # nothing resubmitted while dCache was down
+    assert "dcache" in while_down["retry_log"]
+
+    verdicts = {v["proc_id"]: v for v in fetch(url, "SELECT v.* FROM triage_verdicts v JOIN submissions s"
+                                                    " ON s.id = v.submission_id"
+                                                    " WHERE v.request_id = %(r)s AND s.attempt = 1", r=request_id)}
+    assert sorted(verdicts) == sorted(STREAMING + [CODE_JOB])
+    second = fetch(url, "SELECT * FROM submissions WHERE request_id = %(r)s AND attempt = 2", r=request_id)[0]
+    assert second["spec"]["job_indexes"] == STREAMING
+    for proc in STREAMING:
+        v = verdicts[proc]
+        assert (v["category"], v["rule"], v["action"]) == ("service", "xrootd-3011-no-server", "retry"), v
+        assert v["confidence"] >= 0.9 and v["outages"][0]["service"] == "dcache"
+        assert "[3011]" in v["evidence"][0]["text"]
+        assert (v["action_state"], v["retry_submission_id"]) == ("done", second["id"])
+    retried = fetch(url, "SELECT state, exit_code FROM job_attempts WHERE submission_id = %(s)s", s=second["id"])
+    assert [(j["state"], j["exit_code"]) for j in retried] == [("completed", 0)] * len(STREAMING)
+    assert fetch(url, "SELECT count(*) AS n FROM submissions WHERE request_id = %(r)s", r=request_id)[0]["n"] == 2
+
+    report = fetch(url, "SELECT report FROM stage_reports WHERE request_id = %(r)s", r=request_id)[0]["report"]
+    assert (report["jobs"], report["attempts"], report["retried_jobs"], report["recovered_jobs"]) == (4, 7, 3, 3)
+    assert report["outcomes"] == {"failed": 1, "succeeded": 3}
+    outputs = fetch(url, "SELECT count(*) AS n FROM job_outputs o JOIN submissions s ON s.id = o.submission_id"
+                         " WHERE s.request_id = %(r)s", r=request_id)
+    assert outputs[0]["n"] == 0  # the demo jobs declare no manifest; the report and checks above saw all four jobs
+    log = airflow.task_log(DAG, run_id, f"{PREFIX}.retry_failures")
+    assert "resubmitted" in log or "Retry submission" in log
+
+
+def test_the_code_failure_is_not_retried_and_is_listed_with_its_evidence(airflow, outage_run):
+    run_id, request_id, _ = outage_run
+    v = fetch(airflow.prodops_db_url, "SELECT * FROM triage_verdicts WHERE request_id = %(r)s AND job_index = %(j)s",
+              r=request_id, j=CODE_JOB)
+    assert len(v) == 1  # one attempt only
+    v = v[0]
+    assert (v["category"], v["rule"], v["action"], v["retry_submission_id"]) == (
+        "code", "art-product-not-found", "debug_rerun", None)
+    assert v["evidence"][0]["text"].startswith("---- ProductNotFound BEGIN") and v["evidence"][0]["line"]
+
+    log = airflow.task_log(DAG, run_id, f"{PREFIX}.triage_failures")
+    assert "For a debug rerun (code failures, not retried)" in log and "---- ProductNotFound BEGIN" in log
+    groups = airflow.call("GET", f"/prodops/api/v1/triage/{request_id}")
+    assert any(g["category"] == "code" and g["rule"] == "art-product-not-found" for g in groups["groups"])
+    request = fetch(airflow.prodops_db_url, "SELECT state FROM requests WHERE id = %(r)s", r=request_id)[0]
+    assert request["state"] == "failed"  # a job still needs a person
