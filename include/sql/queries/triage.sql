@@ -118,3 +118,19 @@ SELECT category, action, action_state, count(*) AS n
  WHERE request_id = %(request_id)s AND stage = %(stage)s
  GROUP BY category, action, action_state
  ORDER BY count(*) DESC;
+
+-- name: unfinished_retry
+-- A retry submission of the stage still being tracked, or tracked but with failed attempts not
+-- yet triaged: what a restarted retry step must finish before it plans the next round.
+SELECT s.id, s.attempt, s.state,
+       EXISTS (SELECT 1 FROM job_attempts j
+                WHERE j.submission_id = s.id
+                  AND (j.state IN ('held', 'removed') OR (j.state = 'completed'
+                       AND (coalesce(j.exit_by_signal, false) OR coalesce(j.exit_code, 0) <> 0)))
+                  AND NOT EXISTS (SELECT 1 FROM triage_verdicts v
+                                   WHERE v.submission_id = j.submission_id AND v.proc_id = j.proc_id)
+              ) AS untriaged
+  FROM submissions s
+ WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s AND s.attempt > 1
+ ORDER BY s.attempt DESC
+ LIMIT 1;

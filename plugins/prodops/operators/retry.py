@@ -58,6 +58,14 @@ class RetryFailuresOperator(BaseOperator):
         return url_from_connection(self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from prodops.triage import retry
+
+        unfinished = retry.unfinished_round(self._db(), int(self.request_id), self.stage)
+        if unfinished is not None:  # this task was restarted while a round ran
+            submission_id, tracked = unfinished
+            if tracked:
+                return self.after_tracking(context, {"status": "success"}, 0, 0, submission_id)
+            self._track(submission_id, rounds=0, resubmitted=0)
         return self._next_round(rounds=0, resubmitted=0)
 
     def _next_round(self, rounds: int, resubmitted: int) -> dict[str, Any]:
@@ -104,7 +112,7 @@ class RetryFailuresOperator(BaseOperator):
             raise AirflowException(f"Preflight before retrying stage {self.stage} could not check: {event.get('message')}")
         return self._submit(rounds, resubmitted)
 
-    def _submit(self, rounds: int, resubmitted: int) -> dict[str, Any]:
+    def _submit(self, rounds: int, resubmitted: int) -> dict[str, Any] | None:
         from prodops.batch.registry import get_backend
         from prodops.triage import retry
 
@@ -113,12 +121,14 @@ class RetryFailuresOperator(BaseOperator):
         if plan is None:
             return {"rounds": rounds, "resubmitted": resubmitted}
         submission_id = retry.submit_round(db, get_backend(self.backend), plan)
+        self._track(submission_id, rounds, resubmitted + len(plan.job_indexes))
+
+    def _track(self, submission_id: int, rounds: int, resubmitted: int) -> None:
         self.defer(
             trigger=SubmissionTrigger(submission_id=submission_id, backend=self.backend, conn_id=self.conn_id,
                                       poll_interval=self.poll_interval),
             method_name="after_tracking",
-            kwargs={"rounds": rounds, "resubmitted": resubmitted + len(plan.job_indexes),
-                    "submission_id": submission_id},
+            kwargs={"rounds": rounds, "resubmitted": resubmitted, "submission_id": submission_id},
         )
 
     def after_tracking(self, context: Context, event: dict[str, Any], rounds: int, resubmitted: int,

@@ -84,6 +84,22 @@ def plan_round(db_url: str, request_id: int, stage: str, settings: TriageSetting
                       resumed=resumed)
 
 
+def unfinished_round(db_url: str, request_id: int, stage: str) -> tuple[int, bool] | None:
+    """The newest retry submission when it is not finished (still tracked: ``(id, False)``) or
+    finished with failures not yet triaged (``(id, True)``); None when the last round is complete.
+
+    The actions of a round are recorded when it is submitted, so a retry step restarted while
+    its round runs finds that round here rather than in the planned actions.
+    """
+    with connect(db_url) as conn:
+        row = conn.execute(q("unfinished_retry"), {"request_id": request_id, "stage": stage}).fetchone()
+    if row is None:
+        return None
+    if row["state"] != "done":
+        return int(row["id"]), False
+    return (int(row["id"]), True) if row["untriaged"] else None
+
+
 def _latest_items(submissions: Sequence[Mapping[str, Any]]) -> dict[int, tuple[SubmissionSpec, int]]:
     """Each job index's newest item: the spec that last ran it and its place in that spec."""
     latest: dict[int, tuple[SubmissionSpec, int]] = {}

@@ -171,3 +171,17 @@ def test_a_round_that_cannot_pass_preflight_is_recorded_as_skipped(db_url, backe
                    s=first)[0]
     assert verdict["action_state"] == "skipped" and "preflight" in verdict["action_note"]
     assert retry.plan_round(db_url, request_id, "gen") is None
+
+
+def test_a_restarted_retry_step_finds_the_round_still_running_or_not_yet_triaged(db_url, backend, tmp_path):
+    _, request_id, first = failed_by_outage(db_url, backend, tmp_path, n_jobs=1)
+    assert retry.unfinished_round(db_url, request_id, "gen") is None
+    second = retry.submit_round(db_url, backend, retry.plan_round(db_url, request_id, "gen"))
+    assert retry.unfinished_round(db_url, request_id, "gen") == (second, False)  # the storage is still down
+    assert retry.plan_round(db_url, request_id, "gen") is None  # its actions were recorded when submitted
+    track(db_url, backend, second)
+    assert retry.unfinished_round(db_url, request_id, "gen") == (second, True)
+    triage_stage(db_url, request_id, "gen", submission_id=second)
+    assert retry.unfinished_round(db_url, request_id, "gen") is None
+    third = retry.plan_round(db_url, request_id, "gen")
+    assert (third.attempt, third.job_indexes) == (3, [0])
