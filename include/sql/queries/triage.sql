@@ -93,7 +93,12 @@ RETURNING proc_id;
 -- Failed attempts grouped by verdict, signature, service, site and exit code (the triage page).
 SELECT v.category, v.rule, v.service, j.site, j.exit_code, count(*) AS jobs,
        count(*) FILTER (WHERE v.possibly_service) AS possibly_service,
-       (array_agg(v.cluster_id || '.' || v.proc_id ORDER BY v.proc_id))[1:5] AS sample_jobs,
+       (array_agg(v.cluster_id || '.' || v.proc_id ORDER BY v.attempt, v.proc_id))[1:5] AS sample_jobs,
+       (array_agg(v.submission_id || '/' || v.proc_id ORDER BY v.attempt, v.proc_id))[1:5] AS sample_attempts,
+       (array_agg(v.evidence -> 0 ORDER BY v.attempt, v.proc_id)
+            FILTER (WHERE jsonb_array_length(v.evidence) > 0))[1] AS example,
+       (array_agg(v.submission_id || '/' || v.proc_id ORDER BY v.attempt, v.proc_id)
+            FILTER (WHERE jsonb_array_length(v.evidence) > 0))[1] AS example_attempt,
        min(v.explain) AS explain,
        count(*) FILTER (WHERE v.action LIKE 'retry%%' AND v.action_state = 'done') AS retried,
        count(*) FILTER (WHERE v.action LIKE 'retry%%' AND v.action_state = 'planned') AS retry_planned,
@@ -104,6 +109,16 @@ SELECT v.category, v.rule, v.service, j.site, j.exit_code, count(*) AS jobs,
  WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
  GROUP BY v.category, v.rule, v.service, j.site, j.exit_code
  ORDER BY count(*) DESC, v.category, v.rule;
+
+-- name: triage_group_outages
+-- The outages and maintenance windows that overlapped the failed attempts of each group.
+SELECT DISTINCT v.category, v.rule, v.service, j.site, j.exit_code, o ->> 'service' AS outage_service,
+       o ->> 'kind' AS kind, o ->> 'state' AS state, o ->> 'start' AS start, o ->> 'end' AS "end",
+       o ->> 'detail' AS detail
+  FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
+ CROSS JOIN LATERAL jsonb_array_elements(v.outages) o
+ WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
+ ORDER BY 1, 2, 3, 4, 5, start;
 
 -- name: get_verdict
 SELECT v.*, s.workdir, s.event_log, j.state, j.exit_code, j.exit_signal, j.hold_reason, j.site

@@ -85,8 +85,23 @@ def record_action(conn: psycopg.Connection, submission_id: int, proc_ids: Sequen
     return len(rows)
 
 
+MAX_GROUP_OUTAGES = 3
+
+
 def groups(conn: psycopg.Connection, request_id: int, stage: str | None = None) -> list[dict[str, Any]]:
-    return conn.execute(q("triage_groups"), {"request_id": request_id, "stage": stage}).fetchall()
+    """Failed attempts grouped by verdict, signature, service, site and exit code, each with
+    sample attempts, an evidence line and the outages that overlapped them."""
+    params = {"request_id": request_id, "stage": stage}
+    found = conn.execute(q("triage_groups"), params).fetchall()
+    outages: dict[tuple, list[dict[str, Any]]] = {}
+    for o in conn.execute(q("triage_group_outages"), params):
+        listed = outages.setdefault((o["category"], o["rule"], o["service"], o["site"], o["exit_code"]), [])
+        if len(listed) < MAX_GROUP_OUTAGES:
+            listed.append({"service": o["outage_service"], "kind": o["kind"], "state": o["state"],
+                           "start": o["start"], "end": o["end"], "detail": o["detail"]})
+    for g in found:
+        g["outages"] = outages.get((g["category"], g["rule"], g["service"], g["site"], g["exit_code"]), [])
+    return found
 
 
 def get_verdict(conn: psycopg.Connection, submission_id: int, proc_id: int) -> Mapping[str, Any] | None:

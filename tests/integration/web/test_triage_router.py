@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -12,7 +14,7 @@ from prodops.triage.patterns import load_library
 from prodops.triage.plugins import PluginRunner
 from prodops.triage.service import triage_stage
 from prodops.web.triage import triage_router
-from tests.integration.triage.test_triage_stage import NOW, make_request, write_jobs
+from tests.integration.triage.test_triage_stage import NOW, T0, dcache_outage, make_request, write_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +31,7 @@ class Pool:
 def client(db_url, tmp_path):
     rid, sid, workdir = make_request(db_url, tmp_path)
     write_jobs(db_url, sid, workdir)
+    dcache_outage(db_url, T0 + timedelta(minutes=2), T0 + timedelta(minutes=30))
     triage_stage(db_url, rid, "run", now=NOW, classifier=Classifier(load_library(), PluginRunner([])))
     app = FastAPI()
     app.include_router(triage_router(Pool(db_url), lambda: None))
@@ -49,6 +52,10 @@ def test_groups_and_one_attempt_with_highlighted_lines(client):
     assert (groups["xrootd-3011-no-server"]["retry_planned"], groups["xrootd-3011-no-server"]["debug_rerun"]) == (1, 0)
     page = c.get(f"/triage/{rid}").text
     assert "xrootd-3011-no-server" in page and "retry planned 1" in page and "for a debug rerun" in page
+    xrootd = groups["xrootd-3011-no-server"]
+    assert xrootd["sample_attempts"] == [f"{sid}/1"] and "[3011]" in xrootd["example"]["text"]
+    assert [o["service"] for o in xrootd["outages"]] == ["dcache"]
+    assert f'href="attempts/{sid}/1"' in page and "overlapping: dcache outage" in page
 
 
 def test_bad_line_count_and_unknown_attempt(client):
