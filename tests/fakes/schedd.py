@@ -34,6 +34,7 @@ from prodops.batch.submit import ITEM_VARIABLE, expand_jobs
 JobId = Tuple[int, int]
 _JOB_ID = re.compile(r"(\d+)\.(\d+)")
 _CLUSTER = re.compile(r"\d+")
+_ONE_JOB = re.compile(r"\s*ClusterId\s*==\s*(\d+)\s*&&\s*ProcId\s*==\s*(\d+)\s*(?:&&[^|?]*)?$")
 _VERB = {htcondor2.JobAction.Hold: "hold", htcondor2.JobAction.Release: "release",
          htcondor2.JobAction.Remove: "rm"}
 
@@ -52,7 +53,7 @@ class FakeSchedd:
         self.unreachable = False
         self.delay_s = 0.0
         self._versions: Dict[JobId, int] = {}
-        self._projected: Dict[Tuple[JobId, int, Tuple[str, ...]], classad2.ClassAd] = {}
+        self._projected: Dict[JobId, Tuple[int, Tuple[str, ...], classad2.ClassAd]] = {}
         self._logs: Dict[str, EventLogWriter] = {}
         self._lock = threading.RLock()
 
@@ -108,7 +109,7 @@ class FakeSchedd:
         test = classad2.ExprTree(str(constraint))
         with self._lock:
             results = []
-            for job, ad in self.queue.items():
+            for job, ad in self._candidates(str(constraint)):
                 if limit >= 0 and len(results) >= limit:
                     break
                 if test.eval(ad) is True:
@@ -285,15 +286,21 @@ class FakeSchedd:
     def _touch(self, job: JobId) -> None:
         self._versions[job] = self._versions.get(job, 0) + 1
 
+    def _candidates(self, constraint: str) -> Iterator[Tuple[JobId, classad2.ClassAd]]:
+        """The queued jobs a constraint can match: only the job a conjunction names by id, else all."""
+        match = _ONE_JOB.match(constraint)
+        if match is None:
+            return iter(list(self.queue.items()))
+        job = (int(match[1]), int(match[2]))
+        return iter([(job, self.queue[job])] if job in self.queue else [])
+
     def _project(self, job: JobId, ad: classad2.ClassAd, projection: List[str]) -> classad2.ClassAd:
         """The projected copy of a queued ad, made once per version of the ad (queries repeat)."""
-        key = (job, self._versions.get(job, 0), tuple(projection))
-        cached = self._projected.get(key)
-        if cached is None:
-            cached = _projected(ad, projection)
-            self._projected = {k: v for k, v in self._projected.items() if k[0] != job}
-            self._projected[key] = cached
-        return cached
+        version, names = self._versions.get(job, 0), tuple(projection)
+        cached = self._projected.get(job)
+        if cached is None or cached[0] != version or cached[1] != names:
+            cached = self._projected[job] = (version, names, _projected(ad, projection))
+        return cached[2]
 
     def _log(self, ad: classad2.ClassAd) -> EventLogWriter:
         path = str(ad.get("UserLog") or "")
@@ -321,7 +328,7 @@ class FakeSchedd:
     def _leave(self, job: JobId) -> None:
         ad = self.queue.pop(job)
         self._versions.pop(job, None)
-        self._projected = {k: v for k, v in self._projected.items() if k[0] != job}
+        self._projected.pop(job, None)
         self.history_ads.append(ad)
 
     def _select(self, job_spec: Union[List[str], str, classad2.ExprTree, int]) -> List[JobId]:

@@ -138,6 +138,18 @@ def test_finished_jobs_are_read_from_history_once(backend, schedd, spec):
     assert [int(ad["ProcId"]) for ad in finished] == [2] and fourth.history_cursor == "5001.2"
 
 
+def test_fake_schedd_answers_a_one_job_query_like_a_scan(backend, schedd, spec):
+    backend.submit(spec)
+    schedd.execute(5001, 3, site="FNAL")
+    projection = job_projection()
+    one = schedd.query('ClusterId == 5001 && ProcId == 3 && ProdopsSubmission == "7/reco/1"', projection)
+    scanned = schedd.query('ProcId == 3 && ClusterId == 5001 && ProdopsSubmission == "7/reco/1"', projection)
+    assert [ad.printJson() for ad in one] == [ad.printJson() for ad in scanned] and one[0]["ProcId"] == 3
+    assert schedd.query('ClusterId == 5001 && ProcId == 3 && ProdopsSubmission == "other"', projection) == []
+    assert len(schedd.query("ClusterId == 5001 && ProcId == 3 || ProcId == 4", projection)) == 2
+    assert schedd.query("ClusterId == 5001 && ProcId == 99", projection) == []
+
+
 def test_act_holds_releases_and_removes_with_the_reason(backend, schedd, spec):
     submission = backend.submit(spec)
     schedd.execute(5001, 1)
