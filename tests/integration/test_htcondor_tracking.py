@@ -207,6 +207,43 @@ def test_realistic_history_ads_are_recorded(db_url, schedd, submission_id):
     assert stored[1]["ad"]["TransferInputStats"] == {"CedarFilesCountTotal": 6, "CedarSizeBytesTotal": 314572800}
 
 
+def test_direct_copy_and_merge_store_the_same_rows_and_events(db_url, schedd, submission_id, tmp_path):
+    """Jobs and events new to the submission skip the stage table; what is stored must not differ."""
+    history = list(classad2.parseAds(POOL_ADS.read_text(), classad2.ParserType.Old))
+    for proc, ad in enumerate(history, start=N_JOBS):
+        ad["ProcId"] = proc
+    for proc in range(3):
+        schedd.execute(CLUSTER, proc, site="FNAL")
+    schedd.hold(CLUSTER, 1, reason="Transfer input files failure", code=13, subcode=2)
+    ads = [schedd.ad(CLUSTER, proc) for proc in range(N_JOBS)] + history
+    events = read_events(submission_row(db_url, submission_id)["event_log"])[0]
+    other = SubmissionSpec(request_id=submission_row(db_url, submission_id)["request_id"], stage="run", attempt=2,
+                           executable="/bin/true", items=["--job 0"], workdir=str(tmp_path / "attempt-2"))
+    with connect(db_url) as conn:
+        merged_id = records.claim_submission(conn, other, "htcondor")["id"]
+        copied = records.write_job_attempts(conn, submission_id, (map_ad(ad) for ad in ads), existing=())
+        merged = records.write_job_attempts(conn, merged_id, [map_ad(ad) for ad in ads])
+        records.write_job_events(conn, submission_id, events)
+        records.write_job_events(conn, merged_id, events[:1])
+        records.write_job_events(conn, merged_id, events)  # the first is stored already: the merge path
+        conn.commit()
+        stored = {
+            sid: (conn.execute("SELECT * FROM job_attempts WHERE submission_id = %s ORDER BY proc_id",
+                               (sid,)).fetchall(),
+                  conn.execute("SELECT * FROM job_events WHERE submission_id = %s ORDER BY log_offset",
+                               (sid,)).fetchall())
+            for sid in (submission_id, merged_id)
+        }
+
+    def comparable(records_):
+        return [{k: v for k, v in r.items() if k not in ("submission_id", "updated_at")} for r in records_]
+
+    assert copied == merged == len(ads) and len(stored[submission_id][0]) == len(ads)
+    assert comparable(stored[submission_id][0]) == comparable(stored[merged_id][0])
+    assert comparable(stored[submission_id][1]) == comparable(stored[merged_id][1])
+    assert len(stored[merged_id][1]) == len(events)
+
+
 # ---- the deferrable trigger with the HTCondor backend -----------------------------------------
 
 

@@ -11,11 +11,12 @@ COPY job_attempts_stage (submission_id, proc_id, cluster_id, state, job_status, 
     request_disk_kb, num_job_starts, num_shadow_starts, transfer_input_size_mb, bytes_recvd, bytes_sent,
     time_window, ad, ad_hash,
     -- 003_job_record.sql
-    files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN;
+    files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN (FORMAT BINARY);
 
 -- name: copy_job_attempts
 -- Rows of jobs the submission has no row for yet go straight in (no stage, no merge); a row
 -- that does exist after all fails the COPY, and the caller merges through the stage instead.
+-- Binary COPY (both): values in the columns' types, see prodops.store.records.JOB_COPY_TYPES.
 COPY job_attempts (submission_id, proc_id, cluster_id, state, job_status, q_date, job_start_date,
     job_current_start_date, completion_date, entered_current_status, exit_code, exit_by_signal,
     exit_signal, hold_reason, hold_reason_code, hold_reason_subcode, num_holds, remove_reason,
@@ -24,7 +25,7 @@ COPY job_attempts (submission_id, proc_id, cluster_id, state, job_status, q_date
     request_disk_kb, num_job_starts, num_shadow_starts, transfer_input_size_mb, bytes_recvd, bytes_sent,
     time_window, ad, ad_hash,
     -- 003_job_record.sql
-    files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN;
+    files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN (FORMAT BINARY);
 
 -- name: merge_job_stage
 -- One statement for the whole batch; a row that did not change is not rewritten.
@@ -61,11 +62,18 @@ SELECT proc_id, ad_hash, state FROM job_attempts WHERE submission_id = %(submiss
 CREATE TEMP TABLE IF NOT EXISTS job_events_stage
     (LIKE job_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 
+-- name: copy_job_events
+-- Events after the stored offset go straight in; one stored already fails the COPY, and the
+-- caller merges through the stage instead.
+COPY job_events (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data)
+FROM STDIN (FORMAT BINARY);
+
 -- name: copy_event_stage
-COPY job_events_stage (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data) FROM STDIN;
+COPY job_events_stage (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data)
+FROM STDIN (FORMAT BINARY);
 
 -- name: merge_event_stage
--- An event already stored (a cycle that read it, then died before its offset was saved) is kept once.
+-- An event already stored (the log read again from a reset offset) is kept once.
 INSERT INTO job_events (submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data)
 SELECT submission_id, log_offset, cluster_id, proc_id, event_type, event_time, data FROM job_events_stage
 ON CONFLICT (submission_id, log_offset) DO NOTHING;
