@@ -206,12 +206,15 @@ def job_id(ad: classad2.ClassAd) -> str:
 class _Reader:
     """Typed reads from one decoded ad; expressions are evaluated in the ad itself."""
 
-    __slots__ = ("ad", "values", "where")
+    __slots__ = ("ad", "values")
 
     def __init__(self, ad: classad2.ClassAd, values: dict[str, Any]) -> None:
         self.ad = ad
         self.values = values
-        self.where = f"job {values.get('ClusterId', '?')}.{values.get('ProcId', '?')}"
+
+    @property
+    def where(self) -> str:
+        return f"job {self.values.get('ClusterId', '?')}.{self.values.get('ProcId', '?')}"
 
     def get(self, name: str) -> Any:
         value = self.values.get(name)
@@ -304,9 +307,49 @@ def _zone(name: str) -> ZoneInfo:
 def worker_ip(reader: _Reader) -> str | None:
     for name in IP_ATTRIBUTES:
         value = reader.get(name)
-        if value.__class__ is str and (match := _IP.search(value)):
-            return match[1]
+        if value.__class__ is str and (ip := _ip_in(value)) is not None:
+            return ip
     return None
+
+
+@lru_cache(maxsize=8192)
+def _ip_in(address: str) -> str | None:
+    """The IP in a sinful string; cached, as a slot's address comes back in job after job."""
+    match = _IP.search(address)
+    return match[1] if match else None
+
+
+def _first(values: dict[str, Any], names: Sequence[str], reader: _Reader) -> str | None:
+    """:meth:`_Reader.first` without the reader while every value on the way is plain."""
+    for name in names:
+        value = values.get(name)
+        if value is None or value == "":
+            continue
+        if value.__class__ is str and not value.startswith(_EXPR_PREFIX):
+            return value
+        return reader.first(names)
+    return None
+
+
+def _transfer(values: dict[str, Any], name: str, reader: _Reader) -> tuple[int | None, int | None]:
+    """:meth:`_Reader.transfer` without the reader for a nested ad of plain last-run counts."""
+    stats = values.get(name)
+    if stats is None:
+        return None, None
+    if stats.__class__ is not dict:
+        return reader.transfer(name)
+    files = size = None
+    for key, value in stats.items():
+        if key.endswith("LastRun"):
+            if value.__class__ is not int or not 0 <= value <= _INT8[1]:
+                return reader.transfer(name)
+            if key.endswith("FilesCountLastRun"):
+                files = (files or 0) + value
+            elif key.endswith("SizeBytesLastRun"):
+                size = (size or 0) + value
+    if files is None and size is None:
+        return reader.transfer(name)
+    return files, size
 
 
 def time_window(start: datetime | None, site: str | None, config: MappingConfig) -> str | None:
@@ -360,7 +403,10 @@ def map_ad_text(
             else read(attribute, "int8")
     for column, attribute in _FLOAT_FIELDS:
         value = get(attribute)
-        row[column] = value if value is None or value.__class__ is float else read(attribute, "float")
+        if value is None or value.__class__ is float:
+            row[column] = value
+        else:
+            row[column] = float(value) if value.__class__ is int else read(attribute, "float")
     for column, attribute in _TIME_FIELDS:
         value = get(attribute)
         if value is None:
@@ -376,14 +422,14 @@ def map_ad_text(
     for column, attribute in _BOOL_FIELDS:
         value = get(attribute)
         row[column] = value if value is None or value.__class__ is bool else read(attribute, "bool")
-    site = reader.first(config.site_attributes)
-    row["last_remote_host"] = reader.first(HOST_ATTRIBUTES)
+    site = _first(values, config.site_attributes, reader)
+    row["last_remote_host"] = _first(values, HOST_ATTRIBUTES, reader)
     row["worker_ip"] = worker_ip(reader)
     row["site"] = site
-    row["cpu_model"] = reader.first(config.cpu_model_attributes)
-    row["cpu_vendor"] = reader.first(config.cpu_vendor_attributes)
-    row["files_in_count"], row["files_in_bytes"] = reader.transfer(INPUT_STATS)
-    row["files_out_count"], row["files_out_bytes"] = reader.transfer(OUTPUT_STATS)
+    row["cpu_model"] = _first(values, config.cpu_model_attributes, reader)
+    row["cpu_vendor"] = _first(values, config.cpu_vendor_attributes, reader)
+    row["files_in_count"], row["files_in_bytes"] = _transfer(values, INPUT_STATS, reader)
+    row["files_out_count"], row["files_out_bytes"] = _transfer(values, OUTPUT_STATS, reader)
     row["time_window"] = time_window(row["job_current_start_date"] or row["job_start_date"], site, config)
     row["ad"] = _encode(values).decode()  # compact: PostgreSQL parses a third less JSON per row
     row["ad_hash"] = digest
