@@ -4,6 +4,15 @@ The cycle's rows, events, event-log offset and history cursor commit in one tran
 under a row lock on the submission, so a restarted (or doubled) tracker neither loses nor
 repeats records.
 
+A cycle writes at most :data:`MAX_ROWS` changed rows (and the HTCondor backend reads at
+most ``max_events`` events), so a 20,000-job submission seen for the first time is stored
+over a few cycles instead of one long one that holds the lock and a triggerer thread. What
+is left waits without risk: a queued job's ad comes again next cycle, and the event log
+resumes at the committed offset. Ads of jobs that left the queue (completed or removed,
+maybe from the history, which is read once) are always written. Jobs whose state changed
+or that have no row yet go first, the rest in turn from where the last cycle stopped, so no
+job waits forever. A submission is never done while anything waits.
+
 The diff is on the fingerprint of each ad's JSON text, before mapping: an ad that did not
 change since the last write costs one ``printJson`` and one digest, not a mapping. What was
 last written (digest and state per job) is loaded from the database once per tracker, so a
@@ -30,8 +39,12 @@ from prodops.store.db import connect
 log = logging.getLogger(__name__)
 
 _FINAL = frozenset(state.value for state in JobState if state.is_final)
+_LEFT_QUEUE = frozenset((JobState.COMPLETED.value, JobState.REMOVED.value))
+_STATE_OF_STATUS = {status: JobState.from_job_status(status).value for status in range(1, 8)}
 LOST_AFTER = 3
 """Whole-history reads in a row that must miss a job before it counts as lost."""
+MAX_ROWS = 5000
+"""Changed rows one cycle writes at most (ads of jobs that left the queue not counted)."""
 
 
 @dataclass
@@ -45,6 +58,10 @@ class CycleResult:
     done: bool = False
     lost: int = 0
     """Jobs that left the queue and are in no history the backend could read (counted, never guessed)."""
+    deferred: int = 0
+    """Changed ads left for the next cycle by :data:`MAX_ROWS`."""
+    events_behind: bool = False
+    """The backend stopped reading the event log at its per-poll limit; the rest comes next cycle."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -63,12 +80,20 @@ class SubmissionTracker:
     """Keeps what was last written in memory, so a cycle only maps and writes the jobs that changed."""
 
     def __init__(
-        self, *, backend: Backend, db_url: str, submission_id: int, mapping: MappingConfig = DEFAULT_MAPPING
+        self,
+        *,
+        backend: Backend,
+        db_url: str,
+        submission_id: int,
+        mapping: MappingConfig = DEFAULT_MAPPING,
+        max_rows: int | None = MAX_ROWS,
     ) -> None:
         self.backend = backend
         self.db_url = db_url
         self.submission_id = submission_id
         self.mapping = mapping
+        self.max_rows = max_rows
+        self._turn = 0  # the job the next bounded cycle starts from, among equally urgent ones
         self._known: dict[int, tuple[str, str]] | None = None  # proc -> (ad_hash, state) as stored
         self._by_hash: dict[str, int] = {}
         self._bad: set[int] = set()  # jobs whose latest ad could not be mapped
@@ -85,16 +110,19 @@ class SubmissionTracker:
             handle = records.submission_handle(row)
             polled = self.backend.poll(handle, int(row["event_log_offset"]), row["history_cursor"])
             mapped, pending = self._diff(polled.ads)
+            pending, deferred = self._bound(pending)
             records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped), existing=self._known)
             num_jobs = int(row["num_jobs"])
-            if self._needs_recovery(mapped, num_jobs):
+            behind = self._events_behind(polled.events)
+            waiting = deferred > 0 or behind
+            if not waiting and self._needs_recovery(mapped, num_jobs):
                 recovered = self._recover(handle, mapped, num_jobs)
                 records.write_job_attempts(conn, self.submission_id, recovered, existing=self._known)
             records.write_job_events(conn, self.submission_id, polled.events)
             records.save_event_offset(conn, self.submission_id, polled.offset)
             if polled.history_cursor is not None and polled.history_cursor != row["history_cursor"]:
                 records.save_history_cursor(conn, self.submission_id, polled.history_cursor)
-            done = self._done(mapped, num_jobs)
+            done = not waiting and self._done(mapped, num_jobs)
             if done:
                 records.finish_submission(conn, self.submission_id)
             conn.commit()
@@ -104,13 +132,57 @@ class SubmissionTracker:
         states.update(mapped.states)  # a job whose ad did not change keeps its stored state
         result = CycleResult(
             polled=len(polled.ads), written=len(mapped.rows), events=len(polled.events), bad_ads=mapped.bad,
-            states=dict(Counter(states.values())), done=done, lost=len(self._lost),
+            states=dict(Counter(states.values())), done=done, lost=len(self._lost), deferred=deferred,
+            events_behind=behind,
         )
         log.info(
             "Submission %d: %d ads, %d written, %d events, %d bad; states %s",
             self.submission_id, result.polled, result.written, result.events, mapped.bad, result.states,
         )
+        if waiting:
+            log.info(
+                "Submission %d: %d changed ad(s)%s left for the next cycle (per-cycle bound)", self.submission_id,
+                deferred, " and the rest of the event log" if behind else "",
+            )
         return result
+
+    def _bound(
+        self, pending: dict[Any, tuple[classad2.ClassAd, str, str]]
+    ) -> tuple[dict[Any, tuple[classad2.ClassAd, str, str]], int]:
+        """The changed ads this cycle maps and writes, and how many wait for the next one."""
+        limit = self.max_rows
+        if limit is None or len(pending) <= limit:
+            return pending, 0
+        assert self._known is not None
+        known = self._known
+        kept: dict[Any, tuple[classad2.ClassAd, str, str]] = {}
+        urgent: list[int] = []
+        other: list[int] = []
+        for key, item in pending.items():
+            status = item[0].get("JobStatus")
+            state = _STATE_OF_STATUS.get(status) if status.__class__ is int else None
+            if key.__class__ is not int or state is None or state in _LEFT_QUEUE:
+                kept[key] = item  # from the history (read once), or a bad ad to count now
+                continue
+            stored = known.get(key)
+            (urgent if stored is None or stored[1] != state else other).append(key)
+        turn = self._turn
+
+        def in_turn(proc: int) -> int:
+            return (proc - turn) % 2**31
+
+        chosen = sorted(urgent, key=in_turn)[: max(limit - len(kept), 0)]
+        chosen += sorted(other, key=in_turn)[: max(limit - len(kept) - len(chosen), 0)]
+        if chosen:
+            self._turn = chosen[-1] + 1
+        for proc in chosen:
+            kept[proc] = pending[proc]
+        return kept, len(pending) - len(kept)
+
+    def _events_behind(self, events: list[Any]) -> bool:
+        """A backend that bounds its event-log reads (``max_events``) returned a full batch: more may follow."""
+        limit = getattr(self.backend, "max_events", None)
+        return limit is not None and len(events) >= limit
 
     def _load(self, stored: dict[int, tuple[str, str]]) -> None:
         self._known = dict(stored)

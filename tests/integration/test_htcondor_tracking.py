@@ -207,6 +207,53 @@ def test_realistic_history_ads_are_recorded(db_url, schedd, submission_id):
     assert stored[1]["ad"]["TransferInputStats"] == {"CedarFilesCountTotal": 6, "CedarSizeBytesTotal": 314572800}
 
 
+def test_bounded_cycles_leave_the_rest_for_later_and_lose_or_double_nothing(db_url, schedd, counted,
+                                                                            submission_id):
+    def bounded_tracker():
+        backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5, max_events=4)
+        return SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id, max_rows=2)
+
+    tracker = bounded_tracker()
+    first = tracker.cycle()
+    assert (first.written, first.deferred, first.events, first.events_behind) == (2, N_JOBS - 2, 4, True)
+    assert sorted(rows(db_url)) == [0, 1] and not first.done
+
+    for proc in range(N_JOBS):
+        schedd.execute(CLUSTER, proc)
+    schedd.terminate(CLUSTER, 0, exit_code=0)
+    schedd.terminate(CLUSTER, 5, exit_code=0)
+    second = tracker.cycle()  # finished jobs come from the history once: written past the bound
+    assert (second.written, second.deferred) == (2, 4)
+    assert {p: r["state"] for p, r in rows(db_url).items()} == {0: "completed", 1: "idle", 5: "completed"}
+    assert submission_row(db_url, submission_id)["history_cursor"] == f"{CLUSTER}.5"
+
+    restarted = bounded_tracker()  # a triggerer restart in the middle of catching up
+    third, fourth = restarted.cycle(), restarted.cycle()
+    assert (third.written, third.deferred, fourth.written, fourth.deferred) == (2, 2, 2, 0)
+    assert {r["state"] for p, r in rows(db_url).items() if p in (1, 2, 3, 4)} == {"running"}
+    assert not fourth.events_behind and not fourth.done
+
+    for proc in range(1, 5):
+        schedd.terminate(CLUSTER, proc, exit_code=1)
+    fifth = restarted.cycle()
+    assert (fifth.written, fifth.events, fifth.events_behind, fifth.done) == (4, 4, True, False)  # log not read to its end
+    last = restarted.cycle()
+    assert last.done and last.states == {"completed": N_JOBS}
+    assert [r["exit_code"] for r in rows(db_url).values()] == [0, 1, 1, 1, 1, 0]
+    assert events_in_db(db_url) == events_in_log(db_url, submission_id)  # none lost, none doubled
+    assert set(counted.values()) == {1}, f"finished jobs fetched more than once: {dict(counted)}"
+
+
+def test_a_bounded_cycle_takes_changed_jobs_in_turn(db_url, schedd, submission_id):
+    tracker = SubmissionTracker(backend=new_backend(schedd), db_url=db_url, submission_id=submission_id, max_rows=1)
+    assert [tracker.cycle().written for _ in range(N_JOBS)] == [1] * N_JOBS
+    for cycle in range(4):  # jobs 0 and 3 report new usage every cycle: neither waits more than one cycle
+        for proc in (0, 3):
+            schedd.update(CLUSTER, proc, RemoteUserCpu=100.0 * (cycle + 1))
+        assert (tracker.cycle().written, tracker.cycle().written) == (1, 1)
+        assert {rows(db_url)[proc]["remote_user_cpu"] for proc in (0, 3)} == {100.0 * (cycle + 1)}
+
+
 def test_direct_copy_and_merge_store_the_same_rows_and_events(db_url, schedd, submission_id, tmp_path):
     """Jobs and events new to the submission skip the stage table; what is stored must not differ."""
     history = list(classad2.parseAds(POOL_ADS.read_text(), classad2.ParserType.Old))

@@ -56,6 +56,8 @@ _UNREACHABLE = re.compile(
 )
 SUBMIT_LOOKBACK_S = 7 * 86400
 """How far back in the schedd's history a resubmit looks for jobs of the same submission."""
+MAX_EVENTS = 10_000
+"""Events one poll reads at most; the rest of the log is read from the returned offset next poll."""
 
 
 class ScheddLike(Protocol):
@@ -92,6 +94,7 @@ class HTCondorBackend:
         mapping: MappingConfig = DEFAULT_MAPPING,
         timeout_s: float | None = None,
         submit_lookback_s: int = SUBMIT_LOOKBACK_S,
+        max_events: int | None = MAX_EVENTS,
     ) -> None:
         self.conn_id = conn_id
         self._settings = settings
@@ -99,6 +102,7 @@ class HTCondorBackend:
         self.mapping = mapping
         self._timeout_s = timeout_s
         self.submit_lookback_s = submit_lookback_s
+        self.max_events = max_events
         self.projection = job_projection(mapping)
         self._schedd: ScheddLike | None = None
         self._lock = threading.Lock()
@@ -252,7 +256,10 @@ class HTCondorBackend:
         return text
 
     def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
-        """Queue ads, history ads written since ``history_cursor``, and events after ``offset``."""
+        """Queue ads, history ads written since ``history_cursor``, and events after ``offset``.
+
+        At most :attr:`max_events` events: a poll that returns that many may have left more.
+        """
         schedd = self._get_schedd()
         constraint = self.constraint(submission)
         # Ads before the log: a state the ads show has its event in the log by the time it is read.
@@ -266,7 +273,7 @@ class HTCondorBackend:
                 cursor = f"{int(newest['ClusterId'])}.{int(newest['ProcId'])}"
                 ads.extend(finished)
         try:
-            events, new_offset = read_events(submission.event_log, offset)
+            events, new_offset = read_events(submission.event_log, offset, limit=self.max_events)
         except OSError as err:
             raise BackendUnavailable(
                 f"the event log {submission.event_log} of cluster {submission.cluster_id} cannot be read ({err}); "

@@ -138,6 +138,21 @@ def test_finished_jobs_are_read_from_history_once(backend, schedd, spec):
     assert [int(ad["ProcId"]) for ad in finished] == [2] and fourth.history_cursor == "5001.2"
 
 
+def test_poll_reads_at_most_max_events_and_resumes_after_them(schedd, spec):
+    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5, max_events=3)
+    submission = backend.submit(spec)
+    for proc in range(N_JOBS):
+        schedd.execute(5001, proc)
+    read, offset = [], 0
+    for _ in range(4):
+        polled = backend.poll(submission, offset)
+        assert len(polled.ads) == N_JOBS and len(polled.events) <= 3
+        read += [(e.proc_id, e.event_type) for e in polled.events]
+        offset = polled.offset
+    assert read == [(p, "SUBMIT") for p in range(N_JOBS)] + [(p, "EXECUTE") for p in range(N_JOBS)]
+    assert backend.poll(submission, offset).events == []
+
+
 def test_fake_schedd_answers_a_one_job_query_like_a_scan(backend, schedd, spec):
     backend.submit(spec)
     schedd.execute(5001, 3, site="FNAL")
