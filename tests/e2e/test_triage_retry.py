@@ -93,7 +93,8 @@ def test_failed_jobs_wait_for_the_service_then_are_retried_and_succeed(airflow, 
     for proc in STREAMING:
         v = verdicts[proc]
         assert (v["category"], v["rule"], v["action"]) == ("service", "xrootd-3011-no-server", "retry"), v
-        assert v["confidence"] >= 0.9 and v["outages"][0]["service"] == "dcache"
+        # other tests of the session may have taken samweb down shortly before: within the margin too
+        assert v["confidence"] >= 0.9 and "dcache" in {o["service"] for o in v["outages"]}
         assert "[3011]" in v["evidence"][0]["text"]
         assert (v["action_state"], v["retry_submission_id"]) == ("done", second["id"])
     retried = fetch(url, "SELECT state, exit_code FROM job_attempts WHERE submission_id = %(s)s", s=second["id"])
