@@ -1,5 +1,5 @@
 # The two README commands and their helpers; the work is in scripts/ and prodops.devenv.
-.PHONY: run stop test pg-start pg-stop venv bench-tracking
+.PHONY: run stop test lint pg-start pg-stop venv bench-tracking
 
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -12,6 +12,9 @@ stop:  ## stop the Airflow of `make run` and the private PostgreSQL
 
 test:  ## the whole test suite from nothing; PYTEST_ARGS='-m "not e2e"' narrows it
 	@bash scripts/test.sh $(PYTEST_ARGS)
+
+lint:  ## ruff (pyflakes + bugbear, ruff.toml); make test runs it first
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; "$$VENV/bin/ruff" check .'
 
 venv:  ## create/refresh .venv only
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv'

@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 ensure_venv
+"$VENV/bin/ruff" check --quiet . || die "ruff found the problems above (make lint); fix them first"
 ensure_pg_binaries
 bash "$REPO_ROOT/scripts/install-browser.sh"  # Chromium for the board's browser test
 

@@ -100,7 +100,7 @@ class FakeSchedd:
 
     def query(self,
         constraint: Union[str, classad2.ExprTree] = 'True',
-        projection: List[str] = [],
+        projection: List[str] = [],  # noqa: B006 - the bindings' signature, checked by a test
         callback: Callable[[classad2.ClassAd], Any] = None,
         limit: int = -1,
         opts: QueryOpt = QueryOpt.Default,
@@ -120,7 +120,7 @@ class FakeSchedd:
 
     def history(self,
         constraint: Optional[Union[str, classad2.ExprTree]] = None,
-        projection: List[str] = [],
+        projection: List[str] = [],  # noqa: B006 - the bindings' signature, checked by a test
         match: int = -1,
         since: Union[int, str, classad2.ExprTree] = None,
     ) -> List[classad2.ClassAd]:

@@ -14,7 +14,7 @@ from prodops.request.form import validate_request
 from prodops.stage import stage_input_files, stage_spec, submit_stage
 from prodops.store import records
 from prodops.store.db import connect, q
-from prodops.workflows import WorkflowTemplate, load_templates
+from prodops.workflows import load_templates
 
 log = logging.getLogger(__name__)
 

@@ -154,7 +154,7 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
         store.write_verdicts(conn, request_id, stage, zip(facts, verdicts, decisions))
         conn.commit()
         timings["write_verdicts"] = time.perf_counter() - mark
-    summary = summarize(request_id, stage, facts, verdicts, decisions, rows)
+    summary = summarize(request_id, stage, facts, verdicts, decisions)
     runner = classifier.runner
     summary["plugins"] = {"errors": dict(runner.errors), "timed_out": list(runner.timed_out)}
     summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -165,11 +165,11 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
 
 
 def summarize(request_id: int, stage: str, facts: Sequence[JobFacts], verdicts: Sequence[Verdict],
-              decisions: Sequence[Decision], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+              decisions: Sequence[Decision]) -> dict[str, Any]:
     """Counts and groups (category, rule, service) with sites, exit codes, sample jobs and an evidence line."""
     groups: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     described: dict[tuple[Any, ...], str] = {}
-    for f, v, d, row in zip(facts, verdicts, decisions, rows):
+    for f, v, d in zip(facts, verdicts, decisions):
         key = (v.category.value, v.rule, v.service)
         g = groups.get(key)
         if g is None:
