@@ -84,3 +84,29 @@ def test_unknown_backend_is_an_error_event(db_url, scripted):
     trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="nosuch", poll_interval=0.01)
     event = asyncio.run(first_event(trigger))
     assert event.payload["status"] == "error" and "unknown batch backend 'nosuch'" in event.payload["message"]
+
+
+def test_a_cycle_that_left_work_for_later_is_followed_at_once_not_after_the_poll_interval(db_url, scripted,
+                                                                                          monkeypatch):
+    from prodops import tracking
+
+    bounded = tracking.SubmissionTracker.__init__
+
+    def two_rows_a_cycle(self, **kwargs):
+        bounded(self, **{**kwargs, "max_rows": 2})
+
+    monkeypatch.setattr(tracking.SubmissionTracker, "__init__", two_rows_a_cycle)
+    scripted.ads = [job_ad(31, p, 2) for p in range(4)]  # running: not always written, so bounded
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=30)
+
+    async def catch_up():
+        gen = trigger.run()
+        task = asyncio.ensure_future(gen.__anext__())
+        await asyncio.sleep(2)  # far less than the 30 s poll interval
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await gen.aclose()
+
+    asyncio.run(catch_up())
+    assert [r["state"] for r in rows(db_url)] == ["running"] * 4  # two cycles, two rows each
