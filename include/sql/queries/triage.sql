@@ -74,12 +74,12 @@ SELECT v.*, j.site, j.exit_code, j.exit_signal, j.hold_reason_code, j.last_remot
 
 -- name: planned_actions
 -- What the retry step has to do: planned retries (with their parameters) and the debug-rerun list.
-SELECT submission_id, proc_id, job_index, attempt, cluster_id, category, service, rule, action, action_reason,
-       action_budget, action_params
-  FROM triage_verdicts
- WHERE request_id = %(request_id)s AND stage = %(stage)s AND action_state = 'planned'
-   AND action = ANY(%(actions)s::text[])
- ORDER BY job_index, attempt;
+SELECT v.submission_id, v.proc_id, v.job_index, v.attempt, v.cluster_id, v.category, v.service, v.rule, v.action,
+       v.action_reason, v.action_budget, v.action_params, j.state
+  FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
+ WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s AND v.action_state = 'planned'
+   AND v.action = ANY(%(actions)s::text[])
+ ORDER BY v.job_index, v.attempt;
 
 -- name: record_action
 -- The retry step (or a person) says what was done about attempts' planned actions.

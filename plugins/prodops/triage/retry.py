@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from prodops.batch.base import Backend, SubmissionSpec
+from prodops.batch.base import Backend, JobAction, SubmissionSpec
+from prodops.exceptions import ProdopsError
 from prodops.stage import submit_stage
 from prodops.store import records
 from prodops.store.db import connect, q
@@ -149,14 +150,45 @@ def submit_round(db_url: str, backend: Backend, plan: RetryRound) -> int:
     else:
         spec = round_spec(plan, submissions, int(request["priority"]))
     submission_id = submit_stage(db_url=db_url, backend=backend, spec=spec)
+    note = f"resubmitted as attempt {plan.attempt} (submission {submission_id})"
+    removed = _remove_held(db_url, backend, plan, f"prodops: {note}")
     with connect(db_url) as conn:
         for old, procs in _by_submission(plan.actions).items():
-            store.record_action(conn, old, procs, state="done", retry_submission_id=submission_id,
-                                note=f"resubmitted as attempt {plan.attempt} (submission {submission_id})")
+            gone = set(removed.get(old, ()))
+            for chosen, more in (([p for p in procs if p in gone], "; the held job was removed from the queue"),
+                                 ([p for p in procs if p not in gone], "")):
+                if chosen:
+                    store.record_action(conn, old, chosen, state="done", retry_submission_id=submission_id,
+                                        note=note + more)
         conn.commit()
     log.info("Retry round: attempt %d of stage %s (request %d): %d jobs resubmitted as submission %d",
              plan.attempt, plan.stage, plan.request_id, len(spec.items), submission_id)
     return submission_id
+
+
+def _remove_held(db_url: str, backend: Backend, plan: RetryRound, reason: str) -> dict[int, list[int]]:
+    """Remove the retried attempts that are held: a held job stays in the schedd's queue (and
+    counts against the user's limits) until someone removes it. Returns what was removed; a
+    schedd that cannot be reached leaves them held, with a warning, and the retry stands."""
+    held = _by_submission([a for a in plan.actions if a.get("state") == "held"])
+    if not held:
+        return {}
+    with connect(db_url) as conn:
+        rows = {r["id"]: r for r in conn.execute(q("submissions_of_stage"),
+                                                   {"request_id": plan.request_id, "stage": plan.stage})}
+    removed: dict[int, list[int]] = {}
+    for submission_id, procs in held.items():
+        row = rows.get(submission_id)
+        if row is None or row["cluster_id"] is None or row["backend"] != backend.name:
+            continue
+        try:
+            backend.act(records.submission_handle(row), JobAction.REMOVE, reason, procs)
+        except ProdopsError as err:
+            log.warning("Could not remove the held jobs %s of submission %d (retried anyway): %s",
+                        procs, submission_id, err)
+            continue
+        removed[submission_id] = procs
+    return removed
 
 
 def give_up(db_url: str, plan: RetryRound, why: str) -> int:

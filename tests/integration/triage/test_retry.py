@@ -185,3 +185,28 @@ def test_a_restarted_retry_step_finds_the_round_still_running_or_not_yet_triaged
     assert retry.unfinished_round(db_url, request_id, "gen") is None
     third = retry.plan_round(db_url, request_id, "gen")
     assert (third.attempt, third.job_indexes) == (3, [0])
+
+
+def test_a_held_job_retried_with_more_memory_is_removed_from_the_queue(db_url, backend):
+    conf = {**FORM, "workflow": "demo", "n_jobs": 2, "request_memory_mb": 100,
+            "workflow_options": {"records": 5, "sleep_s": 0, "exceed_memory": [1]}}
+    request_id = service.record_request(db_url, dag_id="production_request", run_id="held", conf=conf)["request_id"]
+    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
+    first = service.submit_workflow_stage(db_url, backend, request_id, "run")
+    track(db_url, backend, first)
+    triage_stage(db_url, request_id, "run")
+    plan = retry.plan_round(db_url, request_id, "run")
+    assert [(a["proc_id"], a["state"], a["action"]) for a in plan.actions] == [(1, "held", "retry_more_resources")]
+    second = retry.submit_round(db_url, backend, plan)
+
+    with connect(db_url) as conn:
+        handle = records.submission_handle(records.get_submission(conn, first))
+    ads = {int(ad["ProcId"]): ad for ad in backend.poll(handle).ads}
+    assert (ads[1]["JobStatus"], ads[0]["JobStatus"]) == (3, 4)  # removed; the succeeded job untouched
+    assert ads[1]["RemoveReason"] == f"prodops: resubmitted as attempt 2 (submission {second})"
+    verdict = rows(db_url, "SELECT action_state, action_note FROM triage_verdicts WHERE submission_id = %(s)s",
+                   s=first)[0]
+    assert verdict["action_state"] == "done" and "removed from the queue" in verdict["action_note"]
+    spec = rows(db_url, "SELECT spec FROM submissions WHERE id = %(s)s", s=second)[0]["spec"]
+    assert spec["job_indexes"] == [1] and spec["job_resources"][0]["request_memory_mb"] > 100
+    track(db_url, backend, second)
