@@ -45,8 +45,8 @@ COPY triage_verdicts_stage (submission_id, proc_id, request_id, stage, attempt, 
     action_reason, action_budget, action_params, verdict_hash) FROM STDIN;
 
 -- name: merge_verdict_stage
--- One statement for the batch. A verdict that did not change is not rewritten; an action that
--- was already carried out (state not planned) keeps its action, whatever the new verdict says.
+-- One statement for the batch. A verdict that did not change is not rewritten, and neither is
+-- one whose action was carried out (state not planned): it stays the record of why it was done.
 INSERT INTO triage_verdicts AS v (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id,
     category, service, rule, source, explain, retryable, confidence, resource, possibly_service, evidence,
     outages, action, action_reason, action_budget, action_params, verdict_hash)
@@ -58,13 +58,10 @@ ON CONFLICT (submission_id, proc_id) DO UPDATE SET
     category = EXCLUDED.category, service = EXCLUDED.service, rule = EXCLUDED.rule, source = EXCLUDED.source,
     explain = EXCLUDED.explain, retryable = EXCLUDED.retryable, confidence = EXCLUDED.confidence,
     resource = EXCLUDED.resource, possibly_service = EXCLUDED.possibly_service, evidence = EXCLUDED.evidence,
-    outages = EXCLUDED.outages,
-    action = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action ELSE v.action END,
-    action_reason = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action_reason ELSE v.action_reason END,
-    action_budget = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action_budget ELSE v.action_budget END,
-    action_params = CASE WHEN v.action_state = 'planned' THEN EXCLUDED.action_params ELSE v.action_params END,
+    outages = EXCLUDED.outages, action = EXCLUDED.action, action_reason = EXCLUDED.action_reason,
+    action_budget = EXCLUDED.action_budget, action_params = EXCLUDED.action_params,
     verdict_hash = EXCLUDED.verdict_hash, triaged_at = now()
-WHERE v.verdict_hash IS DISTINCT FROM EXCLUDED.verdict_hash;
+WHERE v.verdict_hash IS DISTINCT FROM EXCLUDED.verdict_hash AND v.action_state = 'planned';
 
 -- name: verdicts_of_stage
 SELECT v.*, j.site, j.exit_code, j.exit_signal, j.hold_reason_code, j.last_remote_host

@@ -25,6 +25,7 @@ from prodops.exceptions import ProdopsError
 from prodops.stage import submit_stage
 from prodops.store import records
 from prodops.store.db import connect, q
+from prodops.tracking import SubmissionTracker
 from prodops.triage import store
 from prodops.triage.settings import TriageSettings, load_settings
 
@@ -183,6 +184,8 @@ def _remove_held(db_url: str, backend: Backend, plan: RetryRound, reason: str) -
             continue
         try:
             backend.act(records.submission_handle(row), JobAction.REMOVE, reason, procs)
+            # record it now, so the attempt's row says what the queue says from here on
+            SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id).cycle()
         except ProdopsError as err:
             log.warning("Could not remove the held jobs %s of submission %d (retried anyway): %s",
                         procs, submission_id, err)

@@ -209,4 +209,10 @@ def test_a_held_job_retried_with_more_memory_is_removed_from_the_queue(db_url, b
     assert verdict["action_state"] == "done" and "removed from the queue" in verdict["action_note"]
     spec = rows(db_url, "SELECT spec FROM submissions WHERE id = %(s)s", s=second)[0]["spec"]
     assert spec["job_indexes"] == [1] and spec["job_resources"][0]["request_memory_mb"] > 100
+    recorded = rows(db_url, "SELECT state, hold_reason_code, remove_reason FROM job_attempts"
+                            " WHERE submission_id = %(s)s AND proc_id = 1", s=first)[0]
+    assert (recorded["state"], recorded["hold_reason_code"]) == ("removed", 34) and recorded["remove_reason"]
+    before = rows(db_url, "SELECT * FROM triage_verdicts WHERE submission_id = %(s)s", s=first)
+    triage_stage(db_url, request_id, "run")  # again: the verdict an action was taken on is kept as it was
+    assert rows(db_url, "SELECT * FROM triage_verdicts WHERE submission_id = %(s)s", s=first) == before
     track(db_url, backend, second)

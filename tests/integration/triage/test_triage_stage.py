@@ -159,13 +159,17 @@ def test_triage_twice_leaves_the_same_rows_and_keeps_actions_taken(db_url, tmp_p
         assert sorted(r["proc_id"] for r in planned) == [1, 4, 5]
         assert store.record_action(conn, sid, [1], state="done", note="resubmitted") == 1
         conn.commit()
-    (workdir / "job.1.err").write_text("---- ProductNotFound BEGIN\n")  # the verdict changes, the action taken stays
+    # the logs say something else now: a verdict still planned follows them; one acted on stays the record
+    (workdir / "job.1.err").write_text("---- ProductNotFound BEGIN\n")
+    (workdir / "job.5.err").write_text("---- ProductNotFound BEGIN\n")
     triage_stage(db_url, rid, "run", now=NOW, classifier=classifier())
     again = by_proc(db_url, rid)
     assert len(again) == len(first) == 5
     assert again[2]["triaged_at"] == first[2]["triaged_at"]  # unchanged verdicts are not rewritten
-    assert again[1]["rule"] == "art-product-not-found" and again[1]["action"] == "retry"
-    assert again[1]["action_state"] == "done" and again[1]["action_note"] == "resubmitted"
+    assert again[1] == first[1] | {"action_state": "done", "action_note": "resubmitted",
+                                   "acted_at": again[1]["acted_at"]}
+    assert (again[5]["rule"], again[5]["action"], again[5]["action_state"]) == (
+        "art-product-not-found", "debug_rerun", "planned")
 
 
 def test_service_retries_have_their_own_budget_across_attempts(db_url, tmp_path):
