@@ -80,7 +80,15 @@ ON CONFLICT (submission_id, log_offset) DO NOTHING;
 
 -- name: jobs_of_stage
 -- Every attempt of every job of the stage; `latest` marks each job's newest attempt (its outcome).
-SELECT j.*, v.attempt, v.job_index, v.latest
+-- The typed columns only: the whole ad (jsonb, ~2 kB a job) is for a person looking at one job.
+SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.job_status, j.q_date, j.job_start_date,
+       j.job_current_start_date, j.completion_date, j.entered_current_status, j.exit_code, j.exit_by_signal,
+       j.exit_signal, j.hold_reason, j.hold_reason_code, j.hold_reason_subcode, j.num_holds, j.remove_reason,
+       j.last_remote_host, j.worker_ip, j.site, j.cpu_model, j.cpu_vendor, j.remote_wall_clock_time,
+       j.remote_user_cpu, j.remote_sys_cpu, j.memory_usage_mb, j.resident_set_size_kb, j.disk_usage_kb,
+       j.request_memory_mb, j.request_disk_kb, j.num_job_starts, j.num_shadow_starts, j.transfer_input_size_mb,
+       j.bytes_recvd, j.bytes_sent, j.time_window, j.files_in_count, j.files_in_bytes, j.files_out_count,
+       j.files_out_bytes, j.updated_at, v.attempt, v.job_index, v.latest
   FROM stage_job_attempts v JOIN job_attempts j USING (submission_id, proc_id)
  WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
  ORDER BY v.job_index, v.attempt;

@@ -118,6 +118,12 @@ def test_a_service_failure_is_retried_once_the_service_is_up_and_the_stage_goes_
     chain = load_templates()["mc_chain"]
     assert all(r.success for r in check_stage_outputs(db_url, request_id, "gen", chain))
 
+    with connect(db_url) as conn:
+        attempts = records.jobs_of_stage(conn, request_id, "gen")
+    assert [(a["job_index"], a["attempt"], a["latest"]) for a in attempts] == [
+        (0, 1, True), (1, 1, False), (1, 2, True), (2, 1, True)]
+    assert "ad" not in attempts[0]  # the typed columns only, not 2 kB of ad per job
+
     report, text = service.report_stage(db_url, request_id, "gen")
     assert (report["jobs"], report["attempts"], report["retried_jobs"], report["recovered_jobs"]) == (3, 4, 1, 1)
     assert report["outcomes"] == {"succeeded": 3} and report["unsuccessful_jobs"] == []
