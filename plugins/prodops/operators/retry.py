@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException
@@ -12,6 +12,9 @@ from airflow.sdk.exceptions import AirflowException
 from prodops import config
 from prodops.triggers.preflight import PreflightTrigger
 from prodops.triggers.submission import SubmissionTrigger
+
+if TYPE_CHECKING:
+    from prodops.triage.retry import RetryRound
 
 
 class RetryFailuresOperator(BaseOperator):
@@ -85,7 +88,7 @@ class RetryFailuresOperator(BaseOperator):
         check = check_workflow(db, plan.workflow, run_for=run_for, now=datetime.now(timezone.utc),
                                services=plan.services)
         if check.ok:
-            return self._submit(rounds, resubmitted)
+            return self._submit(rounds, resubmitted, plan)
         self.log.info("Stage %s: %d jobs to retry wait for preflight: %s", self.stage, len(plan.actions),
                       check.summary())
         deadline = datetime.now(timezone.utc) + timedelta(seconds=float(self.preflight_timeout))
@@ -103,21 +106,23 @@ class RetryFailuresOperator(BaseOperator):
 
         status = event.get("status")
         if status == "timeout":
-            plan = retry.plan_round(self._db(), int(self.request_id), self.stage)
+            db = self._db()
+            plan = retry.plan_round(db, int(self.request_id), self.stage)
             if plan is not None:
-                retry.give_up(self._db(), plan, f"preflight did not pass within {self.preflight_timeout:.0f} s:"
+                retry.give_up(db, plan, f"preflight did not pass within {self.preflight_timeout:.0f} s:"
                                                 f" {event.get('blockers')}")
             return {"rounds": rounds, "resubmitted": resubmitted, "gave_up": "preflight timeout"}
         if status != "success":
             raise AirflowException(f"Preflight before retrying stage {self.stage} could not check: {event.get('message')}")
         return self._submit(rounds, resubmitted)
 
-    def _submit(self, rounds: int, resubmitted: int) -> dict[str, Any] | None:
+    def _submit(self, rounds: int, resubmitted: int, plan: RetryRound | None = None) -> dict[str, Any] | None:
+        """Submit the round (planned again after a wait in the triggerer: things may have changed)."""
         from prodops.batch.registry import get_backend
         from prodops.triage import retry
 
         db = self._db()
-        plan = retry.plan_round(db, int(self.request_id), self.stage)
+        plan = plan or retry.plan_round(db, int(self.request_id), self.stage)
         if plan is None:
             return {"rounds": rounds, "resubmitted": resubmitted}
         submission_id = retry.submit_round(db, get_backend(self.backend), plan)

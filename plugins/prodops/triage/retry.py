@@ -44,6 +44,9 @@ class RetryRound:
     services: tuple[str, ...]
     """Board services the ``service`` failures implicated; preflight waits for them too."""
     run_for_min: float
+    priority: int
+    submissions: tuple[Mapping[str, Any], ...]
+    """The stage's submission rows when the round was planned (specs included)."""
     resumed: Mapping[str, Any] | None = None
     """The submission row of this round when an earlier run submitted it already."""
 
@@ -83,7 +86,7 @@ def plan_round(db_url: str, request_id: int, stage: str, settings: TriageSetting
                                    for s in settings.board_services(a["service"])))
     return RetryRound(request_id=request_id, stage=stage, workflow=request["workflow"], attempt=attempt,
                       actions=tuple(actions), services=services, run_for_min=float(request["max_wall_time_min"]),
-                      resumed=resumed)
+                      priority=int(request["priority"]), submissions=tuple(submissions), resumed=resumed)
 
 
 def unfinished_round(db_url: str, request_id: int, stage: str) -> tuple[int, bool] | None:
@@ -119,10 +122,10 @@ _PARAM_TO_RESOURCE = {
 }
 
 
-def round_spec(plan: RetryRound, submissions: Sequence[Mapping[str, Any]], priority: int) -> SubmissionSpec:
+def round_spec(plan: RetryRound) -> SubmissionSpec:
     """The submission of a round: each job's last item again, with more of what its action asks for."""
-    latest = _latest_items(submissions)
-    first = SubmissionSpec.from_dict(submissions[0]["spec"])
+    latest = _latest_items(plan.submissions)
+    first = SubmissionSpec.from_dict(plan.submissions[0]["spec"])
     params = {int(a["job_index"]): a["action_params"] or {} for a in plan.actions}
     items, resources = [], []
     for index in plan.job_indexes:
@@ -138,18 +141,12 @@ def round_spec(plan: RetryRound, submissions: Sequence[Mapping[str, Any]], prior
         items.append(spec.items[item])
         resources.append(wants)
     return replace(first, attempt=plan.attempt, items=items, job_indexes=plan.job_indexes, job_resources=resources,
-                   workdir=str(Path(first.workdir).parent / f"attempt-{plan.attempt}"), priority=priority)
+                   workdir=str(Path(first.workdir).parent / f"attempt-{plan.attempt}"), priority=plan.priority)
 
 
 def submit_round(db_url: str, backend: Backend, plan: RetryRound) -> int:
     """Submit a round (or find the one submitted before) and record the actions as done; returns its submission id."""
-    with connect(db_url) as conn:
-        submissions = _submissions(conn, plan.request_id, plan.stage)
-        request = records.get_request(conn, plan.request_id)
-    if plan.resumed is not None:
-        spec = SubmissionSpec.from_dict(plan.resumed["spec"])
-    else:
-        spec = round_spec(plan, submissions, int(request["priority"]))
+    spec = SubmissionSpec.from_dict(plan.resumed["spec"]) if plan.resumed is not None else round_spec(plan)
     submission_id = submit_stage(db_url=db_url, backend=backend, spec=spec)
     note = f"resubmitted as attempt {plan.attempt} (submission {submission_id})"
     removed = _remove_held(db_url, backend, plan, f"prodops: {note}")
@@ -174,9 +171,7 @@ def _remove_held(db_url: str, backend: Backend, plan: RetryRound, reason: str) -
     held = _by_submission([a for a in plan.actions if a.get("state") == "held"])
     if not held:
         return {}
-    with connect(db_url) as conn:
-        rows = {r["id"]: r for r in conn.execute(q("submissions_of_stage"),
-                                                   {"request_id": plan.request_id, "stage": plan.stage})}
+    rows = {r["id"]: r for r in plan.submissions}
     removed: dict[int, list[int]] = {}
     for submission_id, procs in held.items():
         row = rows.get(submission_id)

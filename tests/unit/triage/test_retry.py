@@ -26,14 +26,14 @@ def action(job: int, attempt: int, **params) -> dict:
             "action": "retry_more_resources" if params else "retry", "action_params": params}
 
 
-def plan(*actions: dict, attempt: int = 3) -> RetryRound:
+def plan(*actions: dict, attempt: int = 3, priority: int = 40) -> RetryRound:
     return RetryRound(request_id=7, stage="reco", workflow="w", attempt=attempt, actions=actions, services=(),
-                      run_for_min=60)
+                      run_for_min=60, priority=priority, submissions=tuple(SUBMISSIONS))
 
 
 def test_a_round_resubmits_each_job_with_its_latest_item_and_raised_requests():
-    spec = round_spec(plan(action(1, 2, request_memory_mb=2250), action(3, 2), action(0, 1, max_wall_time_min=90)),
-                      SUBMISSIONS, priority=70)
+    spec = round_spec(plan(action(1, 2, request_memory_mb=2250), action(3, 2), action(0, 1, max_wall_time_min=90),
+                           priority=70))
     assert (spec.attempt, spec.workdir, spec.priority, list(spec.inputs)) == (3, "/w/7/reco/attempt-3", 70, ["a", "b"])
     assert spec.job_indexes == [0, 1, 3] and spec.items == ["--job 0", "--job 1", "--job 3"]
     assert [r["request_memory_mb"] for r in spec.job_resources] == [1000, 2250, 1000]
@@ -41,13 +41,13 @@ def test_a_round_resubmits_each_job_with_its_latest_item_and_raised_requests():
 
 
 def test_a_plain_retry_keeps_what_an_earlier_resource_retry_gave_the_job():
-    spec = round_spec(plan(action(1, 2)), SUBMISSIONS, priority=40)
+    spec = round_spec(plan(action(1, 2)))
     assert spec.job_resources[0]["request_memory_mb"] == 1500
 
 
 def test_a_job_in_no_submission_cannot_be_rebuilt():
     with pytest.raises(LookupError, match="job 9 of stage reco is in no submission"):
-        round_spec(plan(action(9, 1)), SUBMISSIONS, priority=40)
+        round_spec(plan(action(9, 1)))
 
 
 def test_the_budgets_bound_the_rounds():
