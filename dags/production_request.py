@@ -124,15 +124,8 @@ def production_request() -> None:
     approval = RequestApprovalOperator(
         task_id="await_approval",
         request_id=request["request_id"],
-        subject="Approve production request {{ ti.xcom_pull('validate_request')['request_id'] }}"
-        " ({{ params.experiment }} / {{ params.campaign }})",
-        body=(
-            "**Workflow:** {{ params.workflow }}  \n**Jobs:** {{ params.n_jobs }}  \n"
-            "**Input dataset:** {{ params.input_dataset }}  \n"
-            "**Memory / disk / wall time:** {{ params.request_memory_mb }} MB / {{ params.request_disk_mb }} MB"
-            " / {{ params.max_wall_time_min }} min  \n**Requested priority:** {{ params.priority }}  \n"
-            "**Contact:** {{ params.contact }}  \n\n{{ params.justification }}"
-        ),
+        subject="{{ ti.xcom_pull('validate_request')['approval_subject'] }}",
+        body="{{ ti.xcom_pull('validate_request')['approval_body'] }}",
     )
 
     preflight = PreflightSensor(

@@ -43,3 +43,22 @@ def preflight_poll_interval_s() -> float:
 def preflight_timeout_hours() -> float:
     """How long preflight waits for the services before the request's run fails."""
     return float(os.environ.get("PRODOPS_PREFLIGHT_TIMEOUT_HOURS", "24"))
+
+
+DATASETS_FILE = INCLUDE_DIR / "datasets.yaml"
+
+
+def dataset_roots() -> tuple[Path, ...]:
+    """Directories ``file://`` input datasets may be read from (after symlinks are resolved).
+
+    ``PRODOPS_DATASET_ROOTS`` (paths separated by ``:``) overrides the ``roots:`` of
+    include/datasets.yaml; relative roots are taken from the repository's top.
+    """
+    raw = os.environ.get("PRODOPS_DATASET_ROOTS")
+    if raw is not None:
+        names = [name for name in raw.split(os.pathsep) if name]
+    else:
+        import yaml
+
+        names = (yaml.safe_load(DATASETS_FILE.read_text()) or {}).get("roots") or []
+    return tuple((REPO_ROOT / name).resolve() for name in names)

@@ -1,14 +1,20 @@
 """Input datasets: the files a request's first stage reads.
 
-``file://<glob>`` names files on this machine (the local pool and the keepup demo); a SAM
-dataset definition needs the SAM service, which is not configured here.
+``file://<glob>`` names files on this machine (the local pool and the keepup demo), inside
+the configured dataset roots only (:func:`prodops.config.dataset_roots`): the glob and every
+file it matches must resolve, symlinks followed, under one of them. A SAM dataset definition
+needs the SAM service, which is not configured here.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from prodops import config
+from prodops.batch.quoting import text_problem
 from prodops.exceptions import ProdopsError
 
 MAX_FILES = 100_000
@@ -30,9 +36,31 @@ def dataset_error(name: str) -> str | None:
         pattern = name[len("file://"):]
         if not pattern.startswith("/"):
             return f"{name!r}: give an absolute path after file://, e.g. file:///data/raw/*.raw"
-        return None
+        if ".." in Path(pattern).parts:
+            return f"{name!r}: '..' is not allowed in a dataset path; name the directory itself"
+        return _outside_roots(name, _fixed_prefix(pattern))
     return (f"{name!r}: only file://<absolute glob> datasets are available on this installation"
             " (a SAM dataset definition needs the SAM service configured)")
+
+
+def _fixed_prefix(pattern: str) -> str:
+    """The directory part of a glob before its first wildcard."""
+    parts = []
+    for part in Path(pattern).parts:
+        if glob.has_magic(part):
+            break
+        parts.append(part)
+    return os.path.join(*parts) if parts else "/"
+
+
+def _outside_roots(name: str, path: str) -> str | None:
+    real = Path(os.path.realpath(path))
+    roots = config.dataset_roots()
+    if any(real == root or root in real.parents for root in roots):
+        return None
+    listed = ", ".join(str(r) for r in roots) or "(none configured)"
+    return (f"{name!r}: {path} is outside the dataset roots ({listed}); put the files under a root,"
+            " or add one to include/datasets.yaml or PRODOPS_DATASET_ROOTS")
 
 
 def resolve_dataset(name: str) -> list[DatasetFile]:
@@ -40,6 +68,11 @@ def resolve_dataset(name: str) -> list[DatasetFile]:
     if problem := dataset_error(name):
         raise DatasetInvalid(problem)
     paths = sorted(glob.glob(name[len("file://"):]))
+    for path in paths:
+        if problem := _outside_roots(name, path):
+            raise DatasetInvalid(f"{problem} (a symlink leads out of the roots)")
+        if problem := text_problem(path):
+            raise DatasetInvalid(f"{name!r}: the file name {path!r} {problem}; rename the file")
     if not paths:
         raise DatasetInvalid(f"{name!r} matches no file; check the path and the glob")
     if len(paths) > MAX_FILES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ import jsonschema
 import yaml
 
 from prodops import config
+from prodops.batch import quoting
 from prodops.exceptions import ProdopsError
 
 SCHEMA_FILE = "template.schema.yaml"
@@ -103,22 +105,26 @@ class WorkflowTemplate:
         request_memory_mb: int,
         inputs: Sequence[str] = (),
     ) -> list[str]:
-        """One argument string per job (HTCondor itemdata) for a stage."""
+        """One argument string per job (HTCondor itemdata, new arguments syntax) for a stage.
+
+        The template's words are split first and each is filled in on its own, so a value
+        (an option, an input file name) stays one argument whatever it holds.
+        """
         template = self.stage(stage)
         values = self.with_defaults(options)
         items = []
         for job, job_inputs in enumerate(template.jobs_for(inputs, n_jobs)):
-            args = template.arguments.format(
-                job=job, stage=",".join(template.steps or (template.name,)), inputs=",".join(job_inputs), **values
-            )
+            fill = {"job": job, "stage": ",".join(template.steps or (template.name,)),
+                    "inputs": ",".join(job_inputs), **values}
+            argv = [word.format(**fill) for word in shlex.split(template.arguments)]
             for option, extra in self.fault_arguments.items():
                 chosen = values.get(option, ())
                 if isinstance(chosen, str):  # a value for every job, e.g. a path
                     if chosen:
-                        args += " " + extra.format(value=chosen)
+                        argv += [word.format(value=chosen) for word in shlex.split(extra)]
                 elif job in chosen or (isinstance(chosen, Mapping) and job in chosen.get(stage, ())):
-                    args += " " + extra.format(over_memory_mb=request_memory_mb * 2 + 64)
-            items.append(args)
+                    argv += [word.format(over_memory_mb=request_memory_mb * 2 + 64) for word in shlex.split(extra)]
+            items.append(quoting.arguments(argv))
         return items
 
     def executable_path(self, stage: str) -> str:

@@ -67,6 +67,8 @@ def approved_run(airflow):
     airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
     details = airflow.hitl_details(DAG, run_id)
     assert len(details) == 1 and details[0]["subject"].startswith("Approve production request")
+    assert f"({FORM['experiment']} / {FORM['campaign']})" in details[0]["subject"]
+    assert f"**Justification:** `{FORM['justification']}`" in details[0]["body"]
     assert set(details[0]["params"]) == {"approved_priority", "note"}
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 80, "note": "go"})
     airflow.wait_for_task_state(DAG, run_id, "demo.run.track_stage", ["deferred"], timeout=120)
@@ -160,6 +162,18 @@ def test_form_that_breaks_the_schema_is_refused_naming_the_field(airflow):
     with pytest.raises(AirflowAPIError) as err:
         airflow.trigger(DAG, {**FORM, "n_jobs": 0})
     assert err.value.status_code == 400 and "n_jobs" in str(err.value.body)
+
+
+def test_newline_in_the_campaign_is_refused_before_a_run_exists_and_nothing_is_submitted(airflow):
+    """The submit-description injection of issue 10: refused by the trigger API (the form's schema)."""
+    airflow.unpause(DAG)
+    campaign = "poc\nexecutable = /usr/bin/touch\narguments = pwned\nz = "
+    before = airflow.call("GET", f"/api/v2/dags/{DAG}/dagRuns", params={"limit": 1000})["total_entries"]
+    with pytest.raises(AirflowAPIError) as err:
+        airflow.trigger(DAG, {**FORM, "campaign": campaign})
+    assert err.value.status_code == 400 and "campaign" in str(err.value.body)
+    assert airflow.call("GET", f"/api/v2/dags/{DAG}/dagRuns", params={"limit": 1000})["total_entries"] == before
+    assert fetch(airflow.prodops_db_url, "SELECT id FROM requests WHERE form->>'campaign' LIKE %(p)s", p="poc%") == []
 
 
 def test_invalid_request_fails_validate_request_naming_each_field(airflow):

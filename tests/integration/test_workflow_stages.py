@@ -96,7 +96,8 @@ def service_request(db_url, request_id):
     return rows(db_url, "SELECT * FROM requests WHERE id = %(r)s", r=request_id)[0]
 
 
-def test_keepup_reconstructs_dataset_files_and_merges_them(db_url, backend, tmp_path):
+def test_keepup_reconstructs_dataset_files_and_merges_them(db_url, backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRODOPS_DATASET_ROOTS", str(tmp_path))
     raw = tmp_path / "raw"
     raw.mkdir()
     for n in range(5):

@@ -12,9 +12,9 @@ def test_demo_template_builds_one_argument_string_per_job_with_faults():
     items = demo.job_arguments("run", 5, {"fail_exit": [1], "fail_signal": [2], "exceed_memory": [3],
                                           "records": 7, "sleep_s": 0}, request_memory_mb=100)
     assert len(items) == 5
-    assert items[0] == "--job 0 --records 7 --sleep 0"
-    assert items[1].endswith("--exit 3") and items[2].endswith("--signal 9")
-    assert items[3].endswith("--memory 264")
+    assert items[0] == '"--job 0 --records 7 --sleep 0"'
+    assert items[1].endswith('--exit 3"') and items[2].endswith('--signal 9"')
+    assert items[3].endswith('--memory 264"')
     assert demo.executable_path("run").endswith("include/jobs/demo_job.py")
 
 
@@ -58,11 +58,21 @@ def test_combined_stages_run_in_one_job(tmp_path):
     assert combined.steps == ("g4", "reco") and combined.checks == "transform"
     assert chain.stage_services("g4_reco") == ("dcache", "conditions")
     items = chain.job_arguments("g4_reco", None, {}, 100, inputs=["/a", "/b", "/c"])
-    assert items == ["--stage g4,reco --job 0 --inputs /a,/b", "--stage g4,reco --job 1 --inputs /c"]
+    assert items == ['"--stage g4,reco --job 0 --inputs /a,/b"', '"--stage g4,reco --job 1 --inputs /c"']
 
 
 def test_merge_takes_every_file_in_one_job_or_n_per_job():
     keepup = load_templates()["keepup"]
     assert keepup.job_arguments("merge", None, {}, 100, inputs=["/a", "/b", "/c"]) == [
-        "--stage merge --job 0 --inputs /a,/b,/c"]
+        '"--stage merge --job 0 --inputs /a,/b,/c"']
     assert len(load_templates()["mc_chain"].job_arguments("merge", None, {}, 100, inputs=[f"/f{i}" for i in range(25)])) == 3
+
+
+@pytest.mark.parametrize("value", ["/data/a b.raw", "/data/it's.raw", '/data/"q".raw', "/data/a\\b", "/data/$HOME,x"])
+def test_a_value_stays_one_argument_whatever_it_holds(value):
+    """Inputs and options fill a template word each; spaces and quotes cannot split or end it."""
+    from prodops.batch.submit import split_arguments
+
+    keepup = load_templates()["keepup"]
+    item = keepup.job_arguments("merge", None, {}, 100, inputs=[value])[0]
+    assert split_arguments(item) == ["--stage", "merge", "--job", "0", "--inputs", value]

@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import classad2
 import htcondor2
 
+from prodops.batch import quoting
 from prodops.batch.base import JOB_RESOURCES, SubmissionSpec
 from prodops.exceptions import SubmitFailed
 
@@ -70,35 +70,39 @@ class JobDescription:
 
 
 def render_submit(spec: SubmissionSpec) -> htcondor2.Submit:
-    """The submit description of ``spec``: one cluster, one job per item."""
+    """The submit description of ``spec``: one cluster, one job per item.
+
+    Every value of the spec reaches the description as data (:mod:`prodops.batch.quoting`):
+    the only macros in it are the ones written here.
+    """
     _validate(spec)
-    workdir = os.path.abspath(spec.workdir)
+    workdir = quoting.literal(os.path.abspath(spec.workdir), "workdir")
     description = {
         "universe": "vanilla",
-        "executable": os.path.abspath(spec.executable),
+        "executable": quoting.literal(os.path.abspath(spec.executable), "executable"),
         "arguments": f"$({ITEM_VARIABLE})",
         "initialdir": workdir,
         "log": os.path.join(workdir, EVENT_LOG_NAME),
         "output": os.path.join(workdir, OUTPUT_PATTERN),
         "error": os.path.join(workdir, ERROR_PATTERN),
         "request_cpus": "1",
-        "request_memory": str(spec.request_memory_mb),
-        "request_disk": str(spec.request_disk_mb * 1024),
-        "allowed_execute_duration": str(spec.max_wall_time_s),
-        "priority": str(spec.priority),
-        "JobBatchName": spec.batch_name or f"prodops-{spec.request_id}-{spec.stage}-{spec.attempt}",
-        "+ProdopsRequest": str(spec.request_id),
-        "+ProdopsStage": classad2.quote(spec.stage),
-        "+ProdopsAttempt": str(spec.attempt),
-        "+ProdopsSubmission": classad2.quote(spec.key),
+        "request_memory": quoting.integer(spec.request_memory_mb, "request_memory_mb"),
+        "request_disk": quoting.integer(spec.request_disk_mb * 1024, "request_disk_mb"),
+        "allowed_execute_duration": quoting.integer(spec.max_wall_time_s, "max_wall_time_s"),
+        "priority": quoting.integer(spec.priority, "priority"),
+        "batch_name": batch_name(spec),
+        "+ProdopsRequest": quoting.integer(spec.request_id, "request_id"),
+        "+ProdopsStage": quoting.classad_string(spec.stage, "stage"),
+        "+ProdopsAttempt": quoting.integer(spec.attempt, "attempt"),
+        "+ProdopsSubmission": quoting.classad_string(spec.key, "submission key"),
     }
     if spec.environment:
-        description["environment"] = format_environment(spec.environment)
+        description["environment"] = quoting.literal(format_environment(spec.environment), "environment")
+    items = [quoting.literal(item.strip(), f"items[{index}]") for index, item in enumerate(spec.items)]
     if not (spec.job_indexes or spec.job_resources):
         description["+ProdopsJobIndex"] = "$(ProcId)"
         submit = htcondor2.Submit(description)
-        items = "\n".join(item.strip() for item in spec.items)
-        submit.setQArgs(f"{ITEM_VARIABLE} from (\n{items}\n)")
+        submit.setQArgs(f"{ITEM_VARIABLE} from (\n" + "\n".join(items) + "\n)")
         return submit
     description.update({
         "request_memory": "$(prodops_memory_mb)",
@@ -107,13 +111,26 @@ def render_submit(spec: SubmissionSpec) -> htcondor2.Submit:
         "+ProdopsJobIndex": "$(prodops_job_index)",
     })
     rows = []
-    for index, item in enumerate(spec.items):
+    for index, item in enumerate(items):
         wants = spec.resources(index)
-        rows.append(f"{spec.job_index(index)} {wants['request_memory_mb']} {wants['request_disk_mb'] * 1024}"
-                    f" {wants['max_wall_time_s']} {item.strip()}")
+        numbers = (spec.job_index(index), wants["request_memory_mb"], wants["request_disk_mb"] * 1024,
+                   wants["max_wall_time_s"])
+        rows.append(" ".join(quoting.integer(n, f"job_resources[{index}]") for n in numbers) + f" {item}")
     submit = htcondor2.Submit(description)
     submit.setQArgs(f"{', '.join((*JOB_VARIABLES, ITEM_VARIABLE))} from (\n" + "\n".join(rows) + "\n)")
     return submit
+
+
+BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}$")
+"""What a batch name may hold: condor_q shows it, and it is built from the request's identifiers."""
+
+
+def batch_name(spec: SubmissionSpec) -> str:
+    name = spec.batch_name or f"prodops-{spec.request_id}-{spec.stage}-{spec.attempt}"
+    if not BATCH_NAME.match(name):
+        raise SubmitFailed(f"batch_name {name!r} of submission {spec.key} may hold only letters, digits and _ . + -;"
+                           " fix the experiment or campaign it is built from")
+    return name
 
 
 def submit_file_text(submit: htcondor2.Submit) -> str:
@@ -226,8 +243,10 @@ def _validate(spec: SubmissionSpec) -> None:
         problems.append("executable is empty; name the job's program")
     if not spec.workdir:
         problems.append("workdir is empty; give each submission its own directory")
-    if not spec.stage or any(ch in spec.stage for ch in "\r\n"):
-        problems.append(f"stage {spec.stage!r} must be a non-empty single line")
+    if not spec.stage:
+        problems.append("stage '' is empty; name the stage")
+    elif problem := quoting.text_problem(spec.stage):
+        problems.append(f"stage {spec.stage!r} {problem}")
     for name in ("request_memory_mb", "request_disk_mb", "max_wall_time_s"):
         if getattr(spec, name) <= 0:
             problems.append(f"{name} = {getattr(spec, name)!r} must be positive")
@@ -238,8 +257,8 @@ def _validate(spec: SubmissionSpec) -> None:
             text = item.strip() if isinstance(item, str) else None
             if not text:
                 problems.append(f"items[{index}] = {item!r} is empty; every job needs an argument string")
-            elif any(ch in text for ch in "\r\n"):
-                problems.append(f"items[{index}] = {item!r} spans lines; put one job's arguments on one line")
+            elif problem := quoting.control_character_problem(text):
+                problems.append(f"items[{index}] = {item!r} {problem}")
             elif text == ")" or text.startswith("#"):
                 problems.append(f"items[{index}] = {item!r} would end the item list or be read as a comment")
     problems += _per_job_problems(spec)
@@ -248,7 +267,7 @@ def _validate(spec: SubmissionSpec) -> None:
     except SubmitFailed as err:
         problems.append(str(err))
     if problems:
-        raise SubmitFailed(f"submission {spec.key} is invalid: " + "; ".join(problems))
+        raise SubmitFailed(f"submission {spec.key!r} is invalid: " + "; ".join(problems))
 
 
 def _per_job_problems(spec: SubmissionSpec) -> list[str]:
@@ -282,8 +301,8 @@ def format_environment(env: Mapping[str, str]) -> str:
         if not _ENV_NAME.match(name):
             raise SubmitFailed(f"environment name {name!r} is not a valid variable name; use letters, digits, _")
         value = str(raw)
-        if any(ch in value for ch in "\r\n\0"):
-            raise SubmitFailed(f"environment {name}={value!r} spans lines; pass a single-line value")
+        if problem := quoting.control_character_problem(value):
+            raise SubmitFailed(f"environment {name}={value!r} {problem}")
         quoted = value.replace('"', '""').replace("'", "''")
         if not value or any(ch.isspace() or ch in "'\"" for ch in value):
             quoted = f"'{quoted}'"

@@ -11,6 +11,7 @@ from airflow.sdk import Context, Param, ParamsDict
 from prodops import config
 from prodops.constants import RequestState
 from prodops.request.decision import approver_name, record_decision
+from prodops.request.form import ONE_LINE
 
 
 TIMEOUT_VARIABLE = "prodops_approval_timeout_hours"
@@ -68,7 +69,8 @@ class RequestApprovalOperator(ApprovalOperator):
         return {
             "approved_priority": Param(50, type="integer", minimum=0, maximum=100, title="Approved priority",
                               description="Final priority, 0 (lowest) to 100 (highest).", source="task"),
-            "note": Param("", type="string", maxLength=2000, title="Note to the requester", source="task"),
+            "note": Param("", type="string", maxLength=2000, pattern=ONE_LINE, title="Note to the requester",
+                          description="One line of text.", source="task"),
         }
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

@@ -6,17 +6,28 @@ submitted conf in ``validate_request``, so the form and the check cannot drift a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 
+from prodops.batch.quoting import control_character_problem, text_problem
 from prodops.datasets import dataset_error
 from prodops.exceptions import RequestInvalid
 from prodops.workflows import WorkflowTemplate
 
 MAX_JOBS = 100_000
+
+ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+"""JSON-schema pattern of free text: no control character (newline, CR, tab, NUL, C1)."""
+
+IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+"""Experiment and campaign names: letters, digits and ``_ . + -``, starting with a letter or
+digit. They name the request's jobs in the batch system (``batch_name``) and its pages."""
+
+TO_BATCH_SYSTEM = ("input_dataset", "workflow_options")
+"""Fields whose text reaches job arguments: HTCondor macro syntax is refused in them too."""
 
 
 def form_fields(workflows: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -28,17 +39,19 @@ def form_fields(workflows: Iterable[str]) -> dict[str, dict[str, Any]]:
             "type": "string",
             "minLength": 1,
             "maxLength": 64,
-            "pattern": "^[A-Za-z0-9_.-]+$",
+            "pattern": IDENTIFIER,
             "title": "Experiment",
-            "description": "Experiment the production is for (e.g. nova, dune, uboone).",
+            "description": "Experiment the production is for (e.g. nova, dune, uboone): letters, digits, _ . + -.",
         },
         "campaign": {
             "default": "",
             "type": "string",
             "minLength": 1,
             "maxLength": 128,
+            "pattern": IDENTIFIER,
             "title": "Campaign",
-            "description": "Campaign or production name this request belongs to.",
+            "description": "Campaign or production name this request belongs to: letters, digits, _ . + -"
+                           " (e.g. mc2026a, keepup_r51234).",
         },
         "workflow": {
             "default": names[0] if names else "",
@@ -51,6 +64,7 @@ def form_fields(workflows: Iterable[str]) -> dict[str, dict[str, Any]]:
             "default": None,
             "type": ["null", "string"],
             "maxLength": 512,
+            "pattern": ONE_LINE,
             "title": "Input dataset",
             "description": "SAM dataset definition to process; leave empty to give a number of jobs instead.",
         },
@@ -96,6 +110,7 @@ def form_fields(workflows: Iterable[str]) -> dict[str, dict[str, Any]]:
             "type": "string",
             "minLength": 10,
             "maxLength": 4000,
+            "pattern": ONE_LINE,
             "title": "Justification",
             "description": "Why this production is needed and by when.",
         },
@@ -146,14 +161,23 @@ class ProductionRequest:
 
 
 def validate_request(conf: Mapping[str, Any], templates: Mapping[str, WorkflowTemplate]) -> ProductionRequest:
-    """Check a submitted form; raise :class:`RequestInvalid` naming every bad field at once."""
+    """Check a submitted form; raise :class:`RequestInvalid` naming every bad field at once.
+
+    Besides each field's schema, no text anywhere in the form (workflow options included) may
+    hold a control character, and text that reaches the jobs no HTCondor macro syntax: such
+    values would be read as submit commands or expanded (see :mod:`prodops.batch.quoting`).
+    """
     schemas = field_schemas(templates)
     defaults = {name: spec["default"] for name, spec in form_fields(templates).items()}
     values = {**defaults, **{k: v for k, v in conf.items() if k in schemas}}
     errors: dict[str, str] = {}
     for name in sorted(set(conf) - set(schemas)):
         errors[name] = f"unknown field; the form's fields are {', '.join(sorted(schemas))}"
+    errors.update(text_errors({k: values[k] for k in TO_BATCH_SYSTEM}, text_problem))
+    errors.update({k: v for k, v in text_errors(values, control_character_problem).items() if k not in errors})
     for name, schema in schemas.items():
+        if name in errors:
+            continue
         validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
         problems = sorted(validator.iter_errors(values[name]), key=lambda e: e.path)
         if problems:
@@ -177,3 +201,21 @@ def validate_request(conf: Mapping[str, Any], templates: Mapping[str, WorkflowTe
     if errors:
         raise RequestInvalid(errors)
     return ProductionRequest(**values)
+
+
+def text_errors(values: Mapping[str, Any], problem_of: Callable[[str], str | None],
+                prefix: str = "") -> dict[str, str]:
+    """Every string of ``values`` (nested ones by their dotted path, keys too) that ``problem_of`` refuses."""
+    errors: dict[str, str] = {}
+    for key, value in values.items():
+        where = f"{prefix}{key}"
+        if problem := problem_of(str(key)):
+            errors[where] = f"the name {problem}"
+        elif isinstance(value, str):
+            if problem := problem_of(value):
+                errors[where] = f"{problem} (got {value!r})"
+        elif isinstance(value, Mapping):
+            errors.update(text_errors(value, problem_of, f"{where}."))
+        elif isinstance(value, list):
+            errors.update(text_errors({str(i): v for i, v in enumerate(value)}, problem_of, f"{where}."))
+    return errors

@@ -10,6 +10,7 @@ from prodops.batch.base import Backend
 from prodops.constants import Outcome, RequestState
 from prodops.exceptions import RequestInvalid
 from prodops.report import build_report, format_report
+from prodops.request.approval_text import approval_body, approval_subject
 from prodops.request.form import validate_request
 from prodops.stage import stage_input_files, stage_spec, submit_stage
 from prodops.store import records
@@ -34,7 +35,8 @@ def record_request(db_url: str, *, dag_id: str, run_id: str, conf: Mapping[str, 
         conn.commit()
     log.info("Recorded request %d (%s/%s, workflow %s): pending approval",
              request_id, request.experiment, request.campaign, request.workflow)
-    return {"request_id": request_id, "workflow": request.workflow, "stages": [s.name for s in template.stages]}
+    return {"request_id": request_id, "workflow": request.workflow, "stages": [s.name for s in template.stages],
+            "approval_subject": approval_subject(request_id, request), "approval_body": approval_body(request)}
 
 
 _APPROVED_ONCE = frozenset(

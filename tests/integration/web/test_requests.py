@@ -82,3 +82,13 @@ def test_request_pages_need_an_airflow_login(db_url):
     with TestClient(create_app(db_url, sync_registry=False)) as anonymous:
         assert anonymous.get("/api/v1/requests").status_code in (401, 403)
         assert anonymous.get("/requests/").status_code in (401, 403)
+
+
+def test_request_page_shows_hostile_text_as_text(client, db_url):
+    made = service.record_request(db_url, dag_id="production_request", run_id="pages-xss",
+                                  conf={**FORM, "campaign": "x-1", "justification": "<b>bold</b> and <script>alert(1)</script>"})
+    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=10, decided_by="<i>eve</i>",
+                    note='<img src=x onerror="alert(1)">')
+    html = client.get(f"/requests/{made['request_id']}").text
+    assert "<img src=x" not in html and "<i>eve</i>" not in html
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html or "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html

@@ -63,3 +63,15 @@ def test_bad_line_count_and_unknown_attempt(client):
     bad = c.get(f"/api/v1/triage/attempts/{sid}/1", params={"lines": 5000})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "lines"
     assert c.get(f"/api/v1/triage/attempts/{sid}/0").status_code == 404  # succeeded: no verdict
+
+
+def test_job_output_on_the_attempt_page_is_text_not_markup(db_url, tmp_path):
+    rid, sid, workdir = make_request(db_url, tmp_path)
+    hostile = '<script>alert("job output")</script> Error: <img src=x onerror=alert(1)>'
+    write_jobs(db_url, sid, workdir, jobs={0: ({"ExitCode": 1, "ExitBySignal": False}, "", hostile + "\n")})
+    triage_stage(db_url, rid, "run", now=NOW, classifier=Classifier(load_library(), PluginRunner([])))
+    app = FastAPI()
+    app.include_router(triage_router(Pool(db_url), lambda: None))
+    page = TestClient(app).get(f"/triage/attempts/{sid}/0").text
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(" in page

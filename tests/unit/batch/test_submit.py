@@ -52,7 +52,7 @@ def test_render_is_a_real_submit_with_every_command():
     assert submit["request_cpus"] == "1"
     assert submit["allowed_execute_duration"] == "7200"
     assert submit["priority"] == "5"
-    assert submit["JobBatchName"] == "mu2e-mdc2025-42-reco"
+    assert submit["batch_name"] == "mu2e-mdc2025-42-reco"
     assert submit["MY.ProdopsRequest"] == "42"
     assert submit["MY.ProdopsStage"] == '"reco"'
     assert submit["MY.ProdopsAttempt"] == "2"
@@ -63,7 +63,7 @@ def test_render_is_a_real_submit_with_every_command():
 
 def test_default_batch_name_and_no_environment():
     submit = render_submit(dataclasses.replace(SPEC, batch_name="", environment={}))
-    assert submit["JobBatchName"] == "prodops-42-reco-2"
+    assert submit["batch_name"] == "prodops-42-reco-2"
     assert "environment" not in submit
 
 
@@ -148,21 +148,21 @@ def test_old_environment_syntax_is_read():
         ({"items": []}, "items must be a non-empty list"),
         ({"items": "--job 1"}, "items must be a non-empty list"),
         ({"items": ["--job 0", "  "]}, "items[1]"),
-        ({"items": ["--job 0\n--job 1"]}, "spans lines"),
+        ({"items": ["--job 0\n--job 1"]}, "control character '\\n'"),
         ({"items": [")"]}, "would end the item list"),
         ({"request_memory_mb": 0}, "request_memory_mb = 0 must be positive"),
         ({"max_wall_time_s": -5}, "max_wall_time_s = -5 must be positive"),
         ({"executable": ""}, "executable is empty"),
         ({"stage": ""}, "stage ''"),
         ({"environment": {"BAD-NAME": "x"}}, "environment name 'BAD-NAME'"),
-        ({"environment": {"X": "a\nb"}}, "spans lines"),
+        ({"environment": {"X": "a\nb"}}, "control character '\\n'"),
     ],
 )
 def test_invalid_specs_name_the_field(change, message):
     with pytest.raises(SubmitFailed) as info:
         render_submit(dataclasses.replace(SPEC, **change))
     assert message in str(info.value)
-    assert "submission 42/" in str(info.value)
+    assert "submission '42/" in str(info.value)
 
 
 RETRY = dataclasses.replace(
