@@ -12,7 +12,8 @@ resource limits with more of the resource, in rounds within the retry budgets; c
 are listed for a debug rerun) -> `collect_outputs` (each job's latest attempt's manifest) -> `check_outputs` (Great Expectations; a failed critical expectation
 stops the chain before the next stage) -> the next stage reads this stage's outputs.
 
-`report` summarises every stage that ran. Each workflow template in include/workflows is a
+`report` runs whatever failed: it summarises every stage that ran and records how the request
+ended (`succeeded`, `failed`, `stopped_by_dq`) and why. Each workflow template in include/workflows is a
 branch of task groups, one per stage; `choose_workflow` follows the one the form names.
 Each stage's checked outputs are published as the Asset `prodops://<workflow>/<stage>`.
 """
@@ -23,6 +24,7 @@ import logging
 from datetime import timedelta
 
 from airflow.sdk import Asset, Param, TaskGroup, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from prodops import config
 from prodops.batch.registry import get_backend
@@ -31,6 +33,7 @@ from prodops.operators.retry import RetryFailuresOperator
 from prodops.operators.track import TrackStageOperator
 from prodops.quality.stage import check_stage_outputs, collect_stage_outputs
 from prodops.request import service
+from prodops.request.end import failed_tasks
 from prodops.request.form import form_fields
 from prodops.sensors.preflight import PreflightSensor
 from prodops.store.db import url_from_connection
@@ -138,16 +141,25 @@ def production_request() -> None:
         template = TEMPLATES[request["workflow"]]
         return f"{template.name}.{template.stages[0].name}.submit_stage"
 
-    @task(retries=1, trigger_rule="none_failed_min_one_success")
-    def report(request: dict) -> dict:
-        """Per stage: jobs by final state, exit codes, hold reasons, cpu and wall time, cpu efficiency."""
-        reports, text = service.report_request(url_from_connection(), request["request_id"])
-        log.info("\n%s", text)
-        return reports
+    @task(retries=1, trigger_rule="all_done")
+    def report() -> dict:
+        """Whatever failed: per stage that ran, jobs by final state, exit codes, hold reasons, cpu and wall
+        time, cpu efficiency; then how the request ended and why. The run fails when a task failed."""
+        ctx = get_current_context()
+        made = ctx["ti"].xcom_pull(task_ids="validate_request")
+        if not made:
+            raise AirflowFailException("validate_request recorded no request (see its log); nothing to report")
+        states = ctx["ti"].get_task_states(dag_id=ctx["dag"].dag_id, run_ids=[ctx["run_id"]]).get(ctx["run_id"], {})
+        failed = failed_tasks({t: s for t, s in states.items() if t != "report"}, list(ctx["dag"].task_dict))
+        result = service.report_request(url_from_connection(), made["request_id"], failed_tasks=failed)
+        log.info("\n%s", result.text)
+        if failed:
+            raise AirflowFailException(f"request {made['request_id']} ended {result.end.state.value}: {result.end.reason}")
+        return result.reports
 
     chosen = choose_workflow(request)
     approval >> preflight >> chosen
-    done = report(request)
+    done = report()
     for template in TEMPLATES.values():
         first, last = workflow_branch(template, request)
         chosen >> first

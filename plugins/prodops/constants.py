@@ -61,6 +61,8 @@ class RequestState(str, enum.Enum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    STOPPED_BY_DQ = "stopped_by_dq"
+    """A critical data-quality expectation failed; the stages after it did not run."""
 
 
 class TimeWindow(str, enum.Enum):

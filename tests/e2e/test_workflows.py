@@ -84,3 +84,14 @@ def test_zero_size_output_stops_the_chain_before_the_next_stage(airflow):
     assert page.status_code == 200 and 'data-expectation="g4/no_empty_files"' in page.text
     assert [r["stage"] for r in fetch(airflow.prodops_db_url, "SELECT stage FROM submissions WHERE request_id = %(r)s"
                                       " ORDER BY id", r=request_id)] == ["gen", "g4"]
+    # the request ends as it ended: report runs anyway, writes the stages that ran and says why it stopped
+    assert states["report"] == "failed"
+    request = fetch(airflow.prodops_db_url, "SELECT state, ended_reason FROM requests WHERE id = %(r)s", r=request_id)[0]
+    assert request["state"] == "stopped_by_dq"
+    assert request["ended_reason"].startswith("data quality stopped the chain after stage g4: critical expectation")
+    assert "stages not run: reco, merge" in request["ended_reason"]
+    reported = fetch(airflow.prodops_db_url, "SELECT stage FROM stage_reports WHERE request_id = %(r)s ORDER BY stage",
+                     r=request_id)
+    assert [r["stage"] for r in reported] == ["g4", "gen"]
+    assert 'data-end="stopped_by_dq"' in airflow.request("GET", f"/prodops/requests/{request_id}").text
+    assert "ended stopped_by_dq" in airflow.task_log(DAG, run_id, "report")

@@ -112,8 +112,9 @@ def test_tracking_writes_only_changes_and_survives_a_restart(db_url, approved):
     assert sub["state"] == "done" and sub["event_log_offset"] == 240
     assert rows[1]["exit_code"] == 3 and rows[2]["exit_signal"] == 9 and rows[3]["hold_reason_code"] == 34
 
-    reports, text = service.report_request(db_url, approved)
-    report = reports["run"]
+    ended = service.report_request(db_url, approved)
+    report, text = ended.reports["run"], ended.text
+    assert ended.end.state == RequestState.FAILED and ended.end.reason.startswith("stage run: 3 of 4 jobs did not succeed")
     assert report["outcomes"] == {"failed": 1, "held": 1, "killed": 1, "succeeded": 1}
     service.report_request(db_url, approved)
     assert count(db_url, "stage_reports") == 1

@@ -37,3 +37,9 @@ SELECT * FROM requests WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s;
 -- name: set_stage_state
 UPDATE stages SET state = %(state)s, updated_at = now()
  WHERE request_id = %(request_id)s AND name = %(stage)s;
+
+-- name: end_request
+-- The request's end as `report` decided it (idempotent: a re-run writes the same).
+UPDATE requests SET state = %(state)s, ended_reason = %(reason)s, ended_at = coalesce(ended_at, now()),
+       updated_at = now()
+ WHERE id = %(request_id)s;

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prodops.batch.base import Backend
-from prodops.constants import Outcome, RequestState
+from prodops.constants import RequestState
 from prodops.exceptions import RequestInvalid
 from prodops.report import build_report, format_report
+from prodops.request.end import RequestEnd, decide_end
 from prodops.request.approval_text import approval_body, approval_subject
 from prodops.request.form import validate_request
 from prodops.stage import stage_input_files, stage_spec, submit_stage
@@ -73,20 +75,37 @@ def report_stage(db_url: str, request_id: int, stage: str) -> tuple[dict[str, An
     return report, format_report(stage, report)
 
 
-def report_request(db_url: str, request_id: int) -> tuple[dict[str, dict[str, Any]], str]:
-    """Report every stage that ran; the request ends succeeded only if every stage ran and every job succeeded."""
+def report_request(db_url: str, request_id: int, failed_tasks: Sequence[str] = ()) -> RequestReport:
+    """Report every stage that ran, then record how the request ended and why (:func:`decide_end`).
+
+    ``failed_tasks`` are the run's tasks that failed or could not run because one before them
+    failed; ``report`` runs whatever happened, so a failed stage still ends its request.
+    """
     with connect(db_url) as conn:
         request = records.get_request(conn, request_id)
         submitted = {r["stage"] for r in conn.execute(q("stages_submitted"), {"request_id": request_id})}
+        quality = conn.execute(q("request_dq_results"), {"request_id": request_id}).fetchall()
     template = load_templates()[request["workflow"]]
     reports, texts = {}, []
     for stage in (s.name for s in template.stages if s.name in submitted):
         reports[stage], text = report_stage(db_url, request_id, stage)
         texts.append(text)
-    ok = len(reports) == len(template.stages) and all(
-        r["jobs"] > 0 and r["outcomes"].get(Outcome.SUCCEEDED.value, 0) == r["jobs"] for r in reports.values()
-    )
+    critical: dict[str, list[str]] = {}
+    for row in quality:
+        if not row["success"] and row["severity"] == "critical":
+            critical.setdefault(row["stage"], []).append(row["expectation_id"])
+    end = decide_end(stages=[s.name for s in template.stages], reports=reports, critical_failed=critical,
+                     failed_tasks=failed_tasks)
     with connect(db_url) as conn:
-        records.set_request_state(conn, request_id, (RequestState.SUCCEEDED if ok else RequestState.FAILED).value)
+        conn.execute(q("end_request"), {"request_id": request_id, "state": end.state.value, "reason": end.reason})
         conn.commit()
-    return reports, "\n\n".join(texts)
+    texts.append(f"=== Request {request_id} ended {end.state.value}: {end.reason}")
+    return RequestReport(reports=reports, text="\n\n".join(texts), end=end)
+
+
+@dataclass(frozen=True)
+class RequestReport:
+    reports: dict[str, dict[str, Any]]
+    """Each stage that ran: its report (``prodops.report.build_report``)."""
+    text: str
+    end: RequestEnd
