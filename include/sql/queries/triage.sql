@@ -146,3 +146,26 @@ SELECT s.id, s.attempt, s.state,
  WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s AND s.attempt > 1
  ORDER BY s.attempt DESC
  LIMIT 1;
+
+-- name: attempt_job_facts
+-- What the batch system recorded of one attempt, for the attempt page beside its tail.
+SELECT j.state, j.exit_code, j.exit_by_signal, j.exit_signal, j.hold_reason, j.hold_reason_code,
+       j.hold_reason_subcode, j.num_holds, j.remove_reason, j.last_remote_host, j.worker_ip, j.site, j.cpu_model,
+       j.cpu_vendor, j.remote_wall_clock_time, j.remote_user_cpu, j.remote_sys_cpu, j.memory_usage_mb,
+       j.request_memory_mb, j.disk_usage_kb, j.request_disk_kb, j.files_in_count, j.files_in_bytes,
+       j.files_out_count, j.files_out_bytes, j.bytes_recvd, j.bytes_sent, j.time_window, j.job_start_date,
+       j.job_current_start_date, j.completion_date, j.entered_current_status, j.num_job_starts
+  FROM job_attempts j
+ WHERE j.submission_id = %(submission_id)s AND j.proc_id = %(proc_id)s;
+
+-- name: attempt_chain
+-- Every attempt of the same job (request, stage, job index), first to latest, with its verdict.
+SELECT a.attempt, a.submission_id, a.proc_id, a.job_index, a.latest, j.cluster_id, j.state, j.exit_code,
+       j.exit_signal, j.hold_reason_code, j.site, v.category, v.rule, v.action, v.action_state
+  FROM stage_job_attempts a
+  JOIN job_attempts j ON j.submission_id = a.submission_id AND j.proc_id = a.proc_id
+  LEFT JOIN triage_verdicts v ON v.submission_id = a.submission_id AND v.proc_id = a.proc_id
+ WHERE (a.request_id, a.stage, a.job_index) =
+       (SELECT request_id, stage, job_index FROM stage_job_attempts
+         WHERE submission_id = %(submission_id)s AND proc_id = %(proc_id)s)
+ ORDER BY a.attempt;

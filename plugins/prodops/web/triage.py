@@ -9,12 +9,14 @@ lines the pattern library matches are flagged so the page can highlight them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
 
+from prodops.store.db import q
 from prodops.triage import store
 from prodops.triage.patterns import load_library
 from prodops.triage.tail import LINE_CHOICES, LogLocation, LogPathRefused, check_lines, job_tail
@@ -53,7 +55,19 @@ def attempt_data(conn: Any, submission_id: int, proc_id: int, lines: int) -> dic
             line["rules"] = matched.get((name, i), [])
             line["evidence"] = (name, line["text"]) in evidence
         tails[name] = d
-    return {"verdict": verdict, "tails": tails, "lines": lines}
+    return {"verdict": verdict, "tails": tails, "lines": lines, **attempt_record(conn, submission_id, proc_id)}
+
+
+def attempt_record(conn: Any, submission_id: int, proc_id: int) -> dict[str, Any]:
+    """The attempt's job facts (hold, host, site, CPU, times, memory, files) and its job's chain of attempts."""
+    key = {"submission_id": submission_id, "proc_id": proc_id}
+    job = conn.execute(q("attempt_job_facts"), key).fetchone()
+    chain = conn.execute(q("attempt_chain"), key).fetchall()
+    return {"job": _plain(job) if job else None, "chain": [_plain(r) for r in chain]}
+
+
+def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:

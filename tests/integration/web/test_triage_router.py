@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -75,3 +76,37 @@ def test_job_output_on_the_attempt_page_is_text_not_markup(db_url, tmp_path):
     page = TestClient(app).get(f"/triage/attempts/{sid}/0").text
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(" in page
+
+
+def test_the_attempt_page_shows_the_jobs_facts_and_its_chain_of_attempts(db_url, tmp_path):
+    import dataclasses
+
+    from prodops.stage import stage_spec, submit_stage
+    from prodops.store import records
+    from prodops.workflows import load_templates
+    from tests.integration.fakes import ScriptedBackend
+
+    rid, sid, workdir = make_request(db_url, tmp_path)
+    write_jobs(db_url, sid, workdir)
+    with connect(db_url) as conn:
+        request = records.get_request(conn, rid)
+    first = stage_spec(request_id=rid, request=request, template=load_templates()["demo-grid"], stage="run",
+                       home=tmp_path)
+    retry = dataclasses.replace(first, attempt=2, items=[first.items[4]], job_indexes=[4],
+                                workdir=str(tmp_path / "attempt-2"))
+    sid2 = submit_stage(db_url=db_url, backend=ScriptedBackend(cluster_id=701), spec=retry)
+    write_jobs(db_url, sid2, Path(retry.workdir), jobs={0: ({"ExitCode": 0}, "recovered\n", "")}, cluster=701)
+    triage_stage(db_url, rid, "run", now=NOW, classifier=Classifier(load_library(), PluginRunner([])))
+    app = FastAPI()
+    app.include_router(triage_router(Pool(db_url), lambda: None))
+    client = TestClient(app)
+
+    data = client.get(f"/api/v1/triage/attempts/{sid}/4").json()
+    job = data["job"]
+    assert (job["hold_reason_code"], job["hold_reason_subcode"], job["site"]) == (34, 102, "FNAL")
+    assert (job["memory_usage_mb"], job["request_memory_mb"]) == (1400, 1000)
+    assert [(a["attempt"], a["submission_id"], a["proc_id"], a["state"]) for a in data["chain"]] == [
+        (1, sid, 4, "held"), (2, sid2, 0, "completed")]
+    page = client.get(f"/triage/attempts/{sid}/4").text
+    assert "Job facts" in page and "code 34/102" in page and "used 1400 MB of 1000 MB requested" in page
+    assert "Attempts of job 4" in page and "job 701.0 completed (exit 0)" in page
