@@ -1,8 +1,9 @@
 # The two README commands and their helpers; the work is in scripts/ and prodops.devenv.
-.PHONY: run stop test lint pg-start pg-stop venv bench-tracking
+.PHONY: run stop test lint pg-start pg-stop venv bench-tracking bench-triage eval-triage
 
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+EVAL_ARGS ?=
 
 run:  ## create .venv, start PostgreSQL and Airflow (foreground; Ctrl-C stops everything)
 	@bash scripts/run.sh
@@ -28,3 +29,10 @@ pg-stop:  ## stop the private PostgreSQL only
 bench-tracking:  ## tracking one 20,000-job submission vs raw COPY and per-job writes; BENCH_ARGS='--jobs 5000'
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
 		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/tracking.py $(BENCH_ARGS)'
+
+bench-triage:  ## triage of 20,000 failed attempts with the whole knowledge library; BENCH_ARGS='--jobs 5000'
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
+		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/triage.py $(BENCH_ARGS)'
+
+eval-triage:  ## triage accuracy on the real public corpus (tests/fixtures/triage/real), train and test apart
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; PYTHONPATH=plugins "$$PY" -m prodops.triage.corpus eval $(EVAL_ARGS)'
