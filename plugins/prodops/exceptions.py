@@ -25,8 +25,70 @@ class SubmitFailed(ProdopsError):
 
 
 class BadClassAd(ProdopsError):
-    """A job ClassAd could not be mapped to a job record."""
+    """A job ClassAd could not be read or mapped to a job record.
+
+    Where it is known, the error says where the bad value is: ``path`` and ``line`` of the
+    ad file (None for an ad a schedd sent), the job (``cluster.proc``) and the ``attribute``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        attribute: str | None = None,
+        job: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.attribute = attribute
+        self.job = job
+        self.reason = message
+        where = f"{path} line {line}: " if path is not None and line is not None else (f"{path}: " if path else "")
+        super().__init__(where + message)
+
+    def to_dict(self) -> dict[str, object]:
+        """The error as a record (JSON-ready), for a caller that stores it."""
+        return {"path": self.path, "line": self.line, "attribute": self.attribute, "job": self.job,
+                "error": str(self)}
 
 
 class BadEventLog(ProdopsError):
-    """A job event log could not be read."""
+    """A job event log could not be read, or one of its events is garbled.
+
+    For one bad event, ``path`` is the log, ``offset`` the byte where the bad text starts,
+    ``end`` where the reader resumed after it, and ``line`` the offending line (text,
+    undecodable bytes replaced); ``cluster_id``/``proc_id`` the job when its header named
+    one; ``log_offset`` the same end as a position in the log's stream (its rotations and the
+    current file, as the records' ``log_offset`` count it). An error about the whole log has
+    only ``path`` (or nothing).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        offset: int | None = None,
+        end: int | None = None,
+        line: str | None = None,
+        cluster_id: int | None = None,
+        proc_id: int | None = None,
+        log_offset: int | None = None,
+    ) -> None:
+        self.path = path
+        self.offset = offset
+        self.end = end
+        self.line = line
+        self.cluster_id = cluster_id
+        self.proc_id = proc_id
+        self.log_offset = log_offset
+        self.reason = message
+        super().__init__(message if offset is None else f"event log {path}, byte {offset}: {message}")
+
+    def to_dict(self) -> dict[str, object]:
+        """The error as a record (JSON-ready), for a caller that stores it beside the events."""
+        return {"path": self.path, "offset": self.offset, "end": self.end, "line": self.line,
+                "cluster_id": self.cluster_id, "proc_id": self.proc_id, "log_offset": self.log_offset,
+                "error": self.reason}

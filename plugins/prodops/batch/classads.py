@@ -1,8 +1,17 @@
 """Map a job ClassAd to one job-attempt record, and the projection that feeds the mapping.
 
 The columns are the facts operators ask for (why it failed, where it ran, what it used);
-the whole ad is kept as JSON beside them. A missing attribute is NULL, never guessed; a
-malformed one raises :class:`~prodops.exceptions.BadClassAd` naming the job and attribute.
+the whole ad is kept as JSON beside them. A missing attribute is NULL, never guessed (a
+truncated ad without ``RemoteWallClockTime`` has no wall time, not 0); a malformed one
+raises :class:`~prodops.exceptions.BadClassAd` naming the job and attribute, and the file
+and line when the ad was read from a file (:func:`ad_source`).
+
+Real ads lose facts as a job moves on, so some columns read a chain of attributes, first
+present wins: the worker's IP from the running claim's address, then the finished job's
+``LastPublicClaimId`` and ``StartdPrincipal``; the site from CMS, OSG and startd names
+(:data:`SITE_ATTRIBUTES`); file counts from the transfer statistics, then from the
+``TransferInput`` / ``SpooledOutputFiles`` / ``TransferOutput`` lists; the hold columns
+from ``HoldReason*``, then, for a job no longer held, from ``LastHoldReason*``.
 
 Speed matters here (a 20,000-job submission is mapped in every tracking cycle), so each ad
 crosses from the bindings to Python once: ``ClassAd.printJson()`` gives the whole ad as
@@ -18,6 +27,7 @@ tables the mapping uses, so a schedd query with that projection can never starve
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,13 +42,44 @@ import msgspec
 from prodops.constants import JobState, Outcome, TimeWindow
 from prodops.exceptions import BadClassAd
 
-SITE_ATTRIBUTES: tuple[str, ...] = ("MATCH_EXP_JOB_GLIDEIN_Site", "MachineAttrGLIDEIN_Site0", "GLIDEIN_Site")
+SITE_ATTRIBUTES: tuple[str, ...] = (
+    "MATCH_EXP_JOB_CMSSite",  # CMS WMAgent: JOB_CMSSite = "$$(GLIDEIN_CMSSite:Unknown)", expanded at match
+    "MATCH_EXP_JOBGLIDEIN_CMSSite",  # CMS CRAB: JOBGLIDEIN_CMSSite, expanded at match
+    "MATCH_EXP_JOB_GLIDEIN_Site",  # OSG: JOB_GLIDEIN_Site = "$$(GLIDEIN_Site:Unknown)"
+    "MATCH_EXP_JOB_Site",
+    "MATCH_GLIDEIN_Site",  # $$(GLIDEIN_Site) used in the submit file
+    "MachineAttrGLIDEIN_CMSSite0",  # the startd's own, copied at match (SYSTEM_JOB_MACHINE_ATTRS)
+    "MachineAttrGLIDEIN_Site0",
+    "GLIDEIN_CMSSite",
+    "GLIDEIN_Site",
+    "JOB_Site",
+)
+"""Attributes that name the site a job ran at, most specific first (:class:`MappingConfig` overrides).
+
+A value that is an unexpanded ``$$(...)`` template (the job was never matched) or the
+``Unknown`` default of one is no site: the chain goes on to the next attribute."""
 CPU_MODEL_ATTRIBUTES: tuple[str, ...] = ("MachineAttrCPUModel0", "CPUModel")
 CPU_VENDOR_ATTRIBUTES: tuple[str, ...] = ("MachineAttrCPUVendor0", "CPUVendor")
 HOST_ATTRIBUTES: tuple[str, ...] = ("LastRemoteHost", "RemoteHost")
-IP_ATTRIBUTES: tuple[str, ...] = ("StartdIpAddr", "MachineAttrStartdIpAddr0", "PublicClaimId")
+IP_ATTRIBUTES: tuple[str, ...] = (
+    "StartdIpAddr", "MachineAttrStartdIpAddr0", "PublicClaimId",  # while the job runs (or ran once)
+    "LastPublicClaimId",  # after the run: "<ip:port?...>#startd-time#n#..."
+    "StartdPrincipal",  # "execute-side@matchsession/<ip>": the startd's address as the schedd saw it
+)
+"""Attributes that hold the worker's address, first present wins."""
 IDENTITY_ATTRIBUTES: tuple[str, ...] = ("ClusterId", "ProcId", "JobStatus")
 INPUT_STATS, OUTPUT_STATS = "TransferInputStats", "TransferOutputStats"
+INPUT_LISTS: tuple[str, ...] = ("TransferInput",)
+OUTPUT_LISTS: tuple[str, ...] = ("SpooledOutputFiles", "TransferOutput")
+"""Comma-separated file lists counted when the transfer statistics are absent (bytes stay NULL)."""
+HOLD_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
+    ("hold_reason", "HoldReason", "LastHoldReason"),
+    ("hold_reason_code", "HoldReasonCode", "LastHoldReasonCode"),
+    ("hold_reason_subcode", "HoldReasonSubCode", "LastHoldReasonSubCode"),
+)
+"""(column, the current hold's attribute, the last hold's): a job that is no longer held
+(released, then completed or removed) keeps its last hold only in ``LastHold*``; those fill
+the hold columns when the job has no current hold."""
 
 RECORD_ATTRIBUTES: tuple[str, ...] = (
     "GlobalJobId", "Owner", "JobBatchName", "ProdopsRequest", "ProdopsStage", "ProdopsAttempt",
@@ -52,6 +93,10 @@ RECORD_ATTRIBUTES: tuple[str, ...] = (
 """Attributes not mapped to a column but kept in the stored ad, for triage and debug reruns."""
 
 _IP = re.compile(r"<\[?([0-9a-fA-F:.]+?)\]?:\d+")
+_PRINCIPAL_IP = re.compile(r"@matchsession/\[?([0-9a-fA-F:.]+?)\]?$")
+_NO_SITE = ("unknown", "undefined")
+_HELD = 5  # JobStatus of a held job
+_LAST_HOLD = tuple(last for _, _, last in HOLD_ATTRIBUTES)
 _EXPR_PREFIX = "/Expr("
 _INT4 = (-(2**31), 2**31 - 1)
 _INT8 = (-(2**63), 2**63 - 1)
@@ -175,6 +220,9 @@ def job_projection(config: MappingConfig = DEFAULT_MAPPING) -> list[str]:
         *config.cpu_vendor_attributes,
         INPUT_STATS,
         OUTPUT_STATS,
+        *INPUT_LISTS,
+        *OUTPUT_LISTS,
+        *(attribute for _, _, attribute in HOLD_ATTRIBUTES),
         *RECORD_ATTRIBUTES,
     ]
     return list(dict.fromkeys(names))
@@ -182,6 +230,49 @@ def job_projection(config: MappingConfig = DEFAULT_MAPPING) -> list[str]:
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
+
+
+SOURCE_ATTRIBUTE = "_prodops_source"
+
+
+@dataclass(frozen=True)
+class AdSource:
+    """Where an ad was read from: the file, and the line its first attribute is on (from 1)."""
+
+    path: str
+    line: int
+
+
+def ad_source(ad: classad2.ClassAd) -> AdSource | None:
+    """The file and line an ad was read from (:func:`prodops.batch.jobads.read_ads` records it); None: a schedd's."""
+    return getattr(ad, SOURCE_ATTRIBUTE, None)
+
+
+def set_ad_source(ad: classad2.ClassAd, source: AdSource) -> None:
+    setattr(ad, SOURCE_ATTRIBUTE, source)
+
+
+_ATTRIBUTE_LINE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=")
+
+
+def located(err: BadClassAd, source: AdSource) -> BadClassAd:
+    """``err`` with the file and the line of its attribute in the ad's text (the ad's first line if absent)."""
+    line = source.line
+    wanted = (err.attribute or "").split(".")[0].lower()
+    try:
+        with open(source.path, encoding="utf-8", errors="replace") as f:
+            for number, text in enumerate(f, start=1):
+                if number < source.line:
+                    continue
+                if not text.strip():
+                    break
+                match = _ATTRIBUTE_LINE.match(text)
+                if wanted and match is not None and match[1].lower() == wanted:
+                    line = number
+                    break
+    except OSError:
+        pass  # the file went away since: its first line is still the best place to name
+    return BadClassAd(err.reason, path=source.path, line=line, attribute=err.attribute, job=err.job)
 
 
 def ad_text(ad: classad2.ClassAd) -> str:
@@ -225,7 +316,8 @@ class _Reader:
         return value
 
     def bad(self, name: str, value: Any, what: str) -> BadClassAd:
-        return BadClassAd(f"{self.where}: {name} = {value!r} is not {what}; fix the ad or the producer")
+        return BadClassAd(f"{self.where}: {name} = {value!r} is not {what}; fix the ad or the producer",
+                          attribute=name, job=self.where.removeprefix("job "))
 
     def read(self, name: str, kind: str) -> Any:
         value = self.get(name)
@@ -258,6 +350,31 @@ class _Reader:
             value = self.get(name)
             if value is not None and value != "":
                 return value if value.__class__ is str else str(value)
+        return None
+
+    def site(self, names: Sequence[str]) -> str | None:
+        """:meth:`first`, skipping unexpanded ``$$(...)`` templates and their ``Unknown`` default."""
+        for name in names:
+            value = self.get(name)
+            if value is None or value == "":
+                continue
+            text = value if value.__class__ is str else str(value)
+            if text.startswith("$$(") or text.strip().lower() in _NO_SITE:
+                continue
+            return text
+        return None
+
+    def listed(self, names: Sequence[str]) -> int | None:
+        """How many files the first non-empty comma-separated list of ``names`` holds (None: no list)."""
+        for name in names:
+            value = self.get(name)
+            if value is None:
+                continue
+            if value.__class__ is not str:
+                raise self.bad(name, value, "a comma-separated list of files")
+            files = [item for item in value.split(",") if item.strip()]
+            if files:
+                return len(files)
         return None
 
     def transfer(self, name: str) -> tuple[int | None, int | None]:
@@ -305,11 +422,27 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def worker_ip(reader: _Reader) -> str | None:
+    """The worker's IP from the first attribute of :data:`IP_ATTRIBUTES` that holds one."""
     for name in IP_ATTRIBUTES:
         value = reader.get(name)
-        if value.__class__ is str and (ip := _ip_in(value)) is not None:
+        if value.__class__ is not str:
+            continue
+        ip = _principal_ip(value) if name == "StartdPrincipal" else _ip_in(value)
+        if ip is not None:
             return ip
     return None
+
+
+@lru_cache(maxsize=8192)
+def _principal_ip(principal: str) -> str | None:
+    """The IP of a match-session principal (``execute-side@matchsession/128.105.68.214``)."""
+    match = _PRINCIPAL_IP.search(principal)
+    if match is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(match[1]))
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=8192)
@@ -328,6 +461,27 @@ def _first(values: dict[str, Any], names: Sequence[str], reader: _Reader) -> str
         if value.__class__ is str and not value.startswith(_EXPR_PREFIX):
             return value
         return reader.first(names)
+    return None
+
+
+def _present(values: dict[str, Any], names: Sequence[str]) -> bool:
+    for name in names:
+        if name in values:
+            return True
+    return False
+
+
+def _site(values: dict[str, Any], names: Sequence[str], reader: _Reader) -> str | None:
+    """:meth:`_Reader.site` without the reader while every value on the way is plain."""
+    for name in names:
+        value = values.get(name)
+        if value is None or value == "":
+            continue
+        if value.__class__ is not str or value.startswith(_EXPR_PREFIX):
+            return reader.site(names)
+        if value.startswith("$$(") or value.strip().lower() in _NO_SITE:
+            continue
+        return value
     return None
 
 
@@ -368,13 +522,28 @@ def map_ad(ad: classad2.ClassAd, config: MappingConfig = DEFAULT_MAPPING) -> dic
 def map_ad_text(
     ad: classad2.ClassAd, text: str, digest: str, config: MappingConfig = DEFAULT_MAPPING
 ) -> dict[str, Any]:
-    """:func:`map_ad` for an ad whose :func:`ad_text` and :func:`fingerprint` are already known."""
+    """:func:`map_ad` for an ad whose :func:`ad_text` and :func:`fingerprint` are already known.
+
+    An ad read from a file (:func:`ad_source`) that is malformed gives a BadClassAd with the
+    file and the line of the bad attribute.
+    """
+    try:
+        return _map(ad, text, digest, config)
+    except BadClassAd as err:
+        source = ad_source(ad)
+        if source is None or err.path is not None:
+            raise
+        raise located(err, source) from None
+
+
+def _map(ad: classad2.ClassAd, text: str, digest: str, config: MappingConfig) -> dict[str, Any]:
     if "\\u0000" in text:
-        raise BadClassAd(f"job {job_id(ad)}: an attribute holds a NUL character, which PostgreSQL cannot store")
+        raise BadClassAd(f"job {job_id(ad)}: an attribute holds a NUL character, which PostgreSQL cannot store",
+                         job=job_id(ad))
     try:
         values = _decode(text)
     except msgspec.DecodeError as err:
-        raise BadClassAd(f"job {job_id(ad)}: the ad's JSON form is unreadable ({err})") from None
+        raise BadClassAd(f"job {job_id(ad)}: the ad's JSON form is unreadable ({err})", job=job_id(ad)) from None
     reader = _Reader(ad, values)
     read = reader.read
     cluster_id, proc_id, job_status = values.get("ClusterId"), values.get("ProcId"), values.get("JobStatus")
@@ -382,13 +551,19 @@ def map_ad_text(
         cluster_id, proc_id = read("ClusterId", "int8"), read("ProcId", "int4")
         job_status = read("JobStatus", "int4")
     if cluster_id is None or proc_id is None or job_status is None:
+        missing = [n for n, v in (("ClusterId", cluster_id), ("ProcId", proc_id), ("JobStatus", job_status)) if v is None]
+        fix = ("the file holds a cut or foreign ad: fix or remove it" if ad_source(ad) is not None
+               else "query them in the projection")
         raise BadClassAd(
-            f"{reader.where}: a job ad needs ClusterId, ProcId and JobStatus; query them in the projection"
+            f"{reader.where}: the ad has no {', '.join(missing)}; a job ad needs ClusterId, ProcId and JobStatus: "
+            f"{fix}",
+            attribute=missing[0], job=reader.where.removeprefix("job "),
         )
     try:
         state = JobState.from_job_status(job_status)
     except ValueError as err:
-        raise BadClassAd(f"{reader.where}: {err}") from None
+        raise BadClassAd(f"{reader.where}: {err}", attribute="JobStatus",
+                         job=reader.where.removeprefix("job ")) from None
     row: dict[str, Any] = {"proc_id": proc_id, "cluster_id": cluster_id, "state": state.value}
     get = values.get
     # Fast paths for the plain values nearly every attribute has; anything else (an expression,
@@ -422,7 +597,11 @@ def map_ad_text(
     for column, attribute in _BOOL_FIELDS:
         value = get(attribute)
         row[column] = value if value is None or value.__class__ is bool else read(attribute, "bool")
-    site = _first(values, config.site_attributes, reader)
+    if job_status != _HELD and row["hold_reason"] is None and row["hold_reason_code"] is None \
+            and row["hold_reason_subcode"] is None and _present(values, _LAST_HOLD):
+        for column, _, last in HOLD_ATTRIBUTES:
+            row[column] = read(last, "text" if column == "hold_reason" else "int4")
+    site = _site(values, config.site_attributes, reader)
     row["last_remote_host"] = _first(values, HOST_ATTRIBUTES, reader)
     row["worker_ip"] = worker_ip(reader)
     row["site"] = site
@@ -430,6 +609,10 @@ def map_ad_text(
     row["cpu_vendor"] = _first(values, config.cpu_vendor_attributes, reader)
     row["files_in_count"], row["files_in_bytes"] = _transfer(values, INPUT_STATS, reader)
     row["files_out_count"], row["files_out_bytes"] = _transfer(values, OUTPUT_STATS, reader)
+    if row["files_in_count"] is None and _present(values, INPUT_LISTS):
+        row["files_in_count"] = reader.listed(INPUT_LISTS)
+    if row["files_out_count"] is None and _present(values, OUTPUT_LISTS):
+        row["files_out_count"] = reader.listed(OUTPUT_LISTS)
     row["time_window"] = time_window(row["job_current_start_date"] or row["job_start_date"], site, config)
     row["ad"] = _encode(values).decode()  # compact: PostgreSQL parses a third less JSON per row
     row["ad_hash"] = digest

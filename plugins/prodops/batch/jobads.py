@@ -3,7 +3,10 @@
 The local pool keeps one ad per job, as a schedd does, so that tracking reads the same
 attributes (JobStatus, ExitCode, HoldReasonCode, RemoteUserCpu, ...) from it as from a
 real pool. The ads are stored in HTCondor's "old" text format and read back with
-``classad2.parseAds``.
+``classad2.parseAds``, checked line by line where the parser would drop a line silently
+(it stops an ad at the first line it cannot parse and keeps what came before), so a cut
+or garbled ad file is a :class:`~prodops.exceptions.BadClassAd` naming its file, line and
+attribute instead of an ad with fewer facts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import functools
 import getpass
 import os
 import platform
+import re
 import socket
 import tempfile
 from collections.abc import Iterable
@@ -21,7 +25,9 @@ from pathlib import Path
 
 import classad2
 
+from prodops.batch.classads import AdSource, set_ad_source
 from prodops.batch.submit import JobDescription, format_environment
+from prodops.exceptions import BadClassAd
 
 SITE_ENV = "PRODOPS_LOCAL_SITE"
 CPU_MODEL_ENV = "PRODOPS_LOCAL_CPU_MODEL"
@@ -192,17 +198,95 @@ def render_ads(ads: Iterable[classad2.ClassAd]) -> str:
     return "".join(ad.printOld() + "\n" for ad in ads)
 
 
-def parse_ads(text: str) -> list[classad2.ClassAd]:
-    return list(classad2.parseAds(text, classad2.ParserType.Old)) if text.strip() else []
+_SEPARATOR = re.compile(r"\n[ \t\r]*\n")
+_ATTRIBUTE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*")
+
+
+def _blocks(text: str) -> list[tuple[int, str]]:
+    """The ads' texts (blank-line separated) with the number of each one's first line."""
+    blocks = []
+    line, position = 1, 0
+    for separator in [*_SEPARATOR.finditer(text), None]:
+        end = len(text) if separator is None else separator.start()
+        block = text[position:end]
+        stripped = block.lstrip("\n \t\r")
+        first = line + block[: len(block) - len(stripped)].count("\n")
+        if stripped and any(not x.lstrip().startswith("#") for x in stripped.splitlines() if x.strip()):
+            blocks.append((first, stripped))
+        if separator is not None:
+            line += text.count("\n", position, separator.end())
+            position = separator.end()
+    return blocks
+
+
+def _attribute_lines(block: str) -> int:
+    if "#" not in block:
+        return block.count("\n") + 1 - block.endswith("\n")
+    return sum(1 for x in block.splitlines() if x.strip() and not x.lstrip().startswith("#"))
+
+
+def _bad_line(blocks: list[tuple[int, str]], path: str | None) -> BadClassAd | None:
+    """The first line of ``blocks`` that is not ``Name = expression`` (None: every line parses)."""
+    for first, block in blocks:
+        for number, text in enumerate(block.split("\n"), start=first):
+            if not text.strip() or text.lstrip().startswith("#"):
+                continue
+            match = _ATTRIBUTE.fullmatch(text)
+            if match is None:
+                return BadClassAd(f"{text.strip()[:120]!r} is not an attribute ('Name = value'); "
+                                  "the ad file is garbled: fix or rewrite it", path=path, line=number)
+            try:
+                classad2.ExprTree(match[2])
+            except (classad2.ClassAdException, ValueError):
+                return BadClassAd(f"{match[1]} = {match[2][:120]!r} is not a ClassAd expression; "
+                                  "the ad file is garbled: fix or rewrite it",
+                                  path=path, line=number, attribute=match[1])
+    return None
+
+
+def parse_ads(text: str, path: str | None = None) -> list[classad2.ClassAd]:
+    """The ads of an old-format ad text; with ``path``, each ad remembers its file and first line.
+
+    A line the parser would skip (and with it the rest of its ad), an ad file cut inside a
+    line, or text that is no ad raises BadClassAd with the file, line and attribute.
+    """
+    if not text.strip():
+        return []
+    blocks = _blocks(text)
+    try:
+        ads = list(classad2.parseAds(text, classad2.ParserType.Old))
+    except ValueError:
+        ads = None
+    if ads is None or len(ads) != len(blocks) or any(
+        len(ad) < _attribute_lines(block) for ad, (_, block) in zip(ads, blocks)
+    ):
+        if (err := _bad_line(blocks, path)) is not None:
+            raise err
+        if ads is None:
+            raise BadClassAd("the text cannot be parsed as old-format ClassAds; fix or rewrite the file", path=path)
+    if path is not None and not text.endswith("\n"):
+        number = text.count("\n") + 1
+        last = text.rsplit("\n", 1)[-1]
+        match = _ATTRIBUTE.match(last)
+        raise BadClassAd(f"the file ends inside line {number} ({last[:120]!r}): it was cut while written; "
+                         "the ad's facts past it are lost: rewrite the file (or remove the cut ad)",
+                         path=path, line=number, attribute=match[1] if match else None)
+    if path is not None and len(ads) == len(blocks):
+        for ad, (first, _) in zip(ads, blocks):
+            set_ad_source(ad, AdSource(path, first))
+    return ads
 
 
 def read_ads(path: str | os.PathLike[str]) -> list[classad2.ClassAd]:
-    """Ads of an ad file; a missing file holds none."""
+    """Ads of an ad file, each remembering where it was read (:func:`~prodops.batch.classads.ad_source`).
+
+    A missing file holds none; a malformed one raises BadClassAd naming the file and line.
+    """
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
-    return parse_ads(text)
+    return parse_ads(text, os.fspath(path))
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
