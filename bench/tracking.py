@@ -170,7 +170,7 @@ def instrumented(backend: HTCondorBackend, schedd: FakeSchedd) -> Iterator[Timer
     """Time the schedd calls, the event log and the database writes of the tracker's cycles."""
     timers = Timers()
     saved = [(schedd, "query", schedd.query), (schedd, "history", schedd.history)]
-    saved += [(htcondor, "read_events", htcondor.read_events)]
+    saved += [(htcondor, "read_event_log", htcondor.read_event_log)]
     saved += [(records, name, getattr(records, name)) for name in ("write_job_attempts", "write_job_events")]
     for owner, name, fn in saved:
         setattr(owner, name, timers.wrap(name, fn))
@@ -190,7 +190,7 @@ def cycle(tracker: tracking.SubmissionTracker, backend: HTCondorBackend, schedd:
     accounted = sum(spent.values())
     return {
         "total_s": total, "query_s": spent.get("query", 0.0), "history_s": spent.get("history", 0.0),
-        "event_log_s": spent.get("read_events", 0.0), "map_write_s": spent.get("write_job_attempts", 0.0),
+        "event_log_s": spent.get("read_event_log", 0.0), "map_write_s": spent.get("write_job_attempts", 0.0),
         "events_write_s": spent.get("write_job_events", 0.0), "diff_s": total - accounted,
         "ads": result.polled, "written": result.written, "events": result.events, "done": result.done,
         "deferred": result.deferred, "events_behind": result.events_behind,

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prodops.batch.classads import MappingConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +48,43 @@ def preflight_poll_interval_s() -> float:
 def preflight_timeout_hours() -> float:
     """How long preflight waits for the services before the request's run fails."""
     return float(os.environ.get("PRODOPS_PREFLIGHT_TIMEOUT_HOURS", "24"))
+
+
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def site_attributes() -> tuple[str, ...]:
+    """The job ClassAd attributes that name a job's site, first present wins.
+
+    ``PRODOPS_SITE_ATTRIBUTES`` (attribute names separated by commas) replaces the default
+    chain, :data:`prodops.batch.classads.SITE_ATTRIBUTES` (CMS, OSG and startd names).
+    """
+    from prodops.batch.classads import SITE_ATTRIBUTES
+
+    raw = os.environ.get("PRODOPS_SITE_ATTRIBUTES")
+    if raw is None or not raw.strip():
+        return SITE_ATTRIBUTES
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    bad = [name for name in names if not _ATTRIBUTE_NAME.fullmatch(name)]
+    if bad:
+        raise ValueError(
+            f"PRODOPS_SITE_ATTRIBUTES={raw!r}: {', '.join(map(repr, bad))} "
+            f"{'is not a ClassAd attribute name' if len(bad) == 1 else 'are not ClassAd attribute names'}; "
+            "give attribute names separated by commas, e.g. MATCH_EXP_JOB_GLIDEIN_Site,GLIDEIN_Site "
+            "(or unset it for the default chain)"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def ad_mapping() -> MappingConfig:
+    """How job ads map to job-attempt rows here: the default mapping with the configured site chain.
+
+    Tracking maps ads with it and the HTCondor backend projects its queries on it, so the
+    attributes the chain names are always fetched.
+    """
+    from prodops.batch.classads import MappingConfig
+
+    return MappingConfig(site_attributes=site_attributes())
 
 
 DATASETS_FILE = INCLUDE_DIR / "datasets.yaml"

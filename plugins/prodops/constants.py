@@ -41,16 +41,23 @@ _BY_CODE = {
 
 
 class Outcome(str, enum.Enum):
-    """How an attempt ended, as on-call reads it in a report."""
+    """How an attempt ended, as on-call reads it in a report.
+
+    Decided once, by PostgreSQL: the generated column ``job_attempts.outcome``
+    (include/sql/migrations/010_outcome.sql), mirrored by :func:`prodops.batch.classads.outcome_of`.
+    Failed, killed, held and removed attempts are triaged.
+    """
 
     SUCCEEDED = "succeeded"
+    """Completed with exit code 0."""
     FAILED = "failed"
-    """Exited with a non-zero code."""
+    """Completed with a non-zero exit code, or with none at all (nothing says it succeeded)."""
     KILLED = "killed"
     """Terminated by a signal."""
     HELD = "held"
     REMOVED = "removed"
     UNFINISHED = "unfinished"
+    """Not ended yet: idle, running, transferring output or suspended."""
 
 
 class RequestState(str, enum.Enum):

@@ -1,8 +1,10 @@
 """One tracking cycle of a submission: poll, diff in memory, write the changes in one batch.
 
-The cycle's rows, events, event-log offset and history cursor commit in one transaction
-under a row lock on the submission, so a restarted (or doubled) tracker neither loses nor
-repeats records.
+The cycle's rows, events, event-log problems, event-log offset and history cursor commit in
+one transaction under a row lock on the submission, so a restarted (or doubled) tracker
+neither loses nor repeats records. A garbled or unknown event is skipped by the reader
+(:func:`~prodops.batch.eventlog.read_event_log`), which logs it once, and recorded in
+``event_log_problems`` with its file, byte offset and line; the events after it are read.
 
 A cycle writes at most :data:`MAX_ROWS` changed rows (and the HTCondor backend reads at
 most ``max_events`` events), so a 20,000-job submission seen for the first time is stored
@@ -30,7 +32,8 @@ from typing import Any
 import classad2
 
 from prodops.batch.base import Backend, Submission
-from prodops.batch.classads import DEFAULT_MAPPING, MappingConfig, ad_text, fingerprint, job_id, map_ad_text
+from prodops import config
+from prodops.batch.classads import MappingConfig, ad_text, fingerprint, job_id, map_ad_text
 from prodops.constants import JobState
 from prodops.exceptions import BadClassAd
 from prodops.store import records
@@ -62,6 +65,8 @@ class CycleResult:
     """Changed ads left for the next cycle by :data:`MAX_ROWS`."""
     events_behind: bool = False
     """The backend stopped reading the event log at its per-poll limit; the rest comes next cycle."""
+    problems: int = 0
+    """Garbled or unknown events of the log this cycle skipped and newly recorded (``event_log_problems``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -77,7 +82,11 @@ class _Mapped:
 
 
 class SubmissionTracker:
-    """Keeps what was last written in memory, so a cycle only maps and writes the jobs that changed."""
+    """Keeps what was last written in memory, so a cycle only maps and writes the jobs that changed.
+
+    Ads are mapped with ``mapping`` (default: :func:`prodops.config.ad_mapping`, the site chain
+    of ``PRODOPS_SITE_ATTRIBUTES``).
+    """
 
     def __init__(
         self,
@@ -85,13 +94,13 @@ class SubmissionTracker:
         backend: Backend,
         db_url: str,
         submission_id: int,
-        mapping: MappingConfig = DEFAULT_MAPPING,
+        mapping: MappingConfig | None = None,
         max_rows: int | None = MAX_ROWS,
     ) -> None:
         self.backend = backend
         self.db_url = db_url
         self.submission_id = submission_id
-        self.mapping = mapping
+        self.mapping = mapping if mapping is not None else config.ad_mapping()
         self.max_rows = max_rows
         self._turn = 0  # the job the next bounded cycle starts from, among equally urgent ones
         self._known: dict[int, tuple[str, str]] | None = None  # proc -> (ad_hash, state) as stored
@@ -113,12 +122,13 @@ class SubmissionTracker:
             pending, deferred = self._bound(pending)
             records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped), existing=self._known)
             num_jobs = int(row["num_jobs"])
-            behind = self._events_behind(polled.events)
+            behind = polled.more_events  # a full batch of records is no sign: skipped events make it smaller
             waiting = deferred > 0 or behind
             if not waiting and self._needs_recovery(mapped, num_jobs):
                 recovered = self._recover(handle, mapped, num_jobs)
                 records.write_job_attempts(conn, self.submission_id, recovered, existing=self._known)
             records.write_job_events(conn, self.submission_id, polled.events)
+            problems = records.write_event_log_problems(conn, self.submission_id, polled.problems)
             records.save_event_offset(conn, self.submission_id, polled.offset)
             if polled.history_cursor is not None and polled.history_cursor != row["history_cursor"]:
                 records.save_history_cursor(conn, self.submission_id, polled.history_cursor)
@@ -133,11 +143,11 @@ class SubmissionTracker:
         result = CycleResult(
             polled=len(polled.ads), written=len(mapped.rows), events=len(polled.events), bad_ads=mapped.bad,
             states=dict(Counter(states.values())), done=done, lost=len(self._lost), deferred=deferred,
-            events_behind=behind,
+            events_behind=behind, problems=problems,
         )
         log.info(
-            "Submission %d: %d ads, %d written, %d events, %d bad; states %s",
-            self.submission_id, result.polled, result.written, result.events, mapped.bad, result.states,
+            "Submission %d: %d ads, %d written, %d events, %d bad ads, %d bad events; states %s",
+            self.submission_id, result.polled, result.written, result.events, mapped.bad, problems, result.states,
         )
         if waiting:
             log.info(
@@ -178,11 +188,6 @@ class SubmissionTracker:
         for proc in chosen:
             kept[proc] = pending[proc]
         return kept, len(pending) - len(kept)
-
-    def _events_behind(self, events: list[Any]) -> bool:
-        """A backend that bounds its event-log reads (``max_events``) returned a full batch: more may follow."""
-        limit = getattr(self.backend, "max_events", None)
-        return limit is not None and len(events) >= limit
 
     def _load(self, stored: dict[int, tuple[str, str]]) -> None:
         self._known = dict(stored)

@@ -28,10 +28,24 @@ COPY job_attempts (submission_id, proc_id, cluster_id, state, job_status, q_date
     files_in_count, files_in_bytes, files_out_count, files_out_bytes) FROM STDIN (FORMAT BINARY);
 
 -- name: merge_job_stage
--- One statement for the whole batch; a row that did not change is not rewritten.
--- SELECT * is safe: the stage is LIKE job_attempts, so its columns are the table's, in order.
-INSERT INTO job_attempts AS j
-SELECT * FROM job_attempts_stage
+-- One statement for the whole batch; a row that did not change is not rewritten. The columns
+-- are named (the COPY's, prodops.batch.classads.COLUMNS): job_attempts.outcome is generated
+-- (010_outcome.sql) and takes no value, and updated_at takes its default.
+INSERT INTO job_attempts AS j (submission_id, proc_id, cluster_id, state, job_status, q_date, job_start_date,
+    job_current_start_date, completion_date, entered_current_status, exit_code, exit_by_signal,
+    exit_signal, hold_reason, hold_reason_code, hold_reason_subcode, num_holds, remove_reason,
+    last_remote_host, worker_ip, site, cpu_model, cpu_vendor, remote_wall_clock_time, remote_user_cpu,
+    remote_sys_cpu, memory_usage_mb, resident_set_size_kb, disk_usage_kb, request_memory_mb,
+    request_disk_kb, num_job_starts, num_shadow_starts, transfer_input_size_mb, bytes_recvd, bytes_sent,
+    time_window, ad, ad_hash, files_in_count, files_in_bytes, files_out_count, files_out_bytes)
+SELECT submission_id, proc_id, cluster_id, state, job_status, q_date, job_start_date,
+    job_current_start_date, completion_date, entered_current_status, exit_code, exit_by_signal,
+    exit_signal, hold_reason, hold_reason_code, hold_reason_subcode, num_holds, remove_reason,
+    last_remote_host, worker_ip, site, cpu_model, cpu_vendor, remote_wall_clock_time, remote_user_cpu,
+    remote_sys_cpu, memory_usage_mb, resident_set_size_kb, disk_usage_kb, request_memory_mb,
+    request_disk_kb, num_job_starts, num_shadow_starts, transfer_input_size_mb, bytes_recvd, bytes_sent,
+    time_window, ad, ad_hash, files_in_count, files_in_bytes, files_out_count, files_out_bytes
+  FROM job_attempts_stage
 ON CONFLICT (submission_id, proc_id) DO UPDATE SET
     cluster_id = EXCLUDED.cluster_id, state = EXCLUDED.state, job_status = EXCLUDED.job_status,
     q_date = EXCLUDED.q_date, job_start_date = EXCLUDED.job_start_date,
@@ -88,7 +102,7 @@ SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.job_status, j.q_date
        j.remote_user_cpu, j.remote_sys_cpu, j.memory_usage_mb, j.resident_set_size_kb, j.disk_usage_kb,
        j.request_memory_mb, j.request_disk_kb, j.num_job_starts, j.num_shadow_starts, j.transfer_input_size_mb,
        j.bytes_recvd, j.bytes_sent, j.time_window, j.files_in_count, j.files_in_bytes, j.files_out_count,
-       j.files_out_bytes, j.updated_at, v.attempt, v.job_index, v.latest
+       j.files_out_bytes, j.outcome, j.updated_at, v.attempt, v.job_index, v.latest
   FROM stage_job_attempts v JOIN job_attempts j USING (submission_id, proc_id)
  WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
  ORDER BY v.job_index, v.attempt;

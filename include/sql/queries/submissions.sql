@@ -27,3 +27,20 @@ UPDATE submissions SET state = 'done', finished_at = coalesce(finished_at, now()
 
 -- name: save_history_cursor
 UPDATE submissions SET history_cursor = %(cursor)s WHERE id = %(submission_id)s;
+
+-- name: insert_event_log_problems
+-- The problems of one cycle's read, in one statement (arrays, one element per skipped event);
+-- a problem stored already (the same bytes read again) is kept once. Returns the new ones.
+INSERT INTO event_log_problems (submission_id, log_offset, path, byte_offset, line, message, job)
+SELECT %(submission_id)s, p.log_offset, p.path, p.byte_offset, p.line, p.message, p.job
+  FROM unnest(%(log_offsets)s::bigint[], %(paths)s::text[], %(byte_offsets)s::bigint[], %(lines)s::text[],
+              %(messages)s::text[], %(jobs)s::text[]) AS p (log_offset, path, byte_offset, line, message, job)
+ON CONFLICT (submission_id, log_offset) DO NOTHING
+RETURNING log_offset;
+
+-- name: event_log_problems_of_submission
+-- What tracking skipped in the submission's event log, in log order, for a person to look at.
+SELECT log_offset, path, byte_offset, line, message, job, recorded_at
+  FROM event_log_problems
+ WHERE submission_id = %(submission_id)s
+ ORDER BY log_offset;

@@ -23,10 +23,11 @@ SELECT stage, expectation_id, suite, expectation, data_table, severity, success,
  ORDER BY stage, success, severity, expectation_id;
 
 -- name: request_unsuccessful_jobs
-SELECT s.stage, s.attempt, j.cluster_id, j.proc_id, j.state, j.exit_code, j.exit_by_signal, j.exit_signal,
-       j.hold_reason_code, j.hold_reason, j.site, j.last_remote_host, j.remote_wall_clock_time
+-- Every attempt that has not succeeded (yet): its stored outcome (010_outcome.sql) says so.
+SELECT s.stage, s.attempt, j.cluster_id, j.proc_id, j.state, j.outcome, j.exit_code, j.exit_by_signal,
+       j.exit_signal, j.hold_reason_code, j.hold_reason, j.site, j.last_remote_host, j.remote_wall_clock_time
   FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
  WHERE s.request_id = %(request_id)s
-   AND NOT (j.state = 'completed' AND j.exit_code = 0 AND NOT coalesce(j.exit_by_signal, false))
+   AND j.outcome <> 'succeeded'
  ORDER BY s.stage, j.proc_id
  LIMIT %(limit)s;

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from prodops.exceptions import BadEventLog
+
 if TYPE_CHECKING:
     import classad2
 
@@ -98,6 +100,9 @@ class Submission:
     schedd: str = ""
     key: str = ""
     """:attr:`SubmissionSpec.key`: the ``ProdopsSubmission`` tag of every job of the submission."""
+    submitted: float | None = None
+    """When the submission was made (seconds since the epoch), if known: it dates the events of
+    old event logs whose headers carry no year (:func:`~prodops.batch.eventlog.read_event_log`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +140,11 @@ class PollResult:
     events: list[JobEventRecord]
     offset: int
     history_cursor: str | None = None
+    problems: list[BadEventLog] = field(default_factory=list)
+    """Garbled or unknown events the read skipped (before ``offset``), each with its file, byte
+    offset and line: stored with the cycle's rows so a person sees them."""
+    more_events: bool = False
+    """The read stopped at the backend's per-poll limit: more whole events may follow ``offset``."""
 
 
 @runtime_checkable

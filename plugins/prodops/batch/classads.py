@@ -620,14 +620,32 @@ def _map(ad: classad2.ClassAd, text: str, digest: str, config: MappingConfig) ->
 
 
 def outcome(row: Mapping[str, Any]) -> Outcome:
-    """How an attempt ended, from its mapped row."""
-    state = JobState(row["state"])
+    """How an attempt ended: a stored row's ``outcome`` column, else :func:`outcome_of` its facts.
+
+    PostgreSQL computes ``job_attempts.outcome`` (include/sql/migrations/010_outcome.sql), and
+    every query, report and page reads it; rows that are not stored (a mapped ad) take the
+    mirror, which a test holds to the column over every combination of its inputs.
+    """
+    stored = row.get("outcome")
+    if stored is not None:
+        return Outcome(stored)
+    return outcome_of(row["state"], row.get("exit_code"), row.get("exit_by_signal"))
+
+
+def outcome_of(state: str | JobState, exit_code: int | None, exit_by_signal: bool | None) -> Outcome:
+    """The Python mirror of the ``job_attempts.outcome`` column's expression (010_outcome.sql).
+
+    Held and removed attempts are so; any other state but completed is unfinished; a
+    completed attempt is killed when it ended by a signal, succeeded with exit code 0, and
+    failed otherwise, also when it has no exit code at all (nothing says it succeeded).
+    """
+    state = JobState(state)
     if state is JobState.HELD:
         return Outcome.HELD
     if state is JobState.REMOVED:
         return Outcome.REMOVED
     if state is not JobState.COMPLETED:
         return Outcome.UNFINISHED
-    if row.get("exit_by_signal"):
+    if exit_by_signal:
         return Outcome.KILLED
-    return Outcome.SUCCEEDED if row.get("exit_code") == 0 else Outcome.FAILED
+    return Outcome.SUCCEEDED if exit_code == 0 else Outcome.FAILED

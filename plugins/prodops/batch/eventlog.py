@@ -29,7 +29,7 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -999,41 +999,73 @@ class EventBlock:
 
 
 _XML_JOB = re.compile(r'<a n="Cluster"><i>(-?\d+)</i></a>|<a n="Proc"><i>(-?\d+)</i></a>')
+_END_LINE = {TEXT: "...", XML: "</c>"}
+_LEADING = {
+    TEXT: re.compile(r"(?:[^\S\n]*\n)*"),  # blank lines
+    XML: re.compile(r"(?:[^\S\n]*(?:(?:<\?[^>\n]*\?>|<!DOCTYPE[^>\n]*>|</?classads>)[^\S\n]*)*\n)*"),  # and the prolog
+}
+_TEXT_HEADER_STR = re.compile(_TEXT_HEADER.pattern.decode())
 
 
-def event_blocks(text: str) -> list[EventBlock]:
+def event_blocks(text: str, *, fmt: str | None = None, jobs: Container[tuple[int, int]] | None = None,
+                 ) -> list[EventBlock]:
     """The events of a log's text (either format), for tails: each with its job and line numbers.
 
     Line numbers count from 1 at the start of ``text``; end markers (``...``) are left out
-    of the lines. Text that names no job (a cut first event of a bounded read) has None.
+    of the lines, an XML event keeps its closing ``</c>``; blank lines (and the XML prolog)
+    before an event are not its lines. Text that names no job (a cut first event of a
+    bounded read) has None. ``fmt`` (:data:`TEXT` or :data:`XML`) says the format; None
+    sniffs it from the text, which is right only when the text starts at the log's start or
+    at an event (a bounded read from the end may start inside a line that starts with
+    ``<``). With ``jobs``, only the events of those ``(cluster, proc)`` are returned, and the
+    others are never split into lines. A last event without its end marker (still being
+    written) is left out.
     """
-    xml = text.lstrip().startswith("<")
-    marker = "</c>" if xml else "..."
+    if fmt is None:
+        fmt = XML if text.lstrip().startswith("<") else TEXT
+    xml = fmt == XML
+    leading, header_of, marker = _LEADING[fmt].match, _TEXT_HEADER_STR.match, _END_LINE[fmt]
+    plain = "<c>" if xml else tuple("0123456789")  # how an event starts when nothing comes before it
     blocks: list[EventBlock] = []
-    current: list[str] = []
-    first = 1
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not xml and line == marker:
-            blocks.append(_block(current, first, xml))
-            current, first = [], number + 1
+    position, line_no = 0, 1
+    for start in _lines_equal_to(text, marker):
+        chunk = text[position:start]  # the event's lines, each ending in a newline
+        first = line_no
+        line_no += chunk.count("\n") + 1
+        position = start + len(marker) + 1
+        skip = 0 if chunk.startswith(plain) else leading(chunk).end()
+        if skip:
+            first += chunk.count("\n", 0, skip)
+            chunk = chunk[skip:]
+        cluster = proc = None
+        if xml:
+            for match in _XML_JOB.finditer(chunk):
+                if match[1] is not None:
+                    cluster = int(match[1])
+                else:
+                    proc = int(match[2])
+        elif (header := header_of(chunk)) is not None:
+            cluster, proc = int(header[2]), int(header[3])
+        if jobs is not None and (cluster is None or proc is None or (cluster, proc) not in jobs):
             continue
-        current.append(line)
-        if xml and line == marker:
-            blocks.append(_block(current, first, xml))
-            current, first = [], number + 1
-    return [b for b in blocks if b.lines]
+        lines = chunk[:-1].split("\n") if chunk else []
+        if xml:
+            lines.append(marker)
+        if lines:
+            blocks.append(EventBlock(cluster, proc, first, lines))
+    return blocks
 
 
-def _block(lines: list[str], first: int, xml: bool) -> EventBlock:
-    while lines and not lines[0].strip():
-        lines, first = lines[1:], first + 1
-    cluster = proc = None
-    if xml:
-        for match in _XML_JOB.finditer("\n".join(lines)):
-            if match[1] is not None:
-                cluster = int(match[1])
-            else:
-                proc = int(match[2])
-    elif lines and (header := _TEXT_HEADER.match(lines[0].encode())) is not None:
-        cluster, proc = int(header[2]), int(header[3])
-    return EventBlock(cluster, proc, first, lines)
+def _lines_equal_to(text: str, marker: str) -> Iterator[int]:
+    """Where each line of ``text`` that is exactly ``marker`` starts (str.find: no regex per byte)."""
+    after = len(marker)
+    if text.startswith(marker) and (len(text) == after or text[after] == "\n"):
+        yield 0
+    needle = "\n" + marker
+    found = text.find(needle)
+    while found >= 0:
+        start = found + 1
+        end = start + after
+        if end == len(text) or text[end] == "\n":
+            yield start
+        found = text.find(needle, end)

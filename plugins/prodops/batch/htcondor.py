@@ -35,8 +35,9 @@ import classad2
 import htcondor2
 
 from prodops.batch.base import JobAction, PollResult, Submission, SubmissionSpec
-from prodops.batch.classads import DEFAULT_MAPPING, MappingConfig, job_projection
-from prodops.batch.eventlog import read_events
+from prodops import config
+from prodops.batch.classads import MappingConfig, job_projection
+from prodops.batch.eventlog import read_event_log
 from prodops.batch.submit import EVENT_LOG_NAME, item_rows, render_submit
 from prodops.exceptions import BackendUnavailable, SubmitFailed
 
@@ -80,7 +81,9 @@ class HTCondorBackend:
 
     The pool comes from the Airflow connection ``conn_id`` (see :mod:`prodops.hooks.htcondor`),
     resolved on first use, or :meth:`aprepare` in a trigger; ``settings`` gives it directly.
-    ``schedd_factory`` replaces locating the schedd (tests pass a fake schedd).
+    ``schedd_factory`` replaces locating the schedd (tests pass a fake schedd). ``mapping``
+    decides the projection of its queries (default: :func:`prodops.config.ad_mapping`, the
+    site chain of ``PRODOPS_SITE_ATTRIBUTES``).
     """
 
     name = "htcondor"
@@ -91,7 +94,7 @@ class HTCondorBackend:
         conn_id: str | None = None,
         settings: Any | None = None,
         schedd_factory: Callable[[], ScheddLike] | None = None,
-        mapping: MappingConfig = DEFAULT_MAPPING,
+        mapping: MappingConfig | None = None,
         timeout_s: float | None = None,
         submit_lookback_s: int = SUBMIT_LOOKBACK_S,
         max_events: int | None = MAX_EVENTS,
@@ -99,11 +102,11 @@ class HTCondorBackend:
         self.conn_id = conn_id
         self._settings = settings
         self._factory = schedd_factory
-        self.mapping = mapping
+        self.mapping = mapping if mapping is not None else config.ad_mapping()
         self._timeout_s = timeout_s
         self.submit_lookback_s = submit_lookback_s
         self.max_events = max_events
-        self.projection = job_projection(mapping)
+        self.projection = job_projection(self.mapping)
         self._schedd: ScheddLike | None = None
         self._lock = threading.Lock()
 
@@ -258,7 +261,8 @@ class HTCondorBackend:
     def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
         """Queue ads, history ads written since ``history_cursor``, and events after ``offset``.
 
-        At most :attr:`max_events` events: a poll that returns that many may have left more.
+        At most :attr:`max_events` events: when the read stops there, ``more_events`` says so.
+        Garbled or unknown events are skipped and returned as ``problems``.
         """
         schedd = self._get_schedd()
         constraint = self.constraint(submission)
@@ -273,15 +277,16 @@ class HTCondorBackend:
                 cursor = f"{int(newest['ClusterId'])}.{int(newest['ProcId'])}"
                 ads.extend(finished)
         try:
-            events, new_offset = read_events(submission.event_log, offset, limit=self.max_events)
+            read = read_event_log(submission.event_log, offset, limit=self.max_events, submitted=submission.submitted)
         except OSError as err:
             raise BackendUnavailable(
                 f"the event log {submission.event_log} of cluster {submission.cluster_id} cannot be read ({err}); "
                 "the tracking host must see the submission's workdir (same host or shared filesystem)"
             ) from err
-        log.debug("Cluster %d: %d queued, %d from history, %d events", submission.cluster_id, len(queued),
-                  len(ads) - len(queued), len(events))
-        return PollResult(ads=ads, events=events, offset=new_offset, history_cursor=cursor)
+        log.debug("Cluster %d: %d queued, %d from history, %d events, %d bad", submission.cluster_id, len(queued),
+                  len(ads) - len(queued), len(read.records), len(read.problems))
+        return PollResult(ads=ads, events=read.records, offset=read.offset, history_cursor=cursor,
+                          problems=read.problems, more_events=read.more)
 
     def history(self, submission: Submission, since: int | str | None = None) -> list[classad2.ClassAd]:
         """Ads of the submission's jobs that left the queue (written after job id ``since``, if given)."""

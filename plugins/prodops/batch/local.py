@@ -24,7 +24,7 @@ import htcondor2
 import prodops
 from prodops import config
 from prodops.batch.base import JobAction, PollResult, Submission, SubmissionSpec
-from prodops.batch.eventlog import EventLogWriter, read_events
+from prodops.batch.eventlog import EventLogWriter, read_event_log
 from prodops.batch.jobads import JobStatus, new_job_ad, write_ads, write_atomic
 from prodops.batch.submit import expand_jobs, render_submit, submit_file_text
 from prodops.batch.workdir import Workdir
@@ -120,6 +120,7 @@ class LocalPoolBackend:
             workdir=str(workdir.path),
             schedd=f"local@{host}",
             key=spec.key,
+            submitted=float(qdate),
         )
         workdir.write_json(workdir.submission_file, submission.to_dict())
         return submission
@@ -148,9 +149,10 @@ class LocalPoolBackend:
         # Ads first: the runner logs an event before the ads show its effect, so every state
         # these ads show has its event in the log by the time the log is read.
         ads = workdir.ads()
-        events, new_offset = read_events(submission.event_log, offset)
+        read = read_event_log(submission.event_log, offset, submitted=submission.submitted)
         self.ensure_runner(submission, ads)
-        return PollResult(ads=ads, events=events, offset=new_offset)
+        return PollResult(ads=ads, events=read.records, offset=read.offset, problems=read.problems,
+                          more_events=read.more)
 
     def history(self, submission: Submission, since: int | None = None) -> list[classad2.ClassAd]:
         ads = self._workdir(submission).history()

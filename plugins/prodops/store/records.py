@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from prodops.batch.base import JobEventRecord, Submission, SubmissionSpec
 from prodops.batch.classads import COLUMNS
+from prodops.exceptions import BadEventLog
 from prodops.store.db import q
 
 
@@ -134,6 +135,7 @@ def submission_handle(row: Mapping[str, Any]) -> Submission:
         workdir=row["workdir"],
         schedd=row["schedd"],
         key=f"{row['request_id']}/{row['stage']}/{row['attempt']}",
+        submitted=row["submitted_at"].timestamp() if row.get("submitted_at") is not None else None,
     )
 
 
@@ -276,6 +278,38 @@ def _copy_events(cur: psycopg.Cursor, statement: str, submission_id: int, events
                 submission_id, e.log_offset, e.cluster_id, e.proc_id, e.event_type,
                 datetime.fromtimestamp(e.event_time, tz=timezone.utc), _encode_event(e.data),
             ))
+
+
+def write_event_log_problems(conn: psycopg.Connection, submission_id: int, problems: Sequence[BadEventLog]) -> int:
+    """Store the garbled or unknown events a cycle's read skipped, once each; returns how many are new.
+
+    One row per skipped event (its ``log_offset``, the end of the event in the log's stream):
+    should the read find several problems in one event (an XML event with two bad attributes),
+    their messages are joined in one row, the place and line being the first one's. A problem
+    without a place in the log (there is none from the reader) cannot be keyed and is left out.
+    """
+    by_event: dict[int, list[BadEventLog]] = {}
+    for problem in problems:
+        if problem.log_offset is not None:
+            by_event.setdefault(int(problem.log_offset), []).append(problem)
+    if not by_event:
+        return 0
+    names = ("log_offsets", "paths", "byte_offsets", "lines", "messages", "jobs")
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for log_offset, found in by_event.items():
+        first = found[0]
+        named = next((p for p in found if p.cluster_id is not None), None)
+        job = None if named is None else f"{named.cluster_id}.{'?' if named.proc_id is None else named.proc_id}"
+        for name, value in zip(names, (log_offset, first.path or "", first.offset, first.line,
+                                       "; ".join(dict.fromkeys(p.reason for p in found)), job)):
+            columns[name].append(value)
+    new = conn.execute(q("insert_event_log_problems"), {"submission_id": submission_id, **columns}).fetchall()
+    return len(new)
+
+
+def event_log_problems(conn: psycopg.Connection, submission_id: int) -> list[dict[str, Any]]:
+    """The events tracking skipped in the submission's event log, in log order."""
+    return conn.execute(q("event_log_problems_of_submission"), {"submission_id": submission_id}).fetchall()
 
 
 def jobs_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prodops.batch.eventlog import TEXT, XML, event_blocks
 from prodops.batch.submit import ERROR_PATTERN, EVENT_LOG_NAME, OUTPUT_PATTERN
 from prodops.exceptions import ProdopsError
 
@@ -42,7 +43,8 @@ STDOUT, STDERR, EVENTLOG, REASON = "stdout", "stderr", "eventlog", "reason"
 STREAMS = (STDOUT, STDERR, EVENTLOG, REASON)
 """Where evidence can come from; ``reason`` is the job's HoldReason/RemoveReason text."""
 
-_EVENT_HEADER = re.compile(r"^\d{3} \((\d+)\.(\d+)\.\d+\) ")
+_XML_EVENT_START = re.compile(r"(?m)^<c>$")
+_SNIFF = 4096
 _CONTROL = {c: "\ufffd" for c in range(32) if chr(c) not in "\t\x1b"}
 _CONTROL[0x7F] = "\ufffd"
 
@@ -246,8 +248,10 @@ def event_log_tails(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES,
     """Each job's last ``lines`` event-log lines, from one bounded read of the shared log.
 
     Returns ({(cluster, proc): tail}, the file's own read status). A job's lines are its
-    events (header and body lines, without the ``...`` separators), numbered as in the file
-    when the whole file was read.
+    events (text: header and body lines, without the ``...`` separators; XML: each event's
+    ``<c>`` ... ``</c>`` lines), numbered as in the file when the whole file was read. The
+    format (text or XML, as HTCondor writes them) is the file's, read from its first bytes;
+    events are split by :func:`prodops.batch.eventlog.event_blocks`.
     """
     whole_tail = Tail(stream=EVENTLOG, path=str(path))
     found: dict[tuple[int, int], Tail] = {}
@@ -263,6 +267,7 @@ def event_log_tails(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES,
         size = st.st_size
         start = max(0, size - max_bytes)
         data = os.pread(fd, size - start, start) if size else b""
+        head = data[:_SNIFF] if start == 0 else os.pread(fd, _SNIFF, 0)
     except OSError as err:
         whole_tail.status, whole_tail.error = "unreadable", f"{path}: {err.strerror}"
         return found, whole_tail
@@ -274,27 +279,22 @@ def event_log_tails(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES,
     whole = start == 0
     whole_tail.size, whole_tail.bytes_read, whole_tail.truncated = size, len(data), not whole
     binary = b"\x00" in data
+    fmt = XML if head.lstrip()[:1] == b"<" else TEXT
     text = data.decode("utf-8", "replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n")
+    if not whole and fmt == XML:
+        first = _XML_EVENT_START.search(text)  # the first whole event: a top-level <c> at a line's start
+        text = text[first.start():] if first is not None else ""
     per_job: dict[tuple[int, int], deque[tuple[int, str]]] = {}
-    line_no = 1  # of the chunk's first line, in what was read
-    match = _EVENT_HEADER.match
-    for chunk in text.split("\n...\n"):
-        start_no = line_no
-        line_no += chunk.count("\n") + 2  # the chunk's lines and the "..." line
-        if chunk.startswith("\n"):
-            chunk, start_no = chunk[1:], start_no + 1
-        m = match(chunk)
-        if m is None:
-            continue  # the partial first event of a bounded read, or the end of the file
-        key = (int(m[1]), int(m[2]))
-        if jobs is not None and key not in jobs:
-            continue
+    for block in event_blocks(text, fmt=fmt, jobs=jobs):
+        if block.cluster_id is None or block.proc_id is None:
+            continue  # the partial first event of a bounded text read
+        key = (block.cluster_id, block.proc_id)
         q = per_job.get(key)
         if q is None:
             q = per_job[key] = deque(maxlen=lines)
-        q.extend((start_no + k, t) for k, t in enumerate(chunk.split("\n")))
+        q.extend((block.first_line + k, t) for k, t in enumerate(block.lines))
     for key, entries in per_job.items():
         kept = [t for _, t in entries]
         found[key] = Tail(

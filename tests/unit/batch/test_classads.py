@@ -236,3 +236,13 @@ def test_undefined_and_error_values_are_null():
                            classad2.ParserType.Old)
     row = map_ad(ad)
     assert (row["exit_code"], row["disk_usage_kb"], row["memory_usage_mb"]) == (None, None, None)
+
+
+def test_a_stored_outcome_is_read_as_stored_and_a_mapped_row_takes_the_mirror():
+    """``job_attempts.outcome`` is PostgreSQL's (010_outcome.sql); tests/integration/test_outcome.py
+    holds :func:`outcome_of` to it over every combination."""
+    completed = {"state": "completed", "exit_code": None, "exit_by_signal": None}
+    assert outcome(completed) is Outcome.FAILED  # nothing says it succeeded
+    assert outcome({**completed, "outcome": "failed"}) is Outcome.FAILED
+    assert outcome({**completed, "exit_code": 0, "outcome": "succeeded"}) is Outcome.SUCCEEDED
+    assert outcome({"state": "running", "outcome": "unfinished"}) is Outcome.UNFINISHED

@@ -153,6 +153,40 @@ def test_poll_reads_at_most_max_events_and_resumes_after_them(schedd, spec):
     assert backend.poll(submission, offset).events == []
 
 
+def test_poll_says_when_the_event_log_has_more_than_max_events(schedd, spec):
+    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5, max_events=3)
+    submission = backend.submit(spec)
+    first = backend.poll(submission, 0)
+    assert len(first.events) == 3 and first.more_events
+    rest = backend.poll(submission, first.offset)
+    assert len(rest.events) == N_JOBS - 3 and not rest.more_events
+
+
+def test_poll_skips_a_garbled_event_as_a_problem_and_reads_the_events_after_it(backend, schedd, spec):
+    submission = backend.submit(spec)
+    for proc in range(N_JOBS):
+        schedd.execute(5001, proc)
+    log = Path(submission.event_log)
+    text = log.read_text()
+    bad = text.index("001 (5001.002.000)")
+    log.write_text(text[:bad] + "099" + text[bad + 3:])  # an event number these bindings do not know
+    polled = backend.poll(submission, 0)
+    kinds = [(e.proc_id, e.event_type) for e in polled.events]
+    assert kinds == [(p, "SUBMIT") for p in range(N_JOBS)] + [(p, "EXECUTE") for p in range(N_JOBS) if p != 2]
+    (problem,) = polled.problems
+    assert (problem.path, problem.offset, problem.cluster_id, problem.proc_id) == (str(log), bad, 5001, 2)
+    assert problem.line.startswith("099 (5001.002.000)") and "event number 99" in problem.reason
+    assert polled.offset == log.stat().st_size and not polled.more_events
+    assert backend.poll(submission, polled.offset).problems == []  # recorded once, never a stall
+
+
+def test_the_projection_fetches_the_configured_site_attributes(schedd, monkeypatch):
+    monkeypatch.setenv("PRODOPS_SITE_ATTRIBUTES", "MyPoolSite, GLIDEIN_Site")
+    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5)
+    assert tuple(backend.mapping.site_attributes) == ("MyPoolSite", "GLIDEIN_Site")
+    assert "MyPoolSite" in backend.projection and "MATCH_EXP_JOB_CMSSite" not in backend.projection
+
+
 def test_fake_schedd_answers_a_one_job_query_like_a_scan(backend, schedd, spec):
     backend.submit(spec)
     schedd.execute(5001, 3, site="FNAL")

@@ -218,6 +218,23 @@ def test_fresh_submission_is_all_idle_before_any_job_runs(pool_home, demo_job):
     assert not (pool_home / "w" / "runner.log").exists()
 
 
+def test_a_garbled_event_is_a_problem_of_the_poll_and_the_events_after_it_are_read(pool_home, demo_job):
+    quiet = LocalPoolBackend(autostart=False)
+    submission = quiet.submit(spec_for(pool_home / "w", demo_job, [OK, OK, OK]))
+    assert submission.submitted is not None  # dates old yearless logs; the tracker passes the stored one
+    log = Path(submission.event_log)
+    text = log.read_text()
+    header = f"000 ({submission.cluster_id:03d}.001.000)"
+    log.write_text(text.replace(header, "0x0" + header[3:]))
+    polled = quiet.poll(submission)
+    assert [(e.proc_id, e.event_type) for e in polled.events] == [(0, "SUBMIT"), (2, "SUBMIT")]
+    (problem,) = polled.problems
+    assert (problem.path, problem.offset) == (str(log), text.index(header))
+    assert problem.line.startswith("0x0 (") and not polled.more_events
+    again = quiet.poll(submission, polled.offset)
+    assert (again.events, again.problems, again.offset) == ([], [], polled.offset)
+
+
 def test_act_hold_release_remove(pool_home, demo_job, wait_final):
     backend = LocalPoolBackend(slots=1)
     spec = spec_for(pool_home / "w", demo_job, [OK, OK, OK], sleep=30)

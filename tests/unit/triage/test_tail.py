@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -191,3 +192,71 @@ def test_job_tail_reads_the_three_streams_from_the_submission_record(tmp_path):
     assert jt.stdout.lines == ["hello"] and jt.stderr.status == "missing"
     assert jt.eventlog.lines and jt.to_dict()["eventlog"]["lines"][0]["n"] == 1
     assert job_tail(loc, 99, 0).eventlog.status == "empty"
+
+
+# ---- XML event logs (log_xml = True): the same per-job tails as from a text log
+
+EVENTLOGS = Path(__file__).resolve().parents[2] / "fixtures" / "eventlogs"
+CHTC_TEXT = EVENTLOGS / "real" / "chtc_65101544.log"
+CHTC_XML = EVENTLOGS / "converted" / "chtc_65101544.xml"  # the same events, as HTCondor writes them in XML
+CHTC_CLUSTER = 65101544
+XML_PROLOG = '<?xml version="1.0"?>\n<!DOCTYPE classads SYSTEM "classads.dtd">\n<classads>\n'
+
+
+def _xml_values(tail, name: str) -> list[str]:
+    """The values of attribute ``name`` in the tail's XML lines (``<a n="Proc"><i>2</i></a>`` -> "2")."""
+    value = re.compile(rf'<a n="{name}"><\w+>([^<]*)<')
+    return [m[1] for line in tail.lines if (m := value.search(line))]
+
+
+def test_xml_event_log_split_per_job_with_file_line_numbers(tmp_path):
+    path = write(tmp_path / "jobs.log", CHTC_XML.read_text())
+    text = path.read_text().split("\n")
+    tails, whole = event_log_tails(path, lines=200)
+    text_tails, _ = event_log_tails(write(tmp_path / "text.log", CHTC_TEXT.read_text()), lines=200)
+    assert whole.status == "ok" and set(tails) == set(text_tails) == {(CHTC_CLUSTER, p) for p in range(4)}
+    held = tails[(CHTC_CLUSTER, 2)]
+    assert held.lines[0] == "<c>" and held.lines[-1] == "</c>"
+    assert _xml_values(held, "Proc") == ["2"] * held.lines.count("<c>")  # only job 2's events
+    assert held.lines.count("<c>") == sum(line[:3].isdigit() for line in text_tails[(CHTC_CLUSTER, 2)].lines)
+    assert any("Failed to execute" in line for line in held.lines)
+    for i, line in enumerate(held.lines):
+        assert text[held.line_number(i) - 1] == line
+
+
+def test_xml_event_log_prolog_is_no_job_line(tmp_path):
+    path = write(tmp_path / "jobs.log", XML_PROLOG + CHTC_XML.read_text() + "</classads>\n")
+    tails, _ = event_log_tails(path, lines=200)
+    first = tails[(CHTC_CLUSTER, 0)]
+    assert first.lines[0] == "<c>" and first.line_number(0) == 4
+    assert not any("classads" in line for t in tails.values() for line in t.lines)
+
+
+def test_xml_event_log_bounded_read_skips_the_partial_first_event(tmp_path):
+    path = write(tmp_path / "jobs.log", CHTC_XML.read_text())
+    data = path.read_text()
+    cut = data.index('    <a n="Cluster">', data.index("<c>", len(data) // 2))  # inside an event, at a '<' line
+    tails, whole = event_log_tails(path, lines=200, max_bytes=len(data) - cut)
+    assert whole.truncated and tails
+    for tail in tails.values():
+        assert tail.line_number(0) is None and tail.lines[0] == "<c>" and tail.lines[-1] == "</c>"
+        assert tail.lines.count("<c>") == tail.lines.count("</c>")  # whole events only
+    assert sum(t.lines.count("<c>") for t in tails.values()) == data[cut:].count("\n<c>\n")
+
+
+def test_a_bounded_read_of_a_text_log_that_starts_at_a_bracket_is_still_text(tmp_path):
+    """The format is the file's, not the read's: a text log cut at '<' (a host address) is no XML."""
+    path = write(tmp_path / "jobs.log", CHTC_TEXT.read_text())
+    data = path.read_text()
+    cut = data.index("<", data.index("001 (65101544.000.000)"))
+    tails, whole = event_log_tails(path, lines=200, max_bytes=len(data) - cut)
+    assert whole.truncated and (CHTC_CLUSTER, 0) in tails
+    assert all(t.lines[0][:3].isdigit() for t in tails.values())
+
+
+def test_job_tail_reads_an_xml_event_log(tmp_path):
+    write(tmp_path / "jobs.log", CHTC_XML.read_text())
+    loc = LogLocation.from_submission({"id": 1, "workdir": str(tmp_path), "event_log": str(tmp_path / "jobs.log")})
+    eventlog = job_tail(loc, CHTC_CLUSTER, 3, lines=10).eventlog
+    assert eventlog.status == "ok" and len(eventlog.lines) == 10 and eventlog.lines[-1] == "</c>"
+    assert set(_xml_values(eventlog, "Proc")) <= {"3"}
