@@ -118,12 +118,12 @@ def test_the_code_failure_is_not_retried_and_is_listed_with_its_evidence(airflow
     assert len(v) == 1  # one attempt only
     v = v[0]
     assert (v["category"], v["rule"], v["action"], v["retry_submission_id"]) == (
-        "code", "art-product-not-found", "debug_rerun", None)
+        "code", "art:ProductNotFound", "debug_rerun", None)
     assert v["evidence"][0]["text"].startswith("---- ProductNotFound BEGIN") and v["evidence"][0]["line"]
 
     log = airflow.task_log(DAG, run_id, f"{PREFIX}.triage_failures")
     assert "For a debug rerun (code failures, not retried)" in log and "---- ProductNotFound BEGIN" in log
     groups = airflow.call("GET", f"/prodops/api/v1/triage/{request_id}")
-    assert any(g["category"] == "code" and g["rule"] == "art-product-not-found" for g in groups["groups"])
+    assert any(g["category"] == "code" and g["rule"] == "art:ProductNotFound" for g in groups["groups"])
     request = fetch(airflow.prodops_db_url, "SELECT state FROM requests WHERE id = %(r)s", r=request_id)[0]
     assert request["state"] == "failed"  # a job still needs a person

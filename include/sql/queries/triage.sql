@@ -1,8 +1,9 @@
 -- Failure triage: failed attempts in, verdicts out.
 
 -- name: failed_attempts_of_stage
--- Every attempt of the stage that did not succeed, with where its logs are (its submission's record).
-SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.exit_code, j.exit_by_signal, j.exit_signal,
+-- Every attempt of the stage that ended without success (its stored outcome: failed, killed, held
+-- or removed; 010_outcome.sql), with where its logs are (its submission's record).
+SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.outcome, j.exit_code, j.exit_by_signal, j.exit_signal,
        j.hold_reason, j.hold_reason_code, j.hold_reason_subcode, j.remove_reason, j.site, j.last_remote_host,
        j.q_date, j.job_start_date, j.job_current_start_date, j.completion_date, j.entered_current_status,
        j.memory_usage_mb, j.request_memory_mb, j.disk_usage_kb, j.request_disk_kb, j.remote_wall_clock_time,
@@ -11,8 +12,7 @@ SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.exit_code, j.exit_by
   JOIN submissions s ON s.id = v.submission_id
  WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
    AND (%(submission_id)s::bigint IS NULL OR s.id = %(submission_id)s::bigint)
-   AND (j.state IN ('held', 'removed')
-        OR (j.state = 'completed' AND (coalesce(j.exit_by_signal, false) OR coalesce(j.exit_code, 0) <> 0)))
+   AND j.outcome IN ('failed', 'killed', 'held', 'removed')
  ORDER BY s.attempt, j.proc_id;
 
 -- name: retries_of_stage
@@ -33,7 +33,7 @@ SELECT 1 AS yes FROM triage_verdicts WHERE request_id = %(request_id)s AND stage
 -- name: copy_verdicts
 COPY triage_verdicts (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id, category,
     service, rule, source, explain, retryable, confidence, resource, possibly_service, evidence, outages, action,
-    action_reason, action_budget, action_params, verdict_hash) FROM STDIN;
+    action_reason, action_budget, action_params, signature, decision, verdict_hash) FROM STDIN;
 
 -- name: create_verdict_stage
 CREATE TEMP TABLE IF NOT EXISTS triage_verdicts_stage
@@ -42,17 +42,17 @@ CREATE TEMP TABLE IF NOT EXISTS triage_verdicts_stage
 -- name: copy_verdict_stage
 COPY triage_verdicts_stage (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id, category,
     service, rule, source, explain, retryable, confidence, resource, possibly_service, evidence, outages, action,
-    action_reason, action_budget, action_params, verdict_hash) FROM STDIN;
+    action_reason, action_budget, action_params, signature, decision, verdict_hash) FROM STDIN;
 
 -- name: merge_verdict_stage
 -- One statement for the batch. A verdict that did not change is not rewritten, and neither is
 -- one whose action was carried out (state not planned): it stays the record of why it was done.
 INSERT INTO triage_verdicts AS v (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id,
     category, service, rule, source, explain, retryable, confidence, resource, possibly_service, evidence,
-    outages, action, action_reason, action_budget, action_params, verdict_hash)
+    outages, action, action_reason, action_budget, action_params, signature, decision, verdict_hash)
 SELECT submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id, category, service, rule, source,
        explain, retryable, confidence, resource, possibly_service, evidence, outages, action, action_reason,
-       action_budget, action_params, verdict_hash
+       action_budget, action_params, signature, decision, verdict_hash
   FROM triage_verdicts_stage
 ON CONFLICT (submission_id, proc_id) DO UPDATE SET
     category = EXCLUDED.category, service = EXCLUDED.service, rule = EXCLUDED.rule, source = EXCLUDED.source,
@@ -60,6 +60,7 @@ ON CONFLICT (submission_id, proc_id) DO UPDATE SET
     resource = EXCLUDED.resource, possibly_service = EXCLUDED.possibly_service, evidence = EXCLUDED.evidence,
     outages = EXCLUDED.outages, action = EXCLUDED.action, action_reason = EXCLUDED.action_reason,
     action_budget = EXCLUDED.action_budget, action_params = EXCLUDED.action_params,
+    signature = EXCLUDED.signature, decision = EXCLUDED.decision,
     verdict_hash = EXCLUDED.verdict_hash, triaged_at = now()
 WHERE v.verdict_hash IS DISTINCT FROM EXCLUDED.verdict_hash AND v.action_state = 'planned';
 
@@ -87,8 +88,12 @@ UPDATE triage_verdicts
 RETURNING proc_id;
 
 -- name: triage_groups
--- Failed attempts grouped by verdict, signature, service, site and exit code (the triage page).
-SELECT v.category, v.rule, v.service, j.site, j.exit_code, count(*) AS jobs,
+-- Failed attempts grouped by verdict and failure signature (the triage page): a thousand jobs
+-- failing one new way are one group, whatever sites and exit codes they had (the most common
+-- of each is shown, with how many there were).
+SELECT v.category, v.rule, v.service, v.signature, count(*) AS jobs,
+       mode() WITHIN GROUP (ORDER BY j.site) AS site, count(DISTINCT j.site) AS sites,
+       mode() WITHIN GROUP (ORDER BY j.exit_code) AS exit_code, count(DISTINCT j.exit_code) AS exit_codes,
        count(*) FILTER (WHERE v.possibly_service) AS possibly_service,
        (array_agg(v.cluster_id || '.' || v.proc_id ORDER BY v.attempt, v.proc_id))[1:5] AS sample_jobs,
        (array_agg(v.submission_id || '/' || v.proc_id ORDER BY v.attempt, v.proc_id))[1:5] AS sample_attempts,
@@ -104,18 +109,18 @@ SELECT v.category, v.rule, v.service, j.site, j.exit_code, count(*) AS jobs,
        count(*) FILTER (WHERE v.action = 'leave') AS left_alone
   FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
  WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
- GROUP BY v.category, v.rule, v.service, j.site, j.exit_code
+ GROUP BY v.category, v.rule, v.service, v.signature
  ORDER BY count(*) DESC, v.category, v.rule;
 
 -- name: triage_group_outages
 -- The outages and maintenance windows that overlapped the failed attempts of each group.
-SELECT DISTINCT v.category, v.rule, v.service, j.site, j.exit_code, o ->> 'service' AS outage_service,
+SELECT DISTINCT v.category, v.rule, v.service, v.signature, o ->> 'service' AS outage_service,
        o ->> 'kind' AS kind, o ->> 'state' AS state, o ->> 'start' AS start, o ->> 'end' AS "end",
        o ->> 'detail' AS detail
-  FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
+  FROM triage_verdicts v
  CROSS JOIN LATERAL jsonb_array_elements(v.outages) o
  WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
- ORDER BY 1, 2, 3, 4, 5, start;
+ ORDER BY 1, 2, 3, 4, start;
 
 -- name: get_verdict
 SELECT v.*, s.workdir, s.event_log, j.state, j.exit_code, j.exit_signal, j.hold_reason, j.site
@@ -137,8 +142,7 @@ SELECT category, action, action_state, count(*) AS n
 SELECT s.id, s.attempt, s.state,
        EXISTS (SELECT 1 FROM job_attempts j
                 WHERE j.submission_id = s.id
-                  AND (j.state IN ('held', 'removed') OR (j.state = 'completed'
-                       AND (coalesce(j.exit_by_signal, false) OR coalesce(j.exit_code, 0) <> 0)))
+                  AND j.outcome IN ('failed', 'killed', 'held', 'removed')
                   AND NOT EXISTS (SELECT 1 FROM triage_verdicts v
                                    WHERE v.submission_id = j.submission_id AND v.proc_id = j.proc_id)
               ) AS untriaged

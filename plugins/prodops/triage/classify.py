@@ -1,24 +1,89 @@
-"""One verdict per failed attempt, by precedence: experiment plugin, pattern library, HTCondor facts, fallback.
+"""One verdict per failed attempt, by specificity, with the decision path recorded.
 
-The pattern matches are evidence whoever decides: a plugin's verdict carries them too, so
-the page and the task log always show the lines that matched.
+Every kind of knowledge proposes a candidate; the most specific wins (rules in
+:func:`_rank`, highest first):
+
+1. an experiment's classifier plugin (it knows its own jobs);
+2. for a held or removed job, the hold reason as the pool worded it (a pattern on the reason),
+   then its hold code: HTCondor stopped the job and says why, the log only shows it dying;
+3. a service or infrastructure pattern on a line *inside* a framework's exception report:
+   the storage layer said so, so a FileOpenError or a traceback around it is a consequence;
+4. a framework report's innermost exception, when its category decides (ProductNotFound is
+   code, FatalRootError's XRootD cause is storage ...): the structure names the cause;
+5. the pattern library on any line, by priority (the cause outranks the consequence);
+6. HTCondor facts: signals, then the exit-code tables of the wrappers;
+7. nothing known: ``unknown``, with the probable cause lines of the tail as evidence.
+
+A framework report whose category does not decide still gives its cause line as evidence.
+The evidence is the winner's line first, then the lines of the other candidates, then the
+probable cause lines; ``verdict.decision`` lists the candidates and why the winner won.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from prodops.constants import Category
 from prodops.triage import facts as facts_rules
+from prodops.triage.parsers import FrameworkError, categorize, may_hold_report, parse_all
 from prodops.triage.patterns import Library, Match, load_library
 from prodops.triage.plugins import PluginRunner, discover
-from prodops.triage.tail import JobTail
-from prodops.triage.verdict import PATTERN, JobFacts, Verdict
+from prodops.triage.scorer import probable_causes
+from prodops.triage.signature import signature
+from prodops.triage.tail import STDERR, STDOUT, JobTail
+from prodops.triage.verdict import FACTS, FALLBACK, FRAMEWORK, PATTERN, JobFacts, Verdict
 
 log = logging.getLogger(__name__)
 
 MAX_EVIDENCE = 5
+MAX_CANDIDATES = 8
+REPORT_STREAMS = (STDERR, STDOUT)
+"""Streams read for framework reports (the event log and the reason have none)."""
+WRAPPED_BONUS = 30
+"""How much a service/infrastructure pattern inside an exception report outranks the report."""
+PROBABLE_CAUSE = "probable-cause"
+HOLD_RANK = 78
+"""A held job's hold code: below a pattern that reads its reason more closely (priority 52 and up)."""
+WEAK_RANK = 50
+"""A winner this unspecific (a generic crash or exit-code rule) gets the probable cause lines too."""
+REASON_BASE, REASON_SCALE = 60, 0.35
+"""A held job's reason outranks its log (60 to 95 by the pattern's priority): HTCondor says why it
+stopped the job. A generic reason (output files missing: a consequence) stays below a specific
+cause in the log (a CVMFS or storage error of priority 85 and more)."""
+
+
+@dataclass
+class Candidate:
+    """What one piece of knowledge proposes; :func:`_rank` orders them."""
+
+    source: str
+    rule: str
+    category: Category
+    rank: int
+    why: str
+    explain: str
+    service: str | None = None
+    retryable: bool = False
+    resource: str | None = None
+    confidence: float = 0.6
+    stream: str | None = None
+    index: int | None = None
+    text: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"source": self.source, "rule": self.rule, "category": self.category.value, "rank": self.rank,
+                "why": self.why, "line": self.text}
+
+
+@dataclass(frozen=True)
+class Report:
+    """A framework report found in one stream."""
+
+    stream: str
+    error: FrameworkError
 
 
 class Classifier:
@@ -46,40 +111,140 @@ class Classifier:
                matches: list[Match] | None = None) -> Verdict:
         if matches is None:
             matches = self.matches(facts, tail)
-        evidence = _evidence(matches, tail)
+        reports = _reports(tail)
+        candidates = _candidates(facts, matches, reports)
+        candidates.sort(key=lambda c: -c.rank)
+        lines = _evidence_lines(candidates, tail)
         if plugin_verdict is not None:
             seen = {(e["stream"], e["text"]) for e in plugin_verdict.evidence}
-            plugin_verdict.evidence += [e for e in evidence if (e["stream"], e["text"]) not in seen]
+            plugin_verdict.evidence += [e for e in lines if (e["stream"], e["text"]) not in seen]
             del plugin_verdict.evidence[MAX_EVIDENCE:]
+            plugin_verdict.decision = _decision(plugin_verdict.rule, "an experiment's plugin decides first", candidates)
+            plugin_verdict.signature = signature(plugin_verdict.rule, _first_text(plugin_verdict.evidence))
             return plugin_verdict
-        if matches:
-            p = matches[0].pattern
-            return Verdict(category=p.category, rule=p.id, source=PATTERN, explain=p.explain, service=p.service,
-                           retryable=p.retryable, confidence=p.confidence, resource=p.resource, evidence=evidence)
-        verdict = facts_rules.from_facts(facts) or facts_rules.fallback(facts)
-        verdict.evidence = evidence
+        winner = next((c for c in candidates if c.category is not Category.UNKNOWN), None)
+        if winner is None:
+            verdict = facts_rules.fallback(facts)
+            verdict.evidence = lines or _probable(tail, facts)
+            verdict.decision = _decision(verdict.rule, "no rule decided; the evidence is the probable cause lines",
+                                         candidates)
+        else:
+            if winner.rank < WEAK_RANK and len(lines) < MAX_EVIDENCE:
+                seen = {(e["stream"], e["text"]) for e in lines}
+                lines += [e for e in _probable(tail, facts) if (e["stream"], e["text"]) not in seen]
+                del lines[MAX_EVIDENCE:]
+            verdict = Verdict(category=winner.category, rule=winner.rule, source=winner.source, explain=winner.explain,
+                              service=winner.service, retryable=winner.retryable, confidence=winner.confidence,
+                              resource=winner.resource, evidence=lines)
+            verdict.decision = _decision(winner.rule, winner.why, candidates)
+        verdict.signature = signature(verdict.rule, _first_text(verdict.evidence))
         return verdict
 
 
-def _evidence(matches: Sequence[Match], tail: JobTail) -> list[dict[str, Any]]:
-    """The best match of each pattern, best first, with where the line is in its file."""
+def _reports(tail: JobTail) -> list[Report]:
+    found: list[Report] = []
     streams = tail.streams()
-    out: list[dict[str, Any]] = []
+    for name in REPORT_STREAMS:
+        t = streams.get(name)
+        if t is None or not t.count or (t.raw is not None and not may_hold_report(t.raw)):
+            continue
+        found += [Report(name, err) for err in parse_all(t.lines) if not err.is_warning]
+    return found
+
+
+def _candidates(facts: JobFacts, matches: Sequence[Match], reports: Sequence[Report]) -> list[Candidate]:
+    out: list[Candidate] = []
+    held = facts.state in ("held", "removed")
     seen_rules: set[str] = set()
-    seen_lines: set[tuple[str, int]] = set()
     for m in matches:
-        if m.pattern.id in seen_rules or (m.stream, m.index) in seen_lines:
+        if m.pattern.id in seen_rules or len(out) >= MAX_CANDIDATES:
             continue
         seen_rules.add(m.pattern.id)
-        seen_lines.add((m.stream, m.index))
-        t = streams.get(m.stream)
-        out.append({
-            "stream": m.stream,
-            "line": t.line_number(m.index) if t is not None else None,
-            "from_end": t.from_end(m.index) if t is not None else None,
-            "text": m.text,
-            "rule": m.pattern.id,
-        })
+        out.append(_pattern_candidate(m, reports, held))
+    for n, report in enumerate(reports):
+        out.append(_report_candidate(report, n))
+    verdict = facts_rules.from_facts(facts)
+    if verdict is not None:
+        hold = verdict.rule.startswith("hold-")
+        rank = HOLD_RANK if hold and held else 35
+        out.append(Candidate(FACTS, verdict.rule, verdict.category, rank,
+                             "HTCondor held the job and its hold code says why" if hold
+                             else "what HTCondor recorded (signal or exit code) says it",
+                             verdict.explain, verdict.service, verdict.retryable, verdict.resource, verdict.confidence,
+                             "reason" if hold and facts.reason_lines else None, 0 if hold and facts.reason_lines else None,
+                             facts.reason_lines[0] if hold and facts.reason_lines else None))
+    return out
+
+
+def _pattern_candidate(m: Match, reports: Sequence[Report], held: bool) -> Candidate:
+    p = m.pattern
+    rank, why = p.priority, f"the pattern {p.id} (priority {p.priority}) matched"
+    if m.stream == "reason" and held:
+        rank = REASON_BASE + round(p.priority * REASON_SCALE)
+        why = f"the pool's hold or remove reason says why ({p.id}, priority {p.priority})"
+    elif p.category in (Category.SERVICE, Category.INFRASTRUCTURE):
+        inside = next((r for r in reports if r.stream == m.stream and r.error.start < m.index <= r.error.end), None)
+        if inside is not None:
+            rank = max(rank, 75) + WRAPPED_BONUS
+            why = (f"the {p.category.value} layer said so inside the {inside.error.framework.value} report"
+                   f" ({p.id}): the exception around it is a consequence")
+    return Candidate(PATTERN, p.id, p.category, rank, why, p.explain, p.service, p.retryable, p.resource,
+                     p.confidence, m.stream, m.index, m.text)
+
+
+def _report_candidate(report: Report, order: int) -> Candidate:
+    err = report.error
+    rule = categorize(err)
+    chain = " -> ".join(err.categories) or err.framework.value
+    rule_id = f"{err.framework.value}:{'-'.join((err.category or 'report').split())}"
+    if rule is None or not rule.decides:
+        return Candidate(FRAMEWORK, rule_id, Category.UNKNOWN, 0,
+                         f"{err.framework.value} report ({chain}) whose category does not decide",
+                         f"The job's {err.framework.value} report ends in {err.category or 'an error'}: {err.cause}",
+                         stream=report.stream, index=err.cause_line, text=err.cause)
+    return Candidate(FRAMEWORK, rule_id, rule.category, 75 - order,
+                     f"the innermost exception of the {err.framework.value} report ({chain}) is"
+                     f" {rule.key}: {rule.category.value}",
+                     rule.reason, rule.service, rule.retryable, rule.resource, rule.confidence,
+                     report.stream, err.cause_line, err.cause)
+
+
+def _evidence_lines(candidates: Sequence[Candidate], tail: JobTail) -> list[dict[str, Any]]:
+    """The winner's line first, then the other candidates' lines, each once."""
+    streams = tail.streams()
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    for c in candidates:
+        if c.stream is None or c.index is None or (c.stream, c.index) in seen:
+            continue
+        seen.add((c.stream, c.index))
+        t = streams.get(c.stream)
+        out.append({"stream": c.stream, "line": t.line_number(c.index) if t is not None else None,
+                    "from_end": t.from_end(c.index) if t is not None else None, "text": c.text, "rule": c.rule})
         if len(out) >= MAX_EVIDENCE:
             break
     return out
+
+
+def _probable(tail: JobTail, facts: JobFacts) -> list[dict[str, Any]]:
+    streams = {name: t.lines for name, t in tail.streams().items()}
+    streams["reason"] = facts.reason_lines
+    tails = tail.streams()
+    out = []
+    for line in probable_causes(streams):
+        t = tails.get(line.stream)
+        out.append({"stream": line.stream, "line": t.line_number(line.index) if t is not None else None,
+                    "from_end": t.from_end(line.index) if t is not None else None, "text": line.text,
+                    "rule": PROBABLE_CAUSE, "score": line.score})
+    return out
+
+
+def _first_text(evidence: Sequence[dict[str, Any]]) -> str | None:
+    return evidence[0]["text"] if evidence else None
+
+
+def _decision(winner: str, why: str, candidates: Sequence[Candidate]) -> dict[str, Any]:
+    return {"winner": winner, "why": why, "candidates": [c.summary() for c in candidates[:MAX_CANDIDATES]]}
+
+
+__all__ = ["FACTS", "FALLBACK", "FRAMEWORK", "PATTERN", "Candidate", "Classifier"]

@@ -27,6 +27,8 @@ from prodops.triage.verdict import JobFacts, Verdict
 
 CORPUS_DIR = config.REPO_ROOT / "tests" / "fixtures" / "triage" / "real"
 SPLIT_FILE = "split.yaml"
+SEEN_FILE = "seen.yaml"
+"""Test-split sources a rule writer saw (reported apart, never moved to train)."""
 TRAIN, TEST = "train", "test"
 LABEL_CATEGORIES = (Category.SERVICE.value, Category.INFRASTRUCTURE.value, Category.CODE.value)
 FACT_FIELDS = ("state", "exit_code", "exit_by_signal", "exit_signal", "hold_reason", "hold_reason_code",
@@ -86,7 +88,7 @@ def load_cases(directory: Path = CORPUS_DIR) -> list[Case]:
     """Every case of every family file, ids unique."""
     cases: list[Case] = []
     for path in sorted(directory.glob("*.yaml")):
-        if path.name == SPLIT_FILE:
+        if path.name in (SPLIT_FILE, SEEN_FILE):
             continue
         data = yaml.safe_load(path.read_text()) or {}
         for n, raw in enumerate(data.get("cases") or []):
@@ -100,6 +102,11 @@ def load_cases(directory: Path = CORPUS_DIR) -> list[Case]:
 def frozen_split(directory: Path = CORPUS_DIR) -> dict[str, str]:
     path = directory / SPLIT_FILE
     return dict(yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def seen_urls(directory: Path = CORPUS_DIR) -> set[str]:
+    path = directory / SEEN_FILE
+    return {str(e["url"]) for e in (yaml.safe_load(path.read_text()) or [])} if path.exists() else set()
 
 
 def freeze(directory: Path = CORPUS_DIR) -> list[str]:
@@ -192,10 +199,12 @@ class Score:
         return "\n".join(lines)
 
 
-def evaluate(cases: Sequence[Case], classify: Any, split: str) -> Score:
-    """Score ``classify`` (a :class:`~prodops.triage.classify.Classifier`) on the cases of one split."""
-    chosen = [c for c in cases if c.split == split]
-    score = Score(split)
+def evaluate(cases: Sequence[Case], classify: Any, split: str, exclude: set[str] = frozenset(),
+             name: str | None = None) -> Score:
+    """Score ``classify`` (a :class:`~prodops.triage.classify.Classifier`) on the cases of one split
+    (without the cases whose source URL is in ``exclude``)."""
+    chosen = [c for c in cases if c.split == split and c.url not in exclude]
+    score = Score(name or split)
     verdicts = classify.classify([case_input(c, n) for n, c in enumerate(chosen)])
     for case, verdict in zip(chosen, verdicts):
         score.add(case, verdict)
@@ -239,6 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for split in (args.only,) if args.only else (TRAIN, TEST):
         print()
         print(evaluate(cases, classifier, split).format(show_misses=args.misses in (split, "both")))
+    seen = seen_urls() & {c.url for c in cases if c.split == TEST}
+    if seen and args.only != TRAIN:
+        print()
+        unseen = evaluate(cases, classifier, TEST, exclude=seen, name=f"{TEST} without the {len(seen)} sources in {SEEN_FILE}")
+        print(unseen.format(show_misses=False))
     return 0
 
 

@@ -18,7 +18,7 @@ VOCABULARY: tuple[tuple[str, float], ...] = (
     (r"\bexception\b|\btraceback\b|terminate called|segmentation (?:fault|violation)|\bsig(?:segv|abrt|bus|kill|term)\b", 4.0),
     (r"\berror\b|\berr\b|\bfailed\b|\bfailure\b|\bfails\b", 3.0),
     (r"\bcannot\b|\bcan't\b|\bcould not\b|\bcouldn't\b|\bunable to\b|\bnot found\b|no such file|\bmissing\b", 2.5),
-    (r"\bdenied\b|\brefused\b|\btimed? ?out\b|\btimeout\b|\bunreachable\b|\bunavailable\b|\bkilled\b", 2.5),
+    (r"\bnot allowed\b|\bforbidden\b|\bpermission\b|\bdenied\b|\brefused\b|\btimed? ?out\b|\btimeout\b|\bunreachable\b|\bunavailable\b|\bkilled\b", 2.5),
     (r"\binvalid\b|\bbad\b|\bcorrupt(?:ed)?\b|\bunexpected\b|\billegal\b|\bout of memory\b|\bexceed(?:ed|s)?\b", 2.0),
     (r"\bexit(?:ed)? (?:code|status|with)\b|\breturn(?:ed)? (?:code|value)\b|\bstatus [1-9]\d*\b", 1.5),
     (r"(?-i:\b[A-Z]\w*(?:Error|Exception|Exit|Fault)\b)", 3.5),
@@ -32,9 +32,22 @@ NOISE = re.compile(
     r"|^%MSG\s*$|^\s*\[?\d+%\]?\s*$|\b0 errors?\b|\bno errors?\b|\berrors?: 0\b|^\s*(?:info|debug)\b",
     re.IGNORECASE,
 )
+FRAME = re.compile(r"^\s*(?:#\d+\s+)?0x[0-9a-fA-F]+ in (?!\?\?)\S")
+"""A frame of a native stack (gdb, ROOT's and CMSSW's crash handlers)."""
+CRASH_MARKER = re.compile(r"<signal handler called>|might hint at the cause of the crash|fatal system signal"
+                          r"|\*\*\* Break \*\*\*|segmentation (?:violation|fault)", re.IGNORECASE)
+FRAME_WEIGHT = 3.0
+"""The first frame after a crash marker (or of a stack with nothing else to say) is where it crashed."""
 STACK = re.compile(r"^\s*(?:#\d+\s+0x|at \S+\(|File \"|\[\d+\]\s|Traceback|\S+\.(?:cc|cpp|cxx|h|py):\d+)")
 
-_KINDS = tuple((re.compile(pattern, re.IGNORECASE), weight) for pattern, weight in VOCABULARY)
+_KINDS = tuple((re.compile(pattern), weight, pattern.startswith("(?-i:")) for pattern, weight in VOCABULARY)
+"""Compiled case-sensitively and matched on the lower-cased line (several times faster than
+IGNORECASE), except the kinds marked ``(?-i:``, matched on the line as it is."""
+_WORDS = ("err", "fail", "fatal", "critical", "panic", "abort", "core dump", "exception", "traceback", "terminate",
+          "segm", "sig", "cannot", "can't", "could", "unable", "not ", "missing", "no such", "allowed", "forbidden",
+          "permission", "denied", "refused", "time", "unreach", "unavail", "kill", "invalid", "bad", "corrupt",
+          "unexpected", "illegal", "memory", "exceed", "exit", "return", "status", "warn", "fault")
+"""Text every vocabulary kind needs (lower case): a line holding none scores 0 without a regex."""
 END_BONUS = 2.0
 """Added to the last line of a stream, falling linearly to 0 at its first line."""
 STACK_BONUS = 1.5
@@ -54,18 +67,39 @@ class ScoredLine:
 
 def score_line(text: str) -> float:
     """The vocabulary score of one line alone (0 for noise)."""
-    if NOISE.search(text):
+    low = text.lower()
+    if not any(word in low for word in _WORDS) or NOISE.search(text):
         return 0.0
-    return sum(weight for pattern, weight in _KINDS if pattern.search(text))
+    return sum(weight for pattern, weight, as_is in _KINDS if pattern.search(text if as_is else low))
+
+
+def _crash_frame(lines: Sequence[str]) -> int | None:
+    """The frame where a native crash happened: the first after the last crash marker, else the
+    first frame of a tail that is mostly a stack."""
+    frames = [i for i, line in enumerate(lines) if FRAME.search(line)]
+    if not frames:
+        return None
+    markers = [i for i, line in enumerate(lines) if CRASH_MARKER.search(line)]
+    after = [i for i in frames if markers and i > markers[-1]]
+    if after:
+        return after[0]
+    return frames[0] if len(frames) * 2 >= len([line for line in lines if line.strip()]) else None
 
 
 def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES) -> list[ScoredLine]:
-    """The best-scoring lines of all streams, best first (ties: the later line first)."""
+    """The best-scoring lines of all streams, best first (ties: the later line first). With no
+    line scoring, the crash frame, else the last words of each stream, so there is always a line to read."""
     scored: list[ScoredLine] = []
+    last_words: list[ScoredLine] = []
     for stream, lines in streams.items():
         n = len(lines)
+        crash = _crash_frame(lines)
+        for index in range(n - 1, -1, -1):
+            if lines[index].strip() and not NOISE.search(lines[index]):
+                last_words.append(ScoredLine(stream, index, lines[index], 0.0))
+                break
         for index, text in enumerate(lines):
-            base = score_line(text)
+            base = FRAME_WEIGHT if index == crash else score_line(text)
             if base <= 0:
                 continue
             near_end = END_BONUS * (index + 1) / n
@@ -73,6 +107,8 @@ def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES
             total = base + near_end + before_stack
             if base >= MIN_SCORE:
                 scored.append(ScoredLine(stream, index, text, round(total, 3)))
+    if not scored:
+        scored = last_words
     scored.sort(key=lambda s: (-s.score, -s.index))
     seen: set[str] = set()
     best: list[ScoredLine] = []

@@ -49,7 +49,7 @@ def write_verdicts(conn: psycopg.Connection, request_id: int, stage: str,
             evidence, outages, params = _dumps(v.evidence), _dumps(v.outages), _dumps(d.params)
             record = (v.category.value, v.service, v.rule, v.source, v.explain, v.retryable, round(v.confidence, 3),
                       v.resource, v.possibly_service, evidence, outages, d.action.value, d.reason,
-                      None if d.budget is None else d.budget.value, params)
+                      None if d.budget is None else d.budget.value, params, v.signature, _dumps(v.decision))
             digest = hashlib.md5("\x1f".join(map(str, record)).encode(), usedforsecurity=False).hexdigest()
             copy.write_row((facts.submission_id, facts.proc_id, request_id, stage, facts.attempt,
                             facts.job_index if facts.job_index is not None else facts.proc_id, facts.cluster_id,
@@ -89,18 +89,18 @@ MAX_GROUP_OUTAGES = 3
 
 
 def groups(conn: psycopg.Connection, request_id: int, stage: str | None = None) -> list[dict[str, Any]]:
-    """Failed attempts grouped by verdict, signature, service, site and exit code, each with
-    sample attempts, an evidence line and the outages that overlapped them."""
+    """Failed attempts grouped by verdict and failure signature, each with sample attempts, an
+    evidence line, its commonest site and exit code, and the outages that overlapped them."""
     params = {"request_id": request_id, "stage": stage}
     found = conn.execute(q("triage_groups"), params).fetchall()
     outages: dict[tuple, list[dict[str, Any]]] = {}
     for o in conn.execute(q("triage_group_outages"), params):
-        listed = outages.setdefault((o["category"], o["rule"], o["service"], o["site"], o["exit_code"]), [])
+        listed = outages.setdefault((o["category"], o["rule"], o["service"], o["signature"]), [])
         if len(listed) < MAX_GROUP_OUTAGES:
             listed.append({"service": o["outage_service"], "kind": o["kind"], "state": o["state"],
                            "start": o["start"], "end": o["end"], "detail": o["detail"]})
     for g in found:
-        g["outages"] = outages.get((g["category"], g["rule"], g["service"], g["site"], g["exit_code"]), [])
+        g["outages"] = outages.get((g["category"], g["rule"], g["service"], g["signature"]), [])
     return found
 
 

@@ -10,8 +10,9 @@ from typing import Any
 from prodops.constants import Category
 
 FALLBACK = "fallback"
-PLUGIN, PATTERN, FACTS, OUTAGE = "plugin", "pattern", "facts", "outage"
-"""Where a verdict came from, in order of precedence (``outage``: only the overlap spoke)."""
+PLUGIN, FRAMEWORK, PATTERN, FACTS, OUTAGE = "plugin", "framework", "pattern", "facts", "outage"
+"""Where a verdict came from (``framework``: a framework report's innermost exception;
+``outage``: only the overlap spoke); the order of precedence is in :mod:`prodops.triage.classify`."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ class Verdict:
     outages: list[dict[str, Any]] = field(default_factory=list)
     possibly_service: bool = False
     """A code verdict while a service the job needs was down: a person should look."""
+    signature: str = ""
+    """The failure's group key: its rule and its evidence line with numbers, paths and hosts masked."""
+    decision: dict[str, Any] = field(default_factory=dict)
+    """Why this verdict: ``{winner, why, candidates: [{source, rule, category, rank, why, line}]}``."""
 
     @property
     def confidence_word(self) -> str:
@@ -103,7 +108,7 @@ class Verdict:
             "category": self.category.value, "rule": self.rule, "source": self.source, "explain": self.explain,
             "service": self.service, "retryable": self.retryable, "confidence": round(self.confidence, 3),
             "resource": self.resource, "evidence": self.evidence, "outages": self.outages,
-            "possibly_service": self.possibly_service,
+            "possibly_service": self.possibly_service, "signature": self.signature, "decision": self.decision,
         }
 
 

@@ -129,7 +129,7 @@ def test_every_failed_attempt_gets_one_verdict_with_evidence_outage_and_action(d
     assert xrd["evidence"][0]["stream"] == "stderr" and xrd["evidence"][0]["line"] == 1
     assert "[3011]" in xrd["evidence"][0]["text"] and xrd["action_budget"] == "service"
     segv = v[2]
-    assert (segv["category"], segv["rule"], segv["action"]) == ("code", "segmentation-violation", "debug_rerun")
+    assert (segv["category"], segv["rule"], segv["action"]) == ("code", "crash:segmentation-violation", "debug_rerun")
     assert segv["possibly_service"] and segv["evidence"][0]["line"] == 2
     unknown = v[3]  # nothing known in its logs, but dCache (which demo-grid needs) was down: service
     assert (unknown["category"], unknown["rule"], unknown["source"]) == ("service", "outage:dcache", "outage")
@@ -169,7 +169,7 @@ def test_triage_twice_leaves_the_same_rows_and_keeps_actions_taken(db_url, tmp_p
     assert again[1] == first[1] | {"action_state": "done", "action_note": "resubmitted",
                                    "acted_at": again[1]["acted_at"]}
     assert (again[5]["rule"], again[5]["action"], again[5]["action_state"]) == (
-        "art-product-not-found", "debug_rerun", "planned")
+        "art:ProductNotFound", "debug_rerun", "planned")
 
 
 def test_service_retries_have_their_own_budget_across_attempts(db_url, tmp_path):

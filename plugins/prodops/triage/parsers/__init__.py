@@ -1,0 +1,119 @@
+"""Parsers of framework reports: the structure of an exception report, not one regex per message.
+
+One module per format (art, cmssw, geant4, pytraceback, cxx, crash, root), each with
+``parse(lines) -> list[FrameworkError]``. Use the two entry points::
+
+    from prodops.triage.parsers import categorize, parse_all
+
+    for err in parse_all(tail.lines):          # innermost / most specific first
+        rule = categorize(err)                 # None when the category alone does not decide
+        if rule is not None:
+            ...                                # rule.category, rule.service, rule.retryable, rule.reason
+            ...                                # evidence: err.cause_line / err.cause
+            break
+
+Order of :func:`parse_all` (first is most specific):
+
+1. a report inside another report's lines (a G4Exception inside a CMSSW exception message)
+   before the report around it;
+2. library-level reports (ROOT errors, Geant4 exceptions) before application-level ones (art,
+   CMSSW, Python, C++ terminate, crash): the library names the layer that failed;
+3. Geant4 warnings (JustWarning) last;
+4. otherwise the later report first (the last report is the one that ended the job), and inside
+   one art ``%MSG`` message the first block first (later blocks are its consequences).
+
+Parsers never raise on arbitrary text and look at each line a bounded number of times; a parser
+that fails anyway is logged and skipped, so the others still report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from prodops.triage.parsers import art, cmssw, crash, cxx, geant4, pytraceback, root
+from prodops.triage.parsers._text import clean
+from prodops.triage.parsers.categories import CategoryRule, CategoryTable, categorize, load_categories
+from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
+
+__all__ = [
+    "PARSERS", "TRIGGERS", "CategoryRule", "may_hold_report", "CategoryTable", "ChainLink", "Framework", "FrameworkError", "categorize",
+    "load_categories", "parse_all",
+]
+
+log = logging.getLogger(__name__)
+
+PARSERS: dict[Framework, Callable[[list[str]], list[FrameworkError]]] = {
+    Framework.ART: art.parse,
+    Framework.CMSSW: cmssw.parse,
+    Framework.GEANT4: geant4.parse,
+    Framework.PYTHON: pytraceback.parse,
+    Framework.CXX: cxx.parse,
+    Framework.CRASH: crash.parse,
+    Framework.ROOT: root.parse,
+}
+
+TRIGGERS: dict[Framework, tuple[str, ...]] = {
+    Framework.ART: art.TRIGGERS,
+    Framework.CMSSW: cmssw.TRIGGERS,
+    Framework.GEANT4: geant4.TRIGGERS,
+    Framework.PYTHON: pytraceback.TRIGGERS,
+    Framework.CXX: cxx.TRIGGERS,
+    Framework.CRASH: crash.TRIGGERS,
+    Framework.ROOT: root.TRIGGERS,
+}
+"""Text each report format cannot be without: a tail without any is not given to that parser."""
+
+_ALL_TRIGGERS = tuple(sorted({t for ts in TRIGGERS.values() for t in ts}))
+
+_LIBRARY = frozenset({Framework.ROOT, Framework.GEANT4})
+
+
+def _level(err: FrameworkError) -> int:
+    if err.is_warning:
+        return 2
+    return 0 if err.framework in _LIBRARY else 1
+
+
+def _inside(inner: FrameworkError, outer: FrameworkError) -> bool:
+    return (inner is not outer and outer.start <= inner.start and inner.end <= outer.end
+            and (outer.start, outer.end) != (inner.start, inner.end))
+
+
+_ALL_TRIGGERS_BYTES = tuple(t.encode() for t in _ALL_TRIGGERS)
+
+
+def may_hold_report(raw: bytes) -> bool:
+    """Whether a tail's raw bytes hold any parser's trigger: without one, there is nothing to
+    parse and the tail need not even be decoded."""
+    return any(t in raw for t in _ALL_TRIGGERS_BYTES)
+
+
+def parse_all(lines: Sequence[str]) -> list[FrameworkError]:
+    """Every framework report in ``lines``, innermost / most specific first (see the module's docstring)."""
+    joined = "\n".join(lines) if all(type(line) is str for line in lines) else None
+    if joined is not None and not any(t in joined for t in _ALL_TRIGGERS):
+        return []
+    text = clean(lines)
+    joined = "\n".join(text)
+    hits = {t for t in _ALL_TRIGGERS if t in joined}
+    if not hits:
+        return []
+    found: list[FrameworkError] = []
+    for framework, parse in PARSERS.items():
+        triggers = TRIGGERS.get(framework)
+        if triggers is not None and hits.isdisjoint(triggers):
+            continue
+        try:
+            found.extend(parse(text))
+        except Exception:  # a parser bug must not hide the other parsers' reports
+            log.exception("The %s report parser failed on a %d-line tail; its reports are skipped",
+                          framework.value, len(text))
+    errors: list[FrameworkError] = []
+    for err in found:
+        nested = any(_inside(err, other) for other in found)
+        group = err.group if err.group >= 0 else err.start
+        errors.append(replace(err, nested=nested, group=group))
+    errors.sort(key=lambda e: (0 if e.nested else 1, _level(e), -e.group, e.start, e.framework.value))
+    return errors
