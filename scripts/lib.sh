@@ -23,6 +23,23 @@ base_python() {
     die "no Python 3.11 found (tried \$PRODOPS_PYTHON, python3.11, python3): install Python 3.11 or set PRODOPS_PYTHON to one"
 }
 
+# The local packages requirements.txt installs (lines `./path`: the experiments' classifier plugins).
+local_requirements() {
+    sed -n 's|^\(\./[^ #;]*\).*|\1|p' "$REPO_ROOT/requirements.txt"
+}
+
+# What the venv stamp is made of: requirements.txt, constraints.txt and the sources of the local
+# packages (installed as copies, not editable): a change to any of them reinstalls on the next
+# `make venv` / `make run` / `make test`. Build leftovers and the packages' tests do not count.
+requirements_digest() {
+    {
+        cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/constraints.txt"
+        local_requirements | (cd "$REPO_ROOT" && xargs -r -I{} find {} -type f -not -path '*/build/*' \
+            -not -path '*.egg-info/*' -not -path '*/tests/*' -not -path '*/__pycache__/*' -print0 2>/dev/null |
+            sort -z | xargs -0 -r sha256sum) || true
+    } | sha256sum | cut -d' ' -f1
+}
+
 # Create .venv when missing or broken; install the pinned requirements unless the stamp says they are in.
 ensure_venv() {
     local start=$SECONDS
@@ -34,12 +51,14 @@ ensure_venv() {
         "$base" -m venv "$VENV" || die "could not create $VENV with $base (is its venv module installed?)"
     fi
     local stamp="$VENV/.prodops-requirements.sha256" want
-    want="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
+    want="$(requirements_digest)"
     if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
         say "installing requirements.txt (pinned by constraints.txt) into .venv"
         # The machine's pip config names find-links folders that may not exist; pip warns per package.
-        "$PY" -m pip install --disable-pip-version-check --quiet \
-            -r "$REPO_ROOT/requirements.txt" -c "$REPO_ROOT/constraints.txt" 2>&1 |
+        # From the repo root: requirements.txt names the local plugin packages by ./paths, which pip
+        # reads relative to the current directory.
+        (cd "$REPO_ROOT" && "$PY" -m pip install --disable-pip-version-check --quiet \
+            -r requirements.txt -c constraints.txt) 2>&1 |
             { grep -v "^WARNING: Location 'file://.*' is ignored" || true; } >&2
         [[ "${PIPESTATUS[0]}" == 0 ]] ||
             die "pip install failed: read its message above; fix requirements.txt/constraints.txt or the network, then rerun"
