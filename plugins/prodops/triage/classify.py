@@ -49,8 +49,8 @@ HOLD_RANK = 78
 """A held job's hold code: below a pattern that reads its reason more closely (priority 52 and up)."""
 WEAK_RANK = 50
 """A winner this unspecific (a generic crash or exit-code rule) gets the probable cause lines too."""
-REASON_BASE, REASON_SCALE = 60, 0.35
-"""A held job's reason outranks its log (60 to 95 by the pattern's priority): HTCondor says why it
+REASON_BASE, REASON_SCALE = 55, 0.4
+"""A held job's reason outranks its log (55 to 95 by the pattern's priority): HTCondor says why it
 stopped the job. A generic reason (output files missing: a consequence) stays below a specific
 cause in the log (a CVMFS or storage error of priority 85 and more)."""
 
