@@ -89,3 +89,14 @@ def test_unknown_fact_is_named():
                                                         "kwargs": {"value": "{jobs_expected}"}}]})
     with pytest.raises(SuiteInvalid, match=r"expectation n: \{jobs_expected\} is not a known fact"):
         run_checks((check,), {"jobs": JOBS}, FACTS)
+
+
+def test_fact_values_are_data_never_templates():
+    """A fact (from job output: file names, counts) replaces a whole "{fact}" string and is never
+    read again as a placeholder, a format string or anything else."""
+    from prodops.quality.suites import resolve
+
+    facts = {"inputs": ["{secret}", "a {b} c", "$(ENV)"], "n": "{n}", "secret": "leaked"}
+    kwargs = {"value_set": "{inputs}", "max_value": "{n}", "text": "not {secret} a placeholder"}
+    assert resolve(kwargs, facts, "t") == {"value_set": ["{secret}", "a {b} c", "$(ENV)"], "max_value": "{n}",
+                                           "text": "not {secret} a placeholder"}
