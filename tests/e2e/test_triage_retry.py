@@ -119,11 +119,16 @@ def test_the_code_failure_is_not_retried_and_is_listed_with_its_evidence(airflow
     v = v[0]
     assert (v["category"], v["rule"], v["action"], v["retry_submission_id"]) == (
         "code", "art:ProductNotFound", "debug_rerun", None)
-    assert v["evidence"][0]["text"].startswith("---- ProductNotFound BEGIN") and v["evidence"][0]["line"]
+    # the evidence is the innermost exception's message, not the block's BEGIN line
+    assert v["evidence"][0]["text"].strip().startswith("getByLabel") and v["evidence"][0]["line"]
+    assert v["signature"] and v["decision"]["winner"] == "art:ProductNotFound"
 
     log = airflow.task_log(DAG, run_id, f"{PREFIX}.triage_failures")
-    assert "For a debug rerun (code failures, not retried)" in log and "---- ProductNotFound BEGIN" in log
+    assert "For a debug rerun (code failures, not retried)" in log and "getByLabel" in log
     groups = airflow.call("GET", f"/prodops/api/v1/triage/{request_id}")
-    assert any(g["category"] == "code" and g["rule"] == "art:ProductNotFound" for g in groups["groups"])
+    assert any(g["category"] == "code" and g["rule"] == "art:ProductNotFound" and g["signature"] == v["signature"]
+               for g in groups["groups"])
+    page = airflow.request("GET", f"/prodops/triage/{request_id}").text
+    assert f'data-signature="{v["signature"]}"' in page
     request = fetch(airflow.prodops_db_url, "SELECT state FROM requests WHERE id = %(r)s", r=request_id)[0]
     assert request["state"] == "failed"  # a job still needs a person

@@ -110,3 +110,20 @@ def test_the_attempt_page_shows_the_jobs_facts_and_its_chain_of_attempts(db_url,
     page = client.get(f"/triage/attempts/{sid}/4").text
     assert "Job facts" in page and "code 34/102" in page and "used 1400 MB of 1000 MB requested" in page
     assert "Attempts of job 4" in page and "job 701.0 completed (exit 0)" in page
+
+
+def test_an_unknown_failure_shows_its_probable_cause_line_on_the_triage_page(db_url, tmp_path):
+    rid, sid, workdir = make_request(db_url, tmp_path)
+    log = "setting up\nreading calibration\nthe frobnicator lost its quorum at step 7; cannot continue\nbye\n"
+    write_jobs(db_url, sid, workdir, jobs={0: ({"ExitCode": 42, "ExitBySignal": False}, log, "")})
+    triage_stage(db_url, rid, "run", now=NOW, classifier=Classifier(load_library(), PluginRunner([])))
+    app = FastAPI()
+    app.include_router(triage_router(Pool(db_url), lambda: None))
+    client = TestClient(app)
+    [group] = client.get(f"/api/v1/triage/{rid}").json()["groups"]
+    assert group["category"] == "unknown" and group["example"]["rule"] == "probable-cause"
+    assert "lost its quorum" in group["example"]["text"] and group["signature"]
+    page = client.get(f"/triage/{rid}").text
+    assert "probable cause:" in page and "lost its quorum" in page and f'data-signature="{group["signature"]}"' in page
+    attempt = client.get(f"/triage/attempts/{sid}/0").text
+    assert "Why this verdict" in attempt and "probable cause" in attempt
