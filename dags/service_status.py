@@ -4,9 +4,11 @@
 Keeps the service board fed from the monitoring systems that pull rather than push: loads the
 service registry (include/services.yaml), reads each configured feed (`feeds:` in that file; the
 address is the feed's Airflow connection) with timeouts and retries, maps it through the same
-code as the push API, and marks a service `unknown` when its reports stop coming.
+code as the push API, and marks a service `unknown` when its reports stop coming. Then it
+posts the outages prodops infers from failed jobs and clears those whose service works again
+(jobs needing it succeeded), so an inferred outage ends even while no triage runs.
 
-`load_registry` -> `pull_feed` (one per feed) -> `mark_stale`
+`load_registry` -> `pull_feed` (one per feed) -> `mark_stale` -> `infer_outages`
 """
 
 from __future__ import annotations
@@ -71,9 +73,20 @@ def service_status() -> None:
 
         return [s.service for s in mark(url_from_connection(), now=datetime.now(timezone.utc))]
 
+    @task(trigger_rule="all_done")
+    def infer_outages() -> dict:
+        """Post outages inferred from failed jobs (many with one service's signature) and clear the recovered."""
+        from prodops.status.inferred import infer_outages as infer
+        from prodops.store.db import url_from_connection
+
+        result = infer(url_from_connection(), now=datetime.now(timezone.utc))
+        for line in result.lines():
+            log.info("%s", line)
+        return result.to_dict()
+
     loaded = load_registry_task.override(task_id="load_registry")()
     pulled = pull_feed.expand(name=_feed_names())
-    loaded >> pulled >> mark_stale()
+    loaded >> pulled >> mark_stale() >> infer_outages()
 
 
 service_status()

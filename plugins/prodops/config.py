@@ -40,6 +40,12 @@ def track_poll_interval_s() -> float:
     return float(os.environ.get("PRODOPS_TRACK_POLL_INTERVAL", "5"))
 
 
+def stream_triage_interval_s() -> float:
+    """How often tracking triages the attempts that failed since (negative: never, the stage's
+    triage step does it all at the end)."""
+    return float(os.environ.get("PRODOPS_STREAM_TRIAGE_INTERVAL", "30"))
+
+
 def preflight_poll_interval_s() -> float:
     """How often a waiting preflight asks again whether the services are up."""
     return float(os.environ.get("PRODOPS_PREFLIGHT_POLL_INTERVAL", "15"))

@@ -20,10 +20,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_serialize_round_trip():
-    trigger = SubmissionTrigger(submission_id=7, backend="local", conn_id="prodops_db", poll_interval=2.5)
+    trigger = SubmissionTrigger(submission_id=7, backend="local", conn_id="prodops_db", poll_interval=2.5,
+                                triage_interval=12.0)
     classpath, kwargs = trigger.serialize()
     assert classpath == "prodops.triggers.submission.SubmissionTrigger"
-    assert kwargs == {"submission_id": 7, "backend": "local", "conn_id": "prodops_db", "poll_interval": 2.5}
+    assert kwargs == {"submission_id": 7, "backend": "local", "conn_id": "prodops_db", "poll_interval": 2.5,
+                      "triage_interval": 12.0}
     module, name = classpath.rsplit(".", 1)
     rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
     assert rebuilt.serialize() == trigger.serialize()
@@ -110,3 +112,46 @@ def test_a_cycle_that_left_work_for_later_is_followed_at_once_not_after_the_poll
 
     asyncio.run(catch_up())
     assert [r["state"] for r in rows(db_url)] == ["running"] * 4  # two cycles, two rows each
+
+
+def verdicts(db_url):
+    with connect(db_url) as conn:
+        return conn.execute("SELECT proc_id, category, action FROM triage_verdicts ORDER BY proc_id").fetchall()
+
+
+def test_failures_are_triaged_while_the_stage_runs(db_url, scripted):
+    """A job that failed gets its verdict within a cycle, while the others still run."""
+    scripted.ads = [job_ad(31, 0, 4, ExitCode=3), job_ad(31, 1, 2), job_ad(31, 2, 5, HoldReasonCode=34,
+                    HoldReasonSubCode=102, HoldReason="Job has gone over memory limit of 100 megabytes.")]
+
+    async def while_running():
+        trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.05,
+                                    triage_interval=0)
+        with pytest.raises(asyncio.TimeoutError):
+            await first_event(trigger, timeout=3)  # job 1 never ends here
+
+    asyncio.run(while_running())
+    assert [r["state"] for r in rows(db_url)] == ["completed", "running", "held"]
+    found = verdicts(db_url)
+    assert [v["proc_id"] for v in found] == [0, 2]  # each once, the running job not at all
+    assert found[1]["action"] == "retry_more_resources"
+    from prodops.request.views import request_detail
+
+    with connect(db_url) as conn:
+        request_id = conn.execute("SELECT request_id FROM submissions WHERE id = %(s)s",
+                                  {"s": scripted.submission_id}).fetchone()["request_id"]
+        [stage] = request_detail(conn, request_id)["stages"]
+    assert sum(stage["live_triage"].values()) == 2 and stage["report"] is None  # on the page before the end
+
+
+def test_streaming_triage_can_be_turned_off(db_url, scripted):
+    scripted.ads = [job_ad(31, 0, 4, ExitCode=3), job_ad(31, 1, 2)]
+
+    async def while_running():
+        trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.05,
+                                    triage_interval=-1)
+        with pytest.raises(asyncio.TimeoutError):
+            await first_event(trigger, timeout=1)
+
+    asyncio.run(while_running())
+    assert verdicts(db_url) == []

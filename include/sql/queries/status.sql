@@ -24,11 +24,15 @@ SELECT name, description, grp, workflows, feed, stale_after_s, position
 -- name: insert_status_events
 -- A repeated event (same service, feed, sender id and time) is skipped: stored once.
 INSERT INTO status_events (service, state, observed_at, source, feed, external_id, stream,
-                           valid_until, convention, code, message)
-SELECT * FROM unnest(%(service)s::text[], %(state)s::text[], %(observed_at)s::timestamptz[],
-                     %(source)s::text[], %(feed)s::text[], %(external_id)s::text[], %(stream)s::text[],
-                     %(valid_until)s::timestamptz[], %(convention)s::text[], %(code)s::text[],
-                     %(message)s::text[])
+                           valid_until, convention, code, message, details)
+SELECT service, state, observed_at, source, feed, external_id, stream, valid_until, convention, code, message,
+       details::jsonb
+  FROM unnest(%(service)s::text[], %(state)s::text[], %(observed_at)s::timestamptz[],
+              %(source)s::text[], %(feed)s::text[], %(external_id)s::text[], %(stream)s::text[],
+              %(valid_until)s::timestamptz[], %(convention)s::text[], %(code)s::text[],
+              %(message)s::text[], %(details)s::text[])
+       AS e (service, state, observed_at, source, feed, external_id, stream, valid_until, convention, code,
+             message, details)
 ON CONFLICT (service, feed, external_id, observed_at) DO NOTHING
 RETURNING id;
 
@@ -52,8 +56,9 @@ SELECT id, service, state, observed_at, source, feed, external_id, stream, valid
  LIMIT %(limit)s;
 
 -- name: last_report_per_service
+-- last_feed_report: monitoring's last word (not prodops' own staleness or inferred outages).
 SELECT s.name AS service, s.stale_after_s, max(e.observed_at) AS last_report,
-       max(e.observed_at) FILTER (WHERE e.source <> 'system') AS last_feed_report
+       max(e.observed_at) FILTER (WHERE e.source NOT IN ('system', 'inferred')) AS last_feed_report
   FROM services s LEFT JOIN status_events e ON e.service = s.name
  WHERE s.active
  GROUP BY s.name, s.stale_after_s;

@@ -13,6 +13,9 @@ SELECT j.submission_id, j.proc_id, j.cluster_id, j.state, j.outcome, j.exit_code
  WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
    AND (%(submission_id)s::bigint IS NULL OR s.id = %(submission_id)s::bigint)
    AND j.outcome IN ('failed', 'killed', 'held', 'removed')
+   -- while the stage runs, triage streams: only the attempts that have no verdict yet
+   AND (NOT %(only_new)s OR NOT EXISTS (SELECT 1 FROM triage_verdicts t
+                                         WHERE t.submission_id = j.submission_id AND t.proc_id = j.proc_id))
  ORDER BY s.attempt, j.proc_id;
 
 -- name: retries_of_stage

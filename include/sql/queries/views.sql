@@ -31,3 +31,12 @@ SELECT s.stage, s.attempt, j.cluster_id, j.proc_id, j.state, j.outcome, j.exit_c
    AND j.outcome <> 'succeeded'
  ORDER BY s.stage, j.proc_id
  LIMIT %(limit)s;
+
+-- name: request_live_triage
+-- Verdicts so far by stage and category: the request page shows them while a stage runs
+-- (tracking triages failures as they happen; the stage report has the final counts).
+SELECT stage, category, count(*) AS n
+  FROM triage_verdicts
+ WHERE request_id = %(request_id)s
+ GROUP BY stage, category
+ ORDER BY stage, count(*) DESC;

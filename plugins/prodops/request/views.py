@@ -34,6 +34,9 @@ def request_detail(conn: psycopg.Connection, request_id: int) -> dict[str, Any] 
             stage["submissions"].append(_plain({k: row[k] for k in (
                 "submission_id", "attempt", "backend", "cluster_id", "num_jobs", "submission_state",
                 "submitted_at", "finished_at")}))
+    for row in conn.execute(q("request_live_triage"), key):
+        if row["stage"] in stages:
+            stages[row["stage"]].setdefault("live_triage", {})[row["category"]] = row["n"]
     quality = [_plain(r) for r in conn.execute(q("request_dq_results"), key)]
     for stage in stages.values():
         mine = [r for r in quality if r["stage"] == stage["name"]]

@@ -15,7 +15,9 @@ import psycopg
 from prodops.status import records
 from prodops.status.maintenance import MaintenanceWindow
 from prodops.status.states import ServiceState
-from prodops.status.timeline import Segment, Window, current, daily_bars, outages, segments, uptime
+from prodops.status.timeline import (
+    INFERRED_STREAM, EventPoint, Segment, Window, current, daily_bars, outages, segments, uptime,
+)
 
 HISTORY_DAYS = 30
 BAR_DAYS = 30
@@ -25,6 +27,11 @@ UPTIME_PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": ti
 
 def _windows_for(service: str, windows: Iterable[MaintenanceWindow]) -> list[Window]:
     return [Window(w.starts_at, w.ends_at, w.id, w.reason) for w in windows if w.applies_to(service)]
+
+
+def _last_report(evs: Iterable[EventPoint]) -> datetime | None:
+    """Monitoring's last word on a service (an inferred outage is prodops' own, not a report)."""
+    return max((e.observed_at for e in evs if e.stream != INFERRED_STREAM), default=None)
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,7 @@ def current_states(conn: psycopg.Connection, now: datetime, names: Sequence[str]
     result = {}
     for name, (segs, evs) in timelines(conn, services, start, now, windows).items():
         state, since = current(segs)
-        last = max((e.observed_at for e in evs), default=None)
-        result[name] = ServiceNow(name=name, state=state, since=since, last_report=last)
+        result[name] = ServiceNow(name=name, state=state, since=since, last_report=_last_report(evs))
     return result
 
 
@@ -67,6 +73,9 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
     start = now - timedelta(days=HISTORY_DAYS)
     windows = records.windows_overlapping(conn, start, now + timedelta(days=UPCOMING_DAYS))
     lines = timelines(conn, services, start, now, windows)
+    names = [s["name"] for s in services]
+    open_inferred = records.open_inferred(conn)
+    inferred_rows = records.inferred_events(conn, names, start, now + timedelta(seconds=1))
     needed_by: dict[str, set[str]] = {}
     for wf, svcs in (templates or {}).items():
         for s in svcs:
@@ -75,6 +84,14 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
     for s in services:
         segs, evs = lines[s["name"]]
         state, since = current(segs)
+        inferred = open_inferred.get(s["name"])
+        monitored = state
+        if inferred is not None:  # what monitoring alone says, shown beside the inferred outage
+            monitored, _ = current(segments([e for e in evs if e.stream != INFERRED_STREAM], start, now,
+                                            stale_after_s=s["stale_after_s"],
+                                            windows=_windows_for(s["name"], windows)))
+        history = [o.to_dict() for o in reversed(outages(s["name"], segs, evs, range_end=now))]
+        _mark_inferred(history, [r for r in inferred_rows if r["service"] == s["name"]])
         out_services.append({
             "name": s["name"],
             "description": s["description"],
@@ -84,10 +101,12 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
             "workflows": sorted(set(s["workflows"]) | needed_by.get(s["name"], set())),
             "state": state.value,
             "since": since.isoformat() if since else None,
-            "last_report": max((e.observed_at for e in evs), default=None),
+            "last_report": _last_report(evs),
+            "monitored_state": monitored.value,
+            "inferred": None if inferred is None else inferred.to_dict(),
             "uptime": {k: uptime(segs, now - d, now).to_dict() for k, d in UPTIME_PERIODS.items()},
             "bars": [b.to_dict() for b in daily_bars(segs, now, BAR_DAYS)],
-            "outages": [o.to_dict() for o in reversed(outages(s["name"], segs, evs, range_end=now))],
+            "outages": history,
         })
     for s in out_services:
         if s["last_report"] is not None:
@@ -107,3 +126,24 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
             for w in windows if w.ends_at > now
         ],
     }
+
+
+def _mark_inferred(history: list[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> None:
+    """Give each outage of the history the inferred outage in it, if any: evidence, how it ended, reviews."""
+    ends = {r["details"].get("opening_event_id"): r for r in rows if r["state"] == ServiceState.UP.value}
+    opening = {r["id"]: r for r in rows if r["state"] != ServiceState.UP.value}
+    for o in history:
+        o["inferred"] = None
+        found = next((opening[i] for i in o["event_ids"] if i in opening), None)
+        if found is None:
+            continue
+        end = ends.get(found["id"])
+        d = found["details"]
+        o["inferred"] = {
+            "event_id": found["id"], "count": d.get("count"), "signature": d.get("signature"), "rule": d.get("rule"),
+            "verdict_service": d.get("verdict_service"), "sample_jobs": d.get("sample_jobs", []),
+            "first_failure": d.get("first_failure"), "last_failure": d.get("last_failure"),
+            "message": found["message"], "reviews": found["reviews"],
+            "ended": None if end is None else {"at": end["observed_at"].isoformat(), "reason": end["code"],
+                                               "message": end["message"]},
+        }

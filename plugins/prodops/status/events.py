@@ -9,19 +9,20 @@ a payload is stored whole or not at all.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prodops.exceptions import ProdopsError
-from prodops.status.states import Convention, ServiceState, alertmanager_state, map_state
-from prodops.status.timeline import ALL_STREAMS  # an event on it replaces every stream's state
+from prodops.status.states import Convention, EventSource, ServiceState, alertmanager_state, map_state
+from prodops.status.timeline import ALL_STREAMS, INFERRED_STREAM  # ALL_STREAMS: replaces every stream's state
 
 MAX_EVENTS_PER_PAYLOAD = 5000
 SERVICE_LABELS = ("service", "prodops_service")
 """Alertmanager labels that name the prodops service, first found wins."""
-SOURCES = ("feed", "manual", "system")
+SOURCES = tuple(s.value for s in EventSource)
 
 
 class PayloadInvalid(ProdopsError):
@@ -55,10 +56,13 @@ class StatusEvent:
     valid_until: datetime | None = None
     code: str = ""
     message: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Structured evidence (an inferred outage's signature, count, sample jobs ...); ``{}`` for feeds."""
 
     def row(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
+        data["details"] = json.dumps(dict(self.details), default=str, separators=(",", ":"))
         return data
 
 
@@ -197,14 +201,18 @@ def from_native(payload: Any, *, feed: str, now: datetime,
             state = _native_state(code, (*loc, "state"), errors)
         observed = _time(item, "time", loc, errors, default=now)
         source = _str(item, "source", loc, errors, required=False, default="feed")
-        if source not in ("feed", "manual"):
-            errors.add((*loc, "source"), f"{source!r} is not accepted here; use feed or manual")
+        if source not in (EventSource.FEED.value, EventSource.MANUAL.value):
+            why = " (prodops posts inferred outages itself)" if source == EventSource.INFERRED.value else ""
+            errors.add((*loc, "source"), f"{source!r} is not accepted here; use feed or manual{why}")
         ttl = _ttl(item, "ttl", loc, errors)
         external_id = _str(item, "id", loc, errors, required=False, max_len=200)
         message = _str(item, "message", loc, errors, required=False)
         stream = _str(item, "stream", loc, errors, required=False, max_len=200) or (
             ALL_STREAMS if source == "manual" else feed
         )
+        if stream == INFERRED_STREAM:
+            errors.add((*loc, "stream"), f"{stream!r} is reserved for the outages prodops infers from failed jobs;"
+                                         " name your stream differently")
         if state is None or observed is None or not service:
             continue
         events.append(
@@ -394,7 +402,7 @@ def stale_event(service: str, last_report: datetime, stale_after_s: int) -> Stat
     """The ``unknown`` prodops records when a service's feed has been silent too long."""
     at = last_report + timedelta(seconds=stale_after_s)
     return StatusEvent(
-        service=service, state=ServiceState.UNKNOWN, observed_at=at, source="system", feed="prodops",
+        service=service, state=ServiceState.UNKNOWN, observed_at=at, source=EventSource.SYSTEM.value, feed="prodops",
         stream=ALL_STREAMS, convention=Convention.NATIVE.value, external_id="stale",
         code="stale", message=f"no report since {last_report.isoformat()} (limit {stale_after_s} s)",
     )

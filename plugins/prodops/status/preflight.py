@@ -3,7 +3,8 @@
 The decision is a plain function over the database (:func:`preflight`); the Airflow sensor and
 trigger (prodops.sensors.preflight, prodops.triggers.preflight) only ask it again and again.
 A workflow template's ``services:`` names what it needs; ``preflight: {allow_degraded: true}``
-in the template lets it start while a service is degraded.
+in the template lets it start while a service is degraded. An outage prodops inferred from
+failed jobs is a ``degraded`` state like a monitored one (:mod:`prodops.status.inferred`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def preflight(conn: psycopg.Connection, services: Sequence[str], *, now: datetim
             "until": w.ends_at.isoformat(),
             "reason": f"maintenance window {w.id} {w.starts_at.isoformat()} - {w.ends_at.isoformat()} ({w.reason})",
         })
+    inferred = records.open_inferred(conn) if wanted else {}
     for name in wanted:
         if name not in states:
             blockers.append({"service": name, "state": None, "until": None,
@@ -94,8 +96,13 @@ def preflight(conn: psycopg.Connection, services: Sequence[str], *, now: datetim
         if st.state in ok_states or (st.state is ServiceState.MAINTENANCE and name in covered):
             continue
         since = f" since {st.since.isoformat()}" if st.since else ""
+        why = ""
+        if name in inferred:
+            o = inferred[name]
+            why = (f" (inferred from {o.count} failed jobs, {o.rule}; it clears when jobs needing it"
+                   f" succeed again, or close it on the service board)")
         blockers.append({"service": name, "state": st.state.value, "until": None,
-                         "reason": f"is {st.state.value}{since}"})
+                         "reason": f"is {st.state.value}{since}{why}"})
     blockers.extend(window_blockers)
     return PreflightResult(ok=not blockers, blockers=blockers)
 

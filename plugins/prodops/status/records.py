@@ -14,13 +14,14 @@ from typing import Any
 import psycopg
 
 from prodops.status.events import StatusEvent
+from prodops.status.inference import Failure, InferredOutage
 from prodops.status.maintenance import Announcement, MaintenanceWindow
 from prodops.status.states import ServiceState
 from prodops.status.timeline import EventPoint
 from prodops.store.db import q
 
 _EVENT_COLUMNS = ("service", "state", "observed_at", "source", "feed", "external_id", "stream",
-                  "valid_until", "convention", "code", "message")
+                  "valid_until", "convention", "code", "message", "details")
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,69 @@ def active_announcements(conn: psycopg.Connection, now: datetime) -> list[Announ
                      author=r["author"], feed=r["feed"], external_id=r["external_id"], id=r["id"])
         for r in conn.execute(q("active_announcements"), {"now": now})
     ]
+
+
+# Inferred outages (include/sql/queries/inferred.sql; rules in prodops.status.inference)
+
+def lock_inferred(conn: psycopg.Connection) -> None:
+    """Serialize inference and reviews until the transaction ends."""
+    conn.execute(q("lock_inferred_outages"))
+
+
+def _inferred(row: dict[str, Any]) -> InferredOutage:
+    return InferredOutage(event_id=row["id"], service=row["service"], opened_at=row["observed_at"],
+                          message=row["message"], details=row["details"] or {})
+
+
+def open_inferred(conn: psycopg.Connection) -> dict[str, InferredOutage]:
+    """Per service, the inferred outage open now (its last inferred event is not ``up``)."""
+    return {r["service"]: _inferred(r) for r in conn.execute(q("last_inferred_events")) if r["state"] != "up"}
+
+
+def inferred_opening(conn: psycopg.Connection, event_id: int) -> InferredOutage | None:
+    """The inferred outage that event ``event_id`` opened (None: no such inferred ``degraded`` event)."""
+    row = conn.execute(q("inferred_event"), {"id": event_id}).fetchone()
+    return None if row is None or row["state"] == "up" else _inferred(row)
+
+
+def inferred_events(conn: psycopg.Connection, services: Sequence[str], start: datetime,
+                    end: datetime) -> list[dict[str, Any]]:
+    """Inferred events of [start, end) with the reviews of each (board history)."""
+    return list(conn.execute(q("inferred_events_for_range"), {"services": list(services), "start": start, "end": end}))
+
+
+def service_failures(conn: psycopg.Connection, since: datetime, now: datetime) -> list[Failure]:
+    """Failed attempts with a service verdict from their logs that ended in [since, now], every request."""
+    return [
+        Failure(service=r["service"], signature=r["signature"], ended=r["ended"],
+                job=f"{r['cluster_id']}.{r['proc_id']}", rule=r["rule"], request_id=r["request_id"], stage=r["stage"])
+        for r in conn.execute(q("recent_service_failures"), {"since": since, "now": now})
+    ]
+
+
+def running_jobs(conn: psycopg.Connection) -> int:
+    return int(conn.execute(q("running_job_count")).fetchone()["n"])
+
+
+def succeeded_attempts(conn: psycopg.Connection, since: datetime, now: datetime, per_stage: int) -> list[dict[str, Any]]:
+    """(workflow, stage, completion_date) of attempts that succeeded in (since, now], at most ``per_stage`` each."""
+    return list(conn.execute(q("succeeded_attempts_since"), {"since": since, "now": now, "n": per_stage}))
+
+
+def inferred_thresholds(conn: psycopg.Connection) -> dict[str, int]:
+    """Per signature, the threshold a person raised it to."""
+    return {r["signature"]: int(r["min_jobs"]) for r in conn.execute(q("inferred_thresholds"))}
+
+
+def upsert_inferred_review(conn: psycopg.Connection, *, event_id: int, action: str, service: str, signature: str,
+                           by: str, at: datetime, note: str, min_jobs: int | None) -> None:
+    conn.execute(q("upsert_inferred_review"), {
+        "event_id": event_id, "action": action, "service": service, "signature": signature, "reviewed_by": by,
+        "reviewed_at": at, "note": note, "min_jobs": min_jobs})
+
+
+def upsert_inferred_threshold(conn: psycopg.Connection, *, signature: str, min_jobs: int, by: str, at: datetime,
+                              event_id: int, note: str) -> None:
+    conn.execute(q("upsert_inferred_threshold"), {
+        "signature": signature, "min_jobs": min_jobs, "set_by": by, "set_at": at, "event_id": event_id,
+        "note": note})

@@ -38,6 +38,19 @@ _SEVERITY = {
 }
 
 
+class EventSource(str, enum.Enum):
+    """Who said a service was in a state (``status_events.source``)."""
+
+    FEED = "feed"
+    """A monitoring system: pushed with a feeder token, or pulled by the service_status DAG."""
+    MANUAL = "manual"
+    """A person, with their Airflow login; overrides every stream of the service."""
+    SYSTEM = "system"
+    """prodops about its feeds: a service whose reports stopped is ``unknown``."""
+    INFERRED = "inferred"
+    """prodops from the jobs: many failed with one service's signature (:mod:`prodops.status.inference`)."""
+
+
 class Convention(str, enum.Enum):
     """The monitoring conventions prodops understands."""
 

@@ -12,6 +12,12 @@ Rules
   with ``stale_after`` and no event for that long is ``unknown``; before any event: ``unknown``.
 * A scheduled maintenance window covering the service (or every service) makes it
   ``maintenance`` for the window, whatever the feeds say.
+* The stream ``inferred`` holds what prodops inferred from failed jobs
+  (:mod:`prodops.status.inference`), not a monitor's report: it counts in "worst" like any stream,
+  but an event on ``*`` (a person's override, staleness) does not clear it (only its own ``up``
+  does: jobs succeeded again, or a person closed it), it does not reset the ``stale_after``
+  clock, and a stale or never-reported service with an open inferred outage is in the worse of
+  ``unknown`` and the inferred state.
 * An **outage** is a maximal stretch of ``down``/``degraded``; stretches separated by less than
   ``flap_gap_s`` of ``up`` are one outage marked *flapping*. ``unknown`` and ``maintenance``
   end an outage (they are not evidence that it is still broken, nor that it works).
@@ -32,6 +38,8 @@ DEGRADED_WEIGHT = 0.5
 FLAP_GAP_S = 300.0
 OUTAGE_STATES = frozenset({ServiceState.DOWN, ServiceState.DEGRADED})
 ALL_STREAMS = "*"
+INFERRED_STREAM = "inferred"
+"""The stream of outages prodops inferred from failed jobs (see the module's rules)."""
 
 
 @dataclass(frozen=True)
@@ -169,14 +177,18 @@ def segments(
         while applied < len(ordered) and ordered[applied].observed_at <= a:
             e = ordered[applied]
             if e.stream == ALL_STREAMS:
+                inferred = streams.get(INFERRED_STREAM)
                 streams.clear()
-            else:
+                if inferred is not None:  # evidence from jobs outlives overrides and staleness
+                    streams[INFERRED_STREAM] = inferred
+            elif e.stream != INFERRED_STREAM:
                 streams.pop(ALL_STREAMS, None)  # an override lasts until the next report
             streams[e.stream] = e
             # an up stream without expiry adds nothing to "worst": forget it (bounded memory)
             if e.state is ServiceState.UP and e.valid_until is None and e.stream != ALL_STREAMS:
                 del streams[e.stream]
-            last_time = e.observed_at
+            if e.stream != INFERRED_STREAM:  # a report from monitoring (the stale clock)
+                last_time = e.observed_at
             applied += 1
         state = _state_at(a, streams, last_time, stale, windows)
         if out and out[-1].state is state:
@@ -190,10 +202,9 @@ def _state_at(t: datetime, streams: dict[str, EventPoint], last_time: datetime |
               stale: timedelta | None, windows: Sequence[Window]) -> ServiceState:
     if any(w.starts_at <= t < w.ends_at for w in windows):
         return ServiceState.MAINTENANCE
-    if last_time is None:
-        return ServiceState.UNKNOWN
-    if stale is not None and t >= last_time + stale:
-        return ServiceState.UNKNOWN
+    if last_time is None or (stale is not None and t >= last_time + stale):
+        inferred = streams.get(INFERRED_STREAM)
+        return worst([ServiceState.UNKNOWN, *([inferred.state] if inferred is not None else [])])
     states = [
         ServiceState.UNKNOWN if e.valid_until is not None and t >= e.valid_until else e.state
         for e in streams.values()

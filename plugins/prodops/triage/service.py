@@ -17,6 +17,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import psycopg
+
+from prodops.exceptions import ProdopsError
+from prodops.status.inferred import infer_outages
 from prodops.store import records
 from prodops.store.db import connect
 from prodops.triage import outages as outage_join
@@ -100,15 +104,17 @@ class _Histories:
 
 def triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: int | None = None,
                  now: datetime | None = None, classifier: Classifier | None = None,
-                 settings: TriageSettings | None = None) -> dict[str, Any]:
-    """Triage every failed attempt of a stage (or of one submission of it); store and summarise the verdicts."""
+                 settings: TriageSettings | None = None, only_new: bool = False) -> dict[str, Any]:
+    """Triage every failed attempt of a stage (or of one submission of it); store and summarise the verdicts.
+
+    ``only_new``: only the attempts without a verdict (triage streaming while the stage runs)."""
     # Millions of short-lived line strings and thousands of containers: the cyclic collector
     # would rescan them again and again (a third of the time) and finds no cycles here.
     enabled = gc.isenabled()
     gc.disable()
     try:
         return _triage_stage(db_url, request_id, stage, submission_id=submission_id, now=now,
-                             classifier=classifier, settings=settings)
+                             classifier=classifier, settings=settings, only_new=only_new)
     finally:
         if enabled:
             gc.enable()
@@ -116,7 +122,7 @@ def triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: int
 
 def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: int | None,
                   now: datetime | None, classifier: Classifier | None,
-                  settings: TriageSettings | None) -> dict[str, Any]:
+                  settings: TriageSettings | None, only_new: bool = False) -> dict[str, Any]:
     settings = settings or load_settings()
     now = now or datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -124,7 +130,7 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
         request = records.get_request(conn, request_id)
         if request is None:
             raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
-        rows = store.failed_attempts(conn, request_id, stage, submission_id)
+        rows = store.failed_attempts(conn, request_id, stage, submission_id, only_new=only_new)
         retries = store.retries_of_stage(conn, request_id, stage)
     timings = {"read_attempts": time.perf_counter() - started}
     experiment, workflow = request["experiment"], request["workflow"]
@@ -153,8 +159,11 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
         timings["outages_and_policy"], mark = time.perf_counter() - mark, time.perf_counter()
         store.write_verdicts(conn, request_id, stage, zip(facts, verdicts, decisions))
         conn.commit()
-        timings["write_verdicts"] = time.perf_counter() - mark
+        timings["write_verdicts"], mark = time.perf_counter() - mark, time.perf_counter()
+    inferred = _infer_outages(db_url, now, settings)
+    timings["inferred_outages"] = time.perf_counter() - mark
     summary = summarize(request_id, stage, facts, verdicts, decisions)
+    summary["inferred_outages"] = inferred
     runner = classifier.runner
     summary["plugins"] = {"errors": dict(runner.errors), "timed_out": list(runner.timed_out)}
     summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -162,6 +171,19 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     log.info("Triaged %d failed attempts of request %d stage %s in %.2f s", len(facts), request_id, stage,
              summary["seconds"])
     return summary
+
+
+def _infer_outages(db_url: str, now: datetime, settings: TriageSettings) -> dict[str, Any]:
+    """Post or clear inferred outages from the verdicts just written (every request's, not only these).
+
+    The verdicts are committed already: a failure here is logged and reported in the summary,
+    never a reason to triage again.
+    """
+    try:
+        return infer_outages(db_url, now=now, settings=settings).to_dict()
+    except (psycopg.Error, ProdopsError) as err:
+        log.error("Inferred outages not checked: %s", err)
+        return {"error": f"{type(err).__name__}: {err}"}
 
 
 def summarize(request_id: int, stage: str, facts: Sequence[JobFacts], verdicts: Sequence[Verdict],
@@ -228,6 +250,15 @@ def _pairs(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in counts.items()) or "-"
 
 
+def _inferred_lines(inferred: Mapping[str, Any]) -> list[str]:
+    if inferred.get("error"):
+        return ["", f"Inferred outages not checked: {inferred['error']}"]
+    lines = [f"Inferred outage posted to the service board: {o['service']} degraded, {o['message']}"
+             for o in inferred.get("opened") or []]
+    lines += [f"Inferred outage of {c['service']} {c['message']}" for c in inferred.get("cleared") or []]
+    return ["", *lines] if lines else []
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The triage block of the task log: what failed, why, the lines that say so, and what was done."""
     lines = [
@@ -265,6 +296,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             lines.append(f"         overlapping: {o}")
     if summary.get("more_groups"):
         lines.append(f"... and {summary['more_groups']} smaller groups (see the triage page)")
+    lines += _inferred_lines(summary.get("inferred_outages") or {})
     if summary["debug_rerun"]:
         lines.append("")
         lines.append(f"For a debug rerun (code failures, not retried): {', '.join(summary['debug_rerun'][:20])}"
@@ -275,3 +307,15 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     for pid in plugins.get("timed_out") or []:
         lines.append(f"Classifier plugin {pid} timed out and was skipped (see the log above)")
     return "\n".join(lines)
+
+
+def triage_new_failures(db_url: str, submission_id: int, *, classifier: Classifier | None = None,
+                        now: datetime | None = None) -> dict[str, Any]:
+    """Verdicts for a submission's failed or held attempts that have none yet: tracking calls it
+    while the stage runs, so on-call sees a failure within a cycle of its end, not at the stage's."""
+    with connect(db_url) as conn:
+        submission = records.get_submission(conn, submission_id)
+    if submission is None:
+        raise LookupError(f"submission {submission_id} is not in the prodops database; check the id")
+    return triage_stage(db_url, int(submission["request_id"]), submission["stage"], submission_id=submission_id,
+                        only_new=True, classifier=classifier, now=now)

@@ -12,6 +12,7 @@ import yaml
 
 from prodops import config
 from prodops.exceptions import ProdopsError
+from prodops.status.inference import InferenceSettings
 from prodops.triage.policy import Policy
 from prodops.triage.tail import DEFAULT_LINES, check_lines
 
@@ -27,6 +28,7 @@ class TriageSettings:
     outage_margin_s: float = 600.0
     service_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     policy: Policy = Policy()
+    inferred_outages: InferenceSettings = InferenceSettings()
 
     def board_services(self, service: str | None) -> tuple[str, ...]:
         """The service-board services whose outages are evidence for a verdict naming ``service``."""
@@ -35,7 +37,7 @@ class TriageSettings:
         return (service, *self.service_aliases.get(service, ()))
 
 
-_KEYS = {"tail_lines", "plugin_timeout_s", "outage_margin_s", "service_aliases", "policy"}
+_KEYS = {"tail_lines", "plugin_timeout_s", "outage_margin_s", "service_aliases", "policy", "inferred_outages"}
 
 
 def parse_settings(raw: Any, source: str = "triage.yaml") -> TriageSettings:
@@ -65,8 +67,12 @@ def parse_settings(raw: Any, source: str = "triage.yaml") -> TriageSettings:
         policy = Policy.from_mapping(raw.get("policy") or {}, f"{source}: policy")
     except ValueError as err:
         raise SettingsInvalid(str(err)) from None
+    try:
+        inferred = InferenceSettings.from_mapping(raw.get("inferred_outages") or {}, f"{source}: inferred_outages")
+    except ValueError as err:
+        raise SettingsInvalid(str(err)) from None
     return TriageSettings(tail_lines=lines, service_aliases={k: tuple(v) for k, v in aliases.items()},
-                          policy=policy, **numbers)
+                          policy=policy, inferred_outages=inferred, **numbers)
 
 
 @functools.cache

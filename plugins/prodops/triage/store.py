@@ -21,9 +21,10 @@ ACTION_STATES = ("done", "skipped", "failed")
 
 
 def failed_attempts(conn: psycopg.Connection, request_id: int, stage: str,
-                    submission_id: int | None = None) -> list[dict[str, Any]]:
-    return conn.execute(q("failed_attempts_of_stage"),
-                        {"request_id": request_id, "stage": stage, "submission_id": submission_id}).fetchall()
+                    submission_id: int | None = None, *, only_new: bool = False) -> list[dict[str, Any]]:
+    """Failed, killed, held or removed attempts (``only_new``: those without a verdict yet)."""
+    return conn.execute(q("failed_attempts_of_stage"), {"request_id": request_id, "stage": stage,
+                                                        "submission_id": submission_id, "only_new": only_new}).fetchall()
 
 
 def retries_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,10 @@ class SubmissionTrigger(BaseTrigger):
     """Polls a submission until every job is final, writing changes to PostgreSQL each cycle.
 
     Its only state is the submission id: progress (rows, event-log offset) lives in the
-    database, so a restarted triggerer resumes where the last committed cycle ended.
+    database, so a restarted triggerer resumes where the last committed cycle ended. While jobs
+    run, attempts that failed since are triaged at most every ``triage_interval`` seconds
+    (in a thread, only those without a verdict), so their verdicts and tails are on the pages
+    long before the stage ends; a triage error is logged and never stops tracking.
     """
 
     def __init__(
@@ -30,12 +34,14 @@ class SubmissionTrigger(BaseTrigger):
         backend: str,
         conn_id: str = config.DB_CONN_ID,
         poll_interval: float = 5.0,
+        triage_interval: float | None = None,
     ) -> None:
         super().__init__()
         self.submission_id = submission_id
         self.backend = backend
         self.conn_id = conn_id
         self.poll_interval = poll_interval
+        self.triage_interval = config.stream_triage_interval_s() if triage_interval is None else triage_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -45,6 +51,7 @@ class SubmissionTrigger(BaseTrigger):
                 "backend": self.backend,
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
+                "triage_interval": self.triage_interval,
             },
         )
 
@@ -63,6 +70,7 @@ class SubmissionTrigger(BaseTrigger):
                 db_url=await aurl_from_connection(self.conn_id),
                 submission_id=self.submission_id,
             )
+            streaming = _StreamingTriage(tracker.db_url, self.submission_id, self.triage_interval, self.log)
             while True:
                 pause = self.poll_interval
                 try:
@@ -73,9 +81,42 @@ class SubmissionTrigger(BaseTrigger):
                     if result.done:
                         yield TriggerEvent({"status": "success", "submission_id": self.submission_id, **result.to_dict()})
                         return
+                    if result.written:
+                        await streaming.maybe_run()
                     if result.deferred or result.events_behind:  # the cycle's bound left work: catch up now
                         pause = min(pause, CATCH_UP_S)
                 await asyncio.sleep(pause)
         except Exception as err:  # noqa: BLE001 - reported to the task, which fails with it
             self.log.exception("Tracking submission %s failed", self.submission_id)
             yield TriggerEvent({"status": "error", "submission_id": self.submission_id, "message": str(err)})
+
+
+class _StreamingTriage:
+    """Triage of the attempts that failed since the last time, at most every ``interval`` seconds."""
+
+    def __init__(self, db_url: str, submission_id: int, interval: float, log: Any) -> None:
+        self.db_url, self.submission_id, self.interval, self.log = db_url, submission_id, interval, log
+        self.last = time.monotonic()  # the first one an interval after tracking starts
+        self.classifier = None
+
+    async def maybe_run(self) -> None:
+        if self.interval < 0 or time.monotonic() - self.last < self.interval:
+            return
+        self.last = time.monotonic()
+        try:
+            summary = await asyncio.to_thread(self._run)
+        except Exception:  # noqa: BLE001 - the stage's triage step triages whatever this missed
+            self.log.exception("Streaming triage of submission %s failed; the stage's triage step will do it",
+                               self.submission_id)
+            return
+        if summary["failed"]:
+            self.log.info("Triaged %d newly failed attempts of submission %s while it runs: %s", summary["failed"],
+                          self.submission_id, summary["by_category"])
+
+    def _run(self) -> dict[str, Any]:
+        from prodops.triage.classify import Classifier
+        from prodops.triage.service import triage_new_failures
+
+        if self.classifier is None:
+            self.classifier = Classifier()
+        return triage_new_failures(self.db_url, self.submission_id, classifier=self.classifier)

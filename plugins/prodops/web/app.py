@@ -7,7 +7,8 @@ Airflow gives plugin apps no authentication, so every route here adds its own:
 * **people** use their Airflow login (the UI's session cookie, or an Airflow JWT as bearer):
   the board and its JSON need the Website view permission, managing feeder tokens needs
   configuration write access, and a person may also post manual events, windows and
-  announcements (recorded with source ``manual`` and their name).
+  announcements (recorded with source ``manual`` and their name), and close an inferred
+  outage or mark it false (a person only: a feeder token gets 403).
 
 A bad payload gets 422 with every wrong field (``detail[].loc`` / ``detail[].field``), and
 nothing is stored.
@@ -87,6 +88,30 @@ class Writer:
     name: str
 
 
+async def person(request: Request) -> Writer:
+    """A person writing with their Airflow login (UI session cookie or Airflow JWT), never a feeder token.
+
+    A write on the session cookie alone must be a JSON call from the UI, never a plain cross-site
+    form post (the cookie is SameSite=Lax too; this is the second lock).
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "bearer" and credential.strip().startswith(tokens.TOKEN_PREFIX):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "a feeder token cannot do this; a person does it with their Airflow login")
+    if not header and "_token" not in request.cookies:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "no credentials: send 'Authorization: Bearer <feeder token>' (issue one with"
+                            " python -m prodops.status.tokens issue FEEDER) or log in to Airflow",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not header and request.method != "DELETE" and \
+            request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            "send the body as JSON (Content-Type: application/json)")
+    user = await airflow_user(request)
+    return Writer(source="manual", name=user.get_name())
+
+
 def default_db_url() -> str:
     """PRODOPS_DB_URL, else the Airflow connection ``prodops_db`` (set for every component)."""
     url = os.environ.get("PRODOPS_DB_URL")
@@ -150,19 +175,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
                                     " (python -m prodops.status.tokens issue FEEDER)",
                                     headers={"WWW-Authenticate": "Bearer"})
             return Writer(source="feed", name=feeder)
-        if not header and "_token" not in request.cookies:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                                "no credentials: send 'Authorization: Bearer <feeder token>' (issue one with"
-                                " python -m prodops.status.tokens issue FEEDER) or log in to Airflow",
-                                headers={"WWW-Authenticate": "Bearer"})
-        if not header and request.method != "DELETE" and \
-                request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            # a write on the session cookie alone must be a JSON call from the UI, never a plain
-            # cross-site form post (the cookie is SameSite=Lax too; this is the second lock)
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                                "send the body as JSON (Content-Type: application/json)")
-        user = await airflow_user(request)
-        return Writer(source="manual", name=user.get_name())
+        return await person(request)
 
     def _write(kind: str, payload: Any, who: Writer) -> JSONResponse:
         now = datetime.now(timezone.utc)
@@ -271,11 +284,13 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active token {token_id}")
         return {"id": token_id, "revoked": True}
 
+    from prodops.web.inferred import inferred_router
     from prodops.web.requests import requests_router
     from prodops.web.triage import triage_router
 
     app.include_router(requests_router(pool, viewer))
     app.include_router(triage_router(pool, viewer))
+    app.include_router(inferred_router(pool, person, _unprocessable))
 
     @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
     def page() -> HTMLResponse:

@@ -93,6 +93,8 @@ def test_native_batch_with_statuspage_codes_ttl_id_and_manual_override():
         ({"service": "dcache", "state": "up", "time": "2026-11-25 10:00"}, ("time",), "no time zone"),
         ({"service": "dcache", "state": "up", "ttl": -5}, ("ttl",), "positive number"),
         ({"service": "dcache", "state": "up", "source": "system"}, ("source",), "use feed or manual"),
+        ({"service": "dcache", "state": "down", "source": "inferred"}, ("source",), "prodops posts inferred outages"),
+        ({"service": "dcache", "state": "up", "stream": "inferred"}, ("stream",), "reserved for the outages"),
         ({"service": "dcache", "stat": "up", "state": "up"}, ("stat",), "unknown field"),
         ({"events": []}, ("events",), "is empty"),
         ({"events": "x"}, ("events",), "must be a list"),

@@ -8,7 +8,7 @@ import pytest
 
 from prodops.status.states import ServiceState
 from prodops.status.timeline import (
-    EventPoint, Window, current, daily_bars, outages, segments, uptime,
+    INFERRED_STREAM, EventPoint, Window, current, daily_bars, outages, segments, uptime,
 )
 
 S = ServiceState
@@ -102,6 +102,29 @@ def test_stale_feed_turns_unknown_and_ends_the_outage_and_a_new_report_revives_i
 def test_a_system_staleness_event_does_not_hide_the_next_report():
     evs = [ev(0, S.UP), ev(15, S.UNKNOWN, stream="*"), ev(20, S.UP)]
     assert states(segments(evs, at(0), at(60))) == [(0, 15, "up"), (15, 20, "unknown"), (20, 60, "up")]
+
+
+def test_an_inferred_outage_is_one_more_stream_that_only_its_own_up_ends():
+    evs = [ev(0, S.UP), ev(10, S.DEGRADED, stream=INFERRED_STREAM), ev(20, S.UP),  # the feed keeps saying up
+           ev(30, S.UP, stream="*"), ev(40, S.UP, stream=INFERRED_STREAM)]        # a manual up does not end it
+    segs = segments(evs, at(0), at(60))
+    assert states(segs) == [(0, 10, "up"), (10, 40, "degraded"), (40, 60, "up")]
+    [o] = outages("dcache", segs, evs)
+    assert (o.start, o.end, o.worst) == (at(10), at(40), S.DEGRADED)
+
+
+def test_an_inferred_outage_outlives_staleness_and_does_not_reset_the_stale_clock():
+    evs = [ev(0, S.UP), ev(10, S.DEGRADED, stream=INFERRED_STREAM), ev(15, S.UNKNOWN, stream="*")]
+    segs = segments(evs, at(0), at(60), stale_after_s=15 * 60)
+    assert states(segs) == [(0, 10, "up"), (10, 60, "degraded")]
+    # without it the service would be unknown from minute 15 (the inferred event is no report)
+    assert states(segments([ev(0, S.UP), ev(10, S.UP, stream=INFERRED_STREAM)], at(0), at(60),
+                           stale_after_s=15 * 60)) == [(0, 15, "up"), (15, 60, "unknown")]
+
+
+def test_a_service_never_reported_shows_its_inferred_outage():
+    segs = segments([ev(10, S.DEGRADED, stream=INFERRED_STREAM)], at(0), at(60))
+    assert states(segs) == [(0, 10, "unknown"), (10, 60, "degraded")]
 
 
 def test_check_result_ttl_expires_into_unknown():
