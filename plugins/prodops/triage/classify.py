@@ -48,7 +48,8 @@ PROBABLE_CAUSE = "probable-cause"
 HOLD_RANK = 78
 """A held job's hold code: below a pattern that reads its reason more closely (priority 52 and up)."""
 WEAK_RANK = 50
-"""A winner this unspecific (a generic crash or exit-code rule) gets the probable cause lines too."""
+"""A winner this unspecific (a generic crash or exit-code rule) with at most one line of its own
+gets the probable cause lines too."""
 REASON_BASE, REASON_SCALE = 55, 0.4
 """A held job's reason outranks its log (55 to 95 by the pattern's priority): HTCondor says why it
 stopped the job. A generic reason (output files missing: a consequence) stays below a specific
@@ -129,7 +130,7 @@ class Classifier:
             verdict.decision = _decision(verdict.rule, "no rule decided; the evidence is the probable cause lines",
                                          candidates)
         else:
-            if winner.rank < WEAK_RANK and len(lines) < MAX_EVIDENCE:
+            if winner.rank < WEAK_RANK and len(lines) < 2:
                 seen = {(e["stream"], e["text"]) for e in lines}
                 lines += [e for e in _probable(tail, facts) if (e["stream"], e["text"]) not in seen]
                 del lines[MAX_EVIDENCE:]

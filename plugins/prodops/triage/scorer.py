@@ -43,10 +43,12 @@ STACK = re.compile(r"^\s*(?:#\d+\s+0x|at \S+\(|File \"|\[\d+\]\s|Traceback|\S+\.
 _KINDS = tuple((re.compile(pattern), weight, pattern.startswith("(?-i:")) for pattern, weight in VOCABULARY)
 """Compiled case-sensitively and matched on the lower-cased line (several times faster than
 IGNORECASE), except the kinds marked ``(?-i:``, matched on the line as it is."""
-_WORDS = ("err", "fail", "fatal", "critical", "panic", "abort", "core dump", "exception", "traceback", "terminate",
-          "segm", "sig", "cannot", "can't", "could", "unable", "not ", "missing", "no such", "allowed", "forbidden",
-          "permission", "denied", "refused", "time", "unreach", "unavail", "kill", "invalid", "bad", "corrupt",
-          "unexpected", "illegal", "memory", "exceed", "exit", "return", "status", "warn", "fault")
+_WORDS = ("error", " err", "fail", "fatal", "critical", "panic", "abort", "core dump", "exception", "traceback", "terminate",
+          "segmentation", "sigsegv", "sigabrt", "sigbus", "sigkill", "sigterm", "cannot", "can't", "could",
+          "unable", "not found", "no such", "missing", "not allowed", "forbidden", "permission", "denied", "refused",
+          "timed out", "time out", "timeout", "unreach", "unavail", "killed", "invalid", "bad", "corrupt",
+          "unexpected", "illegal", "out of memory", "exceed", "exit", "returned", "return code", "return value",
+          "status ", "fault")
 """Text every vocabulary kind needs (lower case): a line holding none scores 0 without a regex."""
 END_BONUS = 2.0
 """Added to the last line of a stream, falling linearly to 0 at its first line."""
