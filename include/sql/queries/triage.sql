@@ -156,7 +156,7 @@ SELECT s.id, s.attempt, s.state,
 
 -- name: attempt_job_facts
 -- What the batch system recorded of one attempt, for the attempt page beside its tail.
-SELECT j.state, j.exit_code, j.exit_by_signal, j.exit_signal, j.hold_reason, j.hold_reason_code,
+SELECT j.state, j.outcome, j.exit_code, j.exit_by_signal, j.exit_signal, j.hold_reason, j.hold_reason_code,
        j.hold_reason_subcode, j.num_holds, j.remove_reason, j.last_remote_host, j.worker_ip, j.site, j.cpu_model,
        j.cpu_vendor, j.remote_wall_clock_time, j.remote_user_cpu, j.remote_sys_cpu, j.memory_usage_mb,
        j.request_memory_mb, j.disk_usage_kb, j.request_disk_kb, j.files_in_count, j.files_in_bytes,

@@ -103,7 +103,7 @@ def test_the_attempt_page_shows_the_jobs_facts_and_its_chain_of_attempts(db_url,
 
     data = client.get(f"/api/v1/triage/attempts/{sid}/4").json()
     job = data["job"]
-    assert (job["hold_reason_code"], job["hold_reason_subcode"], job["site"]) == (34, 102, "FNAL")
+    assert (job["hold_reason_code"], job["hold_reason_subcode"], job["site"], job["outcome"]) == (34, 102, "FNAL", "held")
     assert (job["memory_usage_mb"], job["request_memory_mb"]) == (1400, 1000)
     assert [(a["attempt"], a["submission_id"], a["proc_id"], a["state"]) for a in data["chain"]] == [
         (1, sid, 4, "held"), (2, sid2, 0, "completed")]
