@@ -28,6 +28,7 @@ that fails anyway is logged and skipped, so the others still report.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -38,7 +39,7 @@ from prodops.triage.parsers.categories import CategoryRule, CategoryTable, categ
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
 
 __all__ = [
-    "PARSERS", "TRIGGERS", "CategoryRule", "may_hold_report", "CategoryTable", "ChainLink", "Framework", "FrameworkError", "categorize",
+    "PARSERS", "TRIGGERS", "CategoryRule", "clear_cache", "may_hold_report", "CategoryTable", "ChainLink", "Framework", "FrameworkError", "categorize",
     "load_categories", "parse_all",
 ]
 
@@ -91,15 +92,32 @@ def may_hold_report(raw: bytes) -> bool:
 
 
 def parse_all(lines: Sequence[str]) -> list[FrameworkError]:
-    """Every framework report in ``lines``, innermost / most specific first (see the module's docstring)."""
-    joined = "\n".join(lines) if all(type(line) is str for line in lines) else None
-    if joined is not None and not any(t in joined for t in _ALL_TRIGGERS):
-        return []
-    text = clean(lines)
-    joined = "\n".join(text)
+    """Every framework report in ``lines``, innermost / most specific first (see the module's docstring).
+
+    Results are cached by the lines themselves: triage and an experiment's plugin reading the
+    same tail parse it once (the reports are frozen values, safe to share).
+    """
+    if all(type(line) is str for line in lines):
+        return list(_parse_cached(tuple(lines)))
+    return _parse(clean(lines))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(lines: tuple[str, ...]) -> tuple[FrameworkError, ...]:
+    return tuple(_parse(lines))
+
+
+def clear_cache() -> None:
+    """Forget cached results (after changing :data:`PARSERS`, e.g. in a test)."""
+    _parse_cached.cache_clear()
+
+
+def _parse(lines: Sequence[str]) -> list[FrameworkError]:
+    joined = "\n".join(lines)
     hits = {t for t in _ALL_TRIGGERS if t in joined}
     if not hits:
         return []
+    text = clean(lines)
     found: list[FrameworkError] = []
     for framework, parse in PARSERS.items():
         triggers = TRIGGERS.get(framework)

@@ -97,9 +97,18 @@ def test_a_parser_that_fails_is_skipped_and_logged(monkeypatch, caplog):
         raise RuntimeError("bug")
 
     monkeypatch.setitem(parsers.PARSERS, Framework.ART, broken)
+    parsers.clear_cache()  # results are cached by the lines: this test changes the parsers under them
     with caplog.at_level(logging.ERROR, logger="prodops.triage.parsers"):
         errors = parse_all(XROOTD_ERRORS + AUTH_FAILED)
     assert [e.framework for e in errors] == [Framework.ROOT] * 3 and "The art report parser failed" in caplog.text
+    parsers.clear_cache()
+
+
+def test_a_tail_is_parsed_once_whoever_asks():
+    parsers.clear_cache()
+    lines = XROOTD_ERRORS + AUTH_FAILED
+    first = parse_all(lines)
+    assert parse_all(list(lines)) == first and parsers._parse_cached.cache_info().hits == 1
 
 
 def test_the_trigger_words_never_hide_a_report():
