@@ -195,3 +195,31 @@ def test_a_person_posts_and_ends_an_announcement_and_is_told_what_is_wrong(brows
         assert page.locator(".announcement", has_text="Tape robot down tonight").count() == 0
     finally:
         context.close()
+
+
+def test_an_inferred_outage_is_shown_apart_and_a_person_closes_it(browser, fed_board, airflow, tmp_path, monkeypatch):
+    """Twenty-five jobs fail with XRootD's "no servers" while monitoring says dCache is up: triage
+    posts an inferred outage; the board shows it with its evidence; a person closes it there."""
+    from prodops.status.inferred import infer_outages
+    from prodops.triage.service import triage_stage
+    from tests.integration.status.inferred_stage import NOW, classifier, run_stage, xrootd_failures
+
+    url = airflow.prodops_db_url  # the fed board says dCache is up (its feed spoke two minutes ago)
+    monkeypatch.setenv("AIRFLOW_CONN_PRODOPS_DB", url)
+    rid, _ = run_stage(url, tmp_path, xrootd_failures(), run_id="manual__e2e_inferred", cluster=990)
+    summary = triage_stage(url, rid, "run", now=NOW, classifier=classifier())
+    assert [o["service"] for o in summary["inferred_outages"]["opened"]] == ["dcache"]
+
+    context, page = logged_in_page(browser, airflow)
+    try:
+        page.goto("/prodops/")
+        badge = page.locator("[data-inferred] .badge").first
+        badge.wait_for(timeout=30_000)
+        assert badge.inner_text().startswith("inferred from 25 failed jobs")
+        page.screenshot(path=str(ARTIFACTS / "board-inferred-outage.png"), full_page=True)
+        page.locator("[data-review-action=close]").first.click()
+        page.wait_for_function("document.querySelectorAll('[data-inferred] .badge').length === 0", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "board-inferred-outage-closed.png"), full_page=True)
+    finally:
+        context.close()
+    assert infer_outages(url, now=NOW).opened == []  # closed by a person: the same failures do not reopen it
