@@ -7,8 +7,8 @@ prodops.devenv starts, or the server of PRODOPS_PG_URL), into a fresh database d
 the end, whose sessions commit with ``synchronous_commit = on`` (PostgreSQL's default, as
 deployed; the private dev server turns it off). Measured in one run:
 
-* full poll cycles of :class:`~prodops.tracking.SubmissionTracker` (query + history +
-  event log + diff + COPY/merge + commit): the first one (every job new; it writes at most
+* poll cycles of :class:`~prodops.tracking.SubmissionTracker` (event log + the schedd
+  calls it needs + diff + COPY/merge + commit): the first one (every job new; it writes at most
   ``tracking.MAX_ROWS`` rows and reads at most ``htcondor.MAX_EVENTS`` events), the ones
   that catch up until the whole submission is stored, a steady one (5% of the ads changed,
   2% of the jobs finished, their events appended) and an idle one;
@@ -24,13 +24,15 @@ the per-job baseline. Times are printed, never asserted. The fake schedd answers
 (a one-job query costs it ~11 us): the schedd's own time and the network are not in these
 figures, which flatters the per-job baseline most.
 
-Last three runs (2 CPUs, PostgreSQL 15 on localhost, 20,000 jobs): first cycle 0.85-0.89 s
-(5,000 rows, 10,000 events), the whole submission stored after 5 cycles (3.7-3.8 s in all),
-steady cycle 0.62-0.64 s, idle 0.38-0.46 s; ingest 20,900-21,600 rows/s = 0.59-0.62 of raw
-COPY (35,000-35,700 rows/s); query + ingest 13.0-14.3x the per-job baseline (1,400-1,490
-rows/s; 10.2-10.4x with synchronous_commit off), so that target is not met: the ingest is
-bound by mapping each ad in Python (~36 us, a third of it ``printJson``), and a round trip
-to a local PostgreSQL and an in-memory schedd is cheap (~0.7 ms a job, commit included).
+Tracking cycles are measured at each of ``--sizes`` (default 5,000, 20,000, 100,000 jobs), the
+event log the tracker's change feed: first cycle, a cycle after 1,000 jobs changed (200 of them
+finished), an idle cycle, a reconciliation with nothing changed, and the schedd calls per hour
+of an idle submission. Issue 12's targets at 20,000: first cycle <= 0.5 s, 1,000 changes <= 0.15 s,
+idle <= 0.02 s. Last run (2 CPUs, PostgreSQL 15 on localhost, a machine about half as fast as
+the earlier runs'): first 1.16 / 2.04 / 5.03 s, 1,000 changes 0.47 / 0.40 / 0.47 s, idle
+0.015 / 0.017 / 0.041 s (0 schedd calls), reconciliation 0.21 / 0.79 / 4.03 s, 24 schedd calls
+an hour idle (1,440 with a full query every 5 s cycle); ingest 0.55 of raw COPY, query + ingest
+14.9x the per-job baseline.
 
 Usage (repository root): ``make bench-tracking`` or ``.venv/bin/python bench/tracking.py [--jobs 20000]``.
 Writes bench/results/tracking-<time>.json.
@@ -58,7 +60,7 @@ sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
 import classad2  # noqa: E402
 
-from prodops import devenv  # noqa: E402
+from prodops import config, devenv  # noqa: E402
 from prodops import tracking  # noqa: E402
 from prodops.batch.base import SubmissionSpec  # noqa: E402
 from prodops.batch.classads import COLUMNS, map_ad  # noqa: E402
@@ -74,6 +76,10 @@ T0 = 1764057600  # 2025-11-25 08:00:00 UTC
 TARGET_CYCLE_S = 1.0
 TARGET_VS_COPY = 0.5
 TARGET_VS_PER_JOB = 20.0
+CHANGES = 1000
+TARGETS_20K = {"first (all new)": 0.5, f"{CHANGES} changed ({CHANGES // 5} finished)": 0.15,
+               "idle (no change; median of 5)": 0.02}
+"""Issue 12's targets at 20,000 jobs, seconds per cycle."""
 SITES = ("FNAL", "US_Wisconsin", "US_Nebraska", "T2_Example", "US_Caltech", "UK_RAL")
 CPUS = ("AMD EPYC 7543 32-Core Processor", "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
         "Intel(R) Xeon(R) CPU E5-2650 v4 @ 2.20GHz")
@@ -193,7 +199,8 @@ def cycle(tracker: tracking.SubmissionTracker, backend: HTCondorBackend, schedd:
         "event_log_s": spent.get("read_event_log", 0.0), "map_write_s": spent.get("write_job_attempts", 0.0),
         "events_write_s": spent.get("write_job_events", 0.0), "diff_s": total - accounted,
         "ads": result.polled, "written": result.written, "events": result.events, "done": result.done,
-        "deferred": result.deferred, "events_behind": result.events_behind,
+        "deferred": result.deferred, "events_behind": result.events_behind, "full": result.full,
+        "schedd_calls": result.schedd_calls,
     }
 
 
@@ -221,12 +228,29 @@ def record_cluster(db_url: str, submission_id: int, spec: SubmissionSpec, event_
         conn.commit()
 
 
-def bench_cycles(db_url: str, n_jobs: int, workdir: Path) -> tuple[list[dict[str, Any]], FakeSchedd]:
-    submission_id, spec = make_submission(db_url, 1, n_jobs, str(workdir))
+class Clock:
+    """The backend's clock, moved by hand: reconciliations happen when the benchmark says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bench_cycles(db_url: str, n_jobs: int, workdir: Path, attempt: int = 1,
+                 changes: int = CHANGES) -> tuple[list[dict[str, Any]], FakeSchedd]:
+    """The cycles of one tracker of an ``n_jobs`` submission, the event log its change feed.
+
+    First (full) cycle and those catching up, a cycle after ``changes`` jobs changed (a fifth
+    of them finished and left the queue, the rest new usage; each with its event), an idle
+    one, and a reconciliation with nothing changed (the clock moved past ``reconcile_interval``).
+    """
+    submission_id, spec = make_submission(db_url, attempt, n_jobs, str(workdir))
     log_path = str(workdir / "jobs.log")
     record_cluster(db_url, submission_id, spec, log_path)
     schedd = FakeSchedd(first_cluster=CLUSTER)
-    print(f"building {n_jobs} synthetic job ads and their event log ...", flush=True)
+    print(f"[{n_jobs}] building {n_jobs} synthetic job ads and their event log ...", flush=True)
     with EventLogWriter(log_path, host="submit01.fnal.gov") as log:
         for proc in range(n_jobs):
             schedd.put(synthetic_ad(proc, key=spec.key, request_id=spec.request_id, log=log_path))
@@ -234,27 +258,29 @@ def bench_cycles(db_url: str, n_jobs: int, workdir: Path) -> tuple[list[dict[str
         for proc in range(n_jobs):
             log.execute(CLUSTER, proc, slot_name=f"slot1_{proc % 64}@wn-{proc % 997:03d}.example.org",
                         when=T0 + 3600 + (proc * 7) % 7200)
-    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=120)
+    clock = Clock()
+    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=120, clock=clock)
     tracker = tracking.SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id)
     schedd.query("true", backend.projection)  # the fake projects once per ad version; warm it
 
     results = []
-    print("cycle 1: every job new ...", flush=True)
+    print(f"[{n_jobs}] cycle 1: every job new ...", flush=True)
     results.append({"cycle": "first (all new)", **cycle(tracker, backend, schedd)})
     while results[-1]["deferred"] or results[-1]["events_behind"]:
-        print(f"cycle {len(results) + 1}: catching up ...", flush=True)
+        print(f"[{n_jobs}] cycle {len(results) + 1}: catching up ...", flush=True)
         results.append({"cycle": "catching up", **cycle(tracker, backend, schedd)})
 
-    changed, finished = n_jobs // 20, n_jobs // 50
+    changes = min(changes, n_jobs)
+    finished = changes // 5
+    step = max(n_jobs // changes, 1)
+    jobs = [proc * step % n_jobs for proc in range(changes)]
     with EventLogWriter(log_path, host="submit01.fnal.gov") as log:
-        for proc in range(changed):
-            job = proc * 20 % n_jobs
+        for proc, job in enumerate(jobs[finished:]):
             schedd.update(CLUSTER, job, RemoteUserCpu=900.0 + proc, ResidentSetSize=2_000_000 + proc,
                           ImageSize=2_000_000 + proc)
             log.image_size(CLUSTER, job, image_size_kb=2_000_000, memory_usage_mb=1954,
                            resident_set_size_kb=2_000_000 + proc, when=T0 + 9000)
-        for proc in range(finished):
-            job = proc * 50 % n_jobs + 1
+        for proc, job in enumerate(jobs[:finished]):
             schedd.update(CLUSTER, job, JobStatus=4, ExitCode=proc % 3, ExitBySignal=False,
                           CompletionDate=T0 + 9000, EnteredCurrentStatus=T0 + 9000, RemoteWallClockTime=5400.0,
                           LastRemoteHost=str(schedd.ad(CLUSTER, job)["RemoteHost"]), RemoteHost=None,
@@ -264,12 +290,28 @@ def bench_cycles(db_url: str, n_jobs: int, workdir: Path) -> tuple[list[dict[str
                            resources=[ResourceUsage("Cpus", 0.93, 1, 1)], when=T0 + 9000)
             schedd.leave_queue(CLUSTER, job)
     schedd.query("true", backend.projection)  # the changed ads' projections, as above
-    print(f"cycle {len(results) + 1}: {changed} ads changed, {finished} jobs finished ...", flush=True)
-    results.append({"cycle": f"steady ({changed} changed, {finished} finished)", **cycle(tracker, backend, schedd)})
-    print(f"cycle {len(results) + 1}: nothing changed ...", flush=True)
-    results.append({"cycle": "idle (no change)", **cycle(tracker, backend, schedd)})
+    print(f"[{n_jobs}] cycle {len(results) + 1}: {changes} jobs changed ({finished} finished) ...", flush=True)
+    results.append({"cycle": f"{changes} changed ({finished} finished)", **cycle(tracker, backend, schedd)})
+    print(f"[{n_jobs}] cycle {len(results) + 1}: nothing changed ...", flush=True)
+    idle = [cycle(tracker, backend, schedd) for _ in range(5)]
+    results.append({"cycle": "idle (no change; median of 5)",
+                    **sorted(idle, key=lambda c: c["total_s"])[len(idle) // 2]})
+    clock.now += backend.reconcile_interval
+    print(f"[{n_jobs}] cycle {len(results) + 1}: reconciliation, nothing changed ...", flush=True)
+    results.append({"cycle": "reconciliation (no change)", **cycle(tracker, backend, schedd)})
     schedd.close()
     return results, schedd
+
+
+def idle_calls_per_hour(cycles: list[dict[str, Any]], poll_interval_s: float, reconcile_s: float) -> dict[str, float]:
+    """Schedd calls an hour of an idle submission: each idle cycle's, plus a reconciliation every interval."""
+    by_name = {c["cycle"]: c for c in cycles}
+    idle = by_name["idle (no change; median of 5)"]["schedd_calls"]
+    full = by_name["reconciliation (no change)"]["schedd_calls"]
+    cycles_per_hour = 3600.0 / poll_interval_s
+    reconciliations = 3600.0 / reconcile_s
+    return {"feed": (cycles_per_hour - reconciliations) * idle + reconciliations * full,
+            "full_every_cycle": cycles_per_hour * full}
 
 
 def timed(fn: Callable[[], Any], repeat: int, before: Callable[[], Any] | None = None) -> float:
@@ -381,8 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs in the submission (default 20000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each ingest variant; the median counts")
+    parser.add_argument("--sizes", default="5000,20000,100000",
+                        help="submission sizes whose tracking cycles are measured (default 5000,20000,100000)")
+    parser.add_argument("--no-ingest", action="store_true", help="skip the ingest comparison")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args(argv)
+    sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()} | {args.jobs})
     server = devenv.libpq_url(os.environ["PRODOPS_PG_URL"]) if os.environ.get("PRODOPS_PG_URL") \
         else devenv.server_url(REPO)
     name = f"prodops_bench_{secrets.token_hex(4)}"
@@ -391,27 +437,57 @@ def main(argv: list[str] | None = None) -> int:
         with connect(server, autocommit=True) as conn:  # PostgreSQL's default, as deployed (devenv turns it off)
             conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = on")
         devenv.migrate_prodops(db_url)
+        by_size: dict[int, list[dict[str, Any]]] = {}
+        ingest: dict[str, Any] | None = None
         with tempfile.TemporaryDirectory(prefix="prodops-bench-") as tmp:
-            cycles, schedd = bench_cycles(db_url, args.jobs, Path(tmp) / "attempt-1")
-            ingest = bench_ingest(db_url, schedd, HTCondorBackend(schedd_factory=lambda: schedd),
-                                  Path(tmp) / "ingest", args.repeat)
+            for index, size in enumerate(sizes):
+                by_size[size], schedd = bench_cycles(db_url, size, Path(tmp) / f"attempt-{index + 1}", index + 1)
+                if size == args.jobs and not args.no_ingest:
+                    ingest = bench_ingest(db_url, schedd, HTCondorBackend(schedd_factory=lambda s=schedd: s),
+                                          Path(tmp) / "ingest", args.repeat)
+            cycles = by_size[args.jobs]
     finally:
         if not args.keep:
             devenv.drop_database(server, name)
 
-    print(f"\n=== Tracking one {args.jobs}-job submission (fake schedd, PostgreSQL {name}, synchronous_commit on;"
-          f" per cycle at most {tracking.MAX_ROWS} changed rows and {htcondor.MAX_EVENTS} events) ===")
-    print(f"{'cycle':38} {'total':>7} {'query':>7} {'history':>7} {'evlog':>7} {'diff':>7} {'map+write':>9}"
-          f" {'events':>7}  ads/written/events/waiting")
-    for c in cycles:
-        print(f"{c['cycle']:38} {c['total_s']:7.3f} {c['query_s']:7.3f} {c['history_s']:7.3f} {c['event_log_s']:7.3f}"
-              f" {c['diff_s']:7.3f} {c['map_write_s']:9.3f} {c['events_write_s']:7.3f}"
-              f"  {c['ads']}/{c['written']}/{c['events']}/{c['deferred']}{'+log' if c['events_behind'] else ''}")
-    catch_up = [c for c in cycles if c["cycle"] in ("first (all new)", "catching up")]
-    print(f"whole submission stored after {len(catch_up)} cycles, {sum(c['total_s'] for c in catch_up):.3f} s"
-          f" of cycle time ({sum(c['written'] for c in catch_up)} rows, {sum(c['events'] for c in catch_up)} events)")
+    poll_s = config.track_poll_interval_s()
+    reconcile_s = htcondor.RECONCILE_INTERVAL_S
+    for size, size_cycles in by_size.items():
+        print(f"\n=== Tracking one {size}-job submission, the event log its change feed (fake schedd, PostgreSQL"
+              f" {name}, synchronous_commit on; per cycle at most {tracking.MAX_ROWS} changed rows and"
+              f" {htcondor.MAX_EVENTS} events) ===")
+        print(f"{'cycle':38} {'total':>7} {'query':>7} {'history':>7} {'evlog':>7} {'diff':>7} {'map+write':>9}"
+              f" {'events':>7} {'calls':>5}  ads/written/events/waiting")
+        for c in size_cycles:
+            print(f"{c['cycle']:38} {c['total_s']:7.3f} {c['query_s']:7.3f} {c['history_s']:7.3f}"
+                  f" {c['event_log_s']:7.3f} {c['diff_s']:7.3f} {c['map_write_s']:9.3f} {c['events_write_s']:7.3f}"
+                  f" {c['schedd_calls']:5d}  {c['ads']}/{c['written']}/{c['events']}/{c['deferred']}"
+                  f"{'+log' if c['events_behind'] else ''}{'' if c['full'] else ' (feed)'}")
+        catch_up = [c for c in size_cycles if c["cycle"] in ("first (all new)", "catching up")]
+        print(f"whole submission stored after {len(catch_up)} cycles, {sum(c['total_s'] for c in catch_up):.3f} s"
+              f" of cycle time ({sum(c['written'] for c in catch_up)} rows, {sum(c['events'] for c in catch_up)}"
+              " events)")
+        calls = idle_calls_per_hour(size_cycles, poll_s, reconcile_s)
+        print(f"schedd calls per hour of an idle submission: {calls['feed']:.0f} (poll every {poll_s:g} s,"
+              f" reconcile every {reconcile_s:g} s); a full query every cycle: {calls['full_every_cycle']:.0f}")
+    print(f"\n=== Summary (seconds per cycle; targets at 20,000 jobs: first <= {TARGETS_20K['first (all new)']},"
+          f" {CHANGES} changes <= {TARGETS_20K[f'{CHANGES} changed ({CHANGES // 5} finished)']},"
+          f" idle <= {TARGETS_20K['idle (no change; median of 5)']}) ===")
+    print(f"{'jobs':>7} {'first':>7} {f'{CHANGES} chg':>8} {'idle':>7} {'reconcile':>9} {'calls/h idle':>12}")
+    for size, size_cycles in by_size.items():
+        c = {x["cycle"]: x["total_s"] for x in size_cycles}
+        calls = idle_calls_per_hour(size_cycles, poll_s, reconcile_s)
+        print(f"{size:7d} {c['first (all new)']:7.3f} {c[f'{CHANGES} changed ({CHANGES // 5} finished)']:8.3f}"
+              f" {c['idle (no change; median of 5)']:7.3f} {c['reconciliation (no change)']:9.3f}"
+              f" {calls['feed']:12.0f}")
+        if size == 20_000:
+            for label, target in TARGETS_20K.items():
+                print(f"  {label}: {c[label]:.3f} s (target <= {target}: {verdict(c[label] <= target)})")
     worst = max(c["total_s"] for c in cycles)
-    print(f"slowest cycle {worst:.3f} s (target <= {TARGET_CYCLE_S:.0f} s: {verdict(worst <= TARGET_CYCLE_S)})")
+    print(f"slowest cycle at {args.jobs} jobs {worst:.3f} s (target <= {TARGET_CYCLE_S:.0f} s:"
+          f" {verdict(worst <= TARGET_CYCLE_S)})")
+    if ingest is None:
+        return _write(args, by_size, None)
     print(f"\n=== Ingest of the same {ingest['rows']} ads (median of {args.repeat}; commit included) ===")
     rate = "rows/s"
     print(f"query only          {ingest['query_s']:7.3f} s  (one Schedd.query of the submission, fake schedd)")
@@ -437,10 +513,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  vs async commit   {ingest['ingest_vs_per_job_async_commit']:7.1f} x")
     print(f"  vs 1-tx upserts   {ingest['ingest_vs_per_job_one_tx']:7.1f} x (ad ingest vs per-row upsert, 1 tx)")
 
+    return _write(args, by_size, ingest)
+
+
+def _write(args: argparse.Namespace, by_size: dict[int, list[dict[str, Any]]], ingest: dict[str, Any] | None) -> int:
     out = REPO / "bench" / "results" / f"tracking-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"jobs": args.jobs, "python": platform.python_version(), "machine": platform.machine(),
-                               "cpus": os.cpu_count(), "cycles": cycles, "ingest": ingest}, indent=2) + "\n")
+                               "cpus": os.cpu_count(), "cycles": by_size[args.jobs],
+                               "cycles_by_size": {str(k): v for k, v in by_size.items()}, "ingest": ingest},
+                              indent=2) + "\n")
     print(f"\nwritten to {out.relative_to(REPO)}")
     return 0
 

@@ -15,6 +15,14 @@ maybe from the history, which is read once) are always written. Jobs whose state
 or that have no row yet go first, the rest in turn from where the last cycle stopped, so no
 job waits forever. A submission is never done while anything waits.
 
+A backend that follows the job event log (``follows_event_log``: HTCondor) gets the tracker's
+:class:`~prodops.batch.base.Feed`: a cycle then asks the schedd only about the jobs the new
+events name (``PollResult.complete`` False), and a cycle with no new event makes no schedd call
+and writes nothing. The first cycle of a tracker (so also after a restart) is a full query, and
+so are reconciliations, every ``reconcile_interval``; the tracker asks for one at once when it
+left changed ads for later or looks for jobs in the whole history. Only a full poll can show
+that a job left the queue unseen, so only then does the whole-history recovery run.
+
 The diff is on the fingerprint of each ad's JSON text, before mapping: an ad that did not
 change since the last write costs one ``printJson`` and one digest, not a mapping. What was
 last written (digest and state per job) is loaded from the database once per tracker, so a
@@ -31,7 +39,7 @@ from typing import Any
 
 import classad2
 
-from prodops.batch.base import Backend, Submission
+from prodops.batch.base import Backend, Feed, Submission
 from prodops import config
 from prodops.batch.classads import MappingConfig, ad_text, fingerprint, job_id, map_ad_text
 from prodops.constants import JobState
@@ -67,6 +75,10 @@ class CycleResult:
     """The backend stopped reading the event log at its per-poll limit; the rest comes next cycle."""
     problems: int = 0
     """Garbled or unknown events of the log this cycle skipped and newly recorded (``event_log_problems``)."""
+    full: bool = True
+    """The poll queried the whole submission (a reconciliation); False: only the jobs the new events named."""
+    schedd_calls: int = 0
+    """Calls the poll made to the batch system (0 in a cycle in which nothing happened)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -105,9 +117,12 @@ class SubmissionTracker:
         self._turn = 0  # the job the next bounded cycle starts from, among equally urgent ones
         self._known: dict[int, tuple[str, str]] | None = None  # proc -> (ad_hash, state) as stored
         self._by_hash: dict[str, int] = {}
+        self._counts: Counter[str] = Counter()  # jobs by stored state (kept as rows are written)
+        self._final: set[int] = set()  # jobs final as stored
         self._bad: set[int] = set()  # jobs whose latest ad could not be mapped
         self._lost: set[int] = set()
         self._misses: dict[int, int] = {}  # job -> whole-history reads in a row that did not find it
+        self._feed = Feed()  # the first poll of a (new or restarted) tracker is a full one
 
     def cycle(self) -> CycleResult:
         with connect(self.db_url) as conn:
@@ -117,19 +132,29 @@ class SubmissionTracker:
             if self._known is None:
                 self._load(records.job_fingerprints(conn, self.submission_id))
             handle = records.submission_handle(row)
-            polled = self.backend.poll(handle, int(row["event_log_offset"]), row["history_cursor"])
+            offset = int(row["event_log_offset"])
+            if getattr(self.backend, "follows_event_log", False):
+                polled = self.backend.poll(handle, offset, row["history_cursor"], feed=self._feed)  # type: ignore[call-arg]
+            else:
+                polled = self.backend.poll(handle, offset, row["history_cursor"])
             mapped, pending = self._diff(polled.ads)
             pending, deferred = self._bound(pending)
-            records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped), existing=self._known)
+            if pending:
+                records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped),
+                                           existing=self._known)
             num_jobs = int(row["num_jobs"])
             behind = polled.more_events  # a full batch of records is no sign: skipped events make it smaller
             waiting = deferred > 0 or behind
-            if not waiting and self._needs_recovery(mapped, num_jobs):
+            # Only a full poll shows that a job left the queue unseen; an event-log poll names the changed jobs.
+            if not waiting and polled.complete and self._needs_recovery(mapped, num_jobs):
                 recovered = self._recover(handle, mapped, num_jobs)
                 records.write_job_attempts(conn, self.submission_id, recovered, existing=self._known)
-            records.write_job_events(conn, self.submission_id, polled.events)
-            problems = records.write_event_log_problems(conn, self.submission_id, polled.problems)
-            records.save_event_offset(conn, self.submission_id, polled.offset)
+            if polled.events:
+                records.write_job_events(conn, self.submission_id, polled.events)
+            problems = records.write_event_log_problems(conn, self.submission_id, polled.problems) \
+                if polled.problems else 0
+            if polled.offset != offset:
+                records.save_event_offset(conn, self.submission_id, polled.offset)
             if polled.history_cursor is not None and polled.history_cursor != row["history_cursor"]:
                 records.save_history_cursor(conn, self.submission_id, polled.history_cursor)
             done = not waiting and self._done(mapped, num_jobs)
@@ -137,13 +162,13 @@ class SubmissionTracker:
                 records.finish_submission(conn, self.submission_id)
             conn.commit()
         self._remember(mapped)
-        assert self._known is not None
-        states = {proc: state for proc, (_, state) in self._known.items()}
-        states.update(mapped.states)  # a job whose ad did not change keeps its stored state
+        # Changed ads left for later come again only in a full poll; so do the jobs still looked for.
+        self._feed.due = deferred > 0 or bool(self._misses)
+        # Every written row is in the stored state now, and an unchanged ad's state is its stored one.
         result = CycleResult(
             polled=len(polled.ads), written=len(mapped.rows), events=len(polled.events), bad_ads=mapped.bad,
-            states=dict(Counter(states.values())), done=done, lost=len(self._lost), deferred=deferred,
-            events_behind=behind, problems=problems,
+            states={state: n for state, n in self._counts.items() if n}, done=done, lost=len(self._lost), deferred=deferred,
+            events_behind=behind, problems=problems, full=polled.complete, schedd_calls=polled.schedd_calls,
         )
         log.info(
             "Submission %d: %d ads, %d written, %d events, %d bad ads, %d bad events; states %s",
@@ -192,6 +217,8 @@ class SubmissionTracker:
     def _load(self, stored: dict[int, tuple[str, str]]) -> None:
         self._known = dict(stored)
         self._by_hash = {digest: proc for proc, (digest, _) in stored.items()}
+        self._counts = Counter(state for _, state in stored.values())
+        self._final = {proc for proc, (_, state) in stored.items() if state in _FINAL}
 
     def _diff(self, ads: Iterable[classad2.ClassAd]) -> tuple[_Mapped, dict[Any, tuple[classad2.ClassAd, str, str]]]:
         """Note the state of every job whose ad did not change; return the changed ads, one per job.
@@ -246,8 +273,7 @@ class SubmissionTracker:
 
     def _accounted(self, mapped: _Mapped) -> set[int]:
         """Jobs that need no more tracking: final as stored or as polled, bad, or lost."""
-        assert self._known is not None
-        final = {proc for proc, (_, state) in self._known.items() if state in _FINAL}
+        final = set(self._final)
         for proc, state in mapped.states.items():
             (final.add if state in _FINAL else final.discard)(proc)
         return final | (self._bad - set(mapped.states)) | mapped.bad_procs | self._lost
@@ -300,6 +326,8 @@ class SubmissionTracker:
     def _done(self, mapped: _Mapped, num_jobs: int) -> bool:
         if any(state not in _FINAL for state in mapped.states.values()):
             return False
+        if len(self._final) + len(self._bad) + len(self._lost) + len(mapped.states) + 2 * mapped.bad < num_jobs:
+            return False  # cannot be: spare the sets (an idle cycle of a big submission)
         return len(self._accounted(mapped)) + self._anonymous_bad(mapped) >= num_jobs
 
     def _remember(self, mapped: _Mapped) -> None:
@@ -310,6 +338,9 @@ class SubmissionTracker:
             previous = self._known.get(proc)
             if previous is not None:
                 self._by_hash.pop(previous[0], None)
+                self._counts[previous[1]] -= 1
             self._known[proc] = (row["ad_hash"], row["state"])
+            self._counts[row["state"]] += 1
+            (self._final.add if row["state"] in _FINAL else self._final.discard)(proc)
             self._by_hash[row["ad_hash"]] = proc
         self._bad = (self._bad - set(mapped.states)) | mapped.bad_procs

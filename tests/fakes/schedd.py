@@ -35,6 +35,9 @@ JobId = Tuple[int, int]
 _JOB_ID = re.compile(r"(\d+)\.(\d+)")
 _CLUSTER = re.compile(r"\d+")
 _ONE_JOB = re.compile(r"\s*ClusterId\s*==\s*(\d+)\s*&&\s*ProcId\s*==\s*(\d+)\s*(?:&&[^|?]*)?$")
+_SOME_JOBS = re.compile(
+    r"\s*ClusterId\s*==\s*(\d+)\s*&&\s*member\(\s*ProcId\s*,\s*\{([\d,\s]*)\}\s*\)\s*(?:&&[^|?]*)?$"
+)
 _VERB = {htcondor2.JobAction.Hold: "hold", htcondor2.JobAction.Release: "release",
          htcondor2.JobAction.Remove: "rm"}
 
@@ -287,12 +290,21 @@ class FakeSchedd:
         self._versions[job] = self._versions.get(job, 0) + 1
 
     def _candidates(self, constraint: str) -> Iterator[Tuple[JobId, classad2.ClassAd]]:
-        """The queued jobs a constraint can match: only the job a conjunction names by id, else all."""
+        """The queued jobs a constraint can match: only the jobs a conjunction names by id, else all.
+
+        ``ClusterId == C && ProcId == P [&& ...]`` and ``ClusterId == C && member(ProcId, {P1, P2}) [&& ...]``
+        are answered by lookup (the whole constraint is still evaluated on each job found).
+        """
         match = _ONE_JOB.match(constraint)
-        if match is None:
-            return iter(list(self.queue.items()))
-        job = (int(match[1]), int(match[2]))
-        return iter([(job, self.queue[job])] if job in self.queue else [])
+        if match is not None:
+            jobs = [(int(match[1]), int(match[2]))]
+        else:
+            match = _SOME_JOBS.match(constraint)
+            if match is None:
+                return iter(list(self.queue.items()))
+            cluster = int(match[1])
+            jobs = [(cluster, int(proc)) for proc in match[2].split(",") if proc.strip()]
+        return iter([(job, self.queue[job]) for job in jobs if job in self.queue])
 
     def _project(self, job: JobId, ad: classad2.ClassAd, projection: List[str]) -> classad2.ClassAd:
         """The projected copy of a queued ad, made once per version of the ad (queries repeat)."""

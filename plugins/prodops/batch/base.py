@@ -145,6 +145,30 @@ class PollResult:
     offset and line: stored with the cycle's rows so a person sees them."""
     more_events: bool = False
     """The read stopped at the backend's per-poll limit: more whole events may follow ``offset``."""
+    complete: bool = True
+    """``ads`` holds every queued job of the submission (a full query). False: only the jobs the
+    new events named (see :class:`Feed`); a job missing from ``ads`` did not change, it did not
+    leave the queue unseen."""
+    schedd_calls: int = 0
+    """Calls this poll made to the batch system (queries and history reads)."""
+
+
+@dataclass
+class Feed:
+    """What a tracker keeps between the polls of one submission when the event log is its change feed.
+
+    One per tracker (in memory): a new tracker, e.g. after a restart, starts with a full query.
+    ``last_full`` is the ``time.monotonic()`` of the last full (reconciliation) query, None before
+    the first; ``fallback`` says the event log cannot be read, so every poll is a full query.
+    """
+
+    last_full: float | None = None
+    fallback: bool = False
+    due: bool = False
+    """The next poll is a full one whatever the interval (set by the tracker: changed ads were left
+    for later, or jobs are being looked for in the whole history)."""
+    full_polls: int = 0
+    feed_polls: int = 0
 
 
 @runtime_checkable

@@ -4,11 +4,21 @@ One stage submission is one cluster (``Schedd.submit`` with itemdata, one item p
 every job tagged ``ProdopsRequest`` / ``ProdopsStage`` / ``ProdopsAttempt`` /
 ``ProdopsSubmission`` and ``JobBatchName`` (see :func:`~prodops.batch.submit.render_submit`).
 
-A poll is one ``Schedd.query`` for the whole submission, constrained on its cluster and tag
-and projected on :func:`~prodops.batch.classads.job_projection`; when jobs have left the
-queue, one ``Schedd.history`` with the same constraint and projection and ``since`` the
-newest history record already stored (the submission's history cursor), so every finished
-job is fetched once; then the job event log, read from the stored offset.
+Tracking follows the job event log, as DAGMan and Pegasus do (a tracker passes its
+:class:`~prodops.batch.base.Feed`): a poll reads the new event-log records from the stored
+offset and asks the schedd only about the jobs they name, in one ``Schedd.query`` constrained
+to them (``ClusterId == C && member(ProcId, {...})``, projected on
+:func:`~prodops.batch.classads.job_projection`), plus, when events say a job ended (terminated
+or aborted) and it is no longer queued, one ``Schedd.history`` of the submission ``since`` its
+history cursor (what left the queue since the last read, each job once). A poll that reads
+no new record makes no schedd call. A full poll, the reconciliation, runs on a tracker's first
+poll and then at most every ``reconcile_interval`` seconds, and repairs whatever the log
+missed: one ``Schedd.query`` of the whole submission, constrained on its cluster and tag; when
+jobs have left the queue, one ``Schedd.history`` with the same constraint and ``since`` the
+newest history record already stored (the submission's history cursor), so every finished job
+is fetched once; then the event log. Where the event log cannot be read (``event_log_feed=False``,
+or no log after the first full poll: no shared filesystem with the submit host), every poll is
+a full one, as it is for callers that pass no feed; a tracker logs that once.
 
 htcondor2 has no per-call timeout, so every call runs in a worker thread with a deadline
 (and the bindings' own time-limit knobs are lowered to it). A schedd that does not answer,
@@ -34,10 +44,10 @@ from typing import Any, Protocol, TypeVar
 import classad2
 import htcondor2
 
-from prodops.batch.base import JobAction, PollResult, Submission, SubmissionSpec
+from prodops.batch.base import Feed, JobAction, JobEventRecord, PollResult, Submission, SubmissionSpec
 from prodops import config
 from prodops.batch.classads import MappingConfig, job_projection
-from prodops.batch.eventlog import read_event_log
+from prodops.batch.eventlog import EventLogRead, read_event_log, rotated_logs
 from prodops.batch.submit import EVENT_LOG_NAME, item_rows, render_submit
 from prodops.exceptions import BackendUnavailable, SubmitFailed
 
@@ -59,6 +69,11 @@ SUBMIT_LOOKBACK_S = 7 * 86400
 """How far back in the schedd's history a resubmit looks for jobs of the same submission."""
 MAX_EVENTS = 10_000
 """Events one poll reads at most; the rest of the log is read from the returned offset next poll."""
+RECONCILE_INTERVAL_S = 300.0
+"""Seconds between two full (reconciliation) queries of a submission tracked by its event log."""
+MAX_FEED_JOBS = 2000
+"""Jobs one event-log poll asks the schedd about by id at most; more named jobs take a full query."""
+_ENDED = frozenset(("JOB_TERMINATED", "JOB_ABORTED"))
 
 
 class ScheddLike(Protocol):
@@ -81,12 +96,17 @@ class HTCondorBackend:
 
     The pool comes from the Airflow connection ``conn_id`` (see :mod:`prodops.hooks.htcondor`),
     resolved on first use, or :meth:`aprepare` in a trigger; ``settings`` gives it directly.
-    ``schedd_factory`` replaces locating the schedd (tests pass a fake schedd). ``mapping``
+    ``schedd_factory`` replaces locating the schedd (tests pass a fake schedd). ``reconcile_interval``
+    (seconds) spaces the full queries of a tracker that follows the event log;
+    ``event_log_feed=False`` makes every poll a full query (the tracking host cannot read the
+    submissions' event logs); ``max_feed_jobs`` caps the jobs one poll asks about by id. ``mapping``
     decides the projection of its queries (default: :func:`prodops.config.ad_mapping`, the
     site chain of ``PRODOPS_SITE_ATTRIBUTES``).
     """
 
     name = "htcondor"
+    follows_event_log = True
+    """:meth:`poll` takes a tracker's :class:`~prodops.batch.base.Feed`."""
 
     def __init__(
         self,
@@ -98,6 +118,10 @@ class HTCondorBackend:
         timeout_s: float | None = None,
         submit_lookback_s: int = SUBMIT_LOOKBACK_S,
         max_events: int | None = MAX_EVENTS,
+        reconcile_interval: float = RECONCILE_INTERVAL_S,
+        event_log_feed: bool = True,
+        max_feed_jobs: int = MAX_FEED_JOBS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.conn_id = conn_id
         self._settings = settings
@@ -106,6 +130,10 @@ class HTCondorBackend:
         self._timeout_s = timeout_s
         self.submit_lookback_s = submit_lookback_s
         self.max_events = max_events
+        self.reconcile_interval = float(reconcile_interval)
+        self.event_log_feed = event_log_feed
+        self.max_feed_jobs = max_feed_jobs
+        self._clock = clock
         self.projection = job_projection(self.mapping)
         self._schedd: ScheddLike | None = None
         self._lock = threading.Lock()
@@ -258,35 +286,135 @@ class HTCondorBackend:
             text += f" && ProdopsSubmission == {classad2.quote(submission.key)}"
         return text
 
-    def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
-        """Queue ads, history ads written since ``history_cursor``, and events after ``offset``.
+    def poll(
+        self, submission: Submission, offset: int = 0, history_cursor: str | None = None, *, feed: Feed | None = None
+    ) -> PollResult:
+        """Ads of the jobs that changed, and events after ``offset``.
 
-        At most :attr:`max_events` events: when the read stops there, ``more_events`` says so.
-        Garbled or unknown events are skipped and returned as ``problems``.
+        Without ``feed``, or when the tracker's feed fell back, a full poll: every queued job's
+        ad, history ads written since ``history_cursor``, then the events. With ``feed``: a full
+        poll on the first call and whenever ``reconcile_interval`` has passed since the last
+        one, otherwise the new events and the ads of only the jobs they name
+        (``complete=False``). At most :attr:`max_events` events: when the read stops there,
+        ``more_events`` says so. Garbled or unknown events are skipped and returned as ``problems``.
         """
-        schedd = self._get_schedd()
-        constraint = self.constraint(submission)
-        # Ads before the log: a state the ads show has its event in the log by the time it is read.
-        queued = self._call("query", schedd.query, constraint, self.projection)
-        ads = list(queued)
-        cursor = history_cursor
-        if len(queued) < submission.num_jobs:
-            finished = self._call("history", schedd.history, constraint, self.projection, -1, history_cursor or None)
-            if finished:
-                newest = finished[0]  # history answers newest record first
-                cursor = f"{int(newest['ClusterId'])}.{int(newest['ProcId'])}"
-                ads.extend(finished)
+        self._check(submission)
+        if feed is None:
+            return self._full_poll(submission, offset, history_cursor)
+        if not feed.fallback and not self.event_log_feed:
+            feed.fallback = True
+            log.info("Cluster %d: event log feed off for this backend; every cycle queries the whole submission",
+                     submission.cluster_id)
+        now = self._clock()
+        if feed.fallback or feed.due or feed.last_full is None or now - feed.last_full >= self.reconcile_interval:
+            first = feed.last_full is None
+            feed.due = False
+            result = self._full_poll(submission, offset, history_cursor)
+            feed.last_full = now
+            feed.full_polls += 1
+            if first and not feed.fallback and not self._log_exists(submission):
+                feed.fallback = True
+                log.warning(
+                    "Cluster %d: its event log %s does not exist after the first full query (no shared filesystem "
+                    "with the submit host?); tracking falls back to a full query of the submission every cycle",
+                    submission.cluster_id, submission.event_log,
+                )
+            return result
+        feed.feed_polls += 1
+        result = self._feed_poll(submission, offset, history_cursor)
+        if result.complete:
+            feed.last_full = now
+        return result
+
+    @staticmethod
+    def _log_exists(submission: Submission) -> bool:
+        path = submission.event_log
+        return bool(path) and (os.path.exists(path) or bool(rotated_logs(path)))
+
+    def _read_log(self, submission: Submission, offset: int) -> EventLogRead:
         try:
-            read = read_event_log(submission.event_log, offset, limit=self.max_events, submitted=submission.submitted)
+            return read_event_log(submission.event_log, offset, limit=self.max_events, submitted=submission.submitted)
         except OSError as err:
             raise BackendUnavailable(
                 f"the event log {submission.event_log} of cluster {submission.cluster_id} cannot be read ({err}); "
                 "the tracking host must see the submission's workdir (same host or shared filesystem)"
             ) from err
-        log.debug("Cluster %d: %d queued, %d from history, %d events, %d bad", submission.cluster_id, len(queued),
-                  len(ads) - len(queued), len(read.records), len(read.problems))
+
+    def _full_poll(self, submission: Submission, offset: int, history_cursor: str | None,
+                   read: EventLogRead | None = None) -> PollResult:
+        """Every queued job's ad, the history since ``history_cursor``, and the events (unless read already)."""
+        schedd = self._get_schedd()
+        constraint = self.constraint(submission)
+        # Ads before the log: a state the ads show has its event in the log by the time it is read.
+        queued = self._call("query", schedd.query, constraint, self.projection)
+        calls = 1
+        ads = list(queued)
+        cursor = history_cursor
+        if len(queued) < submission.num_jobs:
+            finished = self._call("history", schedd.history, constraint, self.projection, -1, history_cursor or None)
+            calls += 1
+            if finished:
+                newest = finished[0]  # history answers newest record first
+                cursor = f"{int(newest['ClusterId'])}.{int(newest['ProcId'])}"
+                ads.extend(finished)
+        if read is None:
+            read = self._read_log(submission, offset)
+        log.debug("Cluster %d: full poll, %d queued, %d from history, %d events, %d bad", submission.cluster_id,
+                  len(queued), len(ads) - len(queued), len(read.records), len(read.problems))
         return PollResult(ads=ads, events=read.records, offset=read.offset, history_cursor=cursor,
-                          problems=read.problems, more_events=read.more)
+                          problems=read.problems, more_events=read.more, schedd_calls=calls)
+
+    def _feed_poll(self, submission: Submission, offset: int, history_cursor: str | None) -> PollResult:
+        """The new events, and the ads of the jobs they name (history for those that ended and left)."""
+        read = self._read_log(submission, offset)
+        cluster = int(submission.cluster_id)
+        named, ended = _named_jobs(read.records, cluster)
+        if len(named) > self.max_feed_jobs:
+            log.debug("Cluster %d: %d jobs changed, more than %d; one full query instead", cluster, len(named),
+                      self.max_feed_jobs)
+            return self._full_poll(submission, offset, history_cursor, read)
+        ads: list[classad2.ClassAd] = []
+        calls = 0
+        if named:
+            schedd = self._get_schedd()
+            queued = self._call("query", schedd.query, self._jobs_constraint(submission, named), self.projection)
+            calls += 1
+            ads.extend(queued)
+            gone = ended - {int(ad["ProcId"]) for ad in queued}
+            if gone:
+                # The submission's history since the cursor, as a full poll reads it: the jobs that
+                # ended and left, and any other job of it that left since (whose events may come
+                # next), each fetched once; the scan stops at the cursor, so it costs what left.
+                finished = self._call("history", schedd.history, self.constraint(submission), self.projection, -1,
+                                      history_cursor or None)
+                calls += 1
+                if finished:
+                    newest = finished[0]  # history answers newest record first
+                    history_cursor = f"{int(newest['ClusterId'])}.{int(newest['ProcId'])}"
+                    ads.extend(finished)
+                unseen = gone - {int(ad["ProcId"]) for ad in finished}
+                if unseen:
+                    # The log says they ended, the schedd shows them nowhere: reconcile now (the whole
+                    # queue; with this history read, a full poll) so the tracker can look for them.
+                    log.info("Cluster %d: job(s) %s ended per the event log but are in neither the queue nor the "
+                             "history read; querying the whole submission", cluster, sorted(unseen)[:10])
+                    queued = self._call("query", schedd.query, self.constraint(submission), self.projection)
+                    calls += 1
+                    return PollResult(ads=[*queued, *finished], events=read.records, offset=read.offset,
+                                      history_cursor=history_cursor, problems=read.problems, more_events=read.more,
+                                      schedd_calls=calls)
+        log.debug("Cluster %d: %d events named %d jobs (%d ended); %d ads, %d schedd calls", cluster,
+                  len(read.records), len(named), len(ended), len(ads), calls)
+        return PollResult(ads=ads, events=read.records, offset=read.offset, history_cursor=history_cursor,
+                          problems=read.problems, more_events=read.more, complete=False, schedd_calls=calls)
+
+    def _jobs_constraint(self, submission: Submission, procs: set[int]) -> str:
+        """The submission's jobs among ``procs``: ``ClusterId == C && member(ProcId, {...})`` and its tag."""
+        ids = ", ".join(str(proc) for proc in sorted(procs))
+        text = f"ClusterId == {int(submission.cluster_id)} && member(ProcId, {{{ids}}})"
+        if submission.key:
+            text += f" && ProdopsSubmission == {classad2.quote(submission.key)}"
+        return text
 
     def history(self, submission: Submission, since: int | str | None = None) -> list[classad2.ClassAd]:
         """Ads of the submission's jobs that left the queue (written after job id ``since``, if given)."""
@@ -318,3 +446,15 @@ class HTCondorBackend:
                 f"submission of cluster {submission.cluster_id} belongs to backend {submission.backend!r}, "
                 f"not {self.name!r}; get its backend with prodops.batch.registry.get_backend"
             )
+
+
+def _named_jobs(events: Sequence[JobEventRecord], cluster: int) -> tuple[set[int], set[int]]:
+    """Procs of ``cluster`` the events name, and those among them whose events say they ended."""
+    named: set[int] = set()
+    ended: set[int] = set()
+    for event in events:
+        if event.cluster_id == cluster:
+            named.add(event.proc_id)
+            if event.event_type in _ENDED:
+                ended.add(event.proc_id)  # kept whatever follows (a job-ad-information event may)
+    return named, ended
