@@ -21,11 +21,11 @@ pytestmark = pytest.mark.integration
 
 def test_serialize_round_trip():
     trigger = SubmissionTrigger(submission_id=7, backend="local", conn_id="prodops_db", poll_interval=2.5,
-                                triage_interval=12.0)
+                                triage_interval=12.0, min_run_s=3.0)
     classpath, kwargs = trigger.serialize()
     assert classpath == "prodops.triggers.submission.SubmissionTrigger"
     assert kwargs == {"submission_id": 7, "backend": "local", "conn_id": "prodops_db", "poll_interval": 2.5,
-                      "triage_interval": 12.0}
+                      "triage_interval": 12.0, "min_run_s": 3.0}
     module, name = classpath.rsplit(".", 1)
     rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
     assert rebuilt.serialize() == trigger.serialize()
@@ -57,7 +57,7 @@ async def first_event(trigger: SubmissionTrigger, timeout: float = 20):
 
 def test_trigger_reports_success_when_every_job_is_final(db_url, scripted):
     scripted.ads = [job_ad(31, p, 4, ExitCode=p % 2) for p in range(4)]
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01)
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01, min_run_s=0)
     event = asyncio.run(first_event(trigger))
     assert event.payload["status"] == "success"
     assert event.payload["states"] == {"completed": 4}
@@ -76,14 +76,14 @@ def test_restarted_trigger_resumes_without_losing_or_doubling(db_url, scripted):
     assert scripted.polls >= 2 and [r["state"] for r in rows(db_url)] == ["running"] * 4
 
     scripted.ads = [job_ad(31, p, 4, ExitCode=0) for p in range(4)]
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01)
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01, min_run_s=0)
     event = asyncio.run(first_event(trigger))
     assert event.payload["status"] == "success" and event.payload["written"] == 4
     assert [(r["proc_id"], r["state"]) for r in rows(db_url)] == [(p, "completed") for p in range(4)]
 
 
 def test_unknown_backend_is_an_error_event(db_url, scripted):
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="nosuch", poll_interval=0.01)
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="nosuch", poll_interval=0.01, min_run_s=0)
     event = asyncio.run(first_event(trigger))
     assert event.payload["status"] == "error" and "unknown batch backend 'nosuch'" in event.payload["message"]
 
@@ -155,3 +155,15 @@ def test_streaming_triage_can_be_turned_off(db_url, scripted):
 
     asyncio.run(while_running())
     assert verdicts(db_url) == []
+
+
+def test_a_trigger_never_fires_sooner_than_its_floor(db_url, scripted):
+    """Airflow 3.3.2 marks a resumed task failed when its trigger fired before the deferred worker exited."""
+    import time
+
+    scripted.ads = [job_ad(31, p, 4, ExitCode=0) for p in range(4)]
+    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01,
+                                min_run_s=1.5)
+    began = time.monotonic()
+    event = asyncio.run(first_event(trigger))
+    assert event.payload["status"] == "success" and time.monotonic() - began >= 1.5

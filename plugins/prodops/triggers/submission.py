@@ -16,6 +16,12 @@ from prodops.exceptions import BackendUnavailable
 CATCH_UP_S = 0.2
 """Pause before the next cycle when the last one left changed ads or events for later (its bound)."""
 
+MIN_RUN_S = 8.0
+"""A trigger never fires sooner than this after it starts. Seen with Airflow 3.3.2 (an e2e retry
+round whose job was held at once): the deferred worker took 5 s to exit, the trigger fired after
+4 s, and the scheduler, hearing of the old workload's exit while the resumed task ran, marked the
+task failed. The floor lets the old workload's exit be heard while the task is still deferred."""
+
 
 class SubmissionTrigger(BaseTrigger):
     """Polls a submission until every job is final, writing changes to PostgreSQL each cycle.
@@ -35,6 +41,7 @@ class SubmissionTrigger(BaseTrigger):
         conn_id: str = config.DB_CONN_ID,
         poll_interval: float = 5.0,
         triage_interval: float | None = None,
+        min_run_s: float = MIN_RUN_S,
     ) -> None:
         super().__init__()
         self.submission_id = submission_id
@@ -42,6 +49,7 @@ class SubmissionTrigger(BaseTrigger):
         self.conn_id = conn_id
         self.poll_interval = poll_interval
         self.triage_interval = config.stream_triage_interval_s() if triage_interval is None else triage_interval
+        self.min_run_s = min_run_s
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -52,6 +60,7 @@ class SubmissionTrigger(BaseTrigger):
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
                 "triage_interval": self.triage_interval,
+                "min_run_s": self.min_run_s,
             },
         )
 
@@ -70,6 +79,7 @@ class SubmissionTrigger(BaseTrigger):
                 db_url=await aurl_from_connection(self.conn_id),
                 submission_id=self.submission_id,
             )
+            started = time.monotonic()
             streaming = _StreamingTriage(tracker.db_url, self.submission_id, self.triage_interval, self.log)
             while True:
                 pause = self.poll_interval
@@ -79,6 +89,7 @@ class SubmissionTrigger(BaseTrigger):
                     self.log.warning("Batch system unreachable, will retry (no job is marked failed): %s", err)
                 else:
                     if result.done:
+                        await asyncio.sleep(max(0.0, started + self.min_run_s - time.monotonic()))
                         yield TriggerEvent({"status": "success", "submission_id": self.submission_id, **result.to_dict()})
                         return
                     if result.written:
