@@ -9,13 +9,13 @@ lines the pattern library matches are flagged so the page can highlight them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
 
+from prodops.request.views import plain
 from prodops.store.db import q
 from prodops.triage import store
 from prodops.triage.patterns import load_library
@@ -63,11 +63,7 @@ def attempt_record(conn: Any, submission_id: int, proc_id: int) -> dict[str, Any
     key = {"submission_id": submission_id, "proc_id": proc_id}
     job = conn.execute(q("attempt_job_facts"), key).fetchone()
     chain = conn.execute(q("attempt_chain"), key).fetchall()
-    return {"job": _plain(job) if job else None, "chain": [_plain(r) for r in chain]}
-
-
-def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+    return {"job": plain(job) if job else None, "chain": [plain(r) for r in chain]}
 
 
 def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
