@@ -38,7 +38,7 @@ def dataset_error(name: str) -> str | None:
             return f"{name!r}: give an absolute path after file://, e.g. file:///data/raw/*.raw"
         if ".." in Path(pattern).parts:
             return f"{name!r}: '..' is not allowed in a dataset path; name the directory itself"
-        return _outside_roots(name, _fixed_prefix(pattern))
+        return _outside_roots(name, _fixed_prefix(pattern), config.dataset_roots())
     return (f"{name!r}: only file://<absolute glob> datasets are available on this installation"
             " (a SAM dataset definition needs the SAM service configured)")
 
@@ -53,9 +53,8 @@ def _fixed_prefix(pattern: str) -> str:
     return os.path.join(*parts) if parts else "/"
 
 
-def _outside_roots(name: str, path: str) -> str | None:
+def _outside_roots(name: str, path: str, roots: tuple[Path, ...]) -> str | None:
     real = Path(os.path.realpath(path))
-    roots = config.dataset_roots()
     if any(real == root or root in real.parents for root in roots):
         return None
     listed = ", ".join(str(r) for r in roots) or "(none configured)"
@@ -68,8 +67,9 @@ def resolve_dataset(name: str) -> list[DatasetFile]:
     if problem := dataset_error(name):
         raise DatasetInvalid(problem)
     paths = sorted(glob.glob(name[len("file://"):]))
+    roots = config.dataset_roots()  # read once: a dataset may have 100,000 files
     for path in paths:
-        if problem := _outside_roots(name, path):
+        if problem := _outside_roots(name, path, roots):
             raise DatasetInvalid(f"{problem} (a symlink leads out of the roots)")
         if problem := text_problem(path):
             raise DatasetInvalid(f"{name!r}: the file name {path!r} {problem}; rename the file")
