@@ -102,6 +102,12 @@ class _Histories:
             self.by_job[self._job(f)].append((f.attempt, d.budget.value))
 
 
+def default_classifier(settings: TriageSettings | None = None) -> Classifier:
+    """The whole library and the installed plugins, each bound by the settings' plugin timeout."""
+    settings = settings or load_settings()
+    return Classifier(runner=PluginRunner(discover(), timeout_s=settings.plugin_timeout_s))
+
+
 def triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: int | None = None,
                  now: datetime | None = None, classifier: Classifier | None = None,
                  settings: TriageSettings | None = None, only_new: bool = False) -> dict[str, Any]:
@@ -138,7 +144,7 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     mark = time.perf_counter()
     tails = read_tails(rows, settings.tail_lines)
     timings["read_tails"], mark = time.perf_counter() - mark, time.perf_counter()
-    classifier = classifier or Classifier(runner=PluginRunner(discover(), timeout_s=settings.plugin_timeout_s))
+    classifier = classifier or default_classifier(settings)
     verdicts = classifier.classify(list(zip(facts, tails)))
     timings["classify"], mark = time.perf_counter() - mark, time.perf_counter()
     needed = set(_workflow_services(workflow, stage))

@@ -125,9 +125,8 @@ class _StreamingTriage:
                           self.submission_id, summary["by_category"])
 
     def _run(self) -> dict[str, Any]:
-        from prodops.triage.classify import Classifier
-        from prodops.triage.service import triage_new_failures
+        from prodops.triage.service import default_classifier, triage_new_failures
 
-        if self.classifier is None:
-            self.classifier = Classifier()
+        if self.classifier is None:  # built once per trigger: loading the library and plugins is not free
+            self.classifier = default_classifier()
         return triage_new_failures(self.db_url, self.submission_id, classifier=self.classifier)
