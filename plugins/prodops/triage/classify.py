@@ -212,32 +212,29 @@ def _report_candidate(report: Report, order: int) -> Candidate:
 
 def _evidence_lines(candidates: Sequence[Candidate], tail: JobTail) -> list[dict[str, Any]]:
     """The winner's line first, then the other candidates' lines, each once."""
-    streams = tail.streams()
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     for c in candidates:
         if c.stream is None or c.index is None or (c.stream, c.index) in seen:
             continue
         seen.add((c.stream, c.index))
-        t = streams.get(c.stream)
-        out.append({"stream": c.stream, "line": t.line_number(c.index) if t is not None else None,
-                    "from_end": t.from_end(c.index) if t is not None else None, "text": c.text, "rule": c.rule})
+        out.append(_line(tail, c.stream, c.index, c.text, c.rule))
         if len(out) >= MAX_EVIDENCE:
             break
     return out
 
 
 def _probable(tail: JobTail, facts: JobFacts) -> list[dict[str, Any]]:
-    streams = {name: t.lines for name, t in tail.streams().items()}
+    streams: dict[str, Sequence[str]] = {name: t.lines for name, t in tail.streams().items()}
     streams["reason"] = facts.reason_lines
-    tails = tail.streams()
-    out = []
-    for line in probable_causes(streams):
-        t = tails.get(line.stream)
-        out.append({"stream": line.stream, "line": t.line_number(line.index) if t is not None else None,
-                    "from_end": t.from_end(line.index) if t is not None else None, "text": line.text,
-                    "rule": PROBABLE_CAUSE, "score": line.score})
-    return out
+    return [_line(tail, p.stream, p.index, p.text, PROBABLE_CAUSE, score=p.score) for p in probable_causes(streams)]
+
+
+def _line(tail: JobTail, stream: str, index: int, text: str | None, rule: str, **extra: Any) -> dict[str, Any]:
+    """One evidence line, with where it is in its file (the ``reason`` stream has no file)."""
+    t = tail.streams().get(stream)
+    return {"stream": stream, "line": t.line_number(index) if t is not None else None,
+            "from_end": t.from_end(index) if t is not None else None, "text": text, "rule": rule, **extra}
 
 
 def _first_text(evidence: Sequence[dict[str, Any]]) -> str | None:
