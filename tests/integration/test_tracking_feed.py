@@ -8,6 +8,7 @@ import pytest
 from prodops.batch.htcondor import HTCondorBackend
 from prodops.store import records
 from prodops.tracking import SubmissionTracker
+from tests.fakes.clock import Clock
 from tests.fakes.schedd import FakeSchedd
 
 from .test_htcondor_tracking import (  # noqa: F401 - fixtures
@@ -20,12 +21,6 @@ WRITES = ("write_job_attempts", "write_job_events", "write_event_log_problems", 
           "save_history_cursor", "finish_submission")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -15,18 +15,13 @@ import pytest
 
 from prodops.batch.base import Feed, Submission, SubmissionSpec
 from prodops.batch.htcondor import HTCondorBackend
+from tests.fakes.clock import Clock
 from tests.fakes.schedd import FakeSchedd
 
 N_JOBS = 20
 CLUSTER = 5001
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
