@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -20,6 +20,10 @@ TIMEOUT_VARIABLE = "prodops_approval_timeout_hours"
 class RequestApprovalOperator(ApprovalOperator):
     """Asks an approver to approve or reject a request, with a final priority and a note.
 
+    When the gate opens it reads the request back: the priority field starts at the priority
+    the requester asked for (an approver who only clicks Approve keeps it), and the body
+    shows the form with the totals, the workflow's services now, maintenance and the
+    campaign's other requests (:func:`prodops.request.approval_text.approval_body`).
     Approve and reject are stored on the request; no answer within the response timeout
     marks it ``expired``. The timeout is read when the gate opens, from the Airflow Variable
     ``prodops_approval_timeout_hours`` when set, else from ``response_timeout``. Reject and expiry skip everything downstream, so the run ends
@@ -60,15 +64,36 @@ class RequestApprovalOperator(ApprovalOperator):
                 raise ValueError(
                     f"Airflow Variable {TIMEOUT_VARIABLE}={hours!r} is not a number of hours; set it to e.g. 72"
                 ) from None
+        self.open_with_request_facts()
         self.log.info("Waiting up to %s for a decision on request %s", self.response_timeout, self.request_id)
         return super().execute(context)
+
+    def open_with_request_facts(self, now: datetime | None = None) -> None:
+        """Default the approved priority to the requested one and write the full body."""
+        from prodops.request.approval_text import approval_body, approval_facts
+        from prodops.request.form import ProductionRequest
+        from prodops.store import records
+        from prodops.store.db import connect, url_from_connection
+        from prodops.workflows import load_templates
+
+        with connect(url_from_connection(self.conn_id)) as conn:
+            row = records.get_request(conn, int(self.request_id))
+            if row is None:
+                raise LookupError(f"request {self.request_id} is not in the prodops database; run validate_request first")
+            request = ProductionRequest(**row["form"])
+            facts = approval_facts(conn, int(self.request_id), request, load_templates()[request.workflow],
+                                   now or datetime.now(timezone.utc))
+        self.params["approved_priority"] = request.priority
+        self.body = approval_body(request, facts)
 
     @staticmethod
     def decision_params() -> dict[str, Param]:
         """What the approver fills in besides the choice (task-sourced, so the HITL form shows them)."""
         return {
-            "approved_priority": Param(50, type="integer", minimum=0, maximum=100, title="Approved priority",
-                              description="Final priority, 0 (lowest) to 100 (highest).", source="task"),
+            "approved_priority": Param(type="integer", minimum=0, maximum=100, title="Approved priority",
+                                       source="task",
+                                       description="Final priority, 0 (lowest) to 100 (highest); starts at the"
+                                                   " requested one."),
             "note": Param("", type="string", maxLength=2000, pattern=ONE_LINE, title="Note to the requester",
                           description="One line of text.", source="task"),
         }

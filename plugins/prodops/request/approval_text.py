@@ -1,4 +1,5 @@
-"""What the approver reads: every value of the request exactly as it will be used.
+"""What the approver reads: every value of the request exactly as it will be used, what it costs
+in all, and what it would run into (its services now, maintenance, the campaign's other requests).
 
 Values are shown as Markdown code spans (the Required Actions page renders Markdown), so a
 value cannot format itself as a heading, a link or an instruction to the approver, and the
@@ -8,11 +9,25 @@ approver sees its characters, not their rendering.
 from __future__ import annotations
 
 import json
+import os
 import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import psycopg
+
+from prodops.datasets import DatasetInvalid, resolve_dataset
 from prodops.request.form import ProductionRequest
+from prodops.workflows import WorkflowTemplate
 
 _BACKTICKS = re.compile(r"`+")
+
+CORES_PER_JOB = 1
+"""Every job is submitted with ``request_cpus = 1`` (``prodops.batch.submit.render_submit``;
+a test holds the two equal)."""
+
+MAINTENANCE_AHEAD = timedelta(days=14)
+"""How far ahead the approver is shown maintenance windows (as far as the board shows them)."""
 
 
 def code_span(value: object) -> str:
@@ -30,8 +45,184 @@ def approval_subject(request_id: int, request: ProductionRequest) -> str:
     return f"Approve production request {request_id} ({request.experiment} / {request.campaign})"
 
 
-def approval_body(request: ProductionRequest) -> str:
-    """Every field of the form, each value verbatim."""
+@dataclass(frozen=True)
+class InputFiles:
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class StageTotals:
+    """One stage's jobs as the request would run them, and what each asks for."""
+
+    name: str
+    jobs: int
+    memory_mb: int
+    disk_mb: int
+    wall_time_min: int
+
+    @property
+    def core_hours(self) -> float:
+        return self.jobs * self.wall_time_min / 60 * CORES_PER_JOB
+
+
+@dataclass(frozen=True)
+class RequestTotals:
+    """What a request asks of the pool in all: its stages' jobs, core-hours, memory and disk."""
+
+    stages: tuple[StageTotals, ...]
+    input: InputFiles | None = None
+
+    @property
+    def jobs(self) -> int:
+        return sum(s.jobs for s in self.stages)
+
+    @property
+    def core_hours(self) -> float:
+        return sum(s.core_hours for s in self.stages)
+
+    @property
+    def memory_mb(self) -> int:
+        return sum(s.jobs * s.memory_mb for s in self.stages)
+
+    @property
+    def disk_mb(self) -> int:
+        return sum(s.jobs * s.disk_mb for s in self.stages)
+
+
+def request_totals(request: ProductionRequest, template: WorkflowTemplate,
+                   inputs: InputFiles | None = None) -> RequestTotals:
+    """Each stage's jobs by its split, as the request would run if every job succeeded.
+
+    The first stage splits the form's jobs or the dataset's files; each later stage splits
+    the previous stage's outputs, one file per job (what the templates' jobs write). A stage's
+    own ``resources`` replace the form's per-job memory, disk and wall time.
+    """
+    files = inputs.files if inputs else 0
+    stages = []
+    for stage in template.stages:
+        try:
+            jobs = len(stage.jobs_for([""] * files, request.n_jobs))
+        except ValueError:  # no inputs: the stage would not run
+            jobs = 0
+        own = stage.resources
+        stages.append(StageTotals(
+            name=stage.name, jobs=jobs,
+            memory_mb=int(own.get("memory_mb") or request.request_memory_mb),
+            disk_mb=int(own.get("disk_mb") or request.request_disk_mb),
+            wall_time_min=int(own.get("wall_time_min") or request.max_wall_time_min)))
+        files = jobs
+    return RequestTotals(stages=tuple(stages), input=inputs)
+
+
+def dataset_files(name: str) -> InputFiles:
+    """How many files the dataset names now and their bytes; raises DatasetInvalid like submission would."""
+    files = resolve_dataset(name)
+    return InputFiles(files=len(files), bytes=sum(os.stat(f.path).st_size for f in files))
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    state: str
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    services: tuple[str, ...]
+    """Empty: every service."""
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class OtherRequest:
+    id: int
+    state: str
+    jobs: int
+    done: int
+    failed: int
+    ended_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalFacts:
+    """What the approver needs besides the form, read when the gate opens."""
+
+    totals: RequestTotals
+    now: datetime
+    services: tuple[ServiceState, ...] = ()
+    maintenance: tuple[Window, ...] = ()
+    campaign: tuple[OtherRequest, ...] = ()
+    input_problem: str | None = None
+
+
+def approval_facts(conn: psycopg.Connection, request_id: int, request: ProductionRequest,
+                   template: WorkflowTemplate, now: datetime) -> ApprovalFacts:
+    """Totals, the workflow's services and their state now, maintenance open or ahead, the campaign's other requests."""
+    from prodops.request.views import campaign_requests
+    from prodops.status import records
+    from prodops.status.board import current_states
+    from prodops.status.maintenance import blocking_windows
+
+    inputs, problem = None, None
+    if request.input_dataset:
+        try:
+            inputs = dataset_files(request.input_dataset)
+        except (DatasetInvalid, OSError) as err:
+            problem = str(err)
+    names = list(dict.fromkeys(s for stage in template.stages for s in template.stage_services(stage.name)))
+    states = current_states(conn, now, names)
+    services = tuple(ServiceState(n, states[n].state.value, states[n].since) if n in states
+                     else ServiceState(n, "not registered") for n in names)
+    windows = records.windows_overlapping(conn, now, now + MAINTENANCE_AHEAD)
+    maintenance = tuple(dict.fromkeys(
+        Window(w.services, w.starts_at, w.ends_at, w.reason)
+        for _, w in blocking_windows(windows, names, now, now + MAINTENANCE_AHEAD)))
+    campaign = tuple(
+        OtherRequest(r["id"], r["state"], r["progress"]["jobs"], r["progress"]["done"], r["progress"]["failed"],
+                     r["ended_reason"])
+        for r in campaign_requests(conn, request.experiment, request.campaign) if r["id"] != request_id)
+    return ApprovalFacts(totals=request_totals(request, template, inputs), now=now, services=services,
+                         maintenance=maintenance, campaign=campaign, input_problem=problem)
+
+
+def _number(n: float) -> str:
+    return f"{n:,.0f}" if n >= 10 or n == int(n) else f"{n:,.1f}"
+
+
+def _size(mb: float) -> str:
+    return f"{_number(mb / 1024 / 1024)} TB" if mb >= 1024 * 1024 else (
+        f"{_number(mb / 1024)} GB" if mb >= 1024 else f"{_number(mb)} MB")
+
+
+def _bytes(n: int) -> str:
+    return _size(n / 1024 / 1024) if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def _when(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def totals_lines(totals: RequestTotals) -> list[str]:
+    """The totals block: jobs, core-hours, memory and disk in all, input files; per stage when several."""
+    lines = [
+        f"**Jobs in all:** {totals.jobs:,}"
+        + (" (" + ", ".join(f"{s.name} {s.jobs:,}" for s in totals.stages) + ")" if len(totals.stages) > 1 else ""),
+        f"**Core-hours requested:** {_number(totals.core_hours)}"
+        f" (jobs x wall time x {CORES_PER_JOB} core{'s' if CORES_PER_JOB > 1 else ''})",
+        f"**Memory in all:** {_size(totals.memory_mb)}",
+        f"**Disk in all:** {_size(totals.disk_mb)}",
+    ]
+    if totals.input is not None:
+        lines.append(f"**Input:** {totals.input.files:,} files, {_bytes(totals.input.bytes)}")
+    return lines
+
+
+def approval_body(request: ProductionRequest, facts: ApprovalFacts | None = None) -> str:
+    """Every field of the form, each value verbatim; then, when known, the totals and what the request meets."""
     rows = [
         ("Experiment", request.experiment),
         ("Campaign", request.campaign),
@@ -45,4 +236,22 @@ def approval_body(request: ProductionRequest) -> str:
         ("Workflow options", request.workflow_options),
         ("Justification", request.justification),
     ]
-    return "  \n".join(f"**{name}:** {code_span(value)}" for name, value in rows)
+    lines = [f"**{name}:** {code_span(value)}" for name, value in rows]
+    if facts is None:
+        return "  \n".join(lines)
+    lines += ["", "**What it asks in all** (if every job succeeds once)", *totals_lines(facts.totals)]
+    if facts.input_problem:
+        lines.append(f"**Input dataset cannot be read now:** {code_span(facts.input_problem)}")
+    lines += ["", f"**Services it needs, now** ({_when(facts.now)})"]
+    lines += [f"{code_span(s.name)}: **{s.state}**" + (f" since {_when(s.since)}" if s.since else "")
+              for s in facts.services] or ["none"]
+    lines += ["", "**Maintenance open or in the next 14 days**"]
+    lines += [f"{_when(w.starts_at)} - {_when(w.ends_at)}, "
+              f"{', '.join(code_span(s) for s in w.services) if w.services else 'all services'}: {code_span(w.reason)}"
+              for w in facts.maintenance] or ["none"]
+    lines += ["", f"**Other requests of campaign {code_span(request.campaign)}**"]
+    lines += [f"request {o.id}: **{o.state}**, "
+              + (f"{o.done:,} of {o.jobs:,} jobs succeeded, {o.failed:,} failed" if o.jobs else "no job ran")
+              + (f" ({code_span(o.ended_reason)})" if o.ended_reason else "")
+              for o in facts.campaign] or ["none"]
+    return "  \n".join(lines)

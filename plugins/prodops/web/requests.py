@@ -24,7 +24,7 @@ def requests_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
 
     def _list() -> list[dict[str, Any]]:
         with pool.connection() as conn:
-            return list_requests(conn)
+            return list_requests(conn).requests
 
     @router.get("/api/v1/requests", summary="Recent production requests")
     def get_requests() -> list[dict[str, Any]]:
