@@ -1,0 +1,39 @@
+"""Pattern families written from the tools' own sources cite, for every pattern, where its wording is from.
+
+A family file read from primary sources carries a top-level ``sources`` mapping (pattern id -> the
+repository file at a commit, or the documentation page); the pattern loader ignores the key.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from prodops import config
+
+PATTERNS = config.INCLUDE_DIR / "triage" / "patterns"
+SOURCED = ["xrootd.yaml", "gfal2.yaml"]
+"""Family files written from primary sources: each must cite a source for every pattern."""
+CITATION = re.compile(r"^https://(?:github\.com/[\w.-]+/[\w.-]+/blob/[0-9a-f]{40}/\S+|\S+)$")
+
+
+@pytest.mark.parametrize("name", SOURCED)
+def test_every_pattern_of_a_sourced_family_cites_its_source(name):
+    raw = yaml.safe_load((PATTERNS / name).read_text())
+    ids = [p["id"] for p in raw["patterns"]]
+    sources = raw.get("sources") or {}
+    assert sorted(sources) == sorted(ids), f"{name}: sources and patterns differ"
+    for pid, cited in sources.items():
+        for url in cited if isinstance(cited, list) else [cited]:
+            assert CITATION.match(url), f"{name}: {pid} cites {url!r}, not a URL"
+
+
+def test_a_github_citation_is_pinned_to_a_commit():
+    for name in SOURCED:
+        raw = yaml.safe_load((PATTERNS / name).read_text())
+        for cited in raw["sources"].values():
+            for url in cited if isinstance(cited, list) else [cited]:
+                if url.startswith("https://github.com/") and "/blob/" in url:
+                    assert re.search(r"/blob/[0-9a-f]{40}/", url), url
