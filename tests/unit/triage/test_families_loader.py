@@ -1,0 +1,57 @@
+"""Loader family (include/triage/patterns/loader.yaml): glibc's ld.so, bash and the kernel's OOM killer.
+
+Each line is the source's format string with its values filled in (program, library and process
+names are ours; the wording around them is the source's, cited beside each line).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from prodops.triage.patterns import load_library
+
+GLIBC = "https://github.com/bminor/glibc/blob/04e750e75b73957cf1c791535a3f4319534a52fc/elf/"
+BASH = "https://github.com/bminor/bash/blob/637f5c8696a6adc9b4519f1cd74aa78492266b7f/execute_cmd.c"
+OOM = "https://lore.kernel.org/linux-mm/20190120215059.183552-1-shakeelb@google.com/"
+
+# (line, pattern id, category, retryable, resource, source of the wording)
+LINES = [
+    # dl-catch.c "%s: %s: %s%s%s%s%s" (program, object, error) with dl-version.c "version `%s' not found (required by %s)"
+    ("./reco: /lib64/libc.so.6: version `GLIBC_2.34' not found (required by ./reco)",
+     "glibc-version-not-found", "infrastructure", False, None, GLIBC + "dl-version.c"),
+    ("./reco: /lib64/libstdc++.so.6: version `GLIBCXX_3.4.29' not found (required by /opt/lib/libReco.so)",
+     "glibc-version-not-found", "infrastructure", False, None, GLIBC + "dl-version.c"),
+    # dl-catch.c occasion "error while loading shared libraries" with dl-load.c "wrong ELF class: ELFCLASS32"
+    ("./reco: error while loading shared libraries: libReco.so: wrong ELF class: ELFCLASS32",
+     "glibc-wrong-elf", "code", False, None, GLIBC + "dl-load.c"),
+    ("./reco: error while loading shared libraries: libReco.so: invalid ELF header",
+     "glibc-wrong-elf", "code", False, None, GLIBC + "dl-load.c"),
+    # dl-lookup.c occasion "symbol lookup error", "undefined symbol: %s%s%s"
+    ("./reco: symbol lookup error: /opt/lib/libReco.so: undefined symbol: _ZN4reco3runEv",
+     "glibc-undefined-symbol", "code", False, None, GLIBC + "dl-lookup.c"),
+    # dl-reloc.c "cannot allocate memory in static TLS block"
+    ("./reco: error while loading shared libraries: libgomp.so.1: cannot allocate memory in static TLS block",
+     "glibc-static-tls", "code", False, None, GLIBC + "dl-reloc.c"),
+    # execute_cmd.c sys_error ("%s: %s: %s", command, interp, "bad interpreter") + strerror; CR shown as ^M
+    ("./run.sh: /bin/bash^M: bad interpreter: No such file or directory",
+     "bash-bad-interpreter", "code", False, None, BASH),
+    # mm/oom_kill.c (before 5.0) "%s: Kill process %d (%s) score %u or sacrifice child"
+    ("Out of memory: Kill process 18694 (cmsRun) score 246 or sacrifice child",
+     "kernel-oom-kill-process", "infrastructure", True, "memory", OOM),
+    ("Memory cgroup out of memory: Kill process 2603 (lar) score 761 or sacrifice child",
+     "kernel-oom-kill-process", "infrastructure", True, "memory", OOM),
+]
+
+
+@pytest.mark.parametrize("line, pid, category, retryable, resource, source", LINES, ids=[row[0][:60] for row in LINES])
+def test_the_best_match_of_a_source_line(line, pid, category, retryable, resource, source):
+    matches = load_library().match({"stderr": [line]})
+    assert matches, f"nothing matched {line!r} ({source})"
+    best = matches[0].pattern
+    assert (best.id, best.category.value, best.retryable, best.resource) == (pid, category, retryable, resource)
+
+
+def test_a_missing_shared_object_stays_with_the_worker_node_environment_rule():
+    line = "./reco: error while loading shared libraries: libReco.so: cannot open shared object file: No such file or directory"
+    best = load_library().match({"stderr": [line]})[0].pattern
+    assert best.id == "setup-command-not-found"
