@@ -90,7 +90,8 @@ class RequestApprovalOperator(ApprovalOperator):
     def decision_params() -> dict[str, Param]:
         """What the approver fills in besides the choice (task-sourced, so the HITL form shows them)."""
         return {
-            "approved_priority": Param(type="integer", minimum=0, maximum=100, title="Approved priority",
+            # the default is a placeholder: Airflow validates params before execute, which sets the requested one
+            "approved_priority": Param(50, type="integer", minimum=0, maximum=100, title="Approved priority",
                                        source="task",
                                        description="Final priority, 0 (lowest) to 100 (highest); starts at the"
                                                    " requested one."),

@@ -1,4 +1,7 @@
-"""Server-side rendering of the board page (Jinja2, autoescaped; no JavaScript framework)."""
+"""Server-side rendering of the pages (Jinja2, autoescaped; no JavaScript framework).
+
+A missing value renders as nothing, never as ``None``: templates say what stands in its place.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ _env = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=lambda value: "" if value is None else value,
 )
 
 
@@ -45,7 +49,25 @@ def _pct(value: float | None) -> str:
     return "no data" if value is None else f"{value:.2f} %"
 
 
-_env.filters.update(when=_when, duration=_duration, pct=_pct)
+def _line_of(evidence: dict[str, Any]) -> str:
+    """Where an evidence line is: ``stderr 12``, ``stdout 3 from the end``, or just its stream (a hold reason)."""
+    where = evidence.get("stream") or "log"
+    if evidence.get("line"):
+        return f"{where} {evidence['line']}"
+    if evidence.get("from_end"):
+        return f"{where} {evidence['from_end']} from the end"
+    return where
+
+
+def _hours(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds / 3600:,.1f} h"
+
+
+def _percent(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.0f} %"
+
+
+_env.filters.update(when=_when, duration=_duration, pct=_pct, line_of=_line_of, hours=_hours, percent=_percent)
 
 
 def render_board(data: dict[str, Any]) -> str:
@@ -60,3 +82,8 @@ def render_board(data: dict[str, Any]) -> str:
 
 def render_template(name: str, **context: Any) -> str:
     return _env.get_template(name).render(**context)
+
+
+def render_parts(names: dict[str, str], **context: Any) -> dict[str, str]:
+    """Each live part of a page (``parts/<file>``) rendered alone, as the page includes it."""
+    return {part: _env.get_template(f"parts/{file}").render(**context) for part, file in names.items()}

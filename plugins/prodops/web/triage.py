@@ -12,10 +12,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 
-from prodops.request.views import plain
+from prodops.request.views import LIVE_STATES, plain
 from prodops.store.db import q
 from prodops.triage import store
 from prodops.triage.patterns import load_library
@@ -23,13 +25,16 @@ from prodops.triage.tail import LINE_CHOICES, LogLocation, LogPathRefused, check
 
 
 def triage_data(conn: Any, request_id: int, stage: str | None = None) -> dict[str, Any]:
-    """Groups (category, rule, service, site, exit code) with counts and sample jobs, and totals."""
+    """Groups (category, rule, service, site, exit code) with counts and sample jobs, totals, and
+    whether the request may still change (``live``: its page keeps polling)."""
     groups = store.groups(conn, request_id, stage)
     by_category: Counter[str] = Counter()
     for g in groups:
         by_category[g["category"]] += g["jobs"]
+    request = conn.execute(q("get_request"), {"request_id": request_id}).fetchone()
     return {"request_id": request_id, "stage": stage, "failed": sum(by_category.values()),
-            "by_category": dict(by_category.most_common()), "groups": groups}
+            "by_category": dict(by_category.most_common()), "groups": groups,
+            "live": request is not None and request["state"] in LIVE_STATES}
 
 
 def attempt_data(conn: Any, submission_id: int, proc_id: int, lines: int) -> dict[str, Any] | None:
@@ -66,6 +71,9 @@ def attempt_record(conn: Any, submission_id: int, proc_id: int) -> dict[str, Any
     return {"job": plain(job) if job else None, "chain": [plain(r) for r in chain]}
 
 
+TRIAGE_PARTS = {"summary": "triage_summary.html", "groups": "triage_groups.html"}
+
+
 def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
     """Routes for people with Airflow's view permission (``viewer``); ``pool`` lends connections."""
     router = APIRouter(dependencies=[Depends(viewer)])
@@ -96,20 +104,32 @@ def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
                     lines: int = Query(50, description="10, 50 or 200")) -> dict[str, Any]:
         return _attempt(submission_id, proc_id, lines)
 
-    @router.get("/triage/{request_id}", response_class=HTMLResponse, summary="The triage page of a request")
-    def triage_page(request_id: int, stage: str | None = None) -> HTMLResponse:
-        from prodops.web.render import render_template
+    @router.get("/api/v1/triage/{request_id}/live", summary="The triage page's figures and parts, for its live refresh")
+    def get_triage_live(request: Request, request_id: int, stage: str | None = None) -> dict[str, Any]:
+        from prodops.web.requests import live_payload, root_of
 
         with pool.connection() as conn:
             data = triage_data(conn, request_id, stage)
-        return HTMLResponse(render_template("triage.html", **data))
+        return live_payload(data["live"], TRIAGE_PARTS, {"failed": data["failed"], "by_category": data["by_category"]},
+                            root=root_of(request), **data)
+
+    @router.get("/triage/{request_id}", response_class=HTMLResponse, summary="The triage page of a request")
+    def triage_page(request: Request, request_id: int, stage: str | None = None) -> HTMLResponse:
+        from prodops.web.render import render_template
+        from prodops.web.requests import LIVE_INTERVAL_S, root_of
+
+        with pool.connection() as conn:
+            data = triage_data(conn, request_id, stage)
+        return HTMLResponse(render_template("triage.html", root=root_of(request), interval=LIVE_INTERVAL_S,
+                                            updated_at=datetime.now(timezone.utc), **data))
 
     @router.get("/triage/attempts/{submission_id}/{proc_id}", response_class=HTMLResponse,
                 summary="One failed attempt: verdict and log tails with the matching lines highlighted")
-    def attempt_page(submission_id: int, proc_id: int, lines: int = 50) -> HTMLResponse:
+    def attempt_page(request: Request, submission_id: int, proc_id: int, lines: int = 50) -> HTMLResponse:
         from prodops.web.render import render_template
+        from prodops.web.requests import root_of
 
         data = _attempt(submission_id, proc_id, lines)
-        return HTMLResponse(render_template("triage_attempt.html", choices=LINE_CHOICES, **data))
+        return HTMLResponse(render_template("triage_attempt.html", choices=LINE_CHOICES, root=root_of(request), **data))
 
     return router

@@ -11,7 +11,7 @@ from prodops.request import service
 from prodops.request.decision import record_decision
 from prodops.store import records
 from prodops.store.db import connect, q
-from prodops.web.app import create_app, viewer
+from prodops.web.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +42,8 @@ def request_id(db_url):
     return made["request_id"]
 
 
-@pytest.fixture
-def client(db_url):
-    app = create_app(db_url, sync_registry=False)
-    app.dependency_overrides[viewer] = lambda: None
-    with TestClient(app) as c:
-        yield c
-
-
 def test_request_api_shows_stages_reports_and_data_quality(client, request_id):
-    listed = client.get("/api/v1/requests").json()
+    listed = client.get("/api/v1/requests").json()["requests"]
     assert [(r["id"], r["state"], r["priority"]) for r in listed] == [(request_id, "approved", 70)]
     detail = client.get(f"/api/v1/requests/{request_id}").json()
     assert [s["name"] for s in detail["stages"]] == ["gen", "g4", "reco", "merge"]
@@ -68,7 +60,7 @@ def test_request_page_reads_at_a_glance(client, request_id):
     assert f"Request {request_id}: nova / pages" in html and "decided by anna" in html
     assert 'data-expectation="gen/no_empty_files"' in html and "unexpected_count" in html
     assert "1 passed, 1 failed" in html
-    assert f'href="../triage/{request_id}"' in html
+    assert f'href="/triage/{request_id}"' in html
     assert "3 attempts: 1 jobs retried," in html and "1 recovered" in html
     assert 'class="pill c-service">service 1' in html and "retry (done) 1" in html
     assert client.get("/requests/").status_code == 200 and f'href="{request_id}"' in client.get("/requests/").text

@@ -56,7 +56,7 @@ def test_groups_and_one_attempt_with_highlighted_lines(client):
     xrootd = groups["xrootd-3011-no-server"]
     assert xrootd["sample_attempts"] == [f"{sid}/1"] and "[3011]" in xrootd["example"]["text"]
     assert [o["service"] for o in xrootd["outages"]] == ["dcache"]
-    assert f'href="attempts/{sid}/1"' in page and "overlapping: dcache outage" in page
+    assert f'href="/triage/attempts/{sid}/1"' in page and "overlapping: dcache outage" in page
 
 
 def test_bad_line_count_and_unknown_attempt(client):
