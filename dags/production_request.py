@@ -5,11 +5,14 @@ One production request, end to end: the operator fills the form, an approver app
 and sets the priority, preflight waits until the services the workflow needs are up and no
 maintenance window overlaps the run, then each stage of the chosen workflow runs in turn:
 
-`submit_stage` -> `track_stage` (in the triggerer: no worker slot held) -> `triage_failures`
-(one verdict per failed job: service, infrastructure, code or unknown, with evidence) ->
-`retry_failures` (service and infrastructure failures resubmitted once preflight passes again,
-resource limits with more of the resource, in rounds within the retry budgets; code failures
-are listed for a debug rerun) -> `collect_outputs` (each job's latest attempt's manifest) -> `check_outputs` (Great Expectations; a failed critical expectation
+`submit_stage` -> `track_stage` (in the triggerer: no worker slot held; each failed job is
+triaged within a cycle of its end, service and infrastructure failures are resubmitted while the
+rest of the stage runs, a service retry once preflight passes for that service, resource limits
+at once with more of the resource, within the retry budgets; it ends when every job succeeded
+or has no retry left) -> `triage_failures` (the stage's verdicts and summary: service,
+infrastructure, code or unknown, with evidence; code failures are listed for a debug rerun) ->
+`retry_failures` (what the final triage still planned, usually nothing) -> `collect_outputs`
+(each job's latest attempt's manifest) -> `check_outputs` (Great Expectations; a failed critical expectation
 stops the chain before the next stage) -> the next stage reads this stage's outputs.
 
 `report` runs whatever failed: it summarises every stage that ran and records how the request

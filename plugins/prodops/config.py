@@ -46,6 +46,12 @@ def stream_triage_interval_s() -> float:
     return float(os.environ.get("PRODOPS_STREAM_TRIAGE_INTERVAL", "30"))
 
 
+def retry_batch_interval_s() -> float:
+    """The least time between two retry rounds of a stage while other jobs of it run: failures
+    that come together are resubmitted together, in one cluster."""
+    return float(os.environ.get("PRODOPS_RETRY_BATCH_INTERVAL", "60"))
+
+
 def preflight_poll_interval_s() -> float:
     """How often a waiting preflight asks again whether the services are up."""
     return float(os.environ.get("PRODOPS_PREFLIGHT_POLL_INTERVAL", "15"))

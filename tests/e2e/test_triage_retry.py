@@ -1,11 +1,12 @@
 """Triage and retry through a running Airflow: dCache goes down while the jobs stream from it
-(the outage is reported through the status API), the failed jobs are classified `service` and
-retried automatically once dCache is up, and succeed; a job with a code error is classified
+(the outage is reported through the status API), the failed jobs are classified `service` while the
+stage is tracked and retried by the tracking step as soon as dCache is up, and succeed; a job with a code error is classified
 `code`, not retried, and listed with its evidence line."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import requests
@@ -29,6 +30,13 @@ def form(flag: str) -> dict:
         # the jobs stream their records from the demo storage for about 25 s
         "workflow_options": {"records": 50, "sleep_s": 25, "fail_code": [CODE_JOB], "storage_down_flag": flag},
     }
+
+
+def wait_until(condition, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(2)
 
 
 def fetch(url: str, sql: str, **params) -> list[dict]:
@@ -64,12 +72,17 @@ def outage_run(airflow, feeder, tmp_path_factory):
 
     flag.write_text("")  # dCache goes down under the streaming jobs, and monitoring says so
     feeder({"service": "dcache", "state": "down", "source": "manual", "message": "pool nodes offline"})
-    airflow.wait_for_task_state(DAG, run_id, f"{PREFIX}.retry_failures", ["deferred"], timeout=240)
     request_id = fetch(airflow.prodops_db_url, "SELECT id FROM requests WHERE run_id = %(r)s", r=run_id)[0]["id"]
+    # every job fails and is triaged while the stage is tracked; the service retries wait there
+    wait_until(lambda: len(fetch(airflow.prodops_db_url, "SELECT 1 FROM triage_verdicts WHERE request_id = %(r)s",
+                                 r=request_id)) == len(STREAMING) + 1, timeout=240, what="a verdict for every job")
+    wait_until(lambda: "wait for preflight" in airflow.task_log(DAG, run_id, f"{PREFIX}.track_stage"), timeout=90,
+               what="the track_stage log to say the retries wait for preflight")
     while_down = {
         "submissions": fetch(airflow.prodops_db_url, "SELECT attempt FROM submissions WHERE request_id = %(r)s",
                              r=request_id),
-        "retry_log": airflow.task_log(DAG, run_id, f"{PREFIX}.retry_failures"),
+        "track_log": airflow.task_log(DAG, run_id, f"{PREFIX}.track_stage"),
+        "track_state": airflow.task_instance(DAG, run_id, f"{PREFIX}.track_stage")["state"],
     }
 
     flag.unlink()  # dCache is back
@@ -82,7 +95,7 @@ def test_failed_jobs_wait_for_the_service_then_are_retried_and_succeed(airflow, 
     run_id, request_id, while_down = outage_run
     url = airflow.prodops_db_url
     assert [s["attempt"] for s in while_down["submissions"]] == [1]  # nothing resubmitted while dCache was down
-    assert "dcache" in while_down["retry_log"]
+    assert "dcache" in while_down["track_log"] and while_down["track_state"] == "deferred"
 
     verdicts = {v["proc_id"]: v for v in fetch(url, "SELECT v.* FROM triage_verdicts v JOIN submissions s"
                                                     " ON s.id = v.submission_id"
@@ -107,8 +120,8 @@ def test_failed_jobs_wait_for_the_service_then_are_retried_and_succeed(airflow, 
     outputs = fetch(url, "SELECT count(*) AS n FROM job_outputs o JOIN submissions s ON s.id = o.submission_id"
                          " WHERE s.request_id = %(r)s", r=request_id)
     assert outputs[0]["n"] == 0  # the demo jobs declare no manifest; the report and checks above saw all four jobs
-    log = airflow.task_log(DAG, run_id, f"{PREFIX}.retry_failures")
-    assert "resubmitted" in log or "Retry submission" in log
+    log = airflow.task_log(DAG, run_id, f"{PREFIX}.track_stage", try_number=1)
+    assert "retry round attempt 2, 3 jobs" in log and "is complete: 1 retry rounds, 3 jobs resubmitted" in log
 
 
 def test_the_code_failure_is_not_retried_and_is_listed_with_its_evidence(airflow, outage_run):

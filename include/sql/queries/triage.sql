@@ -139,10 +139,11 @@ SELECT category, action, action_state, count(*) AS n
  GROUP BY category, action, action_state
  ORDER BY count(*) DESC;
 
--- name: unfinished_retry
--- A retry submission of the stage still being tracked, or tracked but with failed attempts not
--- yet triaged: what a restarted retry step must finish before it plans the next round.
-SELECT s.id, s.attempt, s.state,
+-- name: stage_progress
+-- Every submission of the stage (its first and its retry rounds): whether it is still tracked,
+-- whether some of its failed attempts have no verdict yet, and when it was submitted. The
+-- stage's tracking step reads it each cycle to know what to track, triage and wait for.
+SELECT s.id, s.attempt, s.state, s.cluster_id, s.num_jobs, s.submitted_at,
        EXISTS (SELECT 1 FROM job_attempts j
                 WHERE j.submission_id = s.id
                   AND j.outcome IN ('failed', 'killed', 'held', 'removed')
@@ -150,9 +151,8 @@ SELECT s.id, s.attempt, s.state,
                                    WHERE v.submission_id = j.submission_id AND v.proc_id = j.proc_id)
               ) AS untriaged
   FROM submissions s
- WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s AND s.attempt > 1
- ORDER BY s.attempt DESC
- LIMIT 1;
+ WHERE s.request_id = %(request_id)s AND s.stage = %(stage)s
+ ORDER BY s.attempt;
 
 -- name: attempt_job_facts
 -- What the batch system recorded of one attempt, for the attempt page beside its tail.

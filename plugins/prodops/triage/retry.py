@@ -1,10 +1,12 @@
-"""The retry step of a stage: carry out the retries triage planned, one round at a time.
+"""Retries of a stage, carried out while it runs: the rounds triage planned, as soon as they may go.
 
 A round is one submission (attempt N+1 of the stage) of every job with a planned ``retry``
-or ``retry_more_resources``: the job's own arguments again, under its job index, with what
-its last attempt requested raised by the action's parameters. The round waits until
-preflight passes for the workflow's services and those the failures implicated; after it is
-tracked, triage of the new submission plans the next round (within the policy's budgets).
+or ``retry_more_resources`` at that moment: the job's own arguments again, under its job
+index, with what its last attempt requested raised by the action's parameters. Triage
+streams while jobs run (:class:`~prodops.triggers.stage.StageTrigger`), so a round starts
+while other jobs of the stage still run, and rounds overlap. A service retry waits until
+preflight passes for the services its failure implicated; the others go at once
+(:func:`stage_retries`). Budgets are per job (:mod:`prodops.triage.policy`), so the rounds end.
 
 Idempotent: the submission key (request, stage, attempt) and the backend's submit make
 submitting a round twice impossible, and a planned action whose job already runs in a later
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,20 +92,66 @@ def plan_round(db_url: str, request_id: int, stage: str, settings: TriageSetting
                       priority=int(request["priority"]), submissions=tuple(submissions), resumed=resumed)
 
 
-def unfinished_round(db_url: str, request_id: int, stage: str) -> tuple[int, bool] | None:
-    """The newest retry submission when it is not finished (still tracked: ``(id, False)``) or
-    finished with failures not yet triaged (``(id, True)``); None when the last round is complete.
+@dataclass(frozen=True)
+class StageRetries:
+    """Where a stage stands while it runs: the round that may be submitted now, the planned
+    retries that wait for their services, the submissions still tracked and those whose failures
+    still lack a verdict. The stage is complete when there is none of these."""
 
-    The actions of a round are recorded when it is submitted, so a retry step restarted while
-    its round runs finds that round here rather than in the planned actions.
+    ready: RetryRound | None
+    waiting: RetryRound | None
+    blockers: str
+    running: tuple[int, ...]
+    """Submissions of the stage still tracked (the first one and retry rounds), with a cluster id."""
+    untriaged: tuple[int, ...]
+    """Finished submissions with failed attempts that have no verdict yet."""
+    rounds: int
+    resubmitted: int
+    last_round_at: datetime | None
+
+    @property
+    def complete(self) -> bool:
+        return not (self.ready or self.waiting or self.running or self.untriaged)
+
+
+def stage_retries(db_url: str, request_id: int, stage: str, *, now: datetime | None = None,
+                  settings: TriageSettings | None = None) -> StageRetries:
+    """The stage's retry state now: preflight decides, per planned round, what goes at once.
+
+    A round whose services pass preflight is ready as a whole. When a service it implicated is
+    down, its other retries (a resource limit, a node's failure) are ready on their own if the
+    workflow's own services pass, and the service retries wait: no job waits for a service
+    that did not fail it.
     """
+    from prodops.status.preflight import check_workflow
+
+    now = now or datetime.now(timezone.utc)
     with connect(db_url) as conn:
-        row = conn.execute(q("unfinished_retry"), {"request_id": request_id, "stage": stage}).fetchone()
-    if row is None:
-        return None
-    if row["state"] != "done":
-        return int(row["id"]), False
-    return (int(row["id"]), True) if row["untriaged"] else None
+        progress = conn.execute(q("stage_progress"), {"request_id": request_id, "stage": stage}).fetchall()
+    plan = plan_round(db_url, request_id, stage, settings)
+    ready = waiting = None
+    blockers = ""
+    if plan is not None:
+        run_for = timedelta(minutes=plan.run_for_min)
+        check = check_workflow(db_url, plan.workflow, run_for=run_for, now=now, services=plan.services)
+        if plan.resumed is not None or check.ok:
+            ready = plan
+        else:
+            blockers = check.summary()
+            free = tuple(a for a in plan.actions if a["category"] != "service")
+            held = tuple(a for a in plan.actions if a["category"] == "service")
+            if free and held and check_workflow(db_url, plan.workflow, run_for=run_for, now=now).ok:
+                ready, waiting = replace(plan, actions=free, services=()), replace(plan, actions=held)
+            else:
+                waiting = plan
+    rounds = [r for r in progress if int(r["attempt"]) > 1]
+    return StageRetries(
+        ready=ready, waiting=waiting, blockers=blockers,
+        running=tuple(int(r["id"]) for r in progress if r["state"] != "done" and r["cluster_id"] is not None),
+        untriaged=tuple(int(r["id"]) for r in progress if r["state"] == "done" and r["untriaged"]),
+        rounds=len(rounds), resubmitted=sum(int(r["num_jobs"]) for r in rounds),
+        last_round_at=max((r["submitted_at"] for r in rounds if r["submitted_at"]), default=None),
+    )
 
 
 def _latest_items(submissions: Sequence[Mapping[str, Any]]) -> dict[int, tuple[SubmissionSpec, int]]:
@@ -204,9 +253,3 @@ def _by_submission(actions: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]
     for a in actions:
         grouped.setdefault(int(a["submission_id"]), []).append(int(a["proc_id"]))
     return grouped
-
-
-def max_rounds(settings: TriageSettings | None = None) -> int:
-    """Every round uses one retry of some budget of each job in it, so the budgets bound the rounds."""
-    policy = (settings or load_settings()).policy
-    return policy.max_service_retries + policy.max_resource_retries + policy.experiment_retries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -65,68 +65,120 @@ class SubmissionTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from prodops.batch.registry import get_backend
-        from prodops.store.db import aurl_from_connection
-        from prodops.tracking import SubmissionTracker
-
         try:
-            backend = get_backend(self.backend)
-            prepare = getattr(backend, "aprepare", None)
-            if prepare is not None:  # e.g. read the pool's Airflow connection without blocking the loop
-                await prepare()
-            tracker = SubmissionTracker(
-                backend=backend,
-                db_url=await aurl_from_connection(self.conn_id),
-                submission_id=self.submission_id,
-            )
+            tracking = Tracking(self.backend, await _db_url(self.conn_id), poll_interval=self.poll_interval,
+                                triage_interval=self.triage_interval, log=self.log)
+            await tracking.prepare()
             started = time.monotonic()
-            streaming = _StreamingTriage(tracker.db_url, self.submission_id, self.triage_interval, self.log)
             while True:
-                pause = self.poll_interval
-                try:
-                    result = await asyncio.to_thread(tracker.cycle)
-                except BackendUnavailable as err:
-                    self.log.warning("Batch system unreachable, will retry (no job is marked failed): %s", err)
-                else:
-                    if result.done:
-                        await asyncio.sleep(max(0.0, started + self.min_run_s - time.monotonic()))
-                        yield TriggerEvent({"status": "success", "submission_id": self.submission_id, **result.to_dict()})
-                        return
-                    if result.written:
-                        await streaming.maybe_run()
-                    if result.deferred or result.events_behind:  # the cycle's bound left work: catch up now
-                        pause = min(pause, CATCH_UP_S)
+                pause, results = await tracking.cycle((self.submission_id,), triage_finished=False)
+                result = results.get(self.submission_id)
+                if result is not None and result.done:
+                    await asyncio.sleep(max(0.0, started + self.min_run_s - time.monotonic()))
+                    yield TriggerEvent({"status": "success", "submission_id": self.submission_id, **result.to_dict()})
+                    return
                 await asyncio.sleep(pause)
         except Exception as err:  # noqa: BLE001 - reported to the task, which fails with it
             self.log.exception("Tracking submission %s failed", self.submission_id)
             yield TriggerEvent({"status": "error", "submission_id": self.submission_id, "message": str(err)})
 
 
-class _StreamingTriage:
-    """Triage of the attempts that failed since the last time, at most every ``interval`` seconds."""
+async def _db_url(conn_id: str) -> str:
+    from prodops.store.db import aurl_from_connection
 
-    def __init__(self, db_url: str, submission_id: int, interval: float, log: Any) -> None:
+    return await aurl_from_connection(conn_id)
+
+
+class Tracking:
+    """Tracks a set of submissions cycle by cycle: one tracker per submission, kept across cycles
+    (each diffs against what it wrote), each with its streaming triage; the classifier is built
+    once, on first use (loading the library and plugins is not free)."""
+
+    def __init__(self, backend: str, db_url: str, *, poll_interval: float, triage_interval: float, log: Any) -> None:
+        self.backend_name, self.db_url, self.log = backend, db_url, log
+        self.poll_interval, self.triage_interval = poll_interval, triage_interval
+        self.backend: Any = None
+        self.trackers: dict[int, Any] = {}
+        self.streams: dict[int, StreamingTriage] = {}
+        self.classifier = None
+
+    async def prepare(self) -> None:
+        from prodops.batch.registry import get_backend
+
+        self.backend = get_backend(self.backend_name)
+        prepare = getattr(self.backend, "aprepare", None)
+        if prepare is not None:  # e.g. read the pool's Airflow connection without blocking the loop
+            await prepare()
+
+    async def cycle(self, running: Iterable[int], *, triage_finished: bool = True,
+                    untriaged: Iterable[int] = ()) -> tuple[float, dict[int, Any]]:
+        """One tracking cycle of each running submission; with ``triage_finished``, the failures of
+        the submissions that finished (now, or before: ``untriaged``) are triaged at once.
+        Returns the pause before the next cycle and each submission's cycle result."""
+        from prodops.tracking import SubmissionTracker
+
+        pause, results, finished = self.poll_interval, {}, set(untriaged)
+        for submission_id in running:
+            if submission_id not in self.trackers:
+                self.trackers[submission_id] = SubmissionTracker(
+                    backend=self.backend, db_url=self.db_url, submission_id=submission_id)
+                self.streams[submission_id] = StreamingTriage(self.db_url, submission_id, self.triage_interval,
+                                                              self.log, classifier=self.get_classifier)
+            try:
+                result = await asyncio.to_thread(self.trackers[submission_id].cycle)
+            except BackendUnavailable as err:
+                self.log.warning("Batch system unreachable, will retry (no job is marked failed): %s", err)
+                continue
+            results[submission_id] = result
+            if result.done:
+                finished.add(submission_id)
+                del self.trackers[submission_id]
+                self.streams.pop(submission_id)
+            elif result.written:
+                await self.streams[submission_id].maybe_run()
+            if result.deferred or result.events_behind:  # the cycle's bound left work: catch up now
+                pause = min(pause, CATCH_UP_S)
+        if triage_finished:
+            for submission_id in sorted(finished):
+                await StreamingTriage(self.db_url, submission_id, 0, self.log, classifier=self.get_classifier).run()
+        return pause, results
+
+    def get_classifier(self):
+        if self.classifier is None:
+            from prodops.triage.service import default_classifier
+
+            self.classifier = default_classifier()
+        return self.classifier
+
+
+class StreamingTriage:
+    """Triage of the attempts of one submission that failed since the last time, at most every
+    ``interval`` seconds (negative: never; the stage's triage step does it all at the end)."""
+
+    def __init__(self, db_url: str, submission_id: int, interval: float, log: Any,
+                 classifier: Callable[[], Any]) -> None:
         self.db_url, self.submission_id, self.interval, self.log = db_url, submission_id, interval, log
         self.last = time.monotonic()  # the first one an interval after tracking starts
-        self.classifier = None
+        self.classifier = classifier
 
     async def maybe_run(self) -> None:
         if self.interval < 0 or time.monotonic() - self.last < self.interval:
             return
+        await self.run()
+
+    async def run(self) -> None:
         self.last = time.monotonic()
         try:
             summary = await asyncio.to_thread(self._run)
         except Exception:  # noqa: BLE001 - the stage's triage step triages whatever this missed
-            self.log.exception("Streaming triage of submission %s failed; the stage's triage step will do it",
+            self.log.exception("Triage of submission %s failed; the stage's triage step will do it",
                                self.submission_id)
             return
         if summary["failed"]:
-            self.log.info("Triaged %d newly failed attempts of submission %s while it runs: %s", summary["failed"],
+            self.log.info("Triaged %d newly failed attempts of submission %s: %s", summary["failed"],
                           self.submission_id, summary["by_category"])
 
     def _run(self) -> dict[str, Any]:
-        from prodops.triage.service import default_classifier, triage_new_failures
+        from prodops.triage.service import triage_new_failures
 
-        if self.classifier is None:  # built once per trigger: loading the library and plugins is not free
-            self.classifier = default_classifier()
-        return triage_new_failures(self.db_url, self.submission_id, classifier=self.classifier)
+        return triage_new_failures(self.db_url, self.submission_id, classifier=self.classifier())

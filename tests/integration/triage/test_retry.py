@@ -181,16 +181,61 @@ def test_a_round_that_cannot_pass_preflight_is_recorded_as_skipped(db_url, backe
 
 def test_a_restarted_retry_step_finds_the_round_still_running_or_not_yet_triaged(db_url, backend, tmp_path):
     _, request_id, first = failed_by_outage(db_url, backend, tmp_path, n_jobs=1)
-    assert retry.unfinished_round(db_url, request_id, "gen") is None
-    second = retry.submit_round(db_url, backend, retry.plan_round(db_url, request_id, "gen"))
-    assert retry.unfinished_round(db_url, request_id, "gen") == (second, False)  # the storage is still down
-    assert retry.plan_round(db_url, request_id, "gen") is None  # its actions were recorded when submitted
+    report_dcache(db_url, "down")
+    state = retry.stage_retries(db_url, request_id, "gen")
+    assert (state.running, state.untriaged, state.waiting.job_indexes, state.ready) == ((), (), [0], None)
+    assert "dcache" in state.blockers
+    report_dcache(db_url, "up")  # the board says up; the storage itself is still down
+    second = retry.submit_round(db_url, backend, retry.stage_retries(db_url, request_id, "gen").ready)
+    state = retry.stage_retries(db_url, request_id, "gen")
+    assert (state.running, state.ready, state.waiting, state.complete) == ((second,), None, None, False)
+    assert (state.rounds, state.resubmitted) == (1, 1)
     track(db_url, backend, second)
-    assert retry.unfinished_round(db_url, request_id, "gen") == (second, True)
+    state = retry.stage_retries(db_url, request_id, "gen")
+    assert (state.running, state.untriaged, state.complete) == ((), (second,), False)
     triage_stage(db_url, request_id, "gen", submission_id=second)
-    assert retry.unfinished_round(db_url, request_id, "gen") is None
-    third = retry.plan_round(db_url, request_id, "gen")
+    third = retry.stage_retries(db_url, request_id, "gen").ready
     assert (third.attempt, third.job_indexes) == (3, [0])
+
+
+def test_a_resource_retry_goes_at_once_while_a_service_retry_waits_for_its_service(db_url, backend, tmp_path):
+    flag = tmp_path / "dcache-down"
+    flag.write_text("")
+    conf = {**FORM, "workflow": "demo", "n_jobs": 2, "request_memory_mb": 100,
+            "workflow_options": {"records": 5, "sleep_s": 0, "exceed_memory": [1], "storage_down_flag": str(flag)}}
+    request_id = service.record_request(db_url, dag_id="production_request", run_id="split", conf=conf)["request_id"]
+    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
+    report_dcache(db_url, "down")
+    first = service.submit_workflow_stage(db_url, backend, request_id, "run")
+    track(db_url, backend, first)
+    triage_stage(db_url, request_id, "run")
+
+    state = retry.stage_retries(db_url, request_id, "run")
+    assert [(a["job_index"], a["category"]) for a in state.ready.actions] == [(1, "infrastructure")]
+    assert state.ready.services == () and state.ready.attempt == 2
+    assert [(a["job_index"], a["category"]) for a in state.waiting.actions] == [(0, "service")]
+    assert "dcache" in state.blockers and not state.complete
+    second = retry.submit_round(db_url, backend, state.ready)
+
+    state = retry.stage_retries(db_url, request_id, "run")
+    assert state.ready is None and state.waiting.job_indexes == [0] and state.running == (second,)
+    flag.unlink()
+    report_dcache(db_url, "up")
+    ready = retry.stage_retries(db_url, request_id, "run").ready
+    assert (ready.attempt, ready.job_indexes, ready.resumed) == (3, [0], None)  # beside the round still running
+    third = retry.submit_round(db_url, backend, ready)
+    track(db_url, backend, second)
+    track(db_url, backend, third)
+    for submission_id in (second, third):
+        triage_stage(db_url, request_id, "run", submission_id=submission_id)
+    state = retry.stage_retries(db_url, request_id, "run")
+    assert (state.rounds, state.resubmitted, state.running, state.waiting) == (2, 2, (), None)
+    # the demo job hogs twice its request: held again, it goes again at once with more, within its budget
+    assert [(a["job_index"], a["attempt"], a["action"]) for a in state.ready.actions] == [
+        (1, 2, "retry_more_resources")]
+    with connect(db_url) as conn:
+        latest = [a for a in records.jobs_of_stage(conn, request_id, "run") if a["latest"]]
+    assert [(a["job_index"], a["attempt"], a["outcome"]) for a in latest] == [(0, 3, "succeeded"), (1, 2, "held")]
 
 
 def test_a_held_job_retried_with_more_memory_is_removed_from_the_queue(db_url, backend):

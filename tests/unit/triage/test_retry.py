@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prodops.batch.base import SubmissionSpec
-from prodops.triage.policy import Policy
-from prodops.triage.retry import RetryRound, max_rounds, round_spec
-from prodops.triage.settings import TriageSettings
+from prodops.triage.retry import RetryRound, round_spec
 
 FIRST = SubmissionSpec(request_id=7, stage="reco", attempt=1, executable="/bin/reco", workdir="/w/7/reco/attempt-1",
                        items=[f"--job {i}" for i in range(4)], request_memory_mb=1000, request_disk_mb=2000,
@@ -49,7 +47,3 @@ def test_a_job_in_no_submission_cannot_be_rebuilt():
     with pytest.raises(LookupError, match="job 9 of stage reco is in no submission"):
         round_spec(plan(action(9, 1)))
 
-
-def test_the_budgets_bound_the_rounds():
-    assert max_rounds(TriageSettings(policy=Policy(max_service_retries=3, max_resource_retries=2,
-                                                    experiment_retries=1))) == 6
