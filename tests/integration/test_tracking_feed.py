@@ -122,3 +122,37 @@ def test_a_submission_followed_by_its_log_ends(db_url, schedd, submission_id, cl
     last = tracker.cycle()
     assert not last.full and last.done and last.states == {"completed": N_JOBS}
     assert submission_row(db_url, submission_id)["state"] == "done"
+
+
+@pytest.mark.parametrize("where", ["write_job_attempts", "write_job_events", "save_event_offset"])
+def test_a_log_driven_cycle_killed_before_its_commit_loses_and_doubles_nothing(db_url, schedd, submission_id, clock,
+                                                                                monkeypatch, where):
+    """Restart in the middle of a cycle: the cycle's writes roll back together, and whichever
+    tracker runs next (the same one, retried, or a new one after a triggerer restart) reads the
+    same events again from the committed offset."""
+    tracker = tracker_of(db_url, schedd, submission_id, clock)
+    tracker.cycle()
+    offset = submission_row(db_url, submission_id)["event_log_offset"]
+    for proc in (0, 2, 5):
+        schedd.execute(CLUSTER, proc)
+        schedd.terminate(CLUSTER, proc, exit_code=proc)
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("triggerer killed in the middle of the cycle")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(records, where, killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            tracker.cycle()
+    assert submission_row(db_url, submission_id)["event_log_offset"] == offset
+    assert {r["state"] for r in rows(db_url).values()} == {"idle"}
+
+    again = tracker.cycle()  # the same tracker, as a trigger that retries the cycle
+    assert again.written == 3 and again.states == {"idle": N_JOBS - 3, "completed": 3}
+    assert [rows(db_url)[p]["exit_code"] for p in (0, 2, 5)] == [0, 2, 5]
+    assert events_in_db(db_url) == events_in_log(db_url, submission_id)
+
+    restarted = tracker_of(db_url, schedd, submission_id, clock)  # and a new one after a restart
+    first = restarted.cycle()
+    assert first.full and first.written == 0 and first.events == 0
+    assert events_in_db(db_url) == events_in_log(db_url, submission_id)
