@@ -57,3 +57,20 @@ def test_errnos_and_statuses_not_classed_here_fall_through(line):
     ids = {m.pattern.id for m in load_library().match({"stderr": [line]})}
     assert not ids & {"gfal-util-errno-transient", "gfal-util-errno-denied", "gfal-util-errno-space",
                       "gfal-util-errno-exists", "davix-http-server-error", "davix-http-timeout"}
+
+
+ROOT_DAVIX = "https://github.com/root-project/root/blob/ab4ebbea4fb16f7e02ba1c13c7dfeda5998a9db7/net/davix/src/TDavixFile.cxx"
+
+
+@pytest.mark.parametrize("line, pid, retryable", [
+    # TError's "Error in <%s>: %s" with TDavixFile's "can not open file with davix: %s (%d)" around davix's message
+    ("Error in <DavixOpen>: can not open file with davix: HTTP 503 : Unexpected server error: 503  (256)",
+     "root-davix-io-failed", True),
+    ("Error in <DavixReadBuffers>: can not read data with davix: HTTP 504 : Operation timeout  (9)",
+     "root-davix-io-failed", True),
+    # a refusal inside is auth.yaml's
+    ("Error in <DavixOpen>: can not open file with davix: HTTP 401 : Authentication Error  (14)", "token-expired", False),
+])
+def test_root_s_davix_errors(line, pid, retryable):
+    best = load_library().match({"stderr": [line]})[0].pattern
+    assert (best.id, best.retryable) == (pid, retryable), ROOT_DAVIX
