@@ -21,8 +21,9 @@ LINES = [
      "gfal-util-errno-transient", "service", True, GFAL2_UTIL),
     ("gfal-ls error: 111 (Connection refused) - [gfal2_stat] Connection refused",
      "gfal-util-errno-transient", "service", True, GFAL2_UTIL),
+    # ECOMM 70 is not classed by errno (storage.yaml keeps it); the davix text inside decides
     ("gfal-copy error: 70 (Communication error on send) - [gfalt_copy_file][perform_copy] HTTP 500 : Unexpected server error: 500 ",
-     "gfal-util-errno-transient", "service", True, GFAL2_UTIL),
+     "davix-http-server-error", "service", True, GFAL2_UTIL),
     ("gfal-rm error: 13 (Permission denied) - [gfal_http_unlinkG] Permission denied",
      "gfal-util-errno-denied", "service", False, GFAL2_UTIL),
     # an HTTP 403 inside is auth.yaml's token/credential rule (same reading, higher priority)
