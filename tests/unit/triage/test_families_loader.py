@@ -55,3 +55,20 @@ def test_a_missing_shared_object_stays_with_the_worker_node_environment_rule():
     line = "./reco: error while loading shared libraries: libReco.so: cannot open shared object file: No such file or directory"
     best = load_library().match({"stderr": [line]})[0].pattern
     assert best.id == "setup-command-not-found"
+
+
+BASH_JOBS = "https://github.com/bminor/bash/blob/637f5c8696a6adc9b4519f1cd74aa78492266b7f/jobs.c"
+BASH_XMALLOC = "https://github.com/bminor/bash/blob/637f5c8696a6adc9b4519f1cd74aa78492266b7f/xmalloc.c"
+
+
+@pytest.mark.parametrize("line, pid, resource, source", [
+    # jobs.c sys_error ("fork: retry") / sys_error ("fork"): "<shell>: <message>: <strerror>"
+    ("/srv/run.sh: fork: retry: Resource temporarily unavailable", "bash-fork-process-limit", None, BASH_JOBS),
+    ("/srv/run.sh: fork: Cannot allocate memory", "bash-fork-no-memory", "memory", BASH_JOBS),
+    # xmalloc.c: "%s: cannot allocate %lu bytes (%lu bytes allocated)"
+    ("/srv/run.sh: xmalloc: cannot allocate 4194304 bytes (2101248 bytes allocated)", "bash-xmalloc-failed", "memory",
+     BASH_XMALLOC),
+])
+def test_bash_s_resource_failures(line, pid, resource, source):
+    best = load_library().match({"stderr": [line]})[0].pattern
+    assert (best.id, best.category.value, best.resource) == (pid, "infrastructure", resource), source
