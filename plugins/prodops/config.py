@@ -89,14 +89,18 @@ def site_attributes() -> tuple[str, ...]:
 
 
 def ad_mapping() -> MappingConfig:
-    """How job ads map to job-attempt rows here: the default mapping with the configured site chain.
+    """How job ads map to job-attempt rows here: the configured site chain, and each site's time zone
+    from the site registry (``sites:`` of include/services.yaml) for the time-of-day window.
 
     Tracking maps ads with it and the HTCondor backend projects its queries on it, so the
     attributes the chain names are always fetched.
     """
     from prodops.batch.classads import MappingConfig
+    from prodops.sites import load_sites
 
-    return MappingConfig(site_attributes=site_attributes())
+    sites = load_sites()
+    return MappingConfig(site_attributes=site_attributes(), site_timezones=dict(sites.time_zones),
+                         default_timezone=sites.default_time_zone)
 
 
 DATASETS_FILE = INCLUDE_DIR / "datasets.yaml"

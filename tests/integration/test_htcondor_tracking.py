@@ -201,7 +201,8 @@ def test_realistic_history_ads_are_recorded(db_url, schedd, submission_id):
     assert (result.written, result.bad_ads, result.done) == (N_JOBS, 0, True)
     stored = rows(db_url)
     assert (stored[0]["files_in_count"], stored[0]["files_in_bytes"], stored[0]["files_out_count"]) == (4, 681574400, 2)
-    assert (stored[0]["cpu_model"], stored[0]["time_window"]) == ("AMD EPYC 7543 32-Core Processor", "morning")
+    # started 09:00 UTC at FNAL: 03:00 in Batavia, by the site registry (include/services.yaml sites:)
+    assert (stored[0]["cpu_model"], stored[0]["time_window"]) == ("AMD EPYC 7543 32-Core Processor", "night")
     assert (stored[2]["hold_reason_code"], stored[2]["remove_reason"]) == (13, "via condor_rm (by user prodops)")
     assert stored[5]["site"] is None and stored[5]["ad"]["RemoveReason"].startswith("via condor_rm")
     assert stored[1]["ad"]["TransferInputStats"] == {"CedarFilesCountTotal": 6, "CedarSizeBytesTotal": 314572800}

@@ -11,7 +11,9 @@ from prodops.batch.classads import SITE_ATTRIBUTES, MappingConfig
 def test_the_site_chain_defaults_to_the_mapping_default(monkeypatch):
     monkeypatch.delenv("PRODOPS_SITE_ATTRIBUTES", raising=False)
     assert config.site_attributes() == SITE_ATTRIBUTES == tuple(MappingConfig().site_attributes)
-    assert config.ad_mapping() == MappingConfig()
+    mapping = config.ad_mapping()
+    assert mapping.site_attributes == MappingConfig().site_attributes
+    assert mapping.site_timezones["FNAL"] == "America/Chicago"  # from the site registry
     monkeypatch.setenv("PRODOPS_SITE_ATTRIBUTES", "  ")
     assert config.site_attributes() == SITE_ATTRIBUTES
 
