@@ -22,13 +22,14 @@ probable cause lines; ``verdict.decision`` lists the candidates and why the winn
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from prodops.constants import Category
 from prodops.triage import facts as facts_rules
-from prodops.triage.parsers import FrameworkError, categorize, may_hold_report, parse_all
+from prodops.triage.parsers import FrameworkError, categorize, parse_tail, prescan
 from prodops.triage.patterns import Library, Match, load_library
 from prodops.triage.plugins import PluginRunner, discover
 from prodops.triage.scorer import probable_causes
@@ -93,6 +94,8 @@ class Classifier:
     def __init__(self, library: Library | None = None, runner: PluginRunner | None = None) -> None:
         self.library = library or load_library()
         self.runner = runner if runner is not None else PluginRunner(discover())
+        self.plugin_seconds = 0.0
+        """How long the plugins took in the last :meth:`classify` (the triage summary shows it apart)."""
 
     @staticmethod
     def _streams(facts: JobFacts, tail: JobTail) -> dict[str, Any]:
@@ -104,7 +107,10 @@ class Classifier:
         return self.library.match(self._streams(facts, tail), facts.experiment)
 
     def classify(self, items: Sequence[tuple[JobFacts, JobTail]]) -> list[Verdict]:
+        prescan([t for _, tail in items for t in (tail.stderr, tail.stdout)])
+        started = time.perf_counter()
         decided = self.runner.run(items) if self.runner.plugins else [None] * len(items)
+        self.plugin_seconds = time.perf_counter() - started
         matched = self.library.match_many([self._streams(f, t) for f, t in items], [f.experiment for f, _ in items])
         return [self.decide(f, t, plugin_verdict=p, matches=m) for (f, t), p, m in zip(items, decided, matched)]
 
@@ -147,9 +153,8 @@ def _reports(tail: JobTail) -> list[Report]:
     streams = tail.streams()
     for name in REPORT_STREAMS:
         t = streams.get(name)
-        if t is None or not t.count or (t.raw is not None and not may_hold_report(t.raw)):
-            continue
-        found += [Report(name, err) for err in parse_all(t.lines) if not err.is_warning]
+        if t is not None:
+            found += [Report(name, err) for err in parse_tail(t) if not err.is_warning]
     return found
 
 

@@ -28,12 +28,13 @@ so the thousands of lines that differ only in event numbers and times are looked
 from __future__ import annotations
 
 import functools
-from bisect import bisect_right
 import logging
 import re
+from bisect import bisect_right
+from itertools import accumulate
 import re._constants as sre_c
 import re._parser as sre_parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ import yaml
 from prodops import config
 from prodops.constants import Category
 from prodops.exceptions import ProdopsError
+from prodops.triage.literals import LiteralSet
 from prodops.triage.tail import STREAMS
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,9 @@ class Library:
     _prefilter: re.Pattern[bytes] | None = field(default=None, repr=False)
     _cache: dict[bytes, tuple[Pattern, ...]] = field(default_factory=dict, repr=False)
     _empty: set[bytes] = field(default_factory=set, repr=False)
-    """Line shapes known to hold no keyword: the great majority, skipped with one set lookup."""
+    """Line shapes known to hold no keyword (without Hyperscan): skipped with one set lookup."""
+    _literals: LiteralSet = field(default_factory=lambda: LiteralSet(()), repr=False)
+    """Every keyword, found in a whole batch's shapes with one scan."""
 
     def __post_init__(self) -> None:
         words: dict[str, list[Pattern]] = {}
@@ -127,6 +131,7 @@ class Library:
             closure[k.encode()] = tuple(dict.fromkeys(inside))
         self._by_keyword = closure
         self._prefilter = re.compile(_trie(sorted(words)).encode()) if words else None
+        self._literals = LiteralSet(list(closure))
 
     def by_id(self) -> dict[str, Pattern]:
         return {p.id: p for p in self.patterns}
@@ -158,59 +163,95 @@ class Library:
         (whose raw bytes are shaped without decoding them).
 
         A line's shape is its bytes, ASCII lower-cased, without digits (keywords are ASCII and
-        digit-free); shapes known to hold no keyword are skipped with one set lookup each.
+        digit-free). Only the lines whose shape holds a keyword are looked at (see
+        :meth:`_keyword_lines`); their candidate patterns are cached by shape.
         """
+        segments: list[tuple[int, str, Any]] = []  # (job, stream, lines) of each block
         blocks: list[bytes] = []
-        segments: list[tuple[int, int, str, Any]] = []  # (first line in the batch, job, stream, lines)
-        total = 0
         for job, streams in enumerate(items):
             for stream, source in streams.items():
                 raw = getattr(source, "raw", None)
                 if raw is not None:  # a Tail read from a file: shape its bytes, decode nothing
                     if not source.count:
                         continue
-                    block, n = raw, source.count
+                    block = raw
                 else:
                     lines = source.lines if hasattr(source, "lines") else source
                     if not lines:
                         continue
                     block = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
-                    n = len(lines)
-                segments.append((total, job, stream, source))
+                segments.append((job, stream, source))
                 blocks.append(block)
-                total += n
         found: list[list[Match]] = [[] for _ in items]
         if not blocks:
             return found
-        shapes = b"\n".join(blocks).translate(_LOWER, _DIGITS).split(b"\n")
-        if len(shapes) != total:
-            raise AssertionError(f"line shapes ({len(shapes)}) do not line up with lines ({total})")
-        cache, empty = self._cache, self._empty
-        if len(cache) >= _CACHE_LIMIT or len(empty) >= _CACHE_LIMIT:
+        cache = self._cache
+        if len(cache) >= _CACHE_LIMIT:
             cache.clear()
-            empty.clear()
-        interesting: dict[bytes, tuple[Pattern, ...]] = {}
-        for shape in set(shapes).difference(empty):  # each distinct shape is looked at once
+        for segment, index, shape in self._keyword_lines(blocks):
             candidates = cache.get(shape)
             if candidates is None:
-                candidates = self._candidates(shape)
-                if not candidates:
-                    empty.add(shape)
-                    continue
-                cache[shape] = candidates
-            interesting[shape] = candidates
-        starts = [seg[0] for seg in segments]
-        for i in [i for i, shape in enumerate(shapes) if shape in interesting]:
-            candidates = interesting[shapes[i]]
-            start, job, stream, source = segments[bisect_right(starts, i) - 1]
+                candidates = cache[shape] = self._candidates(shape)
+            if not candidates:
+                continue
+            job, stream, source = segments[segment]
             lines = source.lines if hasattr(source, "lines") else source
-            line, experiment = lines[i - start], experiments[job]
+            line, experiment = lines[index], experiments[job]
             for p in candidates:
                 if stream in p.streams and p.applies_to(experiment) and p.regex.search(line):
-                    found[job].append(Match(p, stream, i - start, line))
+                    found[job].append(Match(p, stream, index, line))
         for matches in found:
             matches.sort(key=Match.rank)
         return found
+
+    def _keyword_lines(self, blocks: Sequence[bytes]) -> Iterator[tuple[int, int, bytes]]:
+        """(block, line index, shape) of every line whose shape may hold a keyword, in order.
+
+        With Hyperscan, one scan of the batch's shapes finds every keyword and only those lines
+        are cut out; without it, the shapes are split into lines and each distinct shape is
+        searched once (the trie), which slows down as the library grows.
+        """
+        if self._literals.engine is None:
+            yield from self._keyword_lines_by_shape(blocks)
+            return
+        shaped = [b.translate(_LOWER, _DIGITS) for b in blocks]
+        starts = list(accumulate((len(b) + 1 for b in shaped[:-1]), initial=0))
+        buf = b"\n".join(shaped)
+        line_end, segment, counted, index = -1, -1, 0, 0
+        for end, _ in self._literals.hits(buf):
+            if end <= line_end:
+                continue  # another keyword of the line just given
+            first = buf.rfind(b"\n", 0, end - 1) + 1
+            line_end = buf.find(b"\n", end - 1)
+            if line_end < 0:
+                line_end = len(buf)
+            at = bisect_right(starts, first) - 1
+            if at != segment:
+                segment, counted, index = at, starts[at], 0
+            index += buf.count(b"\n", counted, first)
+            counted = first
+            yield segment, index, buf[first:line_end]
+
+    def _keyword_lines_by_shape(self, blocks: Sequence[bytes]) -> Iterator[tuple[int, int, bytes]]:
+        shapes = b"\n".join(blocks).translate(_LOWER, _DIGITS).split(b"\n")
+        starts, total = [], 0
+        for block in blocks:
+            starts.append(total)
+            total += block.count(b"\n") + 1
+        if len(shapes) != total:
+            raise AssertionError(f"line shapes ({len(shapes)}) do not line up with lines ({total})")
+        empty = self._empty
+        if len(empty) >= _CACHE_LIMIT:
+            empty.clear()
+        interesting = set()
+        for shape in set(shapes).difference(empty):  # each distinct shape is looked at once
+            if self._candidates(shape):
+                interesting.add(shape)
+            else:
+                empty.add(shape)
+        for i in [i for i, shape in enumerate(shapes) if shape in interesting]:
+            at = bisect_right(starts, i) - 1
+            yield at, i - starts[at], shapes[i]
 
 
 def _trie(words: Iterable[str]) -> str:

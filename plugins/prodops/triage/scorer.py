@@ -13,6 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from prodops.triage.literals import LiteralSet
+from prodops.triage.parsers._text import JoinedLines, line_indexes
+
 VOCABULARY: tuple[tuple[str, float], ...] = (
     (r"\bfatal\b|\bcritical\b|\bpanic\b|\baborted?\b|\bcore dumped\b", 4.0),
     (r"\bexception\b|\btraceback\b|terminate called|segmentation (?:fault|violation)|\bsig(?:segv|abrt|bus|kill|term)\b", 4.0),
@@ -50,6 +53,10 @@ _WORDS = ("error", " err", "fail", "fatal", "critical", "panic", "abort", "core 
           "unexpected", "illegal", "out of memory", "exceed", "exit", "returned", "return code", "return value",
           "status ", "fault")
 """Text every vocabulary kind needs (lower case): a line holding none scores 0 without a regex."""
+_WORD_FINDER = re.compile("|".join(re.escape(w) for w in _WORDS))
+_WORD_SET = LiteralSet([w.encode() for w in _WORDS])
+_FRAME_LINES = re.compile(FRAME.pattern.replace("^", "(?m)^", 1).replace(r"\s", r"[^\S\n]"))
+"""FRAME over a stream's joined lines: the same lines (its spaces never cross a newline)."""
 END_BONUS = 2.0
 """Added to the last line of a stream, falling linearly to 0 at its first line."""
 STACK_BONUS = 1.5
@@ -70,18 +77,33 @@ class ScoredLine:
 def score_line(text: str) -> float:
     """The vocabulary score of one line alone (0 for noise)."""
     low = text.lower()
-    if not any(word in low for word in _WORDS) or NOISE.search(text):
+    if not _WORD_FINDER.search(low):
+        return 0.0
+    return _score(text, low)
+
+
+def _score(text: str, low: str) -> float:
+    if NOISE.search(text):
         return 0.0
     return sum(weight for pattern, weight, as_is in _KINDS if pattern.search(text if as_is else low))
 
 
-def _crash_frame(lines: Sequence[str]) -> int | None:
+def _word_lines(joined: JoinedLines) -> list[int]:
+    """Indexes of the lines whose lower-cased text holds a vocabulary word (:data:`_WORDS`)."""
+    if joined.text is None or _WORD_SET.engine is None:
+        return joined.matching(_WORD_FINDER, lower=True)
+    low = joined.text.lower().encode("utf-8", "replace")  # ASCII words: the same in the bytes
+    return line_indexes(low, (end - 1 for end, _ in _WORD_SET.hits(low)))
+
+
+def _crash_frame(lines: Sequence[str], joined: JoinedLines | None = None) -> int | None:
     """The frame where a native crash happened: the first after the last crash marker, else the
     first frame of a tail that is mostly a stack."""
-    frames = [i for i, line in enumerate(lines) if FRAME.search(line)]
+    joined = joined or JoinedLines(lines)
+    frames = joined.matching(FRAME if joined.text is None else _FRAME_LINES)
     if not frames:
         return None
-    markers = [i for i, line in enumerate(lines) if CRASH_MARKER.search(line)]
+    markers = joined.matching(CRASH_MARKER)
     after = [i for i in frames if markers and i > markers[-1]]
     if after:
         return after[0]
@@ -95,13 +117,18 @@ def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES
     last_words: list[ScoredLine] = []
     for stream, lines in streams.items():
         n = len(lines)
-        crash = _crash_frame(lines)
+        joined = JoinedLines(lines)
+        crash = _crash_frame(lines, joined)
         for index in range(n - 1, -1, -1):
             if lines[index].strip() and not NOISE.search(lines[index]):
                 last_words.append(ScoredLine(stream, index, lines[index], 0.0))
                 break
-        for index, text in enumerate(lines):
-            base = FRAME_WEIGHT if index == crash else score_line(text)
+        wordy = _word_lines(joined)
+        if crash is not None and crash not in wordy:
+            wordy = sorted([*wordy, crash])
+        for index in wordy:
+            text = lines[index]
+            base = FRAME_WEIGHT if index == crash else _score(text, text.lower())
             if base <= 0:
                 continue
             near_end = END_BONUS * (index + 1) / n

@@ -146,7 +146,8 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     timings["read_tails"], mark = time.perf_counter() - mark, time.perf_counter()
     classifier = classifier or default_classifier(settings)
     verdicts = classifier.classify(list(zip(facts, tails)))
-    timings["classify"], mark = time.perf_counter() - mark, time.perf_counter()
+    timings["classify"], mark = time.perf_counter() - mark - classifier.plugin_seconds, time.perf_counter()
+    timings["plugins"] = classifier.plugin_seconds
     needed = set(_workflow_services(workflow, stage))
     margin = timedelta(seconds=settings.outage_margin_s)
     limits = {k: request.get(k) for k in ("request_memory_mb", "request_disk_mb", "max_wall_time_min")}

@@ -62,7 +62,7 @@ class Tail:
     """
 
     __slots__ = ("stream", "path", "_lines", "raw", "count", "status", "first_line", "numbers", "size",
-                 "bytes_read", "truncated", "binary", "error")
+                 "bytes_read", "truncated", "binary", "error", "reports", "triggers")
 
     def __init__(self, stream: str, path: str | None, lines: list[str] | None = None, status: str = "ok",
                  first_line: int | None = None, numbers: list[int | None] | None = None, size: int = 0,
@@ -82,6 +82,10 @@ class Tail:
         """The file holds more than these lines (or a line was cut)."""
         self.binary = binary
         """NUL bytes were found: control characters are shown as U+FFFD."""
+        self.reports: tuple[Any, ...] | None = None
+        """The framework reports in the lines, once parsed (:func:`prodops.triage.parsers.parse_tail`)."""
+        self.triggers: tuple[str, ...] | None = None
+        """The report triggers its raw bytes hold, when a batch scan found them (None: not scanned)."""
 
     @property
     def lines(self) -> list[str]:
@@ -194,15 +198,17 @@ def _fill(tail: Tail, data: bytes, lines: int, whole: bool) -> None:
     """Keep the last ``lines`` lines' bytes; decoding waits until someone reads ``tail.lines``."""
     if data.endswith(b"\n"):
         data = data[:-1]
-    parts = data.split(b"\n")
-    if len(parts) > lines:
-        kept = parts[-lines:]
-        data = b"\n".join(kept)
+    parts = data.count(b"\n") + 1
+    if parts > lines:
+        cut = len(data)
+        for _ in range(lines):
+            cut = data.rfind(b"\n", 0, cut)
+        data = data[cut + 1:]
     tail.raw, tail._lines = data, None
-    tail.count = min(len(parts), lines)
+    tail.count = min(parts, lines)
     tail.binary = b"\x00" in data
-    tail.truncated = not whole or len(parts) > lines
-    tail.first_line = (len(parts) - tail.count + 1) if whole else None
+    tail.truncated = not whole or parts > lines
+    tail.first_line = (parts - tail.count + 1) if whole else None
 
 
 @dataclass(frozen=True)

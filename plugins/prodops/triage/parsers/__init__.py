@@ -34,13 +34,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from prodops.triage.parsers import art, cmssw, crash, cxx, geant4, pytraceback, root
-from prodops.triage.parsers._text import clean
+from prodops.triage.parsers._text import JoinedLines, clean
 from prodops.triage.parsers.categories import CategoryRule, CategoryTable, categorize, load_categories
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
+from prodops.triage.literals import LiteralSet
+from prodops.triage.tail import Tail
 
 __all__ = [
     "PARSERS", "TRIGGERS", "CategoryRule", "clear_cache", "may_hold_report", "CategoryTable", "ChainLink", "Framework", "FrameworkError", "categorize",
-    "load_categories", "parse_all",
+    "JoinedLines", "load_categories", "parse_all", "parse_tail", "prescan",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ def _inside(inner: FrameworkError, outer: FrameworkError) -> bool:
 
 
 _ALL_TRIGGERS_BYTES = tuple(t.encode() for t in _ALL_TRIGGERS)
+_TRIGGER_SET = LiteralSet(_ALL_TRIGGERS_BYTES)
 
 
 def may_hold_report(raw: bytes) -> bool:
@@ -102,6 +105,31 @@ def parse_all(lines: Sequence[str]) -> list[FrameworkError]:
     return _parse(clean(lines))
 
 
+def parse_tail(tail: Tail) -> list[FrameworkError]:
+    """:func:`parse_all` of a tail's lines, parsed once per tail: triage and an experiment's plugin
+    share the result, and a tail whose raw bytes hold no trigger is not even decoded."""
+    if tail.reports is None:
+        if not tail.count or (tail.raw is not None and not may_hold_report(tail.raw)):
+            tail.reports = ()
+        else:
+            tail.reports = tuple(_parse(tail.lines, tail.triggers))
+    return list(tail.reports)
+
+
+def prescan(tails: Sequence[Tail]) -> None:
+    """Find the report triggers of a batch of tails with one scan of their raw bytes (when Hyperscan
+    is installed): a tail without any has no report, at once; the others' :func:`parse_tail` looks
+    only for the triggers found (the raw bytes hold every trigger their decoded lines hold)."""
+    if _TRIGGER_SET.engine is None:
+        return
+    todo = [t for t in tails if t.reports is None and t.raw is not None and t.count]
+    for tail, held in zip(todo, _TRIGGER_SET.in_blocks([t.raw for t in todo])):
+        if held:
+            tail.triggers = tuple(_ALL_TRIGGERS[i] for i in sorted(held))
+        else:
+            tail.reports = ()
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(lines: tuple[str, ...]) -> tuple[FrameworkError, ...]:
     return tuple(_parse(lines))
@@ -112,9 +140,9 @@ def clear_cache() -> None:
     _parse_cached.cache_clear()
 
 
-def _parse(lines: Sequence[str]) -> list[FrameworkError]:
+def _parse(lines: Sequence[str], triggers: Sequence[str] | None = None) -> list[FrameworkError]:
     joined = "\n".join(lines)
-    hits = {t for t in _ALL_TRIGGERS if t in joined}
+    hits = {t for t in (_ALL_TRIGGERS if triggers is None else triggers) if t in joined}
     if not hits:
         return []
     text = clean(lines)
@@ -132,6 +160,7 @@ def _parse(lines: Sequence[str]) -> list[FrameworkError]:
     for err in found:
         nested = any(_inside(err, other) for other in found)
         group = err.group if err.group >= 0 else err.start
-        errors.append(replace(err, nested=nested, group=group))
+        same = err.nested == nested and err.group == group
+        errors.append(err if same else replace(err, nested=nested, group=group))
     errors.sort(key=lambda e: (0 if e.nested else 1, _level(e), -e.group, e.start, e.framework.value))
     return errors

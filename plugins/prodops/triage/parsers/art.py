@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from prodops.triage.parsers._text import first_text
+from prodops.triage.parsers._text import JoinedLines, first_text
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
 
 _BEGIN, _END = " BEGIN", " END"
@@ -47,7 +47,8 @@ MAX_BLOCK_LINES = 200
 MAX_LOOSE = 60
 """Lines kept before an END whose BEGIN the tail lacks (the start of that block's message)."""
 
-_STATUS = re.compile(r"Art has completed and will exit with status (-?\d+)")
+_STATUS_TEXT = "Art has completed and will exit with status"
+_STATUS = re.compile(_STATUS_TEXT + r" (-?\d+)")
 _MSG_HEADER = re.compile(r"^%MSG-\w\s+[\w:.]+:\s+(\S+)")
 _THROUGH_MODULE = re.compile(r"going through module (\S+)")
 _ROOT_LOCATION = re.compile(r"^Fatal Root Error:\s*(?:@SUB=)?(\S+)")
@@ -90,6 +91,10 @@ def _marked(text: str, suffix: str) -> str | None:
     if not category or len(category) > MAX_CATEGORY or category.startswith("-"):
         return None
     return category
+
+
+_SPECIAL = ("%MSG", _STATUS_TEXT, _BEGIN, _END)
+"""Text a line the scanner does more with than keep must hold (a header, a status, a marker)."""
 
 
 class _Scanner:
@@ -161,7 +166,12 @@ class _Scanner:
             self.attach(block)
 
     def scan(self) -> None:
+        special = set(JoinedLines(self.lines).holding(*_SPECIAL))
+        text = self.text
         for i, raw in enumerate(self.lines):
+            if i not in special:
+                text(i, raw)  # no header, status or marker: the line is text
+                continue
             s = raw.strip()
             if s.startswith("%MSG"):
                 if s == "%MSG":  # the end of a message-facility message

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -121,6 +121,9 @@ class _File(BaseModel):
                 "root": self.root}
 
 
+_MAX_FOUND = 10_000
+
+
 @dataclass(frozen=True)
 class CategoryTable:
     """The rules of framework_categories.yaml, by table: exact names and prefixes (longest first)."""
@@ -130,17 +133,23 @@ class CategoryTable:
     sources: Mapping[str, str]
     short_names: Mapping[str, CategoryRule]
     """Python rules by the class name without its module (``NewConnectionError``), as messages wrap them."""
+    _found: dict[tuple[str, str], CategoryRule | None] = field(default_factory=dict, compare=False, repr=False)
+    """Answers of :meth:`lookup`: thousands of jobs ask about the same few categories."""
 
     def lookup(self, table: str, key: str | None) -> CategoryRule | None:
         if not key:
             return None
+        try:
+            return self._found[table, key]
+        except KeyError:
+            pass
         rule = self.names.get(table, {}).get(key)
-        if rule is not None:
-            return rule
-        for rule in self.prefixes.get(table, ()):
-            if key.startswith(rule.key):
-                return rule
-        return None
+        if rule is None:
+            rule = next((r for r in self.prefixes.get(table, ()) if key.startswith(r.key)), None)
+        if len(self._found) >= _MAX_FOUND:
+            self._found.clear()
+        self._found[table, key] = rule
+        return rule
 
     def python(self, name: str | None) -> CategoryRule | None:
         """A Python exception by its dotted name, its bare name, or the bare name of a listed class."""

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prodops.triage import facts as facts_data
-from prodops.triage.parsers import FrameworkError, categorize, load_categories, parse_all
+from prodops.triage.parsers import FrameworkError, categorize, load_categories
 from prodops.triage.tail import JobTail
 from prodops.triage.verdict import JobFacts, PluginVerdict
 
@@ -56,7 +56,7 @@ IFDH_ENDED_WITHIN = 15
 """ifdh's retry loop must end at most this many lines before the end of its stream: the job ended
 in the copy (the copy tool's own error lines and the wrapper's last words may follow it)."""
 
-Streams = Sequence[tuple[str, Sequence[str]]]
+Streams = Sequence[readers.Stream]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def classify(facts: JobFacts, tail: JobTail) -> PluginVerdict | None:
 
 def decide(facts: JobFacts, tail: JobTail, settings: ArtSettings) -> PluginVerdict | None:
     """:func:`classify` with explicit settings (tests use it)."""
-    streams: Streams = (("stdout", tail.stdout.lines), ("stderr", tail.stderr.lines))
+    streams: Streams = (readers.Stream("stdout", tail.stdout.lines, tail.stdout),
+                        readers.Stream("stderr", tail.stderr.lines, tail.stderr))
     end = readers.art_end(streams)
     for rule in (_validation, _samweb, _ifdh, _art_signal, _art_status):
         verdict = rule(streams, end, settings)
@@ -160,7 +161,7 @@ def _art_signal(streams: Streams, end: readers.ArtEnd, settings: ArtSettings) ->
 
 
 def _reports(streams: Streams) -> list[tuple[str, FrameworkError]]:
-    return [(stream, err) for stream, lines in streams for err in parse_all(lines) if not err.is_warning]
+    return [(s.name, err) for s in streams for err in s.reports() if not err.is_warning]
 
 
 def _art_status(streams: Streams, end: readers.ArtEnd, settings: ArtSettings) -> PluginVerdict | None:

@@ -29,6 +29,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from prodops.triage.parsers import FrameworkError, JoinedLines, parse_all, parse_tail
+from prodops.triage.tail import Tail
+
 ART_STATUS = re.compile(r"Art has completed and will exit with status (-?\d+)\.")
 ART_SIGNAL = re.compile(r"Art has handled signal (\d+)\.")
 IFDH_FAILED = re.compile(r"\bprogram: (?P<command>.+?)\s*exited status (?P<status>-?\d+)\s*$")
@@ -41,6 +44,11 @@ SAMWEB_HTTP_5XX = re.compile(r"^\s*HTTP error: (5\d\d)\b")
 TOOL_ERROR = re.compile(r"(?i)\b(?:error|fail(?:ed|ure)?|refused|timed out|denied|no such|unreachable)\b")
 IFDH_OWN = ("program: ", "delaying ", "retrying...", IFDH_DASH_D)
 SAM_URL = re.compile(r"(?i)/sam/|samweb|sam-web|sam_web")
+ART_HAS = "Art has"
+SAM_NEEDLES = ("SAMWeb", "HTTP error: 5", IFDH_FETCH)
+IFDH_NEEDLES = ("program: ", "retrying...", IFDH_DASH_D)
+NEEDLES = (ART_HAS, *IFDH_NEEDLES, *SAM_NEEDLES)
+"""Text the readers look for: a line holding none of it is read by none of them."""
 TAIL_END = 10
 """How many last lines of each stream are searched for the validation marker."""
 
@@ -94,18 +102,39 @@ class SamFailure:
     """``connection`` (samweb could not be reached), ``http-5xx`` or ``fetch-retries`` (ifdh's SAM call)."""
 
 
-def _lines(streams: Sequence[tuple[str, Sequence[str]]]) -> Iterator[Line]:
-    for stream, lines in streams:
-        for index, text in enumerate(lines):
-            yield Line(stream, index, text)
+class Stream:
+    """One stream's lines: a reader looks for its words in all of them at once and visits only the
+    lines that hold them (most jobs' tails hold none)."""
+
+    __slots__ = ("name", "lines", "_hits", "_reports", "_tail")
+
+    def __init__(self, name: str, lines: Sequence[str], tail: Tail | None = None) -> None:
+        self.name, self.lines, self._tail = name, lines, tail
+        self._hits = JoinedLines(lines).holding(*NEEDLES)
+        """The lines holding any reader's text, found in one search."""
+        self._reports: list[FrameworkError] | None = None
+
+    def holding(self, *needles: str) -> list[int]:
+        """Indexes of the lines holding any of ``needles`` (all of them among :data:`NEEDLES`), in order."""
+        return [i for i in self._hits if any(n in self.lines[i] for n in needles)]
+
+    def reports(self) -> list[FrameworkError]:
+        """The framework reports of the stream, parsed once whoever asks (prodops shares a tail's)."""
+        if self._reports is None:
+            self._reports = parse_tail(self._tail) if self._tail is not None else parse_all(self.lines)
+        return self._reports
 
 
-def art_end(streams: Sequence[tuple[str, Sequence[str]]]) -> ArtEnd:
+def _lines(streams: Sequence[Stream], *needles: str) -> Iterator[Line]:
+    for s in streams:
+        for index in s.holding(*needles):
+            yield Line(s.name, index, s.lines[index])
+
+
+def art_end(streams: Sequence[Stream]) -> ArtEnd:
     """art's last ``will exit with status`` line and ``handled signal`` line, in any stream."""
     status = status_line = signal = signal_line = None
-    for line in _lines(streams):
-        if "Art has" not in line.text:
-            continue
+    for line in _lines(streams, ART_HAS):
         m = ART_STATUS.search(line.text)
         if m:
             status, status_line = int(m.group(1)), line
@@ -116,13 +145,13 @@ def art_end(streams: Sequence[tuple[str, Sequence[str]]]) -> ArtEnd:
     return ArtEnd(status=status, status_line=status_line, signal=signal, signal_line=signal_line)
 
 
-def ifdh_gave_up(streams: Sequence[tuple[str, Sequence[str]]]) -> IfdhGaveUp | None:
+def ifdh_gave_up(streams: Sequence[Stream]) -> IfdhGaveUp | None:
     """The last command ifdh's retry loop reported failing, and the retries of that command seen."""
     last: Line | None = None
     loop_end: Line | None = None
     command, status, retries = "", None, 0
     dash_d: Line | None = None
-    for line in _lines(streams):
+    for line in _lines(streams, *IFDH_NEEDLES):
         text = line.text
         if "program: " in text:
             m = IFDH_KILLED.search(text)
@@ -147,15 +176,15 @@ def ifdh_gave_up(streams: Sequence[tuple[str, Sequence[str]]]) -> IfdhGaveUp | N
                       tool_error=_tool_error(streams, last), lines_after=_after(streams, loop_end))
 
 
-def _stream(streams: Sequence[tuple[str, Sequence[str]]], name: str) -> Sequence[str]:
-    return next(lines for stream, lines in streams if stream == name)
+def _stream(streams: Sequence[Stream], name: str) -> Sequence[str]:
+    return next(s.lines for s in streams if s.name == name)
 
 
-def _after(streams: Sequence[tuple[str, Sequence[str]]], line: Line) -> int:
+def _after(streams: Sequence[Stream], line: Line) -> int:
     return len(_stream(streams, line.stream)) - 1 - line.index
 
 
-def _tool_error(streams: Sequence[tuple[str, Sequence[str]]], last: Line) -> Line | None:
+def _tool_error(streams: Sequence[Stream], last: Line) -> Line | None:
     """The copy command's error: printed after ifdh's last ``program:`` line (the final try says no more),
     else the one just before it (the previous try's)."""
     lines = _stream(streams, last.stream)
@@ -168,10 +197,12 @@ def _tool_error(streams: Sequence[tuple[str, Sequence[str]]], last: Line) -> Lin
     return None
 
 
-def sam_failure(streams: Sequence[tuple[str, Sequence[str]]]) -> SamFailure | None:
+def sam_failure(streams: Sequence[Stream]) -> SamFailure | None:
     """The first line that says samweb could not be reached or answered 5xx, or ifdh's SAM call gave up."""
-    for stream, lines in streams:
-        for index, text in enumerate(lines):
+    for s in streams:
+        stream, lines = s.name, s.lines
+        for index in s.holding(*SAM_NEEDLES):
+            text = lines[index]
             if "SAMWeb" in text and SAMWEB_CONNECTION.search(text):
                 return SamFailure(Line(stream, index, text), "connection")
             if "HTTP error: 5" in text and SAMWEB_HTTP_5XX.match(text):
@@ -183,9 +214,10 @@ def sam_failure(streams: Sequence[tuple[str, Sequence[str]]]) -> SamFailure | No
     return None
 
 
-def marker(streams: Sequence[tuple[str, Sequence[str]]], pattern: re.Pattern[str]) -> tuple[Line, str] | None:
+def marker(streams: Sequence[Stream], pattern: re.Pattern[str]) -> tuple[Line, str] | None:
     """The validation marker in the last :data:`TAIL_END` lines of a stream, and its ``why``."""
-    for stream, lines in streams:
+    for s in streams:
+        stream, lines = s.name, s.lines
         for index in range(len(lines) - 1, max(-1, len(lines) - 1 - TAIL_END), -1):
             m = pattern.search(lines[index])
             if m:
