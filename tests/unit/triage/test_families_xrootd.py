@@ -67,3 +67,19 @@ def test_every_kxr_code_is_in_at_most_one_class_and_only_three_are_left_to_the_c
     # 3011 kXR_NotFound has its own rule and 3010 kXR_NotAuthorized stays with the catch-all
     # (storage.yaml); kXR_Cancelled and kXR_TooManyErrs say nothing alone
     assert unclassified == {3010, 3011, 3017, 3033}
+
+
+CMSSW_XRD = ("https://github.com/cms-sw/cmssw/blob/8bb1130f7cc83abf493f9c732791f287f4661022/"
+             "Utilities/XrdAdaptor/src/XrdRequestManager.cc")
+
+
+@pytest.mark.parametrize("line", [
+    # XrdRequestManager.cc: ex.addAdditionalInfo("Remote server already encountered a fatal error; no redirections were performed.")
+    "Remote server already encountered a fatal error; no redirections were performed.",
+    # XrdRequestManager.cc: ex << ". No additional data servers were found." after the XrdCl::File::Open(...) text
+    "XrdCl::File::Open(name='root://cmsxrootd.fnal.gov//store/data/f.root', flags=0x10, permissions=0660) => error"
+    " '[FATAL] Redirect limit has been reached' (errno=0, code=303). No additional data servers were found.",
+])
+def test_cmssw_s_xrootd_adaptor_giving_up(line):
+    ids = [m.pattern.id for m in load_library().match({"stderr": [line]})]
+    assert "cmssw-xrdadaptor-no-more-sources" in ids, CMSSW_XRD
