@@ -78,7 +78,7 @@ CMSSW_XRD = ("https://github.com/cms-sw/cmssw/blob/8bb1130f7cc83abf493f9c732791f
     "Remote server already encountered a fatal error; no redirections were performed.",
     # XrdRequestManager.cc: ex << ". No additional data servers were found." after the XrdCl::File::Open(...) text
     "XrdCl::File::Open(name='root://cmsxrootd.fnal.gov//store/data/f.root', flags=0x10, permissions=0660) => error"
-    " '[FATAL] Redirect limit has been reached' (errno=0, code=303). No additional data servers were found.",
+    " '[FATAL] Redirect limit has been reached' (errno=0, code=306). No additional data servers were found.",
 ])
 def test_cmssw_s_xrootd_adaptor_giving_up(line):
     ids = [m.pattern.id for m in load_library().match({"stderr": [line]})]
