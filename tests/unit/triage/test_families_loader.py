@@ -72,3 +72,23 @@ BASH_XMALLOC = "https://github.com/bminor/bash/blob/637f5c8696a6adc9b4519f1cd74a
 def test_bash_s_resource_failures(line, pid, resource, source):
     best = load_library().match({"stderr": [line]})[0].pattern
     assert (best.id, best.category.value, best.resource) == (pid, "infrastructure", resource), source
+
+
+SIGLIST = "https://github.com/bminor/glibc/blob/04e750e75b73957cf1c791535a3f4319534a52fc/sysdeps/generic/siglist.h"
+
+
+@pytest.mark.parametrize("line, pid, category, resource", [
+    # jobs.c: "%s: line %d: " then the job as pretty_print_job prints it: pid, glibc's signal text,
+    # "(core dumped)" when it dumped, the command
+    ("/srv/run.sh: line 42:  8812 CPU time limit exceeded (core dumped) ./reco -c reco.fcl",
+     "bash-job-cpu-time-limit", "infrastructure", "time"),
+    ("/srv/run.sh: line 42:  8812 File size limit exceeded (core dumped) ./reco -c reco.fcl",
+     "bash-job-file-size-limit", "infrastructure", "disk"),
+    ("/srv/run.sh: line 42:  8812 Terminated              ./reco -c reco.fcl", "bash-job-terminated", "infrastructure", None),
+    ("/srv/run.sh: line 42:  8812 Illegal instruction     (core dumped) ./reco -c reco.fcl",
+     "bash-job-illegal-instruction", "infrastructure", None),
+    ("/srv/run.sh: line 42:  8812 Aborted                 (core dumped) ./reco -c reco.fcl", "bash-job-aborted", "code", None),
+])
+def test_a_script_s_command_killed_by_a_signal(line, pid, category, resource):
+    best = load_library().match({"stderr": [line]})[0].pattern
+    assert (best.id, best.category.value, best.resource) == (pid, category, resource), (BASH_JOBS, SIGLIST)
