@@ -85,9 +85,6 @@ SIGLIST = "https://github.com/bminor/glibc/blob/04e750e75b73957cf1c791535a3f4319
     ("/srv/run.sh: line 42:  8812 File size limit exceeded (core dumped) ./reco -c reco.fcl",
      "bash-job-file-size-limit", "infrastructure", "disk"),
     ("/srv/run.sh: line 42:  8812 Terminated              ./reco -c reco.fcl", "bash-job-terminated", "infrastructure", None),
-    ("/srv/run.sh: line 42:  8812 Illegal instruction     (core dumped) ./reco -c reco.fcl",
-     "bash-job-illegal-instruction", "infrastructure", None),
-    ("/srv/run.sh: line 42:  8812 Aborted                 (core dumped) ./reco -c reco.fcl", "bash-job-aborted", "code", None),
 ])
 def test_a_script_s_command_killed_by_a_signal(line, pid, category, resource):
     best = load_library().match({"stderr": [line]})[0].pattern
