@@ -84,6 +84,10 @@ class CycleResult:
         return dict(self.__dict__)
 
 
+_Pending = tuple[classad2.ClassAd, "str | None", "str | None"]
+"""A changed ad, its JSON text and digest (None for a job with no row yet: made when it is written)."""
+
+
 @dataclass
 class _Mapped:
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -182,15 +186,15 @@ class SubmissionTracker:
         return result
 
     def _bound(
-        self, pending: dict[Any, tuple[classad2.ClassAd, str, str]]
-    ) -> tuple[dict[Any, tuple[classad2.ClassAd, str, str]], int]:
+        self, pending: dict[Any, _Pending]
+    ) -> tuple[dict[Any, _Pending], int]:
         """The changed ads this cycle maps and writes, and how many wait for the next one."""
         limit = self.max_rows
         if limit is None or len(pending) <= limit:
             return pending, 0
         assert self._known is not None
         known = self._known
-        kept: dict[Any, tuple[classad2.ClassAd, str, str]] = {}
+        kept: dict[Any, _Pending] = {}
         urgent: list[int] = []
         other: list[int] = []
         for key, item in pending.items():
@@ -220,7 +224,7 @@ class SubmissionTracker:
         self._counts = Counter(state for _, state in stored.values())
         self._final = {proc for proc, (_, state) in stored.items() if state in _FINAL}
 
-    def _diff(self, ads: Iterable[classad2.ClassAd]) -> tuple[_Mapped, dict[Any, tuple[classad2.ClassAd, str, str]]]:
+    def _diff(self, ads: Iterable[classad2.ClassAd]) -> tuple[_Mapped, dict[Any, _Pending]]:
         """Note the state of every job whose ad did not change; return the changed ads, one per job.
 
         A later ad of the same job (history after queue) wins.
@@ -228,8 +232,12 @@ class SubmissionTracker:
         assert self._known is not None
         known, by_hash = self._known, self._by_hash
         out = _Mapped()
-        pending: dict[Any, tuple[classad2.ClassAd, str, str]] = {}
+        pending: dict[Any, _Pending] = {}
         for ad in ads:
+            key = ad.get("ProcId")
+            if key.__class__ is int and key not in known:
+                pending[key] = (ad, None, None)  # no row yet: changed whatever it says; its text waits for its turn
+                continue
             text = ad_text(ad)
             digest = fingerprint(text)
             proc = by_hash.get(digest)
@@ -238,16 +246,18 @@ class SubmissionTracker:
                 out.bad_procs.discard(proc)
                 pending.pop(proc, None)
                 continue
-            key = ad.get("ProcId")
             pending[key if key.__class__ is int else id(ad)] = (ad, text, digest)
         return out, pending
 
     def _mapping(
-        self, pending: dict[Any, tuple[classad2.ClassAd, str, str]], out: _Mapped
+        self, pending: dict[Any, _Pending], out: _Mapped
     ) -> Iterator[dict[str, Any]]:
         """Map the changed ads one by one (the writer streams each row on), noting states and bad ads."""
         mapping = self.mapping
         for ad, text, digest in pending.values():
+            if text is None:
+                text = ad_text(ad)
+                digest = fingerprint(text)
             try:
                 row = map_ad_text(ad, text, digest, mapping)
             except BadClassAd as err:
