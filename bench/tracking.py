@@ -238,6 +238,57 @@ class Clock:
         return self.now
 
 
+class Tracked:
+    """One synthetic submission: its fake schedd, event log, backend (clock moved by hand) and tracker."""
+
+    def __init__(self, db_url: str, n_jobs: int, workdir: Path, attempt: int, label: str = "") -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        submission_id, spec = make_submission(db_url, attempt, n_jobs, str(workdir))
+        self.n_jobs, self.log_path = n_jobs, str(workdir / "jobs.log")
+        record_cluster(db_url, submission_id, spec, self.log_path)
+        self.schedd = FakeSchedd(first_cluster=CLUSTER)
+        print(f"[{label or n_jobs}] building {n_jobs} synthetic job ads and their event log ...", flush=True)
+        with EventLogWriter(self.log_path, host="submit01.fnal.gov") as log:
+            for proc in range(n_jobs):
+                self.schedd.put(synthetic_ad(proc, key=spec.key, request_id=spec.request_id, log=self.log_path))
+                log.submit(CLUSTER, proc, when=T0)
+            for proc in range(n_jobs):
+                log.execute(CLUSTER, proc, slot_name=f"slot1_{proc % 64}@wn-{proc % 997:03d}.example.org",
+                            when=T0 + 3600 + (proc * 7) % 7200)
+        self.clock = Clock()
+        self.backend = HTCondorBackend(schedd_factory=lambda: self.schedd, timeout_s=120, clock=self.clock)
+        self.tracker = tracking.SubmissionTracker(backend=self.backend, db_url=db_url, submission_id=submission_id)
+        self.schedd.query("true", self.backend.projection)  # the fake projects once per ad version; warm it
+        self.changed = 0
+
+    def change(self, changes: int, finished: int) -> None:
+        """``changes`` running jobs change (``finished`` of them finish and leave the queue), each with its event."""
+        running = [proc for (_, proc), ad in self.schedd.queue.items() if int(ad["JobStatus"]) == 2]
+        jobs = running[::max(len(running) // max(changes, 1), 1)][:changes]  # spread over the submission
+        with EventLogWriter(self.log_path, host="submit01.fnal.gov") as log:
+            for n, job in enumerate(jobs[finished:]):
+                k = self.changed + n
+                self.schedd.update(CLUSTER, job, RemoteUserCpu=900.0 + k, ResidentSetSize=2_000_000 + k,
+                                   ImageSize=2_000_000 + k)
+                log.image_size(CLUSTER, job, image_size_kb=2_000_000, memory_usage_mb=1954,
+                               resident_set_size_kb=2_000_000 + k, when=T0 + 9000)
+            for n, job in enumerate(jobs[:finished]):
+                self.schedd.update(CLUSTER, job, JobStatus=4, ExitCode=n % 3, ExitBySignal=False,
+                                   CompletionDate=T0 + 9000, EnteredCurrentStatus=T0 + 9000,
+                                   RemoteWallClockTime=5400.0,
+                                   LastRemoteHost=str(self.schedd.ad(CLUSTER, job)["RemoteHost"]), RemoteHost=None,
+                                   TransferOutputStats=classad2.parseOne(
+                                       "[ CedarFilesCountLastRun = 2; CedarSizeBytesLastRun = 4096 ]"))
+                log.terminated(CLUSTER, job, return_value=n % 3, run_usage=Usage(5000, 30),
+                               resources=[ResourceUsage("Cpus", 0.93, 1, 1)], when=T0 + 9000)
+                self.schedd.leave_queue(CLUSTER, job)
+        self.changed += len(jobs)
+        self.schedd.query("true", self.backend.projection)  # the changed ads' projections, as above
+
+    def cycle(self) -> dict[str, Any]:
+        return cycle(self.tracker, self.backend, self.schedd)
+
+
 def bench_cycles(db_url: str, n_jobs: int, workdir: Path, attempt: int = 1,
                  changes: int = CHANGES) -> tuple[list[dict[str, Any]], FakeSchedd]:
     """The cycles of one tracker of an ``n_jobs`` submission, the event log its change feed.
@@ -246,61 +297,79 @@ def bench_cycles(db_url: str, n_jobs: int, workdir: Path, attempt: int = 1,
     of them finished and left the queue, the rest new usage; each with its event), an idle
     one, and a reconciliation with nothing changed (the clock moved past ``reconcile_interval``).
     """
-    submission_id, spec = make_submission(db_url, attempt, n_jobs, str(workdir))
-    log_path = str(workdir / "jobs.log")
-    record_cluster(db_url, submission_id, spec, log_path)
-    schedd = FakeSchedd(first_cluster=CLUSTER)
-    print(f"[{n_jobs}] building {n_jobs} synthetic job ads and their event log ...", flush=True)
-    with EventLogWriter(log_path, host="submit01.fnal.gov") as log:
-        for proc in range(n_jobs):
-            schedd.put(synthetic_ad(proc, key=spec.key, request_id=spec.request_id, log=log_path))
-            log.submit(CLUSTER, proc, when=T0)
-        for proc in range(n_jobs):
-            log.execute(CLUSTER, proc, slot_name=f"slot1_{proc % 64}@wn-{proc % 997:03d}.example.org",
-                        when=T0 + 3600 + (proc * 7) % 7200)
-    clock = Clock()
-    backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=120, clock=clock)
-    tracker = tracking.SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id)
-    schedd.query("true", backend.projection)  # the fake projects once per ad version; warm it
-
+    sub = Tracked(db_url, n_jobs, workdir, attempt)
     results = []
     print(f"[{n_jobs}] cycle 1: every job new ...", flush=True)
-    results.append({"cycle": "first (all new)", **cycle(tracker, backend, schedd)})
+    results.append({"cycle": "first (all new)", **sub.cycle()})
     while results[-1]["deferred"] or results[-1]["events_behind"]:
         print(f"[{n_jobs}] cycle {len(results) + 1}: catching up ...", flush=True)
-        results.append({"cycle": "catching up", **cycle(tracker, backend, schedd)})
+        results.append({"cycle": "catching up", **sub.cycle()})
 
     changes = min(changes, n_jobs)
     finished = changes // 5
-    step = max(n_jobs // changes, 1)
-    jobs = [proc * step % n_jobs for proc in range(changes)]
-    with EventLogWriter(log_path, host="submit01.fnal.gov") as log:
-        for proc, job in enumerate(jobs[finished:]):
-            schedd.update(CLUSTER, job, RemoteUserCpu=900.0 + proc, ResidentSetSize=2_000_000 + proc,
-                          ImageSize=2_000_000 + proc)
-            log.image_size(CLUSTER, job, image_size_kb=2_000_000, memory_usage_mb=1954,
-                           resident_set_size_kb=2_000_000 + proc, when=T0 + 9000)
-        for proc, job in enumerate(jobs[:finished]):
-            schedd.update(CLUSTER, job, JobStatus=4, ExitCode=proc % 3, ExitBySignal=False,
-                          CompletionDate=T0 + 9000, EnteredCurrentStatus=T0 + 9000, RemoteWallClockTime=5400.0,
-                          LastRemoteHost=str(schedd.ad(CLUSTER, job)["RemoteHost"]), RemoteHost=None,
-                          TransferOutputStats=classad2.parseOne(
-                              "[ CedarFilesCountLastRun = 2; CedarSizeBytesLastRun = 4096 ]"))
-            log.terminated(CLUSTER, job, return_value=proc % 3, run_usage=Usage(5000, 30),
-                           resources=[ResourceUsage("Cpus", 0.93, 1, 1)], when=T0 + 9000)
-            schedd.leave_queue(CLUSTER, job)
-    schedd.query("true", backend.projection)  # the changed ads' projections, as above
+    sub.change(changes, finished)
     print(f"[{n_jobs}] cycle {len(results) + 1}: {changes} jobs changed ({finished} finished) ...", flush=True)
-    results.append({"cycle": f"{changes} changed ({finished} finished)", **cycle(tracker, backend, schedd)})
+    results.append({"cycle": f"{changes} changed ({finished} finished)", **sub.cycle()})
     print(f"[{n_jobs}] cycle {len(results) + 1}: nothing changed ...", flush=True)
-    idle = [cycle(tracker, backend, schedd) for _ in range(5)]
+    idle = [sub.cycle() for _ in range(5)]
     results.append({"cycle": "idle (no change; median of 5)",
                     **sorted(idle, key=lambda c: c["total_s"])[len(idle) // 2]})
-    clock.now += backend.reconcile_interval
+    sub.clock.now += sub.backend.reconcile_interval
     print(f"[{n_jobs}] cycle {len(results) + 1}: reconciliation, nothing changed ...", flush=True)
-    results.append({"cycle": "reconciliation (no change)", **cycle(tracker, backend, schedd)})
-    schedd.close()
-    return results, schedd
+    results.append({"cycle": "reconciliation (no change)", **sub.cycle()})
+    sub.schedd.close()
+    return results, sub.schedd
+
+
+def bench_concurrent(db_url: str, n_subs: int, n_jobs: int, workdir: Path, poll_s: float,
+                     rounds: int = 6, changes: int = 100) -> dict[str, Any]:
+    """``n_subs`` submissions tracked by one process as the triggerer runs triggers: one asyncio
+    loop, each cycle in the default thread pool (``asyncio.to_thread``). Each poll interval every
+    submission runs one cycle; the interval is kept when all ten finish within ``poll_s``.
+
+    First the start (every submission new at once, cycles until all are stored), then ``rounds``
+    steady intervals in which each submission had ``changes`` changes (a fifth finished), then an
+    idle one. Changes are made between intervals, outside the timing.
+    """
+    import asyncio
+
+    subs = [Tracked(db_url, n_jobs, workdir / f"concurrent-{i}", 100 + i, label=f"{i + 1}/{n_subs}")
+            for i in range(n_subs)]
+
+    async def interval(active: list[Tracked]) -> tuple[dict[str, Any], list[Tracked]]:
+        """One poll interval: every active submission's cycle at once; returns the figures and the
+        submissions the per-cycle bound left work to (they go again at once, as the trigger does)."""
+        started = time.perf_counter()
+
+        async def one(sub: Tracked) -> tuple[float, dict[str, Any]]:
+            result = await asyncio.to_thread(sub.tracker.cycle)
+            return time.perf_counter() - started, result.to_dict()
+
+        done = await asyncio.gather(*(one(sub) for sub in active))
+        behind = [sub for sub, (_, r) in zip(active, done) if r["deferred"] or r["events_behind"]]
+        return {"makespan_s": round(max(t for t, _ in done), 3), "cycles_s": [round(t, 3) for t, _ in done],
+                "written": sum(r["written"] for _, r in done), "behind": len(behind)}, behind
+
+    async def run() -> dict[str, Any]:
+        start, steady = [], []
+        waiting = list(subs)
+        while waiting:
+            print(f"[concurrent] start interval {len(start) + 1}: {len(waiting)} submissions to store ...",
+                  flush=True)
+            figures, waiting = await interval(waiting)
+            start.append(figures)
+        for r in range(rounds):
+            for sub in subs:
+                sub.change(changes, changes // 5)
+            print(f"[concurrent] steady interval {r + 1}: {changes} changes in each submission ...", flush=True)
+            steady.append((await interval(subs))[0])
+        idle = (await interval(subs))[0]
+        return {"start": start, "steady": steady, "idle": idle}
+
+    result = asyncio.run(run())
+    for sub in subs:
+        sub.schedd.close()
+    return {"submissions": n_subs, "jobs": n_jobs, "poll_s": poll_s, "changes": changes, **result}
 
 
 def idle_calls_per_hour(cycles: list[dict[str, Any]], poll_interval_s: float, reconcile_s: float) -> dict[str, float]:
@@ -426,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="5000,20000,100000",
                         help="submission sizes whose tracking cycles are measured (default 5000,20000,100000)")
     parser.add_argument("--no-ingest", action="store_true", help="skip the ingest comparison")
+    parser.add_argument("--concurrent", type=int, default=10,
+                        help="submissions of --jobs jobs tracked at once by one process (default 10; 0 skips)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args(argv)
     sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()} | {args.jobs})
@@ -446,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
                     ingest = bench_ingest(db_url, schedd, HTCondorBackend(schedd_factory=lambda s=schedd: s),
                                           Path(tmp) / "ingest", args.repeat)
             cycles = by_size[args.jobs]
+            concurrent = bench_concurrent(db_url, args.concurrent, args.jobs, Path(tmp),
+                                          config.track_poll_interval_s()) if args.concurrent else None
     finally:
         if not args.keep:
             devenv.drop_database(server, name)
@@ -486,8 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(c["total_s"] for c in cycles)
     print(f"slowest cycle at {args.jobs} jobs {worst:.3f} s (target <= {TARGET_CYCLE_S:.0f} s:"
           f" {verdict(worst <= TARGET_CYCLE_S)})")
+    if concurrent is not None:
+        print_concurrent(concurrent)
     if ingest is None:
-        return _write(args, by_size, None)
+        return _write(args, by_size, None, concurrent)
     print(f"\n=== Ingest of the same {ingest['rows']} ads (median of {args.repeat}; commit included) ===")
     rate = "rows/s"
     print(f"query only          {ingest['query_s']:7.3f} s  (one Schedd.query of the submission, fake schedd)")
@@ -513,15 +588,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  vs async commit   {ingest['ingest_vs_per_job_async_commit']:7.1f} x")
     print(f"  vs 1-tx upserts   {ingest['ingest_vs_per_job_one_tx']:7.1f} x (ad ingest vs per-row upsert, 1 tx)")
 
-    return _write(args, by_size, ingest)
+    return _write(args, by_size, ingest, concurrent)
 
 
-def _write(args: argparse.Namespace, by_size: dict[int, list[dict[str, Any]]], ingest: dict[str, Any] | None) -> int:
+def print_concurrent(c: dict[str, Any]) -> None:
+    poll = c["poll_s"]
+    print(f"\n=== {c['submissions']} submissions of {c['jobs']} jobs tracked by one process (asyncio, cycles in"
+          f" threads, as the triggerer runs triggers; poll interval {poll:g} s) ===")
+    print(f"{'interval':34} {'all done':>8} {'slowest':>8} {'fastest':>8} {'rows':>7}")
+    rows = [(f"start {i + 1} (storing new jobs)", x) for i, x in enumerate(c["start"])]
+    rows += [(f"steady {i + 1} ({c['changes']} changes each)", x) for i, x in enumerate(c["steady"])]
+    rows.append(("idle", c["idle"]))
+    for label, x in rows:
+        print(f"{label:34} {x['makespan_s']:8.3f} {max(x['cycles_s']):8.3f} {min(x['cycles_s']):8.3f} {x['written']:7d}")
+    steady = max([x["makespan_s"] for x in c["steady"]] + [c["idle"]["makespan_s"]])
+    first = max(x["makespan_s"] for x in c["start"])
+    print(f"worst interval while running: {steady:.3f} s (target: every submission's cycle within the {poll:g} s"
+          f" poll interval: {verdict(steady <= poll)}); while storing {c['submissions'] * c['jobs']} new jobs"
+          f" at the start: at most {first:.3f} s an interval, {len(c['start'])} intervals")
+
+
+def _write(args: argparse.Namespace, by_size: dict[int, list[dict[str, Any]]], ingest: dict[str, Any] | None,
+           concurrent: dict[str, Any] | None = None) -> int:
     out = REPO / "bench" / "results" / f"tracking-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"jobs": args.jobs, "python": platform.python_version(), "machine": platform.machine(),
                                "cpus": os.cpu_count(), "cycles": by_size[args.jobs],
-                               "cycles_by_size": {str(k): v for k, v in by_size.items()}, "ingest": ingest},
+                               "cycles_by_size": {str(k): v for k, v in by_size.items()}, "ingest": ingest,
+                               "concurrent": concurrent},
                               indent=2) + "\n")
     print(f"\nwritten to {out.relative_to(REPO)}")
     return 0
