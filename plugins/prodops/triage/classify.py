@@ -29,7 +29,7 @@ from typing import Any
 
 from prodops.constants import Category
 from prodops.triage import facts as facts_rules
-from prodops.triage.parsers import FrameworkError, categorize, parse_tail, prescan
+from prodops.triage.parsers import FrameworkError, categorize, load_categories, parse_tail, prescan
 from prodops.triage.patterns import Library, Match, load_library
 from prodops.triage.plugins import PluginRunner, discover
 from prodops.triage.scorer import probable_causes
@@ -96,6 +96,8 @@ class Classifier:
         self.runner = runner if runner is not None else PluginRunner(discover())
         self.plugin_seconds = 0.0
         """How long the plugins took in the last :meth:`classify` (the triage summary shows it apart)."""
+        facts_rules.load_facts()  # the rest of the knowledge is read once too, before the first job
+        load_categories()
 
     @staticmethod
     def _streams(facts: JobFacts, tail: JobTail) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def parse_tail(tail: Tail) -> list[FrameworkError]:
     """:func:`parse_all` of a tail's lines, parsed once per tail: triage and an experiment's plugin
     share the result, and a tail whose raw bytes hold no trigger is not even decoded."""
     if tail.reports is None:
-        if not tail.count or (tail.raw is not None and not may_hold_report(tail.raw)):
+        if not tail.count or (tail.triggers is None and tail.raw is not None and not may_hold_report(tail.raw)):
             tail.reports = ()
         else:
             tail.reports = tuple(_parse(tail.lines, tail.triggers))
