@@ -263,12 +263,17 @@ class AirflowStack(AirflowClient):
 
     def answer_hitl(self, dag_id: str, run_id: str, task_id: str, chosen_options: list[str],
                     params_input: dict | None = None, map_index: int = -1) -> dict:
-        """Answer only once the scheduler has seen the paused worker exit.
+        """Answer only once the scheduler has seen the paused worker exit (:meth:`wait_until_answerable`)."""
+        self.wait_until_answerable(dag_id, run_id, task_id, map_index)
+        return super().answer_hitl(dag_id, run_id, task_id, chosen_options, params_input, map_index)
+
+    def wait_until_answerable(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> None:
+        """Wait for the scheduler's log line saying it saw the paused HITL worker exit.
 
         Airflow 3.3.2 fails a HITL task whose answer requeues it before the scheduler has
         processed the executor event of the pause ("finished with state success, but the task
         instance's state attribute is queued"). A person never answers that fast; a test on a
-        loaded machine does, so wait for the scheduler's own log line saying it saw that event.
+        loaded machine does (through the API or a browser), so it waits for that event first.
         """
         try_number = self.task_instance(dag_id, run_id, task_id, map_index)["try_number"]
         marker = (f"Received executor event with state success for task instance TaskInstanceKey("
@@ -278,7 +283,6 @@ class AirflowStack(AirflowClient):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the scheduler never reported the pause of {task_id} in {run_id}; see {self.log_path}")
             time.sleep(POLL_SECONDS)
-        return super().answer_hitl(dag_id, run_id, task_id, chosen_options, params_input, map_index)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
         """Wait until the dag-processor has parsed ``dag_id``; else fail with the import errors."""

@@ -22,7 +22,8 @@ SELECT DISTINCT experiment, campaign FROM requests ORDER BY experiment, campaign
 -- name: campaign_requests
 -- Every request of one campaign (an experiment's campaign name), oldest first.
 SELECT r.id, r.experiment, r.campaign, r.workflow, r.state, r.n_jobs, r.input_dataset, r.requested_priority,
-       r.priority, r.decided_by, r.decided_at, r.created_at, r.updated_at, r.ended_reason, r.ended_at,
+       r.priority, r.decided_by, r.decided_at, r.decision_note, r.created_at, r.updated_at, r.ended_reason,
+       r.ended_at,
        coalesce((SELECT jsonb_agg(jsonb_build_object('name', st.name, 'state', st.state) ORDER BY st.position)
                    FROM stages st WHERE st.request_id = r.id), '[]'::jsonb) AS stages
   FROM requests r

@@ -95,8 +95,8 @@ class RequestApprovalOperator(ApprovalOperator):
                                        source="task",
                                        description="Final priority, 0 (lowest) to 100 (highest); starts at the"
                                                    " requested one."),
-            "note": Param("", type="string", maxLength=2000, pattern=ONE_LINE, title="Note to the requester",
-                          description="One line of text.", source="task"),
+            "note": Param(None, type=["null", "string"], maxLength=2000, pattern=ONE_LINE,
+                          title="Note to the requester", description="One line of text (optional).", source="task"),
         }
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

@@ -144,7 +144,8 @@ class OtherRequest:
     jobs: int
     done: int
     failed: int
-    ended_reason: str | None = None
+    why: str | None = None
+    """How it ended (``ended_reason``), else the approver's note."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def approval_facts(conn: psycopg.Connection, request_id: int, request: Productio
         for _, w in blocking_windows(windows, names, now, now + MAINTENANCE_AHEAD)))
     campaign = tuple(
         OtherRequest(r["id"], r["state"], r["progress"]["jobs"], r["progress"]["done"], r["progress"]["failed"],
-                     r["ended_reason"])
+                     r["ended_reason"] or r["decision_note"])
         for r in campaign_requests(conn, request.experiment, request.campaign) if r["id"] != request_id)
     return ApprovalFacts(totals=request_totals(request, template, inputs), now=now, services=services,
                          maintenance=maintenance, campaign=campaign, input_problem=problem)
@@ -236,22 +237,23 @@ def approval_body(request: ProductionRequest, facts: ApprovalFacts | None = None
         ("Workflow options", request.workflow_options),
         ("Justification", request.justification),
     ]
-    lines = [f"**{name}:** {code_span(value)}" for name, value in rows]
+    form = "  \n".join(f"**{name}:** {code_span(value)}" for name, value in rows)
     if facts is None:
-        return "  \n".join(lines)
-    lines += ["", "**What it asks in all** (if every job succeeds once)", *totals_lines(facts.totals)]
-    if facts.input_problem:
-        lines.append(f"**Input dataset cannot be read now:** {code_span(facts.input_problem)}")
-    lines += ["", f"**Services it needs, now** ({_when(facts.now)})"]
-    lines += [f"{code_span(s.name)}: **{s.state}**" + (f" since {_when(s.since)}" if s.since else "")
-              for s in facts.services] or ["none"]
-    lines += ["", "**Maintenance open or in the next 14 days**"]
-    lines += [f"{_when(w.starts_at)} - {_when(w.ends_at)}, "
-              f"{', '.join(code_span(s) for s in w.services) if w.services else 'all services'}: {code_span(w.reason)}"
-              for w in facts.maintenance] or ["none"]
-    lines += ["", f"**Other requests of campaign {code_span(request.campaign)}**"]
-    lines += [f"request {o.id}: **{o.state}**, "
-              + (f"{o.done:,} of {o.jobs:,} jobs succeeded, {o.failed:,} failed" if o.jobs else "no job ran")
-              + (f" ({code_span(o.ended_reason)})" if o.ended_reason else "")
-              for o in facts.campaign] or ["none"]
-    return "  \n".join(lines)
+        return form
+    sections = [
+        ["**What it asks in all** (if every job succeeds once)", *totals_lines(facts.totals),
+         *([f"**Input dataset cannot be read now:** {code_span(facts.input_problem)}"] if facts.input_problem else [])],
+        [f"**Services it needs, now** ({_when(facts.now)})",
+         *([f"{code_span(s.name)}: **{s.state}**" + (f" since {_when(s.since)}" if s.since else "")
+            for s in facts.services] or ["none"])],
+        ["**Maintenance open or in the next 14 days**",
+         *([f"{_when(w.starts_at)} - {_when(w.ends_at)}, "
+            f"{', '.join(code_span(s) for s in w.services) if w.services else 'all services'}: {code_span(w.reason)}"
+            for w in facts.maintenance] or ["none"])],
+        [f"**Other requests of campaign {code_span(request.campaign)}**",
+         *([f"request {o.id}: **{o.state}**, "
+            + (f"{o.done:,} of {o.jobs:,} jobs succeeded, {o.failed:,} failed" if o.jobs else "no job ran")
+            + (f" ({code_span(o.why)})" if o.why else "")
+            for o in facts.campaign] or ["none"])],
+    ]
+    return "\n\n".join([form, *("  \n".join(lines) for lines in sections)])

@@ -9,6 +9,7 @@ SVG in an ``<img>`` runs no script, and every chart is beside a table of its fig
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,7 @@ def outcomes_chart(over_time: dict[str, Any]) -> Chart | None:
         js=[], width=720, height=300, explicit_size=False, disable_xml_declaration=True, legend_at_bottom=True,
         legend_at_bottom_columns=len(names), x_label_rotation=-30, truncate_label=-1, show_minor_x_labels=True,
         x_labels_major_every=max(1, len(over_time["times"]) // 8), show_y_guides=True,
+        y_labels=_whole_numbers(max(sum(column) for column in zip(*series.values()))),
         title=f"Job attempts ended per {_bucket_name(over_time['bucket_s'])}, by outcome",
         style=_style(tuple(OUTCOME_COLOURS[n] for n in names)), print_values=False, margin=12)
     chart.x_labels = [_time_label(t, over_time["bucket_s"]) for t in over_time["times"]]
@@ -85,11 +87,18 @@ def failures_chart(failures: dict[str, int]) -> Chart | None:
     chart = pygal.HorizontalBar(
         js=[], width=720, height=70 + 42 * len(names), explicit_size=False, disable_xml_declaration=True,
         show_legend=False, print_values=True, title="Failed attempts by triage category",
+        y_labels=_whole_numbers(max(failures[n] for n in names)),
         style=_style((CATEGORY_COLOURS[names[0]],)), margin=12)
     chart.x_labels = names
     chart.add("failed attempts", [{"value": failures[n], "color": CATEGORY_COLOURS[n]} for n in names])
     return Chart(_data_uri(chart), "Bar chart of failed attempts by triage category: "
                  + ", ".join(f"{name} {failures[name]:,}" for name in names) + ".")
+
+
+def _whole_numbers(top: int) -> list[int]:
+    """Axis ticks for counts: whole numbers, about ten of them."""
+    step = max(1, math.ceil(top / 10))
+    return list(range(0, top + step, step))
 
 
 def _bucket_name(seconds: int) -> str:

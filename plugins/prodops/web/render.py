@@ -60,7 +60,10 @@ def _line_of(evidence: dict[str, Any]) -> str:
 
 
 def _hours(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds / 3600:,.1f} h"
+    """Hours with one decimal; under an hour as a duration (``12 s``, ``40 min``)."""
+    if seconds is None:
+        return ""
+    return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else _duration(seconds)
 
 
 def _percent(fraction: float | None) -> str:
