@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from prodops.triage.parsers._text import MAX_REPORT_LINES
+from prodops.triage.parsers._text import MAX_REPORT_LINES, JoinedLines
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
 
 _FATAL = re.compile(r"A fatal system signal has occurred: (.{1,100}?)\s*$")
@@ -145,8 +145,9 @@ def parse(lines: list[str]) -> list[FrameworkError]:
     errors: list[FrameworkError] = []
     group: list[tuple[int, str, str | None]] = []
     gap = 0
+    marked = set(JoinedLines(lines).holding(*TRIGGERS))  # every marker holds a trigger: the others are not read
     for i, text in enumerate(lines):
-        mark = _marker(text)
+        mark = _marker(text) if i in marked else None
         if mark is not None:
             if group and gap > MAX_GAP:
                 errors.append(_report(lines, group))
