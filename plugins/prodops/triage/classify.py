@@ -94,8 +94,8 @@ class Classifier:
     def __init__(self, library: Library | None = None, runner: PluginRunner | None = None) -> None:
         self.library = library or load_library()
         self.runner = runner if runner is not None else PluginRunner(discover())
-        self.plugin_seconds = 0.0
-        """How long the plugins took in the last :meth:`classify` (the triage summary shows it apart)."""
+        self.plugin_seconds = self.match_seconds = 0.0
+        """How long the plugins and the pattern library took in the last :meth:`classify` (shown apart)."""
         facts_rules.load_facts()  # the rest of the knowledge is read once too, before the first job
         load_categories()
 
@@ -113,7 +113,9 @@ class Classifier:
         started = time.perf_counter()
         decided = self.runner.run(items) if self.runner.plugins else [None] * len(items)
         self.plugin_seconds = time.perf_counter() - started
+        started = time.perf_counter()
         matched = self.library.match_many([self._streams(f, t) for f, t in items], [f.experiment for f, _ in items])
+        self.match_seconds = time.perf_counter() - started
         return [self.decide(f, t, plugin_verdict=p, matches=m) for (f, t), p, m in zip(items, decided, matched)]
 
     def decide(self, facts: JobFacts, tail: JobTail, *, plugin_verdict: Verdict | None = None,

@@ -147,7 +147,7 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     classifier = classifier or default_classifier(settings)
     verdicts = classifier.classify(list(zip(facts, tails)))
     timings["classify"], mark = time.perf_counter() - mark - classifier.plugin_seconds, time.perf_counter()
-    timings["plugins"] = classifier.plugin_seconds
+    timings["plugins"], timings["of_which_matching"] = classifier.plugin_seconds, classifier.match_seconds
     needed = set(_workflow_services(workflow, stage))
     margin = timedelta(seconds=settings.outage_margin_s)
     limits = {k: request.get(k) for k in ("request_memory_mb", "request_disk_mb", "max_wall_time_min")}
