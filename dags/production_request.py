@@ -29,7 +29,7 @@ from datetime import timedelta
 from airflow.sdk import Asset, Param, TaskGroup, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from prodops import config
+from prodops import config, notices
 from prodops.batch.registry import get_backend
 from prodops.operators.approval import RequestApprovalOperator
 from prodops.operators.retry import RetryFailuresOperator
@@ -135,7 +135,8 @@ def production_request() -> None:
     )
 
     preflight = PreflightSensor(
-        task_id="preflight", workflow="{{ params.workflow }}", run_for_min="{{ params.max_wall_time_min }}"
+        task_id="preflight", workflow="{{ params.workflow }}", run_for_min="{{ params.max_wall_time_min }}",
+        request_id=request["request_id"],
     )
 
     @task.branch
@@ -154,8 +155,11 @@ def production_request() -> None:
             raise AirflowFailException("validate_request recorded no request (see its log); nothing to report")
         states = ctx["ti"].get_task_states(dag_id=ctx["dag"].dag_id, run_ids=[ctx["run_id"]]).get(ctx["run_id"], {})
         failed = failed_tasks({t: s for t, s in states.items() if t != "report"}, list(ctx["dag"].task_dict))
-        result = service.report_request(url_from_connection(), made["request_id"], failed_tasks=failed)
+        db = url_from_connection()
+        result = service.report_request(db, made["request_id"], failed_tasks=failed)
         log.info("\n%s", result.text)
+        notices.send(notices.ended(notices.for_request(db, made["request_id"]), result.end.state.value,
+                                   result.end.reason, result.text), ctx)
         if failed:
             raise AirflowFailException(f"request {made['request_id']} ended {result.end.state.value}: {result.end.reason}")
         return result.reports

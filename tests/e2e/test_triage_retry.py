@@ -78,6 +78,8 @@ def outage_run(airflow, feeder, tmp_path_factory):
                                  r=request_id)) == len(STREAMING) + 1, timeout=240, what="a verdict for every job")
     wait_until(lambda: "wait for preflight" in airflow.task_log(DAG, run_id, f"{PREFIX}.track_stage"), timeout=90,
                what="the track_stage log to say the retries wait for preflight")
+    # it woke up once to tell on-call, and waits in the triggerer again
+    airflow.wait_for_task_state(DAG, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
     while_down = {
         "submissions": fetch(airflow.prodops_db_url, "SELECT attempt FROM submissions WHERE request_id = %(r)s",
                              r=request_id),

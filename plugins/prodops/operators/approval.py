@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Context, Param, ParamsDict
+from airflow.sdk import BaseNotifier, Context, Param, ParamsDict
 
 from prodops import config
 from prodops.constants import RequestState
@@ -25,7 +25,8 @@ class RequestApprovalOperator(ApprovalOperator):
     shows the form with the totals, the workflow's services now, maintenance and the
     campaign's other requests (:func:`prodops.request.approval_text.approval_body`).
     Approve and reject are stored on the request; no answer within the response timeout
-    marks it ``expired``. The timeout is read when the gate opens, from the Airflow Variable
+    marks it ``expired``. The experiment's approvers are told when the gate opens, the
+    request's contact when it is decided (:mod:`prodops.notices`). The timeout is read when the gate opens, from the Airflow Variable
     ``prodops_approval_timeout_hours`` when set, else from ``response_timeout``. Reject and expiry skip everything downstream, so the run ends
     cleanly with nothing submitted.
     """
@@ -65,6 +66,7 @@ class RequestApprovalOperator(ApprovalOperator):
                     f"Airflow Variable {TIMEOUT_VARIABLE}={hours!r} is not a number of hours; set it to e.g. 72"
                 ) from None
         self.open_with_request_facts()
+        self.notifiers = [*self.notifiers, _ApprovalWanted(self.conn_id, int(self.request_id))]
         self.log.info("Waiting up to %s for a decision on request %s", self.response_timeout, self.request_id)
         return super().execute(context)
 
@@ -107,6 +109,7 @@ class RequestApprovalOperator(ApprovalOperator):
         if event.get("error_type") == "timeout":
             self.log.warning("No decision within %s: request %s expired", self.response_timeout, self.request_id)
             record_decision(db_url, int(self.request_id), state=RequestState.EXPIRED)
+            _tell_contact(db_url, int(self.request_id), "expired", context)
             self.skip(ti=context["ti"], tasks=list(context["task"].get_flat_relatives(upstream=False)))
             return {"chosen_options": [], "expired": True}
         chosen = event["chosen_options"]
@@ -125,4 +128,31 @@ class RequestApprovalOperator(ApprovalOperator):
         )
         self.log.info("Request %s %s by %s", self.request_id, "approved" if approved else "rejected",
                       approver_name(event.get("responded_by_user")))
+        _tell_contact(db_url, int(self.request_id), "approved" if approved else "rejected", context,
+                      by=approver_name(event.get("responded_by_user")), note=params.get("note") or None)
         return super().execute_complete(context, event)
+
+
+def _tell_contact(db_url: str, request_id: int, state: str, context: Context, **decision: Any) -> None:
+    from prodops import notices
+
+    notices.send(notices.decided(notices.for_request(db_url, request_id), state, **decision), context)
+
+
+class _ApprovalWanted(BaseNotifier):
+    """Tells the experiment's approvers (include/notices.yaml) that the gate is open; HITL calls
+    it once the request is answerable. Renders no template: the request's text is data."""
+
+    template_fields = ()
+
+    def __init__(self, conn_id: str, request_id: int) -> None:
+        super().__init__()
+        self.conn_id, self.request_id = conn_id, request_id
+
+    def notify(self, context: Context) -> None:
+        from prodops import notices
+        from prodops.store.db import url_from_connection
+
+        settings = notices.load_settings()
+        request = notices.for_request(url_from_connection(self.conn_id), self.request_id)
+        notices.send(notices.approval_wanted(request, settings), context, settings)

@@ -14,8 +14,9 @@ from prodops.triggers.stage import StageTrigger
 
 class StageRetriesOperator(BaseOperator):
     """Waits in the triggerer (:class:`StageTrigger`) while the stage runs; wakes up in a worker
-    only to submit a retry round (:func:`prodops.triage.retry.submit_round`), to record service
-    retries that waited past ``preflight_timeout`` as skipped, and to return at the end.
+    only to submit a retry round (:func:`prodops.triage.retry.submit_round`), to tell on-call
+    that an outage holds service retries, to record those that waited past
+    ``preflight_timeout`` as skipped, and to return at the end.
 
     Restart safe: what to do next is read from the database each time (planned actions, the
     submissions of the stage), and a round submitted before a crash is found, not submitted twice.
@@ -78,6 +79,8 @@ class StageRetriesOperator(BaseOperator):
         if status == "error":
             raise AirflowException(f"Tracking stage {stage} of request {request_id} failed: {event.get('message')}")
         waiting_since = event.get("waiting_since")
+        if status == "waiting":
+            self._tell_on_call(context, request_id, stage, event)
         if status == "preflight_timeout":
             state = retry.stage_retries(self._db(), request_id, stage)
             if state.waiting is not None:
@@ -85,6 +88,16 @@ class StageRetriesOperator(BaseOperator):
                                                          f" of the first wait: {event.get('blockers')}")
             waiting_since = None
         return self._go(request_id, stage, waiting_since)
+
+    def _tell_on_call(self, context: Context, request_id: int, stage: str, event: dict[str, Any]) -> None:
+        from prodops import notices
+
+        self.log.info("Stage %s: %s service retries wait for preflight: %s", stage, event.get("jobs"),
+                      event.get("blockers"))
+        settings = notices.load_settings()
+        notices.send(notices.outage_holds(notices.for_request(self._db(), request_id), settings,
+                                          what=f"the retries of stage {stage}", blockers=str(event.get("blockers"))),
+                     context, settings)
 
 
 class TrackStageOperator(StageRetriesOperator):

@@ -18,10 +18,11 @@ class PreflightSensor(BaseSensorOperator):
     which service blocks and until when, and fails with that list at ``timeout``.
 
     ``workflow`` and ``run_for_min`` are templated (the request form's workflow and wall time);
-    ``timeout`` defaults to PRODOPS_PREFLIGHT_TIMEOUT_HOURS (24 h).
+    ``timeout`` defaults to PRODOPS_PREFLIGHT_TIMEOUT_HOURS (24 h). With ``request_id``, on-call is
+    told when the request starts to wait (:mod:`prodops.notices`).
     """
 
-    template_fields: Sequence[str] = ("workflow", "run_for_min")
+    template_fields: Sequence[str] = ("workflow", "run_for_min", "request_id")
 
     def __init__(
         self,
@@ -31,6 +32,7 @@ class PreflightSensor(BaseSensorOperator):
         conn_id: str = config.DB_CONN_ID,
         poke_interval: float | None = None,
         timeout: float | None = None,
+        request_id: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -41,6 +43,8 @@ class PreflightSensor(BaseSensorOperator):
         self.workflow = workflow
         self.run_for_min = run_for_min
         self.conn_id = conn_id
+        self.request_id = request_id
+        self._summary = ""
 
     def _run_for(self) -> timedelta:
         try:
@@ -57,12 +61,14 @@ class PreflightSensor(BaseSensorOperator):
 
         result = check_workflow(url_from_connection(self.conn_id), str(self.workflow), run_for=self._run_for(),
                                 now=datetime.now(timezone.utc))
-        self.log.info("Preflight for workflow %s: %s", self.workflow, result.summary())
+        self._summary = result.summary()
+        self.log.info("Preflight for workflow %s: %s", self.workflow, self._summary)
         return result.ok
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         if self.poke(context):
             return {"status": "success", "workflow": self.workflow}
+        self._tell_on_call(context)
         deadline = datetime.now(timezone.utc) + timedelta(seconds=float(self.timeout))
         self.defer(
             trigger=PreflightTrigger(
@@ -77,6 +83,17 @@ class PreflightSensor(BaseSensorOperator):
             timeout=timedelta(seconds=float(self.timeout) + 300),
         )
         return None
+
+    def _tell_on_call(self, context: Context) -> None:
+        if self.request_id in (None, ""):
+            return
+        from prodops import notices
+        from prodops.store.db import url_from_connection
+
+        settings = notices.load_settings()
+        request = notices.for_request(url_from_connection(self.conn_id), int(self.request_id))
+        notices.send(notices.outage_holds(request, settings, what="the start (preflight)", blockers=self._summary),
+                     context, settings)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         status = event.get("status")

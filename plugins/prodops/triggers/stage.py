@@ -4,8 +4,9 @@ Each cycle tracks every submission of the stage that is still running, triages w
 since (streaming, at most every ``triage_interval``; at once for a submission that just
 finished), then asks :func:`prodops.triage.retry.stage_retries` where the stage stands. The
 trigger hands back to the worker when a retry round may be submitted (so submitting, a side
-effect, happens in a task, never twice in the triggerer), when planned service retries have
-waited longer than ``preflight_timeout_s``, and when the stage is complete: every job
+effect, happens in a task, never twice in the triggerer), when planned service retries start
+to wait for an outage (a worker tells on-call) and when they have waited longer than
+``preflight_timeout_s``, and when the stage is complete: every job
 succeeded or failed with no retry left.
 
 Its state is its arguments and the database (rows, event-log offsets, verdicts, actions), so a
@@ -27,8 +28,9 @@ from prodops.triggers.submission import MIN_RUN_S, Tracking
 
 
 class StageTrigger(BaseTrigger):
-    """Yields ``ready`` (a retry round may be submitted), ``preflight_timeout`` (service retries
-    waited too long), ``complete`` (every job is final) or ``error``."""
+    """Yields ``ready`` (a retry round may be submitted), ``waiting`` (service retries start to
+    wait for preflight: on-call is told), ``preflight_timeout`` (they waited too long),
+    ``complete`` (every job is final) or ``error``."""
 
     def __init__(
         self,
@@ -90,8 +92,9 @@ class StageTrigger(BaseTrigger):
                 pause, _ = await tracking.cycle(state.running, untriaged=state.untriaged)
                 state = await asyncio.to_thread(self._state)
                 now = datetime.now(timezone.utc)
+                starts_waiting = state.waiting is not None and waiting_since is None
                 waiting_since = (waiting_since or now) if state.waiting is not None else None
-                event = self._event(state, now, waiting_since)
+                event = self._event(state, now, waiting_since, starts_waiting)
                 if event is not None:
                     await asyncio.sleep(max(0.0, started + self.min_run_s - time.monotonic()))
                     yield TriggerEvent(event)
@@ -111,10 +114,13 @@ class StageTrigger(BaseTrigger):
 
         return stage_retries(self._db_url, self.request_id, self.stage)
 
-    def _event(self, state, now: datetime, waiting_since: datetime | None) -> dict[str, Any] | None:
+    def _event(self, state, now: datetime, waiting_since: datetime | None,
+               starts_waiting: bool = False) -> dict[str, Any] | None:
         base = {"request_id": self.request_id, "stage": self.stage, "rounds": state.rounds,
                 "resubmitted": state.resubmitted,
                 "waiting_since": waiting_since.isoformat() if waiting_since else None}
+        if starts_waiting:  # a worker tells on-call, once per wait (and submits what is ready beside it)
+            return {**base, "status": "waiting", "blockers": state.blockers, "jobs": len(state.waiting.actions)}
         if state.ready is not None:
             # failures that come together go together, unless nothing else of the stage runs
             due = (state.ready.resumed is not None or state.last_round_at is None or not state.running
