@@ -34,7 +34,7 @@ SELECT service, state, observed_at, source, feed, external_id, stream, valid_unt
        AS e (service, state, observed_at, source, feed, external_id, stream, valid_until, convention, code,
              message, details)
 ON CONFLICT (service, feed, external_id, observed_at) DO NOTHING
-RETURNING id;
+RETURNING id, service, stream, observed_at, state, valid_until;
 
 -- name: status_events_for_range
 -- Events of the period, plus each stream's last event before it (the state carried in).

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from prodops.status import derive
 from prodops.status.events import StatusEvent
 from prodops.status.inference import Failure, InferredOutage
 from prodops.status.maintenance import Announcement, MaintenanceWindow
@@ -47,8 +48,14 @@ def insert_events(conn: psycopg.Connection, events: Sequence[StatusEvent]) -> St
         return StoreResult(0, 0)
     rows = [e.row() for e in events]
     params = {col: [r[col] for r in rows] for col in _EVENT_COLUMNS}
-    stored = len(conn.execute(q("insert_status_events"), params).fetchall())
-    return StoreResult(received=len(events), stored=stored)
+    new = conn.execute(q("insert_status_events"), params).fetchall()
+    derive.update_stream_heads(conn, new)
+    changed: dict[str, datetime] = {}
+    for r in new:
+        if r["service"] not in changed or r["observed_at"] < changed[r["service"]]:
+            changed[r["service"]] = r["observed_at"]
+    derive.refresh(conn, changed)
+    return StoreResult(received=len(events), stored=len(new))
 
 
 def event_points(conn: psycopg.Connection, services: Sequence[str], start: datetime,
@@ -77,12 +84,34 @@ def count_events(conn: psycopg.Connection) -> int:
 
 
 def upsert_window(conn: psycopg.Connection, window: MaintenanceWindow) -> tuple[int, bool]:
+    before = conn.execute(q("window_by_key"), {"feed": window.feed, "external_id": window.external_id,
+                                               "id": -1}).fetchone()
     row = conn.execute(q("upsert_maintenance_window"), window.row()).fetchone()
+    _window_changed(conn, [before, {"services": list(window.services), "starts_at": window.starts_at}])
     return int(row["id"]), bool(row["created"])
 
 
 def cancel_window(conn: psycopg.Connection, window_id: int) -> bool:
-    return conn.execute(q("cancel_maintenance_window"), {"id": window_id}).fetchone() is not None
+    before = conn.execute(q("window_by_key"), {"feed": None, "external_id": None, "id": window_id}).fetchone()
+    found = conn.execute(q("cancel_maintenance_window"), {"id": window_id}).fetchone() is not None
+    _window_changed(conn, [before])
+    return found
+
+
+def _window_changed(conn: psycopg.Connection, windows: Sequence[dict[str, Any] | None]) -> None:
+    """Re-derive the services a window (as it was and as it is now) covers, from its start."""
+    changed: dict[str, datetime] = {}
+    everyone: list[str] | None = None
+    for w in windows:
+        if w is None:
+            continue
+        names = list(w["services"])
+        if not names:
+            everyone = everyone or [r["service"] for r in conn.execute(q("derived_service_names"))]
+            names = everyone
+        for name in names:
+            changed[name] = min(changed.get(name, w["starts_at"]), w["starts_at"])
+    derive.refresh(conn, changed)
 
 
 def windows_overlapping(conn: psycopg.Connection, start: datetime, end: datetime) -> list[MaintenanceWindow]:

@@ -197,6 +197,11 @@ def sync_registry(conn: psycopg.Connection, registry: Registry) -> int:
             },
         )
     conn.execute(q("deactivate_services_not_in"), {"names": sorted(registry.names())})
+    changed = [r["service"] for r in conn.execute(q("services_derived_with_other_staleness"))]
+    if changed:  # staleness is part of what the events mean: derive those services again
+        from prodops.status.derive import rebuild
+
+        rebuild(conn, changed)
     return len(registry.services)
 
 

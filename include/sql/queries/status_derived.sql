@@ -1,0 +1,143 @@
+-- Derived service-board rows (migration 014; written by prodops.status.derive, read by
+-- prodops.status.board and prodops.triage.outages). Every statement takes arrays: one round trip
+-- for all the services of an ingest batch.
+
+-- name: lock_derived_services
+-- One writer per service until the transaction ends; taken in name order (no deadlock).
+SELECT count(pg_advisory_xact_lock(hashtext('prodops.status.derive'), hashtext(s))) AS locked
+  FROM (SELECT s FROM unnest(%(services)s::text[]) AS s ORDER BY s) x;
+
+-- name: upsert_stream_heads
+-- Each stream's last event (by time, then id): the current report of every stream.
+INSERT INTO status_streams (service, stream, event_id, observed_at, state, valid_until)
+SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, valid_until
+  FROM unnest(%(service)s::text[], %(stream)s::text[], %(id)s::bigint[], %(observed_at)s::timestamptz[],
+              %(state)s::text[], %(valid_until)s::timestamptz[])
+       AS e (service, stream, id, observed_at, state, valid_until)
+ ORDER BY service, stream, observed_at DESC, id DESC
+ON CONFLICT (service, stream) DO UPDATE SET
+    event_id = EXCLUDED.event_id, observed_at = EXCLUDED.observed_at, state = EXCLUDED.state,
+    valid_until = EXCLUDED.valid_until
+WHERE (EXCLUDED.observed_at, EXCLUDED.event_id) > (status_streams.observed_at, status_streams.event_id);
+
+-- name: delete_stream_heads
+DELETE FROM status_streams WHERE service = ANY(%(services)s::text[]);
+
+-- name: rebuild_stream_heads
+INSERT INTO status_streams (service, stream, event_id, observed_at, state, valid_until)
+SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, valid_until
+  FROM status_events WHERE service = ANY(%(services)s::text[])
+ ORDER BY service, stream, observed_at DESC, id DESC;
+
+-- name: derive_plan
+-- Per service changed from time t: what it was derived with, the segment holding t, and the
+-- start of the first outage the change may reach (one that ends within the flapping gap of t).
+SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.stale_after_s AS derived_stale_s,
+       cur.start_at AS holding_start,
+       (SELECT min(o.start_at) FROM status_outages o
+         WHERE o.service = x.service AND (o.end_at IS NULL OR o.end_at >= x.t - make_interval(secs => %(gap_s)s)))
+           AS outage_from
+  FROM unnest(%(services)s::text[], %(times)s::timestamptz[]) AS x (service, t)
+  JOIN services s ON s.name = x.service
+  LEFT JOIN status_derived d ON d.service = x.service
+  LEFT JOIN LATERAL (SELECT g.start_at FROM status_segments g
+                      WHERE g.service = x.service AND g.start_at <= x.t
+                      ORDER BY g.start_at DESC LIMIT 1) cur ON true;
+
+-- name: derive_prefix_segments
+-- The stored segments a re-derivation from t keeps but reads: those ending at or after lo, starting before t.
+SELECT g.service, g.start_at, g.end_at, g.state
+  FROM unnest(%(services)s::text[], %(lo)s::timestamptz[], %(t)s::timestamptz[]) AS x (service, lo, t)
+  JOIN status_segments g ON g.service = x.service AND g.end_at >= x.lo AND g.start_at < x.t
+ ORDER BY g.service, g.start_at;
+
+-- name: derive_carried_events
+-- Each stream's last event before t: the state the stream carries into the re-derived span.
+SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
+  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  JOIN status_streams st ON st.service = x.service
+  JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
+                 WHERE e.service = x.service AND e.stream = st.stream AND e.observed_at < x.t
+                 ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) e ON true;
+
+-- name: derive_events_from
+SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
+  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  JOIN status_events e ON e.service = x.service AND e.observed_at >= x.t;
+
+-- name: delete_segments_from
+-- What a re-derivation from t replaces: segments ending at or after t (the one holding t is
+-- written again, cut or merged), outages from r, days from day.
+DELETE FROM status_segments g USING unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+ WHERE g.service = x.service AND g.end_at >= x.t;
+
+-- name: delete_outages_from
+DELETE FROM status_outages o USING unnest(%(services)s::text[], %(r)s::timestamptz[]) AS x (service, r)
+ WHERE o.service = x.service AND o.start_at >= x.r;
+
+-- name: delete_days_from
+DELETE FROM status_daily d USING unnest(%(services)s::text[], %(day)s::date[]) AS x (service, day)
+ WHERE d.service = x.service AND d.day >= x.day;
+
+-- name: insert_derived_segments
+INSERT INTO status_segments (service, start_at, end_at, state)
+SELECT * FROM unnest(%(service)s::text[], %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(state)s::text[]);
+
+-- name: insert_derived_outages
+-- With each outage its event count and first and last event (any stream, start <= time <= end).
+INSERT INTO status_outages (service, start_at, end_at, worst, flapping, episodes, event_count, first_event_id,
+                            last_event_id)
+SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes, c.n, f.id, l.id
+  FROM unnest(%(service)s::text[], %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(worst)s::text[],
+              %(flapping)s::boolean[], %(episodes)s::integer[])
+       AS o (service, start_at, end_at, worst, flapping, episodes)
+  CROSS JOIN LATERAL (SELECT count(*) AS n FROM status_events e
+                       WHERE e.service = o.service AND e.observed_at >= o.start_at
+                         AND (o.end_at IS NULL OR e.observed_at <= o.end_at)) c
+  LEFT JOIN LATERAL (SELECT e.id FROM status_events e
+                      WHERE e.service = o.service AND e.observed_at >= o.start_at
+                        AND (o.end_at IS NULL OR e.observed_at <= o.end_at)
+                      ORDER BY e.observed_at, e.id LIMIT 1) f ON true
+  LEFT JOIN LATERAL (SELECT e.id FROM status_events e
+                      WHERE e.service = o.service AND e.observed_at >= o.start_at
+                        AND (o.end_at IS NULL OR e.observed_at <= o.end_at)
+                      ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) l ON true;
+
+-- name: insert_derived_days
+INSERT INTO status_daily (service, day, up_s, degraded_s, down_s, maintenance_s)
+SELECT * FROM unnest(%(service)s::text[], %(day)s::date[], %(up_s)s::float8[], %(degraded_s)s::float8[],
+                     %(down_s)s::float8[], %(maintenance_s)s::float8[]);
+
+-- name: upsert_derived_marks
+INSERT INTO status_derived (service, stale_after_s, derived_at)
+SELECT * FROM unnest(%(services)s::text[], %(stale_after_s)s::integer[], %(now)s::timestamptz[])
+ON CONFLICT (service) DO UPDATE SET stale_after_s = EXCLUDED.stale_after_s, derived_at = EXCLUDED.derived_at;
+
+-- name: clear_derived_marks
+-- A rebuild starts from nothing: without its mark a service is derived again from its first event.
+DELETE FROM status_derived WHERE service = ANY(%(services)s::text[]);
+
+-- name: services_with_events
+SELECT name AS service FROM services s WHERE EXISTS (SELECT 1 FROM status_events e WHERE e.service = s.name)
+ ORDER BY name;
+
+-- name: services_not_derived
+-- Services with events whose rows were never derived (events stored before migration 014).
+SELECT s.name AS service FROM services s
+ WHERE NOT EXISTS (SELECT 1 FROM status_derived d WHERE d.service = s.name)
+   AND EXISTS (SELECT 1 FROM status_events e WHERE e.service = s.name)
+ ORDER BY s.name;
+
+-- name: services_derived_with_other_staleness
+-- Services whose registry entry changed its staleness limit since their rows were derived.
+SELECT d.service FROM status_derived d JOIN services s ON s.name = d.service
+ WHERE d.stale_after_s IS DISTINCT FROM s.stale_after_s
+ ORDER BY d.service;
+
+-- name: window_by_key
+SELECT id, services, starts_at, ends_at, cancelled_at FROM maintenance_windows
+ WHERE (feed, external_id) = (%(feed)s, %(external_id)s) OR id = %(id)s;
+
+-- name: derived_service_names
+-- What a global window covers: every service.
+SELECT name AS service FROM services ORDER BY name;

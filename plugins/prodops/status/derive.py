@@ -1,0 +1,238 @@
+"""Derived board rows, kept up to date when events (or maintenance windows) arrive.
+
+What the events of a service mean (:mod:`prodops.status.timeline`'s rules, unchanged) is written
+in the transaction that stores them, so reads never replay history:
+
+* ``status_streams``: each stream's last event (the current report per stream);
+* ``status_segments``: the service's state over time, contiguous from :data:`EPOCH` to
+  :data:`HORIZON` (the last one is what the events so far say from then on: a ttl that will
+  expire, a window that will open);
+* ``status_outages``: outages with flapping merged, their event count and first and last event;
+* ``status_daily``: seconds per known state per UTC day, from the closed segments.
+
+A change at time ``t`` re-derives the service from ``t`` on: the state each stream carries into
+``t`` (its last event before it) plus the events from ``t``, through :func:`timeline.segments`,
+stitched onto the stored segments before ``t``; outages from the first one that ends within a
+flapping gap of ``t``; days from ``t``'s day. Events in order cost only themselves; a late event
+costs the span since it. Repeated events are not stored, so they change nothing. A service never
+derived (or derived with another ``stale_after_s``) is derived from its first event:
+:func:`rebuild` is that, on request, and the incremental rows must equal it (the property test).
+
+``python -m prodops.status.derive rebuild [--service NAME ...]`` repairs services from their events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+
+from prodops.status.states import ServiceState
+from prodops.status.timeline import FLAP_GAP_S, EventPoint, Segment, Window, outages, segments
+from prodops.store.db import q
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+"""Where a service's derived timeline starts (unknown until its first event or window)."""
+HORIZON = datetime(2200, 1, 1, tzinfo=timezone.utc)
+"""Where it ends: the last segment reaches it (still going on)."""
+DAY = timedelta(days=1)
+KNOWN = (ServiceState.UP, ServiceState.DEGRADED, ServiceState.DOWN, ServiceState.MAINTENANCE)
+"""The states counted per day; unknown is the rest of the day."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    service: str
+    t: datetime
+    """Re-derive segments from here."""
+    r: datetime
+    """Re-derive outages from here."""
+    stale_after_s: int | None
+
+    @property
+    def day(self) -> date:
+        return self.t.date()
+
+    @property
+    def lo(self) -> datetime:
+        return min(self.r, datetime.combine(self.day, datetime.min.time(), tzinfo=timezone.utc))
+
+
+def _point(r: Mapping[str, Any]) -> EventPoint:
+    return EventPoint(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"], id=r["id"],
+                      valid_until=r["valid_until"])
+
+
+def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Move each stream's last event forward for newly stored events (service, stream, id, observed_at, ...)."""
+    if not rows:
+        return
+    cols = ("service", "stream", "id", "observed_at", "state", "valid_until")
+    conn.execute(q("upsert_stream_heads"), {c: [r[c] for r in rows] for c in cols})
+
+
+def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime]) -> None:
+    """Re-derive each service from the time it changed (its earliest new event or window edge).
+
+    Runs in the caller's transaction, under each service's advisory lock (taken here, in name order).
+    """
+    if not changed:
+        return
+    names = sorted(changed)
+    conn.execute(q("lock_derived_services"), {"services": names})
+    plans = _plans(conn, names, [changed[n] for n in names])
+    _derive(conn, plans)
+
+
+def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
+    """Derive services again from all their events (the repair job); returns how many."""
+    names = sorted(set(services))
+    if not names:
+        return 0
+    conn.execute(q("lock_derived_services"), {"services": names})
+    conn.execute(q("clear_derived_marks"), {"services": names})
+    conn.execute(q("delete_stream_heads"), {"services": names})
+    conn.execute(q("rebuild_stream_heads"), {"services": names})
+    _derive(conn, _plans(conn, names, [EPOCH] * len(names)))
+    return len(names)
+
+
+def ensure_derived(conn: psycopg.Connection) -> list[str]:
+    """Derive the services whose events were stored before their rows were kept (first read after 014)."""
+    missing = [r["service"] for r in conn.execute(q("services_not_derived"))]
+    if missing:
+        log.info("Deriving board rows of %d service(s) from their events: %s", len(missing), ", ".join(missing))
+        rebuild(conn, missing)
+    return missing
+
+
+def _plans(conn: psycopg.Connection, names: list[str], times: list[datetime]) -> list[_Plan]:
+    plans = []
+    for row in conn.execute(q("derive_plan"), {"services": names, "times": times, "gap_s": FLAP_GAP_S}):
+        t = row["t"]
+        if not row["derived"] or row["derived_stale_s"] != row["stale_after_s"] or row["holding_start"] is None:
+            t = EPOCH  # never derived, derived with another staleness, or nothing before t: from the start
+        r = t if row["outage_from"] is None or t == EPOCH else min(t, row["outage_from"])
+        plans.append(_Plan(row["service"], t, r, row["stale_after_s"]))
+    return plans
+
+
+def _windows(conn: psycopg.Connection, since: datetime) -> list[Any]:
+    from prodops.status import records
+
+    return records.windows_overlapping(conn, since, HORIZON)
+
+
+def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
+    if not plans:
+        return
+    names = [p.service for p in plans]
+    ts = [p.t for p in plans]
+    prefix: dict[str, list[Segment]] = defaultdict(list)
+    for r in conn.execute(q("derive_prefix_segments"), {"services": names, "lo": [p.lo for p in plans], "t": ts}):
+        prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["state"])))
+    events: dict[str, list[EventPoint]] = defaultdict(list)
+    for r in conn.execute(q("derive_carried_events"), {"services": names, "t": ts}):
+        events[r["service"]].append(_point(r))
+    for r in conn.execute(q("derive_events_from"), {"services": names, "t": ts}):
+        events[r["service"]].append(_point(r))
+    windows = _windows(conn, min(ts))
+
+    seg_rows: list[tuple[str, datetime, datetime, str]] = []
+    outage_rows: list[tuple[str, datetime, datetime | None, str, bool, int]] = []
+    day_rows: list[tuple[str, date, float, float, float, float]] = []
+    for p in plans:
+        mine = [Window(w.starts_at, w.ends_at, w.id, w.reason) for w in windows
+                if w.applies_to(p.service) and w.ends_at > p.t]
+        tail = segments(events.get(p.service, []), p.t, HORIZON, stale_after_s=p.stale_after_s, windows=mine)
+        kept = [s for s in prefix.get(p.service, []) if s.start < p.t]
+        stitched, first_new = _stitch(kept, tail, p.t)
+        seg_rows.extend((p.service, s.start, s.end, s.state.value) for s in stitched[first_new:])
+        reach = [Segment(max(s.start, p.r), s.end, s.state) for s in stitched if s.end > p.r]
+        for o in outages(p.service, reach, range_end=HORIZON):
+            outage_rows.append((p.service, o.start, o.end, o.worst.value, o.flapping, o.episodes))
+        for day, secs in _days(stitched, p.day).items():
+            day_rows.append((p.service, day, *secs))
+
+    conn.execute(q("delete_segments_from"), {"services": names, "t": ts})
+    conn.execute(q("delete_outages_from"), {"services": names, "r": [p.r for p in plans]})
+    conn.execute(q("delete_days_from"), {"services": names, "day": [p.day for p in plans]})
+    _insert(conn, "insert_derived_segments", ("service", "start_at", "end_at", "state"), seg_rows)
+    _insert(conn, "insert_derived_outages", ("service", "start_at", "end_at", "worst", "flapping", "episodes"),
+            outage_rows)
+    _insert(conn, "insert_derived_days", ("service", "day", "up_s", "degraded_s", "down_s", "maintenance_s"),
+            day_rows)
+    conn.execute(q("upsert_derived_marks"), {"services": names, "stale_after_s": [p.stale_after_s for p in plans],
+                                             "now": [datetime.now(timezone.utc)] * len(plans)})
+
+
+def _stitch(kept: list[Segment], tail: list[Segment], t: datetime) -> tuple[list[Segment], int]:
+    """Stored segments before ``t`` (the last cut at ``t``) + the new ones from ``t``, equal states merged.
+
+    Returns the whole list and the index of the first segment to write (the stored ones before it
+    end at or before ``t`` and stay as they are)."""
+    out = list(kept)
+    first_new = len(out)
+    if out:  # the stored segment holding t (or ending at it): cut at t, written again
+        out[-1] = Segment(out[-1].start, t, out[-1].state)
+        first_new -= 1
+    for s in tail:
+        if out and out[-1].state is s.state:
+            out[-1] = Segment(out[-1].start, s.end, s.state)
+        else:
+            out.append(s)
+    return out, first_new
+
+
+def _days(segs: Sequence[Segment], since: date) -> dict[date, tuple[float, ...]]:
+    """Seconds per known state per day from ``since`` on, from the closed segments."""
+    start = datetime.combine(since, datetime.min.time(), tzinfo=timezone.utc)
+    acc: dict[date, list[int]] = {}
+    for s in segs:
+        if s.end >= HORIZON or s.end <= start or s.state not in KNOWN:
+            continue
+        k = KNOWN.index(s.state)
+        a = max(s.start, start)
+        while a < s.end:
+            day_end = datetime.combine(a.date(), datetime.min.time(), tzinfo=timezone.utc) + DAY
+            b = min(day_end, s.end)
+            acc.setdefault(a.date(), [0, 0, 0, 0])[k] += (b - a) // timedelta(microseconds=1)
+            a = b
+    return {d: tuple(v / 1e6 for v in us) for d, us in sorted(acc.items())}
+
+
+def _insert(conn: psycopg.Connection, name: str, cols: Sequence[str], rows: Sequence[tuple]) -> None:
+    if rows:
+        conn.execute(q(name), {c: [r[i] for r in rows] for i, c in enumerate(cols)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Rebuild the service board's derived rows from the stored events")
+    parser.add_argument("command", choices=["rebuild"])
+    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    parser.add_argument("--service", action="append", default=[], help="a service to rebuild (default: every one)")
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error("no database: pass --url postgresql://... or set PRODOPS_DB_URL")
+    from prodops.store.db import connect
+
+    with connect(args.url) as conn:
+        names = args.service or [r["name"] for r in conn.execute("SELECT name FROM services ORDER BY name")]
+        n = rebuild(conn, names)
+        conn.commit()
+    print(f"derived board rows rebuilt for {n} service(s) from their events")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Derived board rows on a real PostgreSQL: kept up to date on ingest, equal to a rebuild from the events.
+
+The property: whatever the order events arrive in (late, repeated, flapping, with a ttl, on the
+override stream, inferred), and whatever maintenance windows are scheduled, moved or cancelled
+meanwhile, the rows written incrementally equal the rows :func:`derive.rebuild` writes from the
+stored events alone; and they say what :func:`timeline.segments` says.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from prodops.status import derive, records
+from prodops.status.events import StatusEvent
+from prodops.status.maintenance import MaintenanceWindow
+from prodops.status.registry import Registry, Service, sync_registry
+from prodops.status.states import ServiceState
+from prodops.status.timeline import ALL_STREAMS, INFERRED_STREAM, EventPoint, Window, segments
+from prodops.store.db import connect
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 20, 22, 0, tzinfo=timezone.utc)  # two UTC days in the span
+M = timedelta(minutes=1)
+SERVICE = "svc"
+STREAMS = ("icinga:a", "icinga:b", ALL_STREAMS, INFERRED_STREAM)
+DERIVED = {
+    "status_segments": "SELECT start_at, end_at, state FROM status_segments WHERE service = 'svc' ORDER BY start_at",
+    "status_outages": "SELECT start_at, end_at, worst, flapping, episodes, event_count, first_event_id, last_event_id"
+                      " FROM status_outages WHERE service = 'svc' ORDER BY start_at",
+    "status_daily": "SELECT day, up_s, degraded_s, down_s, maintenance_s FROM status_daily WHERE service = 'svc' ORDER BY day",
+    "status_streams": "SELECT stream, event_id, observed_at, state, valid_until FROM status_streams WHERE service = 'svc' ORDER BY stream",
+}
+
+event = st.builds(
+    lambda minute, state, stream, ttl, ext: (minute, state, stream, ttl, ext),
+    st.integers(0, 600), st.sampled_from(list(ServiceState)), st.sampled_from(STREAMS),
+    st.one_of(st.none(), st.integers(1, 90)), st.integers(0, 3),
+)
+window = st.tuples(st.integers(-60, 600), st.integers(1, 240), st.sampled_from(["w1", "w2", "w3"]), st.booleans(),
+                   st.booleans())
+"""(start minute, length in minutes, id, global, cancelled afterwards)"""
+step = st.one_of(st.tuples(st.just("events"), st.lists(event, min_size=1, max_size=8)),
+                 st.tuples(st.just("window"), window))
+
+
+def status_event(minute: int, state: ServiceState, stream: str, ttl: int | None, ext: int) -> StatusEvent:
+    at = T0 + minute * M
+    source = {ALL_STREAMS: "manual", INFERRED_STREAM: "inferred"}.get(stream, "feed")
+    return StatusEvent(service=SERVICE, state=state, observed_at=at, source=source, feed=stream, stream=stream,
+                       convention="native", external_id=f"e{ext}",
+                       valid_until=at + ttl * M if ttl else None)
+
+
+@pytest.fixture(scope="module")
+def module_db(make_database):
+    """One migrated database for the property test (each example rolls its rows back)."""
+    from prodops import devenv
+
+    url = make_database("prodops_derive")
+    devenv.migrate_prodops(url)
+    return url
+
+
+def reset(conn, stale_after_s: int | None) -> None:
+    for table in ("status_daily", "status_outages", "status_segments", "status_streams", "status_derived",
+                  "status_events", "maintenance_windows"):
+        conn.execute(f"DELETE FROM {table}")
+    sync_registry(conn, Registry(services=(Service(name=SERVICE, stale_after_s=stale_after_s),
+                                           Service(name="other"))))
+
+
+def snapshot(conn) -> dict[str, list]:
+    return {name: conn.execute(sql).fetchall() for name, sql in DERIVED.items()}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=10), stale=st.sampled_from([None, 900, 3600]),
+       resend=st.booleans())
+def test_incremental_rows_equal_a_rebuild_from_the_events(module_db, steps, stale, resend):
+    with connect(module_db) as conn:
+        reset(conn, stale)
+        for kind, what in steps:
+            if kind == "events":
+                batch = [status_event(*e) for e in what]
+                records.insert_events(conn, batch)
+                if resend:  # the same payload again: stored once, nothing changes
+                    assert records.insert_events(conn, batch).stored == 0
+            else:
+                start, length, wid, is_global, cancel = what
+                w = MaintenanceWindow(starts_at=T0 + start * M, ends_at=T0 + (start + length) * M, reason="work",
+                                      services=() if is_global else (SERVICE,), feed="ops", external_id=wid)
+                window_id, _ = records.upsert_window(conn, w)
+                if cancel:
+                    records.cancel_window(conn, window_id)
+        incremental = snapshot(conn)
+        derive.rebuild(conn, [SERVICE])
+        rebuilt = snapshot(conn)
+        expected = timeline_of(conn, stale)
+        conn.rollback()
+    assert incremental == rebuilt
+    got = [(r["start_at"], r["end_at"], r["state"]) for r in incremental["status_segments"]]
+    assert got == expected
+
+
+def timeline_of(conn, stale: int | None) -> list[tuple]:
+    """What the board's own rules say over the whole span, from the stored events."""
+    evs = [EventPoint(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"], id=r["id"],
+                      valid_until=r["valid_until"])
+           for r in conn.execute("SELECT * FROM status_events WHERE service = %s", (SERVICE,))]
+    wins = [Window(w.starts_at, w.ends_at, w.id) for w in records.windows_overlapping(conn, derive.EPOCH, derive.HORIZON)
+            if w.applies_to(SERVICE)]
+    return [(s.start, s.end, s.state.value)
+            for s in segments(evs, derive.EPOCH, derive.HORIZON, stale_after_s=stale, windows=wins)]
+
+
+def test_a_late_event_inside_a_closed_outage_is_counted_and_splits_nothing_it_should_not(db_url):
+    with connect(db_url) as conn:
+        reset(conn, None)
+        records.insert_events(conn, [status_event(0, ServiceState.UP, "icinga:a", None, 0),
+                                     status_event(10, ServiceState.DOWN, "icinga:a", None, 0),
+                                     status_event(40, ServiceState.UP, "icinga:a", None, 0)])
+        records.insert_events(conn, [status_event(42, ServiceState.DOWN, "icinga:a", None, 0),
+                                     status_event(44, ServiceState.UP, "icinga:a", None, 0)])  # flapping
+        records.insert_events(conn, [status_event(20, ServiceState.DOWN, "icinga:b", None, 1),  # late, inside
+                                     status_event(30, ServiceState.UP, "icinga:b", None, 1)])
+        [o] = conn.execute("SELECT * FROM status_outages").fetchall()
+        assert (o["start_at"], o["end_at"], o["flapping"], o["episodes"], o["event_count"]) == (
+            T0 + 10 * M, T0 + 44 * M, True, 2, 6)
+        before = snapshot(conn)
+        derive.rebuild(conn, [SERVICE])
+        assert snapshot(conn) == before
+
+
+def test_the_repair_command_rebuilds_every_service(db_url, capsys):
+    with connect(db_url) as conn:
+        reset(conn, None)
+        records.insert_events(conn, [status_event(0, ServiceState.DOWN, "icinga:a", None, 0)])
+        conn.execute("DELETE FROM status_outages")
+        conn.commit()
+    assert derive.main(["rebuild", "--url", db_url]) == 0
+    assert "rebuilt for 2 service(s)" in capsys.readouterr().out
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM status_outages").fetchone()["n"] == 1
