@@ -8,9 +8,11 @@ Hyperscan installed, :attr:`LiteralSet.engine` is None and callers keep their ow
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -53,3 +55,77 @@ class LiteralSet:
         for end, literal in self.hits(b"\n".join(blocks)):
             held[bisect_right(starts, end - 1) - 1].add(literal)
         return held
+
+
+class JoinedLines:
+    """Lines joined once into one text, so a search runs once over all of them (in C) and names
+    the lines it hit: a long tail holding nothing of interest costs no loop over its lines."""
+
+    __slots__ = ("lines", "text")
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = lines
+        text = "\n".join(lines)
+        self.text = text if text.count("\n") == max(0, len(lines) - 1) else None
+        """None when a line holds a newline itself: then each line is searched alone."""
+
+    def holding(self, *needles: str) -> list[int]:
+        """Indexes of the lines holding any of ``needles`` (none spans lines), in order."""
+        if self.text is None:
+            return [i for i, line in enumerate(self.lines) if any(n in line for n in needles)]
+        return lines_holding(self.text, needles)
+
+    def matching(self, finder: re.Pattern[str], lower: bool = False) -> list[int]:
+        """Indexes of the lines ``finder`` matches (on the lower-cased lines with ``lower``), in order;
+        ``finder`` must not match across a newline."""
+        if self.text is None:
+            return [i for i, line in enumerate(self.lines) if finder.search(line.lower() if lower else line)]
+        text = self.text.lower() if lower else self.text  # lower() keeps every newline where it was
+        return _line_indexes(text, (m.start() for m in finder.finditer(text)), "\n")
+
+
+def lines_holding(text: str | bytes, needles: Sequence[str]) -> list[int]:
+    """Indexes of the newline-separated lines of ``text`` (or of UTF-8 bytes) holding any of ``needles``."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text  # same needles, as UTF-8
+    literals = _literal_set(tuple(needles)) if len(needles) >= _SCAN_FROM else None
+    if literals is not None and literals.engine is not None:  # one scan for all the needles
+        return line_indexes(data, sorted({end - 1 for end, _ in literals.hits(data)}))
+    found: set[int] = set()
+    for needle in needles:
+        n = needle.encode("utf-8", "surrogatepass")
+        pos, index, counted = data.find(n), 0, 0
+        while pos >= 0:
+            index += data.count(b"\n", counted, pos)
+            counted = pos
+            found.add(index)
+            end = data.find(b"\n", pos)
+            if end < 0:
+                break
+            pos = data.find(n, end + 1)
+    return sorted(found)
+
+
+_SCAN_FROM = 3
+"""From this many needles on, one Hyperscan scan beats a search per needle."""
+
+
+@functools.lru_cache(maxsize=64)
+def _literal_set(needles: tuple[str, ...]) -> LiteralSet:
+    return LiteralSet([n.encode("utf-8", "surrogatepass") for n in needles])
+
+
+def _line_indexes(text: Any, offsets: Iterable[int], newline: Any) -> list[int]:
+    """The lines (by index) that ascending ``offsets`` of ``text`` fall in, each once."""
+    found: list[int] = []
+    index = counted = 0
+    for at in offsets:
+        index += text.count(newline, counted, at)
+        counted = at
+        if not found or found[-1] != index:
+            found.append(index)
+    return found
+
+
+def line_indexes(data: bytes, offsets: Iterable[int]) -> list[int]:
+    """:func:`_line_indexes` of bytes joined by newlines (a batch scan's hits)."""
+    return _line_indexes(data, offsets, b"\n")

@@ -13,8 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from prodops.triage.literals import LiteralSet
-from prodops.triage.parsers._text import JoinedLines, line_indexes
+from prodops.triage.literals import JoinedLines, LiteralSet, line_indexes
 
 VOCABULARY: tuple[tuple[str, float], ...] = (
     (r"\bfatal\b|\bcritical\b|\bpanic\b|\baborted?\b|\bcore dumped\b", 4.0),

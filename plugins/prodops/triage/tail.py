@@ -26,6 +26,7 @@ from typing import Any
 from prodops.batch.eventlog import TEXT, XML, event_blocks
 from prodops.batch.submit import ERROR_PATTERN, EVENT_LOG_NAME, OUTPUT_PATTERN
 from prodops.exceptions import ProdopsError
+from prodops.triage.literals import JoinedLines, lines_holding
 
 LINE_CHOICES = (10, 50, 200)
 DEFAULT_LINES = 50
@@ -90,17 +91,63 @@ class Tail:
     @property
     def lines(self) -> list[str]:
         if self._lines is None:
-            text = (self.raw or b"").decode("utf-8", "replace")
-            if "\r" in text:
-                text = text.replace("\r\n", "\n")
-            lines = text.split("\n") if self.raw else []
-            if lines and lines[-1].endswith("\r"):
-                lines[-1] = lines[-1][:-1]
-            if self.binary or (len(text) > MAX_LINE_CHARS and max(map(len, lines)) > MAX_LINE_CHARS):
-                self.truncated |= max(map(len, lines)) > MAX_LINE_CHARS
-                lines = [_clean(line, self.binary) for line in lines]
-            self._lines = lines
+            self._lines, cut = self._decode(self.raw or b"")
+            self.truncated |= cut
         return self._lines
+
+    def _decode(self, raw: bytes) -> tuple[list[str], bool]:
+        """Lines of raw bytes as :attr:`lines` has them, and whether one was cut for its length. Any
+        run of whole lines decodes as it does in the whole tail (a newline is never part of a UTF-8
+        sequence, and each line drops one trailing CR)."""
+        text = raw.decode("utf-8", "replace")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n") if raw else []
+        if lines and lines[-1].endswith("\r"):
+            lines[-1] = lines[-1][:-1]
+        cut = False
+        if self.binary or (len(text) > MAX_LINE_CHARS and max(map(len, lines)) > MAX_LINE_CHARS):
+            cut = max(map(len, lines)) > MAX_LINE_CHARS
+            lines = [_clean(line, self.binary) for line in lines]
+        return lines, cut
+
+    def holding(self, *needles: str) -> list[int]:
+        """Indexes of the lines holding any of ``needles``, in order. A tail not decoded yet is
+        searched in its raw bytes and only the lines found are decoded, to confirm them (the bytes
+        hold every needle the lines hold; a line cut for its length may have lost one)."""
+        if self._lines is not None or self.raw is None:
+            return JoinedLines(self.lines).holding(*needles)
+        found = lines_holding(self.raw, needles)
+        if not found:
+            return found
+        raw = self._raw_lines()
+        return [i for i in found if any(n in self._one(raw[i]) for n in needles)]
+
+    def line(self, index: int) -> str:
+        """``lines[index]``, decoding only that line while the others are not asked for."""
+        if self._lines is not None or self.raw is None:
+            return self.lines[index]
+        return self._one(self._raw_lines()[index])
+
+    def last_lines(self, n: int) -> list[tuple[int, str]]:
+        """The last ``n`` lines as (index, text), decoding only them while the others are not asked for."""
+        if self._lines is not None or not self.raw:
+            lines = self.lines
+            return list(enumerate(lines))[max(0, len(lines) - n):]
+        raw, cut = self.raw, len(self.raw)
+        for _ in range(n):
+            cut = raw.rfind(b"\n", 0, cut)
+            if cut < 0:
+                break
+        lines = self._decode(raw[cut + 1:])[0] if n > 0 else []
+        first = raw.count(b"\n") + 1 - len(lines)
+        return list(enumerate(lines, first))
+
+    def _raw_lines(self) -> list[bytes]:
+        return self.raw.split(b"\n") if self.raw else []
+
+    def _one(self, raw: bytes) -> str:
+        return self._decode(raw)[0][0] if raw else ""
 
     def __repr__(self) -> str:
         return f"Tail({self.stream!r}, {self.path!r}, status={self.status!r}, lines={self.count})"

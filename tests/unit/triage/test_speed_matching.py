@@ -112,3 +112,24 @@ def test_a_signature_skips_only_the_masks_that_cannot_apply():
 
     lines = [line for _, ls in TRAIN_STREAMS for line in ls] + ["slot1_2@wn 0xdead 2026-01-02T03:04:05Z ٣٤"]
     assert [signature.normalize(line) for line in lines] == [unguarded(line) for line in lines]
+
+
+ODD_RAW = b"\n".join([
+    b"plain Art has line\r", b"bad utf-8 \xe2\x82 program: x", b"nul \x00 retrying...", b"x" * 2100 + b" SAMWeb",
+    b"", b"last words\r",
+])
+
+
+@pytest.mark.parametrize("raw", [ODD_RAW, ODD_RAW.replace(b"\x00", b"-"), b"one line", b""])
+def test_a_tail_searched_in_its_bytes_gives_what_its_decoded_lines_give(raw):
+    needles = ("Art has", "program: ", "retrying...", "SAMWeb", "words")
+
+    def fresh() -> Tail:
+        tail = Tail(stream="stderr", path=None, raw=raw, count=raw.count(b"\n") + 1)
+        tail.binary = b"\x00" in raw
+        return tail
+
+    decoded = fresh().lines
+    assert fresh().holding(*needles) == [i for i, line in enumerate(decoded) if any(n in line for n in needles)]
+    assert [fresh().line(i) for i in range(len(decoded))] == decoded
+    assert fresh().last_lines(3) == list(enumerate(decoded))[max(0, len(decoded) - 3):]

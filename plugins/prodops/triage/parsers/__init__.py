@@ -34,10 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from prodops.triage.parsers import art, cmssw, crash, cxx, geant4, pytraceback, root
-from prodops.triage.parsers._text import JoinedLines, clean
+from prodops.triage.parsers._text import clean
 from prodops.triage.parsers.categories import CategoryRule, CategoryTable, categorize, load_categories
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
-from prodops.triage.literals import LiteralSet
+from prodops.triage.literals import JoinedLines, LiteralSet
 from prodops.triage.tail import Tail
 
 __all__ = [

@@ -32,7 +32,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from prodops.triage.parsers._text import JoinedLines, first_text
+from prodops.triage.literals import JoinedLines
+from prodops.triage.parsers._text import first_text
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
 
 _BEGIN, _END = " BEGIN", " END"

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 
-from prodops.triage.parsers._text import MAX_REPORT_LINES, JoinedLines
+from prodops.triage.literals import JoinedLines
+from prodops.triage.parsers._text import MAX_REPORT_LINES
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
 
 _FATAL = re.compile(r"A fatal system signal has occurred: (.{1,100}?)\s*$")

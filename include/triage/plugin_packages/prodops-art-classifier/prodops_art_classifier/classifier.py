@@ -76,8 +76,7 @@ def classify(facts: JobFacts, tail: JobTail) -> PluginVerdict | None:
 
 def decide(facts: JobFacts, tail: JobTail, settings: ArtSettings) -> PluginVerdict | None:
     """:func:`classify` with explicit settings (tests use it)."""
-    streams: Streams = (readers.Stream("stdout", tail.stdout.lines, tail.stdout),
-                        readers.Stream("stderr", tail.stderr.lines, tail.stderr))
+    streams: Streams = (readers.Stream("stdout", tail.stdout), readers.Stream("stderr", tail.stderr))
     end = readers.art_end(streams)
     for rule in (_validation, _samweb, _ifdh, _art_signal, _art_status):
         verdict = rule(streams, end, settings)

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from prodops.triage.parsers import FrameworkError, JoinedLines, parse_all, parse_tail
+from prodops.triage.parsers import FrameworkError, parse_tail
 from prodops.triage.tail import Tail
 
 ART_STATUS = re.compile(r"Art has completed and will exit with status (-?\d+)\.")
@@ -103,32 +103,34 @@ class SamFailure:
 
 
 class Stream:
-    """One stream's lines: a reader looks for its words in all of them at once and visits only the
-    lines that hold them (most jobs' tails hold none)."""
+    """One stream's tail: a reader looks for its words in all of its lines at once (in the raw bytes,
+    while nothing decoded them yet) and visits only the lines that hold them (most tails hold none)."""
 
-    __slots__ = ("name", "lines", "_hits", "_reports", "_tail")
+    __slots__ = ("name", "tail", "_hits")
 
-    def __init__(self, name: str, lines: Sequence[str], tail: Tail | None = None) -> None:
-        self.name, self.lines, self._tail = name, lines, tail
-        self._hits = JoinedLines(lines).holding(*NEEDLES)
+    def __init__(self, name: str, tail: Tail) -> None:
+        self.name, self.tail = name, tail
+        self._hits = tail.holding(*NEEDLES)
         """The lines holding any reader's text, found in one search."""
-        self._reports: list[FrameworkError] | None = None
+
+    @property
+    def lines(self) -> Sequence[str]:
+        """Every line, decoded: read only near a line a reader found."""
+        return self.tail.lines
 
     def holding(self, *needles: str) -> list[int]:
         """Indexes of the lines holding any of ``needles`` (all of them among :data:`NEEDLES`), in order."""
-        return [i for i in self._hits if any(n in self.lines[i] for n in needles)]
+        return [i for i in self._hits if any(n in self.tail.line(i) for n in needles)]
 
     def reports(self) -> list[FrameworkError]:
         """The framework reports of the stream, parsed once whoever asks (prodops shares a tail's)."""
-        if self._reports is None:
-            self._reports = parse_tail(self._tail) if self._tail is not None else parse_all(self.lines)
-        return self._reports
+        return parse_tail(self.tail)
 
 
 def _lines(streams: Sequence[Stream], *needles: str) -> Iterator[Line]:
     for s in streams:
         for index in s.holding(*needles):
-            yield Line(s.name, index, s.lines[index])
+            yield Line(s.name, index, s.tail.line(index))
 
 
 def art_end(streams: Sequence[Stream]) -> ArtEnd:
@@ -200,8 +202,9 @@ def _tool_error(streams: Sequence[Stream], last: Line) -> Line | None:
 def sam_failure(streams: Sequence[Stream]) -> SamFailure | None:
     """The first line that says samweb could not be reached or answered 5xx, or ifdh's SAM call gave up."""
     for s in streams:
-        stream, lines = s.name, s.lines
+        stream = s.name
         for index in s.holding(*SAM_NEEDLES):
+            lines = s.lines
             text = lines[index]
             if "SAMWeb" in text and SAMWEB_CONNECTION.search(text):
                 return SamFailure(Line(stream, index, text), "connection")
@@ -217,10 +220,9 @@ def sam_failure(streams: Sequence[Stream]) -> SamFailure | None:
 def marker(streams: Sequence[Stream], pattern: re.Pattern[str]) -> tuple[Line, str] | None:
     """The validation marker in the last :data:`TAIL_END` lines of a stream, and its ``why``."""
     for s in streams:
-        stream, lines = s.name, s.lines
-        for index in range(len(lines) - 1, max(-1, len(lines) - 1 - TAIL_END), -1):
-            m = pattern.search(lines[index])
+        for index, text in reversed(s.tail.last_lines(TAIL_END)):
+            m = pattern.search(text)
             if m:
                 why = (m.groupdict().get("why") or "").strip()
-                return Line(stream, index, lines[index]), why
+                return Line(s.name, index, text), why
     return None
