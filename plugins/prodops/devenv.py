@@ -23,6 +23,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -567,8 +568,11 @@ def migrate_airflow(env: Mapping[str, str], *, log_file: Path | None = None, tim
     log(f"Airflow metadata database migrated in {time.monotonic() - started:.1f}s")
 
 
-def start_airflow(env: Mapping[str, str], *, log_file: Path | None = None, cwd: Path = REPO_ROOT) -> subprocess.Popen:
-    """``airflow standalone`` in its own session, so the whole tree can be stopped with :func:`stop_session`."""
+def start_airflow(env: Mapping[str, str], *, log_file: Path | None = None, cwd: Path = REPO_ROOT,
+                  pipe: bool = False) -> subprocess.Popen:
+    """``airflow standalone`` in its own session, so the whole tree can be stopped with :func:`stop_session`.
+
+    Its output goes to ``log_file``, or with ``pipe`` to ``proc.stdout`` (for :class:`OutputPump`)."""
     out = open(log_file, "ab") if log_file else None
     try:
         return subprocess.Popen(
@@ -576,13 +580,85 @@ def start_airflow(env: Mapping[str, str], *, log_file: Path | None = None, cwd: 
             env=dict(env),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
+            stdout=subprocess.PIPE if pipe else out,
+            stderr=subprocess.STDOUT if (out or pipe) else None,
             start_new_session=True,
         )
     finally:
         if out:
             out.close()
+
+
+LOG_MAX_BYTES = 20 * 1024 * 1024
+LOG_BACKUPS = 5
+_ERROR_LINE = re.compile(rb"\[(?:error|critical)\s*\]|\b(?:ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)")
+
+
+class OutputPump:
+    """Copies a child's output into a rotating log file and echoes only the lines a person must
+    see (errors, tracebacks): ``make run`` prints its banner, health and errors, not every
+    dag-processor line (28 MB in 30 minutes)."""
+
+    def __init__(self, stream, log_file: Path, echo=None, *, max_bytes: int = LOG_MAX_BYTES,
+                 backups: int = LOG_BACKUPS) -> None:
+        import logging.handlers
+
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.stream, self.log_file = stream, log_file
+        self.echo = echo or (lambda line: print(line, flush=True))
+        self.writer = logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups,
+                                                           encoding="utf-8")
+        self.writer.setFormatter(logging.Formatter("%(message)s"))
+        self.lines = self.errors = 0
+
+    def run(self) -> None:
+        import logging
+
+        try:
+            for raw in iter(self.stream.readline, b""):
+                line = raw.rstrip(b"\n").decode("utf-8", errors="replace")
+                self.writer.emit(logging.makeLogRecord({"msg": line, "args": None}))
+                self.lines += 1
+                if _ERROR_LINE.search(raw):
+                    self.errors += 1
+                    self.echo(line)
+        finally:
+            self.writer.close()
+
+    def start(self):
+        import threading
+
+        thread = threading.Thread(target=self.run, name="airflow-output", daemon=True)
+        thread.start()
+        return thread
+
+
+def health_line(body: Mapping[str, object]) -> str:
+    """One line from ``/api/v2/monitor/health``: each component and its status."""
+    parts = []
+    for name, value in sorted(body.items()):
+        status = value.get("status") if isinstance(value, Mapping) else None
+        if status:
+            parts.append(f"{name} {status}")
+    return "health: " + (", ".join(parts) or "no components reported")
+
+
+def watch_health(base_url: str, echo, *, every: float = 30.0, stop=None) -> None:
+    """Print the components' health when it changes (the api-server's health endpoint; 5 s timeout)."""
+    last = None
+    while stop is None or not stop.is_set():
+        try:
+            with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=5) as resp:
+                line = health_line(json.loads(resp.read()))
+        except (OSError, ValueError) as exc:
+            line = f"health: the api-server does not answer ({exc})"
+        if line != last:
+            echo(line)
+            last = line
+        if stop is not None:
+            stop.wait(every)
+        else:
+            time.sleep(every)
 
 
 def wait_for_api(base_url: str, *, timeout: float = 180, proc: subprocess.Popen | None = None) -> float:
@@ -705,6 +781,7 @@ def _banner(stack: DevStack) -> str:
    Login      : {ADMIN_USER} / {password}
                 (kept in {stack.airflow_home / PASSWORDS_FILE})
    prodops DB : {stack.prodops_url}
+   Logs       : {stack.airflow_home / "logs"} (standalone.log: every component's output)
    Job workdirs (local pool): {stack.env()["PRODOPS_HOME"]}
 
  Demo request: in the UI open Dags -> production_request -> Trigger,
@@ -732,8 +809,12 @@ def cmd_run(repo: Path = REPO_ROOT) -> int:
     Path(env["PRODOPS_HOME"]).mkdir(parents=True, exist_ok=True)
     migrate_prodops(stack.prodops_url, env)
     migrate_airflow(env)
-    proc = start_airflow(env, cwd=repo)
+    log_file = stack.airflow_home / "logs" / "standalone.log"
+    proc = start_airflow(env, cwd=repo, pipe=True)
     stack.pidfile.write_text(f"{proc.pid}\n")
+    OutputPump(proc.stdout, log_file).start()
+    log(f"Airflow's output goes to {log_file} (rotated at {LOG_MAX_BYTES // 2**20} MB, {LOG_BACKUPS} kept);"
+        " errors are shown here")
 
     def shutdown(signum, _frame):
         raise KeyboardInterrupt
@@ -744,6 +825,9 @@ def cmd_run(repo: Path = REPO_ROOT) -> int:
         try:
             wait_for_api(stack.base_url, proc=proc, timeout=300)
             print(_banner(stack), flush=True)
+            import threading
+
+            threading.Thread(target=watch_health, args=(stack.base_url, log), daemon=True, name="health").start()
         except DevEnvError as exc:
             log(str(exc))
         code = proc.wait()

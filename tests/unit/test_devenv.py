@@ -66,3 +66,64 @@ def test_stop_session_stops_grandchildren_too():
     devenv.stop_session(proc, timeout=5)
     assert devenv.session_members(proc.pid) == []
     assert proc.returncode is not None
+
+
+def test_make_run_keeps_airflows_output_in_a_rotating_file_and_shows_only_errors(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "for i in range(3000):\n"
+              "    print(f'dag-processor | 2026-12-01T08:00:00Z [info     ] Searching for files {i:04d}')\n"
+              "print('scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed')\n"
+              "print('Traceback (most recent call last):', file=sys.stderr)\n"
+              "print('api-server | INFO: 127.0.0.1 GET /api/v2/monitor/health 200')\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    shown: list[str] = []
+    log_file = tmp_path / "logs" / "standalone.log"
+    pump = devenv.OutputPump(proc.stdout, log_file, shown.append, max_bytes=64_000, backups=2)
+    pump.run()
+    proc.wait()
+    assert shown == ["scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed",
+                     "Traceback (most recent call last):"]
+    assert pump.lines == 3003 and pump.errors == 2
+    rotated = sorted(p.name for p in log_file.parent.iterdir())
+    assert rotated == ["standalone.log", "standalone.log.1", "standalone.log.2"]  # older ones dropped
+    assert all(p.stat().st_size <= 64_000 for p in log_file.parent.iterdir())
+    assert log_file.read_text().splitlines()[-1].endswith("GET /api/v2/monitor/health 200")
+
+
+def test_health_is_shown_when_it_changes(tmp_path):
+    import json
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = iter([{"scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}, "metadatabase": {}}] * 2
+                   + [{"scheduler": {"status": "healthy"}, "triggerer": {"status": "unhealthy"}}] * 10)
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = json.dumps(next(answers)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    shown: list[str] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=devenv.watch_health, args=(f"http://127.0.0.1:{server.server_port}", shown.append),
+                               kwargs={"every": 0.05, "stop": stop})
+    watcher.start()
+    deadline = time.monotonic() + 10
+    while len(shown) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    watcher.join(5)
+    server.shutdown()
+    assert shown[:2] == ["health: scheduler healthy, triggerer healthy", "health: scheduler healthy, triggerer unhealthy"]
