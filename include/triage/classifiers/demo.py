@@ -24,9 +24,7 @@ def classify(facts, tail):
     """Code failure when the demo job was told to fail; abstain otherwise."""
     if facts.workflow not in WORKFLOWS:
         return None
-    lines = tail.stderr.lines
-    for index in range(len(lines) - 1, max(-1, len(lines) - 6), -1):  # it says so at the very end
-        line = lines[index]
+    for index, line in reversed(tail.stderr.last_lines(5)):  # it says so at the very end; decode only those
         if _TOLD.match(line):
             return PluginVerdict(category="code", rule="told-to-fail", evidence=(("stderr", index),),
                                  explain=f"The demo job was told to fail by its request ({line}).", confidence=0.95)
