@@ -1,4 +1,5 @@
-"""The prodops AirflowPlugin: mounts the service board app in the Airflow api-server.
+"""The prodops AirflowPlugin: mounts the service board app in the Airflow api-server, and listens
+for failed production runs (their requests end ``failed``).
 
 Airflow imports every ``.py`` file it finds under plugins/ as a top-level module; the package
 ``prodops/`` is listed in plugins/.airflowignore so only this file is scanned (the package is
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from prodops import listeners as prodops_listeners
 from prodops.web.app import URL_PREFIX, create_app
 
 board_app = create_app()
@@ -18,6 +20,7 @@ class ProdopsPlugin(AirflowPlugin):
     """Service board (``/prodops/``), its push API (``/prodops/api/v1/...``) and a navigation entry."""
 
     name = "prodops"
+    listeners = [prodops_listeners]  # a failed production run ends its request (prodops.listeners)
     fastapi_apps = [{"app": board_app, "url_prefix": URL_PREFIX, "name": "prodops service board"}]
     external_views = [
         {

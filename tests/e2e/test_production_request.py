@@ -3,6 +3,8 @@ local pool, track in the triggerer, report; reject; invalid forms; expiry; clear
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from prodops.store.db import connect
@@ -200,3 +202,18 @@ def test_unanswered_request_expires(airflow):
     request = request_row(airflow, run_id)
     assert request["state"] == "expired"
     assert fetch(airflow.prodops_db_url, "SELECT id FROM submissions WHERE request_id = %(r)s", r=request["id"]) == []
+
+
+def test_a_run_marked_failed_while_it_waits_for_approval_ends_its_request(airflow):
+    """The request follows its run even when no task of it could say so (issue 15: the approval
+    race left requests pending for ever): the plugin's listener ends it ``failed``."""
+    airflow.unpause(DAG)
+    run_id = airflow.trigger(DAG, {**FORM, "campaign": "e2e-marked-failed"})
+    airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
+    airflow.call("PATCH", f"/api/v2/dags/{DAG}/dagRuns/{run_id}", json={"state": "failed"})
+    assert airflow.wait_for_run(DAG, run_id, timeout=120) == "failed"
+    deadline = time.monotonic() + 60
+    while request_row(airflow, run_id)["state"] == "pending_approval" and time.monotonic() < deadline:
+        time.sleep(1)
+    request = request_row(airflow, run_id)
+    assert request["state"] == "failed" and "failed before prodops recorded" in request["ended_reason"]

@@ -43,3 +43,13 @@ UPDATE stages SET state = %(state)s, updated_at = now()
 UPDATE requests SET state = %(state)s, ended_reason = %(reason)s, ended_at = coalesce(ended_at, now()),
        updated_at = now()
  WHERE id = %(request_id)s;
+
+-- name: end_request_of_failed_run
+-- A run that failed before `report` recorded an end (e.g. Airflow failed the approval gate in a
+-- race, or a person marked the run failed): its request ends `failed` instead of waiting for ever.
+-- A request that already ended keeps its end.
+UPDATE requests SET state = 'failed', ended_reason = %(reason)s, ended_at = coalesce(ended_at, now()),
+       updated_at = now()
+ WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s
+   AND state IN ('pending_approval', 'approved', 'running')
+RETURNING id, state;

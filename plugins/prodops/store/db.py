@@ -68,6 +68,19 @@ async def aurl_from_connection(conn_id: str = config.DB_CONN_ID) -> str:
     return _libpq_url(conn.get_uri())
 
 
+def component_url() -> str:
+    """The URL outside a task (api-server, scheduler listeners): PRODOPS_DB_URL, else the Airflow
+    connection ``prodops_db`` read from the secrets backends (set for every component)."""
+    import os
+
+    url = os.environ.get("PRODOPS_DB_URL")
+    if url:
+        return url
+    from airflow.models.connection import Connection
+
+    return _libpq_url(Connection.get_connection_from_secrets(config.DB_CONN_ID).get_uri())
+
+
 def _libpq_url(uri: str) -> str:
     if uri.startswith("postgres://"):
         uri = "postgresql://" + uri[len("postgres://") :]

@@ -17,7 +17,6 @@ nothing is stored.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from prodops import config
 from prodops.status import records, tokens
 from prodops.status.board import board as board_data
 from prodops.status.events import PayloadInvalid, _dotted
@@ -114,14 +112,9 @@ async def person(request: Request) -> Writer:
 
 def default_db_url() -> str:
     """PRODOPS_DB_URL, else the Airflow connection ``prodops_db`` (set for every component)."""
-    url = os.environ.get("PRODOPS_DB_URL")
-    if url:
-        return url
-    from airflow.models.connection import Connection
+    from prodops.store.db import component_url
 
-    from prodops.store.db import _libpq_url
-
-    return _libpq_url(Connection.get_connection_from_secrets(config.DB_CONN_ID).get_uri())
+    return component_url()
 
 
 def _unprocessable(err: PayloadInvalid) -> JSONResponse:
