@@ -65,6 +65,8 @@ def stage_spec(
         priority=int(request["priority"] if priority is None else priority),
         batch_name=f"{request['experiment']}-{request['campaign']}-{request_id}-{stage}",
         inputs=tuple(inputs),
+        experiment=str(request["experiment"]),
+        placement=stage_template.placement(),
     )
 
 

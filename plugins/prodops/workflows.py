@@ -22,6 +22,7 @@ import yaml
 
 from prodops import config
 from prodops.batch import quoting
+from prodops.batch.grid import JobPlacement, SubmitConfigInvalid, merged_blocks, parse_placement, resolve_inputs
 from prodops.exceptions import ProdopsError
 
 SCHEMA_FILE = "template.schema.yaml"
@@ -42,6 +43,28 @@ class StageTemplate:
     checks: str | None = None
     steps: tuple[str, ...] = ()
     """Names of the template stages this stage runs in one job (one, unless combined)."""
+    submit: Mapping[str, Any] = field(default_factory=dict)
+    """The ``submit:`` block for this stage: the workflow's, with the stage's own keys over it."""
+
+    def placement(self) -> JobPlacement:
+        """The stage's :class:`~prodops.batch.grid.JobPlacement`: ``{step}`` filled in with the last
+        step the job runs, input sandbox paths taken from include/jobs/."""
+        step = (self.steps or (self.name,))[-1]
+
+        def fill(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.replace("{step}", step)
+            if isinstance(value, Mapping):
+                return {fill(k): fill(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [fill(v) for v in value]
+            return value
+
+        block = dict(self.submit)
+        for name in ("input_files", "output_files", "output_remaps"):
+            if name in block:
+                block[name] = fill(block[name])
+        return resolve_inputs(parse_placement(block, f"stage {self.name!r}"), str(config.JOBS_DIR))
 
     def jobs_for(self, inputs: Sequence[str], n_jobs: int | None) -> list[list[str]]:
         """The input files of each job: one list per job (empty lists when there are no inputs)."""
@@ -159,9 +182,15 @@ def parse_template(path: Path, raw: Any) -> WorkflowTemplate:
             name=s["name"], executable=s["executable"], arguments=s["arguments"],
             split=s.get("split") or {"jobs_from_request": True}, resources=s.get("resources") or {},
             services=tuple(s.get("services") or ()), checks=s.get("checks"), steps=(s["name"],),
+            submit=merged_blocks(raw.get("submit"), s.get("submit")),
         )
         for s in raw["stages"]
     ]
+    for stage in stages:
+        try:
+            parse_placement(stage.submit, f"{path.name}: stage {stage.name!r}")
+        except SubmitConfigInvalid as err:
+            raise TemplateInvalid(f"{err}; see docs/submit-descriptions.md") from None
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise TemplateInvalid(f"{path.name}: two stages are named alike ({names}); rename one")
@@ -200,6 +229,7 @@ def _combine(stages: list[StageTemplate], combine: list[bool]) -> list[StageTemp
                 steps=(*pending.steps, *stage.steps),
                 services=tuple(dict.fromkeys((*pending.services, *stage.services))),
                 checks=stage.checks or pending.checks,
+                submit=merged_blocks(pending.submit, stage.submit),
             )
         if with_next:
             pending = stage

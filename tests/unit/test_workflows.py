@@ -76,3 +76,48 @@ def test_a_value_stays_one_argument_whatever_it_holds(value):
     keepup = load_templates()["keepup"]
     item = keepup.job_arguments("merge", None, {}, 100, inputs=[value])[0]
     assert split_arguments(item) == ["--stage", "merge", "--job", "0", "--inputs", value]
+
+
+# ---- the templates' submit blocks (issue 14 item 1) ----------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nsubmit: {commands: {executable: /bin/sh}}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"x.yaml: stage 'a': submit.commands.executable: 'executable' is not allowed here: prodops writes it"),
+        ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', submit: {commands: {hold_kill_sig: KILL}}}\n",
+         r"x.yaml: stage 'a': submit.commands.hold_kill_sig: 'hold_kill_sig' is not on the allow-list"),
+        ("name: x\nsubmit: {sites: ['$(SITE)']}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"x.yaml: stage 'a': submit.sites: '\$\(SITE\)' is not a name.*; see docs/submit-descriptions.md"),
+        ("name: x\nsubmit: {policy: {remove_held_after_hours: 0}}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"x.yaml: stage 'a': submit.policy.remove_held_after_hours: Input should be greater than or equal to 1"),
+        ("name: x\nsubmit: [sites]\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"x.yaml: field submit: \['sites'\] is not of type 'object'"),
+    ],
+)
+def test_bad_submit_block_names_the_file_stage_and_field(tmp_path, text, message):
+    (tmp_path / "x.yaml").write_text(text)
+    with pytest.raises(TemplateInvalid, match=message):
+        load_templates(tmp_path)
+
+
+def test_a_combined_stage_names_its_outputs_after_its_last_step(tmp_path):
+    (tmp_path / "chain.yaml").write_text(
+        "name: chain\nsubmit: {output_files: ['{step}_{job}.dat'], sites: [FermiGrid], input_files: [helper.py]}\n"
+        "stages:\n"
+        "  - {name: gen, executable: e, arguments: '', combine_with_next: true, submit: {os: [EL9]}}\n"
+        "  - {name: g4, executable: e, arguments: '', split: {files_per_job: 1}, submit: {sites: [US_Nebraska]}}\n"
+    )
+    stage = load_templates(tmp_path)["chain"].stage("gen_g4")
+    placement = stage.placement()
+    assert placement.output_files == ("g4_{job}.dat",)
+    assert placement.sites == ("US_Nebraska",) and placement.os == ("EL9",)
+    assert placement.input_files[0].endswith("include/jobs/helper.py")
+
+
+def test_every_shipped_template_declares_its_placement():
+    for template in load_templates().values():
+        for stage in template.stages:
+            placement = stage.placement()
+            assert placement.container_image and placement.os == ("EL9",)
+            assert any(path.endswith("include/jobs/demo_storage.py") for path in placement.input_files)

@@ -18,6 +18,8 @@ from prodops.exceptions import BadEventLog
 if TYPE_CHECKING:
     import classad2
 
+    from prodops.batch.grid import JobPlacement
+
 
 class JobAction(str, enum.Enum):
     """Actions on jobs of a submission, as ``htcondor2.JobAction`` names them."""
@@ -60,6 +62,13 @@ class SubmissionSpec:
     """Per item, what the job requests when it differs between jobs (a retry with more memory):
     ``request_memory_mb``, ``request_disk_mb``, ``max_wall_time_s``; missing keys take the
     spec's own values. Empty: every job requests the spec's values."""
+    experiment: str = ""
+    """The request's experiment: the pool's accounting group and credentials are chosen by it."""
+    role: str = "production"
+    """The experiment role the jobs run as (jobsub_lite's ``--role``), with :attr:`experiment`."""
+    placement: JobPlacement | None = None
+    """The template's ``submit:`` block for this stage (:class:`prodops.batch.grid.JobPlacement`):
+    sites, OS, container, sandboxes, resource-limit policy, extra commands. None: the defaults."""
 
     @property
     def key(self) -> str:
@@ -72,12 +81,18 @@ class SubmissionSpec:
         data["inputs"] = list(self.inputs)
         data["job_indexes"] = list(self.job_indexes)
         data["job_resources"] = [dict(r) for r in self.job_resources]
+        data["placement"] = self.placement.model_dump(mode="json") if self.placement is not None else None
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SubmissionSpec:
         """The spec stored on a submission row (:meth:`to_dict`)."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if isinstance(fields.get("placement"), Mapping):
+            from prodops.batch.grid import JobPlacement
+
+            fields["placement"] = JobPlacement.model_validate(fields["placement"])
+        return cls(**fields)
 
     def job_index(self, item: int) -> int:
         return int(self.job_indexes[item]) if self.job_indexes else item

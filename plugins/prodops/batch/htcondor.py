@@ -48,6 +48,7 @@ from prodops.batch.base import Feed, JobAction, JobEventRecord, PollResult, Subm
 from prodops import config
 from prodops.batch.classads import MappingConfig, job_projection
 from prodops.batch.eventlog import EventLogRead, read_event_log, rotated_logs
+from prodops.batch.grid import PoolSubmit
 from prodops.batch.submit import EVENT_LOG_NAME, item_rows, render_submit
 from prodops.exceptions import BackendUnavailable, SubmitFailed
 
@@ -74,6 +75,50 @@ RECONCILE_INTERVAL_S = 300.0
 MAX_FEED_JOBS = 2000
 """Jobs one event-log poll asks the schedd about by id at most; more named jobs take a full query."""
 _ENDED = frozenset(("JOB_TERMINATED", "JOB_ABORTED"))
+
+
+class PoolCheckFailed(BackendUnavailable):
+    """The pool of the HTCondor connection cannot be used: ``part`` says what failed (``token``:
+    a token file or directory cannot be read; ``collector``: unreachable; ``schedd``: not known to
+    the collector, or not answering). The message names the connection, the thing and the fix."""
+
+    def __init__(self, part: str, message: str) -> None:
+        self.part = part
+        super().__init__(message)
+
+
+def token_problems(settings: Any) -> list[str]:
+    """Why the connection's IDTOKEN files cannot be read by this process (empty: they can)."""
+    problems = []
+    where = f"connection {settings.conn_id!r}"
+    if settings.token_file:
+        try:
+            with open(settings.token_file, "rb") as handle:
+                handle.read(1)
+        except OSError as err:
+            problems.append(f"extra.token_file {settings.token_file!r} of {where} cannot be read ({err.strerror}); "
+                            "make it readable by the user the Airflow components run as")
+    if settings.token_dir:
+        try:
+            names = sorted(os.listdir(settings.token_dir))
+        except OSError as err:
+            problems.append(f"extra.token_dir {settings.token_dir!r} of {where} cannot be listed ({err.strerror}); "
+                            "make it readable by the user the Airflow components run as")
+        else:
+            readable = []
+            for name in names:
+                path = os.path.join(settings.token_dir, name)
+                try:
+                    with open(path, "rb") as handle:
+                        handle.read(1)
+                    readable.append(name)
+                except OSError as err:
+                    problems.append(f"token {path!r} in extra.token_dir of {where} cannot be read ({err.strerror}); "
+                                    "make it readable by the user the Airflow components run as")
+            if not names:
+                problems.append(f"extra.token_dir {settings.token_dir!r} of {where} holds no token; "
+                                "put the pool's IDTOKEN there (condor_token_fetch -tokenfile ...)")
+    return problems
 
 
 class ScheddLike(Protocol):
@@ -122,6 +167,7 @@ class HTCondorBackend:
         event_log_feed: bool = True,
         max_feed_jobs: int = MAX_FEED_JOBS,
         clock: Callable[[], float] = time.monotonic,
+        pool_submit: PoolSubmit | None = None,
     ) -> None:
         self.conn_id = conn_id
         self._settings = settings
@@ -136,7 +182,9 @@ class HTCondorBackend:
         self._clock = clock
         self.projection = job_projection(self.mapping)
         self._schedd: ScheddLike | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _locate runs under it and may forget the schedd on failure
+        self._pool_submit = pool_submit
+        self._checked = False
 
     # ---- pool ------------------------------------------------------------------------------
 
@@ -163,6 +211,29 @@ class HTCondorBackend:
         return float(settings.timeout_s) if settings is not None else 60.0
 
     @property
+    def pool_submit(self) -> PoolSubmit:
+        """What every job gets from the pool (the connection's extras), unless given at construction."""
+        if self._pool_submit is not None:
+            return self._pool_submit
+        settings = self.settings
+        return getattr(settings, "submit", None) or PoolSubmit()
+
+    def check(self) -> str:
+        """Check the pool as configured, before anything is submitted: the connection's tokens can
+        be read, the collector answers, it knows the schedd, and the schedd answers a query.
+        Returns the schedd in words; raises :class:`PoolCheckFailed` naming what failed and the fix
+        (or :class:`~prodops.hooks.htcondor.PoolConfigError` for a malformed connection)."""
+        schedd = self._get_schedd()
+        try:
+            self._call("answer a query", schedd.query, "false", ["ClusterId"], None, 1)
+        except BackendUnavailable as err:
+            raise PoolCheckFailed(
+                "schedd", f"{self.where} was located but does not answer: {err}; check that it is up and that "
+                f"this host may query it (ALLOW_READ, the token's scopes)") from err
+        self._checked = True
+        return self.where
+
+    @property
     def where(self) -> str:
         settings = self.settings
         return settings.where if settings is not None else "the schedd"
@@ -177,19 +248,42 @@ class HTCondorBackend:
         from prodops.hooks.htcondor import apply_settings
 
         settings = self.settings
+        problems = token_problems(settings)
+        if problems:
+            raise PoolCheckFailed("token", "; ".join(problems))
         apply_settings(settings)
         if settings.schedd_address:
             location = classad2.ClassAd({"MyAddress": settings.schedd_address, "CondorVersion": htcondor2.version()})
             return htcondor2.Schedd(location)
+        collector_name = settings.collector or "of this machine's condor_config (COLLECTOR_HOST)"
+
+        def collector() -> Any:
+            return htcondor2.Collector(settings.collector) if settings.collector else htcondor2.Collector()
+
+        try:
+            self._call("reach the collector", lambda: collector().query(htcondor2.AdType.Collector, projection=["Name"]))
+        except BackendUnavailable as err:
+            raise PoolCheckFailed(
+                "collector", f"the collector {collector_name} of connection {settings.conn_id!r} is unreachable: "
+                f"{err}; check the connection's host and port, the network, and the client security settings "
+                "(extra.config, the token)") from err
+        if settings.schedd_name:
+            constraint = f"Name == {classad2.quote(settings.schedd_name)}"
+            known = self._call("find the schedd", lambda: collector().query(
+                htcondor2.AdType.Schedd, constraint=constraint, projection=["Name"]))
+            if not known:
+                raise PoolCheckFailed(
+                    "schedd", f"schedd {settings.schedd_name!r} is not known to the collector {collector_name}; check "
+                    f"extra.schedd of connection {settings.conn_id!r} (`condor_status -schedd` lists the names) or "
+                    "whether the schedd is up")
 
         def locate() -> classad2.ClassAd | None:
-            collector = htcondor2.Collector(settings.collector) if settings.collector else htcondor2.Collector()
-            return collector.locate(htcondor2.DaemonType.Schedd, settings.schedd_name)
+            return collector().locate(htcondor2.DaemonType.Schedd, settings.schedd_name)
 
         location = self._call("locate the schedd", locate)
         if location is None:
-            raise BackendUnavailable(
-                f"{settings.where} is not known to the collector; check extra.schedd of connection "
+            raise PoolCheckFailed(
+                "schedd", f"{settings.where} is not known to the collector; check extra.schedd of connection "
                 f"{settings.conn_id!r} (`condor_status -schedd` lists the names) or whether the schedd is up"
             )
         return htcondor2.Schedd(location)
@@ -235,7 +329,9 @@ class HTCondorBackend:
 
     def submit(self, spec: SubmissionSpec) -> Submission:
         """One cluster for the stage; a second call for the same ``spec.key`` finds the first."""
-        submit = render_submit(spec)
+        submit = render_submit(spec, self.pool_submit)
+        if not self._checked:
+            self.check()
         workdir = os.path.abspath(spec.workdir)
         Path(workdir).mkdir(parents=True, exist_ok=True)  # the schedd writes the event log and outputs there
         schedd = self._get_schedd()

@@ -19,6 +19,7 @@ import htcondor2
 
 from prodops.batch import quoting
 from prodops.batch.base import JOB_RESOURCES, SubmissionSpec
+from prodops.batch.grid import JobPlacement, PoolSubmit, grid_commands
 from prodops.exceptions import SubmitFailed
 
 ITEM_VARIABLE = "args"
@@ -69,13 +70,21 @@ class JobDescription:
         return _is_new_syntax(self.arguments)
 
 
-def render_submit(spec: SubmissionSpec) -> htcondor2.Submit:
+def render_submit(spec: SubmissionSpec, pool: PoolSubmit | None = None) -> htcondor2.Submit:
     """The submit description of ``spec``: one cluster, one job per item.
 
+    ``pool`` is the pool's own submit settings (accounting, credentials, filesystem mode: the
+    HTCondor connection's extras); None for the local pool, which runs jobs in place. The
+    template's placement (``spec.placement``) is rendered either way (:mod:`prodops.batch.grid`).
     Every value of the spec reaches the description as data (:mod:`prodops.batch.quoting`):
     the only macros in it are the ones written here.
     """
     _validate(spec)
+    per_job = bool(spec.job_indexes or spec.job_resources)
+    extra, grid_environment = grid_commands(
+        spec.placement or JobPlacement(), pool, experiment=spec.experiment, role=spec.role,
+        job_index="$(prodops_job_index)" if per_job else "$(ProcId)", step=spec.stage, key=spec.key,
+    )
     workdir = quoting.literal(os.path.abspath(spec.workdir), "workdir")
     description = {
         "universe": "vanilla",
@@ -96,10 +105,12 @@ def render_submit(spec: SubmissionSpec) -> htcondor2.Submit:
         "+ProdopsAttempt": quoting.integer(spec.attempt, "attempt"),
         "+ProdopsSubmission": quoting.classad_string(spec.key, "submission key"),
     }
-    if spec.environment:
-        description["environment"] = quoting.literal(format_environment(spec.environment), "environment")
+    description.update(extra)
+    environment = {**grid_environment, **spec.environment}
+    if environment:
+        description["environment"] = quoting.literal(format_environment(environment), "environment")
     items = [quoting.literal(item.strip(), f"items[{index}]") for index, item in enumerate(spec.items)]
-    if not (spec.job_indexes or spec.job_resources):
+    if not per_job:
         description["+ProdopsJobIndex"] = "$(ProcId)"
         submit = htcondor2.Submit(description)
         submit.setQArgs(f"{ITEM_VARIABLE} from (\n" + "\n".join(items) + "\n)")

@@ -19,6 +19,14 @@ or ``generic``:
     ``timeout_s``: the deadline of every call to the pool, in seconds (default 60).
     ``config``: more HTCondor configuration for this process, ``{"KNOB": "value"}`` (e.g.
     ``SEC_CLIENT_AUTHENTICATION_METHODS``).
+    What every job submitted to the pool gets (:class:`prodops.batch.grid.PoolSubmit`):
+    ``experiments``: per experiment and role, ``accounting_group``, ``accounting_group_user``
+    and the role's credential (``oauth_service`` / ``oauth_permissions``, ``token_file``,
+    ``x509userproxy``), e.g. ``{"nova": {"production": {"accounting_group": "group_nova.prod",
+    "accounting_group_user": "novapro"}}}``; ``credentials``: ``oauth``, ``token_file``,
+    ``x509`` or ``none``; ``filesystem``: ``transfer`` (sandboxes, the default) or ``shared``;
+    ``container``: ``singularity_image`` (``+SingularityImage``, the default) or
+    ``container_universe``.
 
 Example (environment): ``AIRFLOW_CONN_HTCONDOR_DEFAULT='htcondor://cm.example.org:9618?schedd=
 submit01.example.org&token_file=/etc/prodops/token&timeout_s=30'``.
@@ -41,6 +49,8 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from prodops.batch.grid import PoolSubmit, SubmitConfigInvalid
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CONN_ID = os.environ.get("PRODOPS_HTCONDOR_CONN_ID", "htcondor_default")
@@ -50,7 +60,8 @@ DEFAULT_TIMEOUT_S = 60.0
 _TIMEOUT_KNOBS = ("Q_QUERY_TIMEOUT", "QUERY_TIMEOUT", "SEC_TCP_SESSION_TIMEOUT", "SEC_DEFAULT_AUTHENTICATION_TIMEOUT")
 """Bindings' own time limits (seconds) lowered to the call deadline, so a hung call ends on its own too."""
 
-_EXTRA_KEYS = frozenset({"schedd", "schedd_address", "token_dir", "token_file", "timeout_s", "config"})
+_EXTRA_KEYS = frozenset({"schedd", "schedd_address", "token_dir", "token_file", "timeout_s", "config",
+                         *PoolSubmit.EXTRA_KEYS})
 _applied_lock = threading.Lock()
 _applied: dict[str, str] = {}
 
@@ -72,6 +83,10 @@ class PoolSettings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     config: Mapping[str, str] = field(default_factory=dict)
     conn_id: str = DEFAULT_CONN_ID
+    submit: PoolSubmit = field(default_factory=PoolSubmit)
+    """What every job submitted to this pool gets: accounting per experiment and role, credential
+    mode, filesystem mode, container mode (extras ``experiments``, ``credentials``, ``filesystem``,
+    ``container``; :class:`prodops.batch.grid.PoolSubmit`)."""
 
     @property
     def where(self) -> str:
@@ -136,6 +151,11 @@ class PoolSettings:
             problems.append(f"extra.token_dir = {token_dir!r} is not a directory; give the IDTOKENS directory")
         if token_file and not Path(token_file).is_file():
             problems.append(f"extra.token_file = {token_file!r} is not a file; give the path of an IDTOKEN file")
+        submit = PoolSubmit()
+        try:
+            submit = PoolSubmit.from_extra(extra, "submit settings")
+        except SubmitConfigInvalid as err:
+            problems.append(str(err).removeprefix("submit settings is invalid: "))
         if problems:
             raise PoolConfigError(f"HTCondor connection {conn_id!r} is invalid: " + "; ".join(problems))
         return cls(
@@ -148,6 +168,7 @@ class PoolSettings:
             timeout_s=timeout_s,
             config={str(k): str(v) for k, v in config.items()},
             conn_id=conn_id,
+            submit=submit,
         )
 
 

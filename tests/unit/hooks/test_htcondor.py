@@ -106,3 +106,137 @@ def test_backend_resolves_its_connection_in_aprepare(monkeypatch):
     backend = HTCondorBackend(conn_id="htcondor_prepare")
     asyncio.run(backend.aprepare())
     assert backend.timeout_s == 30.0 and backend.where.startswith("schedd submit01.example.org")
+
+
+# ---- what every job gets from the pool (issue 14 item 1) -----------------------------------
+
+POOL_EXTRA = {"schedd": "submit01.example.org", "credentials": "oauth", "filesystem": "shared",
+              "container": "container_universe",
+              "experiments": {"nova": {"production": {"accounting_group": "group_nova.prod",
+                                                      "accounting_group_user": "novapro"}}}}
+
+
+def test_connection_extras_carry_the_pools_submit_settings():
+    settings = PoolSettings.from_connection(conn(conn_type="htcondor", host="cm.example.org",
+                                                 extra=json.dumps(POOL_EXTRA)))
+    assert settings.submit.credentials == "oauth" and settings.submit.filesystem == "shared"
+    assert settings.submit.container == "container_universe"
+    assert settings.submit.role("nova", "production").accounting_group_user == "novapro"
+    backend = HTCondorBackend(settings=settings, schedd_factory=None)
+    assert backend.pool_submit is settings.submit
+
+
+def test_connection_without_submit_settings_transfers_files_and_sends_no_credential():
+    settings = PoolSettings.from_connection(Connection.from_uri(URI, conn_id="htcondor_default"))
+    assert settings.submit.filesystem == "transfer" and settings.submit.credentials == "none"
+    assert not settings.submit.experiments
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"credentials": "kerberos"}, "extra.credentials: must be 'oauth', 'token_file', 'x509' or 'none'"),
+    ({"filesystem": "afs"}, "extra.filesystem: must be 'transfer' or 'shared'"),
+    ({"experiments": {"nova": {"prod": {"group": "group_nova.prod"}}}},
+     "extra.experiments.nova.prod.group: is not a known setting"),
+])
+def test_bad_submit_settings_of_the_connection_name_the_field(extra, message):
+    with pytest.raises(PoolConfigError, match="HTCondor connection 'htcondor_test' is invalid") as err:
+        PoolSettings.from_connection(conn(conn_type="htcondor", extra=json.dumps(extra)))
+    assert message in str(err.value)
+
+
+# ---- the connection checked at start (issue 14 item 7) -------------------------------------
+
+
+class FakeCollector:
+    """htcondor2.Collector's query and locate, for a pool whose collector answers."""
+
+    schedds: list[str] = []
+
+    def __init__(self, pool: str | None = None) -> None:
+        self.pool = pool
+
+    def query(self, ad_type=None, constraint=None, projection=None, statistics=None):
+        if ad_type == htcondor2.AdType.Collector:
+            return [{"Name": "cm.example.org"}]
+        return [{"Name": name} for name in self.schedds if constraint == f'Name == "{name}"']
+
+    def locate(self, daemon_type, name=None):
+        raise AssertionError("the schedd was located although the collector does not know it")
+
+
+def test_check_says_when_the_token_file_cannot_be_read(tmp_path):
+    from prodops.batch.htcondor import PoolCheckFailed
+
+    token = tmp_path / "gone.token"
+    settings = PoolSettings(collector="cm.example.org:9618", schedd_name="s", token_file=str(token),
+                            conn_id="htcondor_token")
+    with pytest.raises(PoolCheckFailed) as err:
+        HTCondorBackend(settings=settings).check()
+    assert err.value.part == "token"
+    assert f"extra.token_file '{token}' of connection 'htcondor_token' cannot be read (No such file or directory)" \
+        in str(err.value) and "readable by the user the Airflow components run as" in str(err.value)
+
+
+def test_check_says_when_the_token_directory_holds_nothing_readable(tmp_path):
+    from prodops.batch.htcondor import PoolCheckFailed
+
+    (tmp_path / "tokens.d").mkdir()
+    (tmp_path / "tokens.d" / "a_directory").mkdir()
+    settings = PoolSettings(collector="cm.example.org:9618", schedd_name="s", token_dir=str(tmp_path / "tokens.d"),
+                            conn_id="htcondor_tokendir")
+    with pytest.raises(PoolCheckFailed, match=r"token '.*a_directory' in extra.token_dir of connection "
+                                              r"'htcondor_tokendir' cannot be read \(Is a directory\)"):
+        HTCondorBackend(settings=settings).check()
+    settings = PoolSettings(collector="cm.example.org:9618", schedd_name="s", token_dir=str(tmp_path),
+                            conn_id="htcondor_tokendir")
+    (tmp_path / "tokens.d" / "a_directory").rmdir()
+    with pytest.raises(PoolCheckFailed, match="holds no token|cannot be read"):
+        HTCondorBackend(settings=PoolSettings(token_dir=str(tmp_path / "tokens.d"), conn_id="c")).check()
+
+
+def test_check_says_when_the_collector_is_unreachable():
+    """Real bindings against a closed port."""
+    from prodops.batch.htcondor import PoolCheckFailed
+
+    settings = PoolSettings(collector="127.0.0.1:9", schedd_name="submit01.example.org", timeout_s=5,
+                            conn_id="htcondor_closed")
+    with pytest.raises(PoolCheckFailed) as err:
+        HTCondorBackend(settings=settings).check()
+    assert err.value.part == "collector"
+    assert str(err.value).startswith("the collector 127.0.0.1:9 of connection 'htcondor_closed' is unreachable: ")
+    assert "check the connection's host and port" in str(err.value)
+
+
+def test_check_says_when_the_collector_does_not_know_the_schedd(monkeypatch):
+    from prodops.batch import htcondor as module
+
+    monkeypatch.setattr(module.htcondor2, "Collector", FakeCollector)
+    monkeypatch.setattr(FakeCollector, "schedds", ["submit02.example.org"])
+    settings = PoolSettings(collector="cm.example.org:9618", schedd_name="submit01.example.org", timeout_s=5,
+                            conn_id="htcondor_noschedd")
+    with pytest.raises(module.PoolCheckFailed) as err:
+        HTCondorBackend(settings=settings).check()
+    assert err.value.part == "schedd"
+    assert str(err.value) == (
+        "schedd 'submit01.example.org' is not known to the collector cm.example.org:9618; check extra.schedd of "
+        "connection 'htcondor_noschedd' (`condor_status -schedd` lists the names) or whether the schedd is up")
+
+
+def test_check_says_when_the_schedd_does_not_answer_and_nothing_is_submitted(tmp_path):
+    from prodops.batch.base import SubmissionSpec
+    from prodops.batch.htcondor import PoolCheckFailed
+    from tests.fakes.schedd import FakeSchedd
+
+    schedd = FakeSchedd()
+    try:
+        backend = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5)
+        schedd.unreachable = True
+        with pytest.raises(PoolCheckFailed, match="was located but does not answer") as err:
+            backend.submit(SubmissionSpec(request_id=1, stage="run", attempt=1, executable="/bin/true", items=["a"],
+                                          workdir=str(tmp_path)))
+        assert err.value.part == "schedd"
+        assert [name for name, _ in schedd.calls if name == "submit"] == []
+        schedd.unreachable = False
+        assert backend.check() == "the schedd"
+    finally:
+        schedd.close()
