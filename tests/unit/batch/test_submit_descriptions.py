@@ -261,3 +261,20 @@ def test_the_local_pool_expands_the_same_description(template_name, stage, tmp_p
     ad = new_job_ad(jobs[0], qdate=1, submit_host="h")
     assert ad["SingularityImage"] == SHIPPED_IMAGE and ad["RequestMemory"] == 2000
     assert jobs[0].argv[0] == spec.executable
+
+
+def test_the_policys_hold_reasons_read_as_resource_limits_to_triage():
+    """The wording is chosen for the pattern library: a policy hold gets the retry with more memory or disk."""
+    import re
+
+    import yaml
+
+    patterns = {p["id"]: p for p in yaml.safe_load((config.INCLUDE_DIR / "triage" / "patterns" / "limits.yaml")
+                                                   .read_text())["patterns"]}
+    got = commands(render_submit(full_spec(Path("/tmp/w"))))
+    reason = parses(got["periodic_hold_reason"])
+    memory = reason.eval(classad2.ClassAd({"MemoryUsage": 2500, "RequestMemory": 2000}))
+    disk = reason.eval(classad2.ClassAd({"MemoryUsage": 1, "RequestMemory": 2000, "DiskUsage": 9, "RequestDisk": 8}))
+    assert re.search(patterns["memory-limit"]["regex"], memory) and patterns["memory-limit"]["resource"] == "memory"
+    disk_patterns = [p for p in patterns.values() if p.get("resource") == "disk"]
+    assert any(re.search(p["regex"], disk) for p in disk_patterns)
