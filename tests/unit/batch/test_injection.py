@@ -150,3 +150,49 @@ def test_through_the_local_pool_each_job_gets_its_value_byte_for_byte(tmp_path, 
     seen = [json.loads((Path(spec.workdir) / f"job.{proc}.out").read_text()) for proc in range(len(LITERAL))]
     assert [s["argv"] for s in seen] == [["--value", v] for v in LITERAL]
     assert {s["probe"] for s in seen} == {LITERAL[3]}
+
+
+# ---- the template's submit block and the pool's submit settings (issue 14 item 1) ----------
+
+PLACEMENT_FIELDS = {
+    "sites": lambda v: {"sites": ["FermiGrid", v]},
+    "os": lambda v: {"os": [v]},
+    "requirements": lambda v: {"requirements": f'TARGET.Name == "{v}"'},
+    "container_image": lambda v: {"container_image": v},
+    "input_files": lambda v: {"input_files": [v]},
+    "output_files": lambda v: {"output_files": [v]},
+    "output_remaps": lambda v: {"output_remaps": {"a.dat": v}},
+    "commands (expression)": lambda v: {"commands": {"+DESIRED_usage_model": f'"{v}"'}},
+    "commands (text)": lambda v: {"commands": {"concurrency_limits": v}},
+    "commands (name)": lambda v: {"commands": {v: "1"}},
+}
+POOL_FIELDS = {
+    "accounting_group": lambda v: {"accounting_group": v},
+    "accounting_group_user": lambda v: {"accounting_group": "g", "accounting_group_user": v},
+    "oauth_service": lambda v: {"oauth_service": v},
+    "oauth_permissions": lambda v: {"oauth_permissions": v},
+    "token_file": lambda v: {"token_file": v},
+    "x509userproxy": lambda v: {"x509userproxy": v},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REFUSED))
+@pytest.mark.parametrize("field", sorted(PLACEMENT_FIELDS))
+def test_a_hostile_value_in_the_submit_block_is_refused_naming_the_field(field, kind):
+    from prodops.batch.grid import SubmitConfigInvalid, parse_placement
+
+    block = PLACEMENT_FIELDS[field](REFUSED[kind])
+    with pytest.raises(SubmitConfigInvalid) as err:
+        parse_placement(block, "t.yaml: stage 'run'")
+    assert f"submit.{next(iter(block))}" in str(err.value)
+
+
+@pytest.mark.parametrize("kind", sorted(REFUSED))
+@pytest.mark.parametrize("field", sorted(POOL_FIELDS))
+def test_a_hostile_value_in_the_pool_settings_is_refused_naming_the_field(field, kind):
+    from prodops.batch.grid import PoolSubmit, SubmitConfigInvalid
+
+    extra = {"experiments": {"nova": {"production": POOL_FIELDS[field](REFUSED[kind])}}}
+    with pytest.raises(SubmitConfigInvalid) as err:
+        PoolSubmit.from_extra(extra, "HTCondor connection 'c'")
+    assert f"extra.experiments.nova.production.{field}" in str(err.value)

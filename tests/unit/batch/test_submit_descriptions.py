@@ -278,3 +278,21 @@ def test_the_policys_hold_reasons_read_as_resource_limits_to_triage():
     assert re.search(patterns["memory-limit"]["regex"], memory) and patterns["memory-limit"]["resource"] == "memory"
     disk_patterns = [p for p in patterns.values() if p.get("resource") == "disk"]
     assert any(re.search(p["regex"], disk) for p in disk_patterns)
+
+
+@pytest.mark.parametrize("backend,filesystem,credentials", MODES[1:], ids=lambda v: str(v))
+@pytest.mark.parametrize("template_name,stage", STAGES)
+def test_every_template_goes_through_the_fake_schedds_submit(template_name, stage, backend, filesystem, credentials,
+                                                             tmp_path):
+    schedd = FakeSchedd(first_cluster=900)
+    try:
+        htcondor = HTCondorBackend(schedd_factory=lambda: schedd, timeout_s=5,
+                                   pool_submit=pool(filesystem, credentials))
+        spec = spec_of(template_name, stage, tmp_path)
+        submission = htcondor.submit(spec)
+        assert submission.num_jobs == len(spec.items) and submission.cluster_id == 900
+        ads = [schedd.ad(900, proc) for proc in range(len(spec.items))]
+        assert [ad["ProdopsJobIndex"] for ad in ads] == list(range(len(spec.items)))
+        assert all(ad["SingularityImage"] == SHIPPED_IMAGE and ad["DesiredOS"] == "EL9" for ad in ads)
+    finally:
+        schedd.close()
