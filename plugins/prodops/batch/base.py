@@ -70,6 +70,12 @@ class SubmissionSpec:
     """The template's ``submit:`` block for this stage (:class:`prodops.batch.grid.JobPlacement`):
     sites, OS, container, sandboxes, resource-limit policy, extra commands. None: the defaults."""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.placement, Mapping):  # as stored (to_dict), or built from a stored spec
+            from prodops.batch.grid import JobPlacement
+
+            object.__setattr__(self, "placement", JobPlacement.model_validate(self.placement))
+
     @property
     def key(self) -> str:
         """Natural key of the submission: one request, one stage, one attempt."""
@@ -87,12 +93,7 @@ class SubmissionSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SubmissionSpec:
         """The spec stored on a submission row (:meth:`to_dict`)."""
-        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        if isinstance(fields.get("placement"), Mapping):
-            from prodops.batch.grid import JobPlacement
-
-            fields["placement"] = JobPlacement.model_validate(fields["placement"])
-        return cls(**fields)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def job_index(self, item: int) -> int:
         return int(self.job_indexes[item]) if self.job_indexes else item

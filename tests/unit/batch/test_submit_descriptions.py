@@ -296,3 +296,11 @@ def test_every_template_goes_through_the_fake_schedds_submit(template_name, stag
         assert all(ad["SingularityImage"] == SHIPPED_IMAGE and ad["DesiredOS"] == "EL9" for ad in ads)
     finally:
         schedd.close()
+
+
+def test_a_spec_built_from_its_stored_dict_renders_alike(tmp_path):
+    spec = full_spec(tmp_path)
+    rebuilt = SubmissionSpec(**spec.to_dict())
+    assert isinstance(rebuilt.placement, JobPlacement)
+    assert commands(render_submit(rebuilt, pool("transfer", "oauth"))) == commands(
+        render_submit(spec, pool("transfer", "oauth")))
