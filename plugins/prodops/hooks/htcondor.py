@@ -260,3 +260,26 @@ class HTCondorHook(BaseHook):
 
     async def aget_settings(self) -> PoolSettings:
         return PoolSettings.from_connection(await self.aget_connection(self.htcondor_conn_id))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m prodops.hooks.htcondor [conn_id]``: check the pool of the connection as a backend
+    does before its first submission (token, collector, schedd); prints what failed and the fix."""
+    import sys
+
+    from prodops.batch.htcondor import HTCondorBackend
+    from prodops.exceptions import BackendUnavailable
+
+    args = sys.argv[1:] if argv is None else argv
+    conn_id = args[0] if args else DEFAULT_CONN_ID
+    try:
+        where = HTCondorBackend(conn_id=conn_id).check()
+    except (PoolConfigError, BackendUnavailable) as err:
+        print(f"HTCondor connection {conn_id!r}: {err}", file=sys.stderr)
+        return 1
+    print(f"HTCondor connection {conn_id!r}: {where} answers")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -240,3 +240,16 @@ def test_check_says_when_the_schedd_does_not_answer_and_nothing_is_submitted(tmp
         assert backend.check() == "the schedd"
     finally:
         schedd.close()
+
+
+def test_the_check_from_the_command_line_names_what_failed(monkeypatch, capsys):
+    from prodops.hooks.htcondor import main
+
+    monkeypatch.setenv("AIRFLOW_CONN_HTCONDOR_CLOSED", "htcondor://127.0.0.1:9?schedd=submit01.example.org&timeout_s=5")
+    assert main(["htcondor_closed"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("HTCondor connection 'htcondor_closed': the collector 127.0.0.1:9 of connection "
+                          "'htcondor_closed' is unreachable")
+    monkeypatch.setenv("AIRFLOW_CONN_HTCONDOR_BAD", "htcondor://cm.example.org?credentials=kerberos")
+    assert main(["htcondor_bad"]) == 1
+    assert "extra.credentials: must be 'oauth'" in capsys.readouterr().err
