@@ -30,10 +30,11 @@ SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, va
  ORDER BY service, stream, observed_at DESC, id DESC;
 
 -- name: derive_plan
--- Per service changed from time t: what it was derived with, the segment holding t, and the
--- start of the first outage the change may reach (one that ends within the flapping gap of t).
+-- Per service changed from time t: what it was derived with, the segment holding t, the last one
+-- starting before t (written again: cut at t, or merged with what follows), and the start of the
+-- first outage the change may reach (one that ends within the flapping gap of t).
 SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.stale_after_s AS derived_stale_s,
-       cur.start_at AS holding_start,
+       cur.start_at AS holding_start, prev.start_at AS rewritten_start,
        (SELECT min(o.start_at) FROM status_outages o
          WHERE o.service = x.service AND (o.end_at IS NULL OR o.end_at >= x.t - make_interval(secs => %(gap_s)s)))
            AS outage_from
@@ -42,7 +43,10 @@ SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.st
   LEFT JOIN status_derived d ON d.service = x.service
   LEFT JOIN LATERAL (SELECT g.start_at FROM status_segments g
                       WHERE g.service = x.service AND g.start_at <= x.t
-                      ORDER BY g.start_at DESC LIMIT 1) cur ON true;
+                      ORDER BY g.start_at DESC LIMIT 1) cur ON true
+  LEFT JOIN LATERAL (SELECT g.start_at FROM status_segments g
+                      WHERE g.service = x.service AND g.start_at < x.t
+                      ORDER BY g.start_at DESC LIMIT 1) prev ON true;
 
 -- name: derive_prefix_segments
 -- The stored segments a re-derivation from t keeps but reads: those ending at or after lo, starting before t.
@@ -52,10 +56,15 @@ SELECT g.service, g.start_at, g.end_at, g.state
  ORDER BY g.service, g.start_at;
 
 -- name: derive_carried_events
--- Each stream's last event before t: the state the stream carries into the re-derived span.
+-- Each stream's last event before t: the state the stream carries into the re-derived span. A
+-- stream's head older than t is that event; only a stream with newer events is looked up.
+SELECT x.service, st.event_id AS id, st.observed_at, st.state, st.stream, st.valid_until
+  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  JOIN status_streams st ON st.service = x.service AND st.observed_at < x.t
+UNION ALL
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
   FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
-  JOIN status_streams st ON st.service = x.service
+  JOIN status_streams st ON st.service = x.service AND st.observed_at >= x.t
   JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
                  WHERE e.service = x.service AND e.stream = st.stream AND e.observed_at < x.t
                  ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) e ON true;
@@ -122,10 +131,9 @@ SELECT name AS service FROM services s WHERE EXISTS (SELECT 1 FROM status_events
  ORDER BY name;
 
 -- name: services_not_derived
--- Services with events whose rows were never derived (events stored before migration 014).
+-- Services whose rows were never derived (registered, or with events stored, before migration 014).
 SELECT s.name AS service FROM services s
  WHERE NOT EXISTS (SELECT 1 FROM status_derived d WHERE d.service = s.name)
-   AND EXISTS (SELECT 1 FROM status_events e WHERE e.service = s.name)
  ORDER BY s.name;
 
 -- name: services_derived_with_other_staleness
@@ -141,3 +149,64 @@ SELECT id, services, starts_at, ends_at, cancelled_at FROM maintenance_windows
 -- name: derived_service_names
 -- What a global window covers: every service.
 SELECT name AS service FROM services ORDER BY name;
+
+-- Reads (prodops.status.board, prodops.triage.outages): indexed lookups, never a scan of history.
+
+-- name: derived_now
+-- Per service: the segment holding the instant before `now`, and monitoring's last report before
+-- `now` (each stream's head, or for a head at or after `now` its last event before it).
+SELECT x.service, g.start_at, g.end_at, g.state,
+       (SELECT max(CASE WHEN st.observed_at < %(now)s THEN st.observed_at
+                        ELSE (SELECT e.observed_at FROM status_events e
+                               WHERE e.service = st.service AND e.stream = st.stream AND e.observed_at < %(now)s
+                               ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) END)
+          FROM status_streams st WHERE st.service = x.service AND st.stream <> 'inferred') AS last_report
+  FROM unnest(%(services)s::text[]) AS x (service)
+  LEFT JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
+                      WHERE g.service = x.service AND g.start_at < %(now)s
+                      ORDER BY g.start_at DESC LIMIT 1) g ON true;
+
+-- name: derived_spans
+-- The segments overlapping each [a, b): the one holding a, and those starting inside.
+SELECT x.service, x.k, g.start_at, g.end_at, g.state
+  FROM unnest(%(services)s::text[], %(k)s::integer[], %(a)s::timestamptz[], %(b)s::timestamptz[]) AS x (service, k, a, b)
+  JOIN LATERAL ((SELECT start_at, end_at, state FROM status_segments g
+                  WHERE g.service = x.service AND g.start_at <= x.a ORDER BY g.start_at DESC LIMIT 1)
+                UNION ALL
+                (SELECT start_at, end_at, state FROM status_segments g
+                  WHERE g.service = x.service AND g.start_at > x.a AND g.start_at < x.b)) g ON true;
+
+-- name: derived_days
+SELECT service, day, up_s, degraded_s, down_s, maintenance_s
+  FROM status_daily
+ WHERE service = ANY(%(services)s::text[]) AND day >= %(first)s AND day < %(last)s;
+
+-- name: derived_outages_recent
+-- Each service's latest outages touching [start, end), newest first, at most `limit` each.
+SELECT o.*
+  FROM unnest(%(services)s::text[]) AS x (service)
+  JOIN LATERAL (SELECT * FROM status_outages o
+                 WHERE o.service = x.service AND o.start_at < %(end)s
+                   AND (o.end_at IS NULL OR o.end_at > %(start)s)
+                 ORDER BY o.start_at DESC LIMIT %(limit)s) o ON true
+ ORDER BY o.service, o.start_at DESC;
+
+-- name: derived_outages_overlapping
+-- Outages of the services touching [start, end) (triage's join), oldest first.
+SELECT o.*
+  FROM status_outages o
+ WHERE o.service = ANY(%(services)s::text[]) AND o.start_at < %(end)s
+   AND (o.end_at IS NULL OR o.end_at > %(start)s)
+ ORDER BY o.start_at, o.service;
+
+-- name: derived_outage
+SELECT * FROM status_outages WHERE service = %(service)s AND start_at = %(start)s;
+
+-- name: outage_events_page
+-- The events of one outage (start <= time <= end), in time order, after the cursor.
+SELECT id, service, state, observed_at, source, feed, external_id, stream, valid_until, convention, code, message
+  FROM status_events
+ WHERE service = %(service)s AND observed_at >= %(start)s AND observed_at <= %(end)s
+   AND (observed_at, id) > (%(after_at)s, %(after_id)s)
+ ORDER BY observed_at, id
+ LIMIT %(limit)s;

@@ -36,7 +36,9 @@ from typing import Any
 import psycopg
 
 from prodops.status.states import ServiceState
-from prodops.status.timeline import FLAP_GAP_S, EventPoint, Segment, Window, outages, segments
+from prodops.status.timeline import (
+    ALL_STREAMS, FLAP_GAP_S, INFERRED_STREAM, EventPoint, Segment, Window, outages, segments,
+)
 from prodops.store.db import q
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,9 @@ class _Plan:
     r: datetime
     """Re-derive outages from here."""
     stale_after_s: int | None
-
-    @property
-    def day(self) -> date:
-        return self.t.date()
+    day: date
+    """Re-count days from here: the day the last segment starting before ``t`` starts (it is
+    written again, and may have been the open one, in no day yet, or become it)."""
 
     @property
     def lo(self) -> datetime:
@@ -123,7 +124,8 @@ def _plans(conn: psycopg.Connection, names: list[str], times: list[datetime]) ->
         if not row["derived"] or row["derived_stale_s"] != row["stale_after_s"] or row["holding_start"] is None:
             t = EPOCH  # never derived, derived with another staleness, or nothing before t: from the start
         r = t if row["outage_from"] is None or t == EPOCH else min(t, row["outage_from"])
-        plans.append(_Plan(row["service"], t, r, row["stale_after_s"]))
+        day = t.date() if t == EPOCH else min(t, row["rewritten_start"] or t).date()
+        plans.append(_Plan(row["service"], t, r, row["stale_after_s"], day))
     return plans
 
 
@@ -142,8 +144,11 @@ def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
     for r in conn.execute(q("derive_prefix_segments"), {"services": names, "lo": [p.lo for p in plans], "t": ts}):
         prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["state"])))
     events: dict[str, list[EventPoint]] = defaultdict(list)
+    carried: dict[str, list[EventPoint]] = defaultdict(list)
     for r in conn.execute(q("derive_carried_events"), {"services": names, "t": ts}):
-        events[r["service"]].append(_point(r))
+        carried[r["service"]].append(_point(r))
+    for name, points in carried.items():
+        events[name] = _carried(points)
     for r in conn.execute(q("derive_events_from"), {"services": names, "t": ts}):
         events[r["service"]].append(_point(r))
     windows = _windows(conn, min(ts))
@@ -174,6 +179,18 @@ def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
             day_rows)
     conn.execute(q("upsert_derived_marks"), {"services": names, "stale_after_s": [p.stale_after_s for p in plans],
                                              "now": [datetime.now(timezone.utc)] * len(plans)})
+
+
+def _carried(heads: list[EventPoint]) -> list[EventPoint]:
+    """The streams' last events before a time, less those that change nothing from then on.
+
+    A stream whose last word was ``up`` with no expiry adds nothing to "worst"
+    (:func:`timeline.segments` forgets it); it only clears an earlier override and moves the stale
+    clock, which the latest report of all does too, so that one is kept."""
+    monitored = [e for e in heads if e.stream != INFERRED_STREAM]
+    latest = max(monitored, key=lambda e: (e.observed_at, e.id), default=None)
+    return [e for e in heads if e is latest or e.stream == ALL_STREAMS or e.state is not ServiceState.UP
+            or e.valid_until is not None]
 
 
 def _stitch(kept: list[Segment], tail: list[Segment], t: datetime) -> tuple[list[Segment], int]:

@@ -1,8 +1,8 @@
 """Failed attempts joined with the service board: the outages and maintenance windows they ran into.
 
-Outages are derived from the stored status events by the service board's own code
-(:mod:`prodops.status.timeline`), once per triage for the services and the time span of the
-whole batch; each attempt is then joined in memory against that short list. An attempt's
+Outages are the service board's own, derived on ingest (:mod:`prodops.status.derive`), read
+once per triage for the services and the time span of the whole batch (one indexed query);
+each attempt is then joined in memory against that short list. An attempt's
 run window is [start, end] widened by the margin on both sides.
 
 Rules (:func:`apply`): an overlap with an outage of the service the verdict names (or one
@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 import psycopg
 
 from prodops.constants import Category
-from prodops.status import records
-from prodops.status.board import HISTORY_DAYS, timelines
-from prodops.status.timeline import outages as derive_outages
+from prodops.status import derive, records
+from prodops.status.board import HISTORY_DAYS
+from prodops.store.db import q
 from prodops.triage.settings import TriageSettings
 from prodops.triage.verdict import OUTAGE, JobFacts, Verdict
 
@@ -68,12 +68,13 @@ def load_intervals(conn: psycopg.Connection, services: Iterable[str], start: dat
         return []
     since = start - timedelta(days=HISTORY_DAYS)
     windows = records.windows_overlapping(conn, start, end)
+    derive.ensure_derived(conn)
     found: list[Interval] = []
-    for name, (segs, evs) in timelines(conn, rows, since, end, windows).items():
-        for o in derive_outages(name, segs, evs, range_end=end):
-            if o.end is None or o.end > start:
-                found.append(Interval(name, "outage", o.start, o.end, o.worst.value,
-                                      "flapping" if o.flapping else "", o.event_ids[0] if o.event_ids else 0))
+    for o in conn.execute(q("derived_outages_overlapping"), {"services": [s["name"] for s in rows],
+                                                             "start": start, "end": end}):
+        is_open = o["end_at"] is None or o["end_at"] >= end  # still going on at the end of the span
+        found.append(Interval(o["service"], "outage", max(o["start_at"], since), None if is_open else o["end_at"],
+                              o["worst"], "flapping" if o["flapping"] else "", o["first_event_id"] or 0))
     names = [s["name"] for s in rows]
     for w in windows:
         for name in names:

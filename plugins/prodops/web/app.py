@@ -278,12 +278,14 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
         return {"id": token_id, "revoked": True}
 
     from prodops.web.inferred import inferred_router
+    from prodops.web.outages import outages_router
     from prodops.web.requests import requests_router
     from prodops.web.triage import triage_router
 
     app.include_router(requests_router(pool, viewer))
     app.include_router(triage_router(pool, viewer))
     app.include_router(inferred_router(pool, person, _unprocessable))
+    app.include_router(outages_router(pool, viewer))
 
     @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
     def page() -> HTMLResponse:

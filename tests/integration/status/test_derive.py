@@ -146,3 +146,50 @@ def test_the_repair_command_rebuilds_every_service(db_url, capsys):
     assert "rebuilt for 2 service(s)" in capsys.readouterr().out
     with connect(db_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM status_outages").fetchone()["n"] == 1
+
+
+NOW = T0 + 700 * M
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], report_multiple_bugs=False)
+@given(steps=st.lists(step, min_size=1, max_size=8), stale=st.sampled_from([None, 900]),
+       at=st.integers(-30, 720))
+def test_the_board_read_from_derived_rows_says_what_the_events_say(module_db, steps, stale, at):
+    """State, since, uptime and outages as the old read-time derivation gave them, for any `now`."""
+    from prodops.status.board import board
+    from prodops.status.timeline import current, daily_bars, outages, uptime
+
+    now = T0 + at * M + timedelta(seconds=30)  # events are on the minute: none at `now` itself
+    with connect(module_db) as conn:
+        reset(conn, stale)
+        for kind, what in steps:
+            if kind == "events":
+                records.insert_events(conn, [status_event(*e) for e in what])
+            else:
+                start, length, wid, is_global, _ = what
+                records.upsert_window(conn, MaintenanceWindow(
+                    starts_at=T0 + start * M, ends_at=T0 + (start + length) * M, reason="work",
+                    services=() if is_global else (SERVICE,), feed="ops", external_id=wid))
+        [svc] = [s for s in board(conn, now)["services"] if s["name"] == SERVICE]
+        start = now - timedelta(days=30)
+        evs = [EventPoint(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"],
+                          id=r["id"], valid_until=r["valid_until"])
+               for r in conn.execute("SELECT * FROM status_events WHERE service = %s AND observed_at < %s",
+                                     (SERVICE, now))]
+        wins = [Window(w.starts_at, w.ends_at, w.id) for w in records.windows_overlapping(conn, start, now)
+                if w.applies_to(SERVICE)]
+        conn.rollback()
+    segs = segments(evs, start, now, stale_after_s=stale, windows=wins)
+    state, since = current(segs)
+    assert (svc["state"], svc["since"]) == (state.value, since.isoformat() if since else None)
+    for key, days in (("24h", 1), ("7d", 7), ("30d", 30)):
+        want = uptime(segs, now - timedelta(days=days), now).to_dict()
+        for k in ("up_s", "degraded_s", "down_s", "maintenance_s", "unknown_s"):
+            assert svc["uptime"][key][k] == pytest.approx(want[k], abs=1e-3), (key, k)
+    for got, want in zip(svc["bars"], daily_bars(segs, now, 30)):
+        assert got["worst"] == want.to_dict()["worst"] and got["down_s"] == pytest.approx(want.down_s, abs=1e-3)
+    if at > 600:  # outages as of a `now` after every event (rows hold what later events said of them)
+        old = [o.to_dict() for o in reversed(outages(SERVICE, segs, evs, range_end=now))]
+        keys = ("start", "end", "open", "worst", "duration_s", "flapping", "episodes")
+        assert [{k: o[k] for k in keys} | {"events": len(o["event_ids"])} for o in old] == \
+               [{k: o[k] for k in keys} | {"events": o["event_count"]} for o in svc["outages"]]
