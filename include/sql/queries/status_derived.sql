@@ -49,18 +49,31 @@ SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.st
                       ORDER BY g.start_at DESC LIMIT 1) prev ON true;
 
 -- name: derive_prefix_segments
--- The stored segments a re-derivation from t keeps but reads: those ending at or after lo, starting before t.
-SELECT g.service, g.start_at, g.end_at, g.state
+-- The stored segments a re-derivation from t keeps but reads: those ending at or after lo, starting
+-- before t. (LATERAL ... OFFSET 0, here and below: one index range per service, never a join
+-- over every service's rows, which the planner would pick for an unnest of 50 names.)
+SELECT x.service, g.start_at, g.end_at, g.state
   FROM unnest(%(services)s::text[], %(lo)s::timestamptz[], %(t)s::timestamptz[]) AS x (service, lo, t)
-  JOIN status_segments g ON g.service = x.service AND g.end_at >= x.lo AND g.start_at < x.t
- ORDER BY g.service, g.start_at;
+  JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
+                 WHERE g.service = x.service AND g.end_at >= x.lo AND g.start_at < x.t OFFSET 0) g ON true
+ ORDER BY x.service, g.start_at;
 
 -- name: derive_carried_events
 -- Each stream's last event before t: the state the stream carries into the re-derived span. A
 -- stream's head older than t is that event; only a stream with newer events is looked up.
+-- A stream whose head is `up` with no expiry changes nothing from then on but the stale clock
+-- and an older override, which the latest monitoring head changes too: only that one is read.
 SELECT x.service, st.event_id AS id, st.observed_at, st.state, st.stream, st.valid_until
   FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
   JOIN status_streams st ON st.service = x.service AND st.observed_at < x.t
+ WHERE NOT (st.state = 'up' AND st.valid_until IS NULL AND st.stream <> '*')
+UNION ALL
+SELECT x.service, h.event_id, h.observed_at, h.state, h.stream, h.valid_until
+  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  JOIN LATERAL (SELECT * FROM status_streams st
+                 WHERE st.service = x.service AND st.observed_at < x.t AND st.stream <> 'inferred'
+                 ORDER BY st.observed_at DESC, st.event_id DESC LIMIT 1) h
+    ON h.state = 'up' AND h.valid_until IS NULL AND h.stream <> '*'
 UNION ALL
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
   FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
@@ -72,21 +85,27 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
 -- name: derive_events_from
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
   FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
-  JOIN status_events e ON e.service = x.service AND e.observed_at >= x.t;
+  JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
+                 WHERE e.service = x.service AND e.observed_at >= x.t OFFSET 0) e ON true;
 
 -- name: delete_segments_from
--- What a re-derivation from t replaces: segments ending at or after t (the one holding t is
--- written again, cut or merged), outages from r, days from day.
-DELETE FROM status_segments g USING unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
- WHERE g.service = x.service AND g.end_at >= x.t;
+-- What a re-derivation replaces (each an index range per service, deleted by row address):
+-- segments from the last one starting before t (written again, cut at t or merged), outages from
+-- r, days from day.
+DELETE FROM status_segments WHERE ctid = ANY(ARRAY(
+    SELECT g.ctid FROM unnest(%(services)s::text[], %(since)s::timestamptz[]) AS x (service, since)
+      JOIN LATERAL (SELECT ctid FROM status_segments g WHERE g.service = x.service AND g.start_at >= x.since OFFSET 0) g
+        ON true));
 
 -- name: delete_outages_from
-DELETE FROM status_outages o USING unnest(%(services)s::text[], %(r)s::timestamptz[]) AS x (service, r)
- WHERE o.service = x.service AND o.start_at >= x.r;
+DELETE FROM status_outages WHERE ctid = ANY(ARRAY(
+    SELECT o.ctid FROM unnest(%(services)s::text[], %(r)s::timestamptz[]) AS x (service, r)
+      JOIN LATERAL (SELECT ctid FROM status_outages o WHERE o.service = x.service AND o.start_at >= x.r OFFSET 0) o ON true));
 
 -- name: delete_days_from
-DELETE FROM status_daily d USING unnest(%(services)s::text[], %(day)s::date[]) AS x (service, day)
- WHERE d.service = x.service AND d.day >= x.day;
+DELETE FROM status_daily WHERE ctid = ANY(ARRAY(
+    SELECT d.ctid FROM unnest(%(services)s::text[], %(day)s::date[]) AS x (service, day)
+      JOIN LATERAL (SELECT ctid FROM status_daily d WHERE d.service = x.service AND d.day >= x.day OFFSET 0) d ON true));
 
 -- name: insert_derived_segments
 INSERT INTO status_segments (service, start_at, end_at, state)
@@ -174,7 +193,7 @@ SELECT x.service, x.k, g.start_at, g.end_at, g.state
                   WHERE g.service = x.service AND g.start_at <= x.a ORDER BY g.start_at DESC LIMIT 1)
                 UNION ALL
                 (SELECT start_at, end_at, state FROM status_segments g
-                  WHERE g.service = x.service AND g.start_at > x.a AND g.start_at < x.b)) g ON true;
+                  WHERE g.service = x.service AND g.start_at > x.a AND g.start_at < x.b OFFSET 0)) g ON true;
 
 -- name: derived_days
 SELECT service, day, up_s, degraded_s, down_s, maintenance_s

@@ -60,6 +60,8 @@ class _Plan:
     r: datetime
     """Re-derive outages from here."""
     stale_after_s: int | None
+    since: datetime
+    """Segments are written again from here: the last one starting before ``t`` (or ``t``)."""
     day: date
     """Re-count days from here: the day the last segment starting before ``t`` starts (it is
     written again, and may have been the open one, in no day yet, or become it)."""
@@ -124,8 +126,8 @@ def _plans(conn: psycopg.Connection, names: list[str], times: list[datetime]) ->
         if not row["derived"] or row["derived_stale_s"] != row["stale_after_s"] or row["holding_start"] is None:
             t = EPOCH  # never derived, derived with another staleness, or nothing before t: from the start
         r = t if row["outage_from"] is None or t == EPOCH else min(t, row["outage_from"])
-        day = t.date() if t == EPOCH else min(t, row["rewritten_start"] or t).date()
-        plans.append(_Plan(row["service"], t, r, row["stale_after_s"], day))
+        since = t if t == EPOCH else min(t, row["rewritten_start"] or t)
+        plans.append(_Plan(row["service"], t, r, row["stale_after_s"], since, since.date()))
     return plans
 
 
@@ -169,7 +171,7 @@ def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
         for day, secs in _days(stitched, p.day).items():
             day_rows.append((p.service, day, *secs))
 
-    conn.execute(q("delete_segments_from"), {"services": names, "t": ts})
+    conn.execute(q("delete_segments_from"), {"services": names, "since": [p.since for p in plans]})
     conn.execute(q("delete_outages_from"), {"services": names, "r": [p.r for p in plans]})
     conn.execute(q("delete_days_from"), {"services": names, "day": [p.day for p in plans]})
     _insert(conn, "insert_derived_segments", ("service", "start_at", "end_at", "state"), seg_rows)
