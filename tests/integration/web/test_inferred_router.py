@@ -12,11 +12,19 @@ from prodops.status.inferred import infer_outages
 from prodops.store.db import connect
 from prodops.triage.service import triage_stage
 from prodops.web.app import create_app, viewer
+from tests.integration.status import inferred_stage as stage
 from tests.integration.status.inferred_stage import (
-    FAILED, NOW, classifier, monitor_says_up, run_stage, status_rows, xrootd_failures,
+    FAILED, classifier, monitor_says_up, run_stage, status_rows, xrootd_failures,
 )
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def fresh_now(monkeypatch):
+    """The scenario's "now" is this test's: the pages judge staleness (15 min) by the real clock,
+    and the suite may reach this module long after it was imported."""
+    monkeypatch.setattr(stage, "NOW", datetime.now(timezone.utc).replace(microsecond=0))
 
 
 class User:
@@ -29,7 +37,7 @@ def outage(db_url, tmp_path) -> int:
     """The id of the event that opened dcache's inferred outage (25 jobs failed with XRootD's "no servers")."""
     monitor_says_up(db_url)
     rid, _ = run_stage(db_url, tmp_path, xrootd_failures(), run_id="manual__web", cluster=700)
-    triage_stage(db_url, rid, "run", now=NOW, classifier=classifier())
+    triage_stage(db_url, rid, "run", now=stage.NOW, classifier=classifier())
     [row] = status_rows(db_url)
     return row["id"]
 
@@ -86,7 +94,7 @@ def test_a_person_closes_it_and_closing_again_changes_nothing(client, outage, db
     history = dcache(client)["outages"][0]["inferred"]
     assert history["ended"]["reason"] == "closed" and history["reviews"][0]["by"] == "paola"
     # the failures it was inferred from are not evidence again
-    assert infer_outages(db_url, now=NOW).opened == []
+    assert infer_outages(db_url, now=stage.NOW).opened == []
 
 
 def test_marking_it_false_records_who_and_raises_the_signature_threshold(client, outage, db_url):
