@@ -196,3 +196,17 @@ def test_statuspage_maps_known_components_and_ignores_the_rest():
 def test_stale_event_is_a_system_unknown_at_the_limit():
     e = stale_event("samweb", NOW, 900)
     assert (e.state, e.source, e.stream, e.observed_at) == (S.UNKNOWN, "system", "*", datetime(2026, 11, 25, 12, 15, tzinfo=timezone.utc))
+
+
+def test_row_has_every_field_of_the_event_once():
+    from dataclasses import fields
+    from datetime import datetime, timezone
+
+    from prodops.status.events import StatusEvent
+    from prodops.status.states import ServiceState
+
+    e = StatusEvent(service="dcache", state=ServiceState.DOWN, observed_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                    source="feed", feed="f", stream="f", convention="native", details={"count": 3})
+    row = e.row()
+    assert set(row) == {f.name for f in fields(StatusEvent)}
+    assert (row["state"], row["details"]) == ("down", '{"count":3}')
