@@ -21,7 +21,7 @@ from prodops.stage import submit_stage
 from prodops.store import records
 from prodops.store.db import connect
 from prodops.tracking import LOST_AFTER, SubmissionTracker
-from prodops.triggers.submission import SubmissionTrigger
+from prodops.triggers.stage import StageTrigger
 from tests.fakes.schedd import FakeSchedd
 
 from .test_request_flow import FORM
@@ -303,7 +303,14 @@ def htcondor_registered(schedd, db_url, monkeypatch):
     monkeypatch.setitem(registry._FACTORIES, "htcondor", lambda: new_backend(schedd))
 
 
-async def first_event(trigger: SubmissionTrigger, timeout: float):
+def stage_trigger(db_url, submission_id: int, poll_interval: float) -> StageTrigger:
+    """The trigger track_stage defers to, for the stage of ``submission_id``."""
+    row = submission_row(db_url, submission_id)
+    return StageTrigger(request_id=row["request_id"], stage=row["stage"], backend="htcondor",
+                        poll_interval=poll_interval, min_run_s=0)
+
+
+async def first_event(trigger: StageTrigger, timeout: float):
     gen = trigger.run()
     try:
         return await asyncio.wait_for(gen.__anext__(), timeout)
@@ -317,7 +324,7 @@ def test_trigger_survives_a_restart_mid_run(db_url, schedd, counted, submission_
     schedd.terminate(CLUSTER, 0, exit_code=0)
 
     async def killed_mid_run():
-        trigger = SubmissionTrigger(submission_id=submission_id, backend="htcondor", poll_interval=0.05)
+        trigger = stage_trigger(db_url, submission_id, 0.05)
         with pytest.raises(asyncio.TimeoutError):
             await first_event(trigger, timeout=0.5)
 
@@ -328,9 +335,9 @@ def test_trigger_survives_a_restart_mid_run(db_url, schedd, counted, submission_
         if proc >= 3:
             schedd.execute(CLUSTER, proc)
         schedd.terminate(CLUSTER, proc, exit_code=0)
-    trigger = SubmissionTrigger(submission_id=submission_id, backend="htcondor", poll_interval=0.01)
+    trigger = stage_trigger(db_url, submission_id, 0.01)
     event = asyncio.run(first_event(trigger, timeout=20))
-    assert event.payload["status"] == "success" and event.payload["states"] == {"completed": N_JOBS}
+    assert event.payload["status"] == "complete"
     assert {r["state"] for r in rows(db_url).values()} == {"completed"} and len(rows(db_url)) == N_JOBS
     assert events_in_db(db_url) == events_in_log(db_url, submission_id)
     assert set(counted.values()) == {1}
@@ -342,7 +349,7 @@ def test_unreachable_schedd_is_retried_and_marks_nothing_failed(db_url, schedd, 
     schedd.unreachable = True
 
     async def waits():
-        trigger = SubmissionTrigger(submission_id=submission_id, backend="htcondor", poll_interval=0.05)
+        trigger = stage_trigger(db_url, submission_id, 0.05)
         with pytest.raises(asyncio.TimeoutError):
             await first_event(trigger, timeout=0.6)
 
@@ -354,8 +361,8 @@ def test_unreachable_schedd_is_retried_and_marks_nothing_failed(db_url, schedd, 
     for proc in range(N_JOBS):
         schedd.execute(CLUSTER, proc)
         schedd.terminate(CLUSTER, proc, exit_code=0)
-    trigger = SubmissionTrigger(submission_id=submission_id, backend="htcondor", poll_interval=0.01)
-    assert asyncio.run(first_event(trigger, timeout=20)).payload["status"] == "success"
+    trigger = stage_trigger(db_url, submission_id, 0.01)
+    assert asyncio.run(first_event(trigger, timeout=20)).payload["status"] == "complete"
 
 
 def test_new_rows_that_exist_after_all_are_merged_not_refused(db_url, schedd, submission_id):

@@ -1,4 +1,5 @@
-"""Deferrable tracking of a whole stage, in the triggerer: its first submission and its retry rounds.
+"""Deferrable tracking of a whole stage, in the triggerer (no worker slot held while waiting):
+its first submission and its retry rounds.
 
 Each cycle tracks every submission of the stage that is still running, triages what failed
 since (streaming, at most every ``triage_interval``; at once for a submission that just
@@ -17,14 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from prodops import config
-from prodops.triggers.submission import MIN_RUN_S, Tracking
+from prodops.exceptions import BackendUnavailable
+
+CATCH_UP_S = 0.2
+"""Pause before the next cycle when the last one left changed ads or events for later (its bound)."""
+
+MIN_RUN_S = 8.0
+"""A trigger never fires sooner than this after it starts. Seen with Airflow 3.3.2 (an e2e retry
+round whose job was held at once): the deferred worker took 5 s to exit, the trigger fired after
+4 s, and the scheduler, hearing of the old workload's exit while the resumed task ran, marked the
+task failed. The floor lets the old workload's exit be heard while the task is still deferred."""
 
 
 class StageTrigger(BaseTrigger):
@@ -89,7 +99,7 @@ class StageTrigger(BaseTrigger):
             last_blockers = None
             state = await asyncio.to_thread(self._state)
             while True:
-                pause, _ = await tracking.cycle(state.running, untriaged=state.untriaged)
+                pause = await tracking.cycle(state.running, state.untriaged)
                 state = await asyncio.to_thread(self._state)
                 now = datetime.now(timezone.utc)
                 starts_waiting = state.waiting is not None and waiting_since is None
@@ -133,3 +143,95 @@ class StageTrigger(BaseTrigger):
         if state.complete:
             return {**base, "status": "complete"}
         return None
+
+
+class Tracking:
+    """Tracks a set of submissions cycle by cycle: one tracker per submission, kept across cycles
+    (each diffs against what it wrote), each with its streaming triage; the classifier is built
+    once, on first use (loading the library and plugins is not free)."""
+
+    def __init__(self, backend: str, db_url: str, *, poll_interval: float, triage_interval: float, log: Any) -> None:
+        self.backend_name, self.db_url, self.log = backend, db_url, log
+        self.poll_interval, self.triage_interval = poll_interval, triage_interval
+        self.backend: Any = None
+        self.trackers: dict[int, Any] = {}
+        self.streams: dict[int, StreamingTriage] = {}
+        self.classifier = None
+
+    async def prepare(self) -> None:
+        from prodops.batch.registry import get_backend
+
+        self.backend = get_backend(self.backend_name)
+        prepare = getattr(self.backend, "aprepare", None)
+        if prepare is not None:  # e.g. read the pool's Airflow connection without blocking the loop
+            await prepare()
+
+    async def cycle(self, running: Iterable[int], untriaged: Iterable[int] = ()) -> float:
+        """One tracking cycle of each running submission; the failures of the submissions that
+        finished (now, or before: ``untriaged``) are triaged at once. Returns the pause before
+        the next cycle."""
+        from prodops.tracking import SubmissionTracker
+
+        pause, finished = self.poll_interval, set(untriaged)
+        for submission_id in running:
+            if submission_id not in self.trackers:
+                self.trackers[submission_id] = SubmissionTracker(
+                    backend=self.backend, db_url=self.db_url, submission_id=submission_id)
+                self.streams[submission_id] = StreamingTriage(self.db_url, submission_id, self.triage_interval,
+                                                              self.log, classifier=self.get_classifier)
+            try:
+                result = await asyncio.to_thread(self.trackers[submission_id].cycle)
+            except BackendUnavailable as err:
+                self.log.warning("Batch system unreachable, will retry (no job is marked failed): %s", err)
+                continue
+            if result.done:
+                finished.add(submission_id)
+                del self.trackers[submission_id]
+                self.streams.pop(submission_id)
+            elif result.written:
+                await self.streams[submission_id].maybe_run()
+            if result.deferred or result.events_behind:  # the cycle's bound left work: catch up now
+                pause = min(pause, CATCH_UP_S)
+        for submission_id in sorted(finished):
+            await StreamingTriage(self.db_url, submission_id, 0, self.log, classifier=self.get_classifier).run()
+        return pause
+
+    def get_classifier(self):
+        if self.classifier is None:
+            from prodops.triage.service import default_classifier
+
+            self.classifier = default_classifier()
+        return self.classifier
+
+
+class StreamingTriage:
+    """Triage of the attempts of one submission that failed since the last time, at most every
+    ``interval`` seconds (negative: never; the stage's triage step does it all at the end)."""
+
+    def __init__(self, db_url: str, submission_id: int, interval: float, log: Any,
+                 classifier: Callable[[], Any]) -> None:
+        self.db_url, self.submission_id, self.interval, self.log = db_url, submission_id, interval, log
+        self.last = time.monotonic()  # the first one an interval after tracking starts
+        self.classifier = classifier
+
+    async def maybe_run(self) -> None:
+        if self.interval < 0 or time.monotonic() - self.last < self.interval:
+            return
+        await self.run()
+
+    async def run(self) -> None:
+        self.last = time.monotonic()
+        try:
+            summary = await asyncio.to_thread(self._run)
+        except Exception:  # noqa: BLE001 - the stage's triage step triages whatever this missed
+            self.log.exception("Triage of submission %s failed; the stage's triage step will do it",
+                               self.submission_id)
+            return
+        if summary["failed"]:
+            self.log.info("Triaged %d newly failed attempts of submission %s: %s", summary["failed"],
+                          self.submission_id, summary["by_category"])
+
+    def _run(self) -> dict[str, Any]:
+        from prodops.triage.service import triage_new_failures
+
+        return triage_new_failures(self.db_url, self.submission_id, classifier=self.classifier())

@@ -1,4 +1,5 @@
-"""The tracking trigger: serialization, a full run, and a restart in the middle of one."""
+"""The stage trigger tracking one submission: a full run, a restart in the middle of one, catching up,
+streaming triage and the firing floor (retry rounds: tests/integration/triage/test_stage_trigger.py)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,12 @@ from prodops.constants import RequestState
 from prodops.request import service
 from prodops.request.decision import record_decision
 from prodops.store.db import connect
-from prodops.triggers.submission import SubmissionTrigger
+from prodops.triggers.stage import StageTrigger
 
 from .fakes import ScriptedBackend, job_ad
 from .test_request_flow import FORM
 
 pytestmark = pytest.mark.integration
-
-
-def test_serialize_round_trip():
-    trigger = SubmissionTrigger(submission_id=7, backend="local", conn_id="prodops_db", poll_interval=2.5,
-                                triage_interval=12.0, min_run_s=3.0)
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "prodops.triggers.submission.SubmissionTrigger"
-    assert kwargs == {"submission_id": 7, "backend": "local", "conn_id": "prodops_db", "poll_interval": 2.5,
-                      "triage_interval": 12.0, "min_run_s": 3.0}
-    module, name = classpath.rsplit(".", 1)
-    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
-    assert rebuilt.serialize() == trigger.serialize()
 
 
 @pytest.fixture
@@ -38,8 +27,14 @@ def scripted(db_url, monkeypatch):
     register_backend("scripted", lambda: backend)
     made = service.record_request(db_url, dag_id="production_request", run_id="trig", conf=FORM)
     record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=50)
+    backend.request_id = made["request_id"]
     backend.submission_id = service.submit_workflow_stage(db_url, backend, made["request_id"], "run")
     return backend
+
+
+def stage_trigger(backend, name: str = "scripted", **kwargs) -> StageTrigger:
+    """The stage's trigger, as track_stage defers to it."""
+    return StageTrigger(request_id=backend.request_id, stage="run", backend=name, **kwargs)
 
 
 def rows(db_url):
@@ -47,7 +42,7 @@ def rows(db_url):
         return conn.execute("SELECT proc_id, state, exit_code FROM job_attempts ORDER BY proc_id").fetchall()
 
 
-async def first_event(trigger: SubmissionTrigger, timeout: float = 20):
+async def first_event(trigger: StageTrigger, timeout: float = 20):
     gen = trigger.run()
     try:
         return await asyncio.wait_for(gen.__anext__(), timeout)
@@ -55,20 +50,20 @@ async def first_event(trigger: SubmissionTrigger, timeout: float = 20):
         await gen.aclose()
 
 
-def test_trigger_reports_success_when_every_job_is_final(db_url, scripted):
+def test_trigger_reports_the_stage_complete_when_every_job_is_final(db_url, scripted):
     scripted.ads = [job_ad(31, p, 4, ExitCode=p % 2) for p in range(4)]
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01, min_run_s=0)
+    trigger = stage_trigger(scripted, poll_interval=0.01, min_run_s=0)
     event = asyncio.run(first_event(trigger))
-    assert event.payload["status"] == "success"
-    assert event.payload["states"] == {"completed": 4}
-    assert [r["exit_code"] for r in rows(db_url)] == [0, 1, 0, 1]
+    assert (event.payload["status"], event.payload["rounds"]) == ("complete", 0)
+    assert [(r["state"], r["exit_code"]) for r in rows(db_url)] == [("completed", p % 2) for p in range(4)]
+    assert [v["proc_id"] for v in verdicts(db_url)] == [1, 3]  # the failures, triaged before the stage ends
 
 
 def test_restarted_trigger_resumes_without_losing_or_doubling(db_url, scripted):
     scripted.ads = [job_ad(31, p, 2) for p in range(4)]
 
     async def interrupted():
-        trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.05)
+        trigger = stage_trigger(scripted, poll_interval=0.05)
         with pytest.raises(asyncio.TimeoutError):
             await first_event(trigger, timeout=0.5)  # the triggerer dies mid-run
 
@@ -76,14 +71,14 @@ def test_restarted_trigger_resumes_without_losing_or_doubling(db_url, scripted):
     assert scripted.polls >= 2 and [r["state"] for r in rows(db_url)] == ["running"] * 4
 
     scripted.ads = [job_ad(31, p, 4, ExitCode=0) for p in range(4)]
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01, min_run_s=0)
+    trigger = stage_trigger(scripted, poll_interval=0.01, min_run_s=0)
     event = asyncio.run(first_event(trigger))
-    assert event.payload["status"] == "success" and event.payload["written"] == 4
+    assert event.payload["status"] == "complete"
     assert [(r["proc_id"], r["state"]) for r in rows(db_url)] == [(p, "completed") for p in range(4)]
 
 
 def test_unknown_backend_is_an_error_event(db_url, scripted):
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="nosuch", poll_interval=0.01, min_run_s=0)
+    trigger = stage_trigger(scripted, "nosuch", poll_interval=0.01, min_run_s=0)
     event = asyncio.run(first_event(trigger))
     assert event.payload["status"] == "error" and "unknown batch backend 'nosuch'" in event.payload["message"]
 
@@ -99,7 +94,7 @@ def test_a_cycle_that_left_work_for_later_is_followed_at_once_not_after_the_poll
 
     monkeypatch.setattr(tracking.SubmissionTracker, "__init__", two_rows_a_cycle)
     scripted.ads = [job_ad(31, p, 2) for p in range(4)]  # running: not always written, so bounded
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=30)
+    trigger = stage_trigger(scripted, poll_interval=30)
 
     async def catch_up():
         gen = trigger.run()
@@ -125,7 +120,7 @@ def test_failures_are_triaged_while_the_stage_runs(db_url, scripted):
                     HoldReasonSubCode=102, HoldReason="Job has gone over memory limit of 100 megabytes.")]
 
     async def while_running():
-        trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.05,
+        trigger = stage_trigger(scripted, poll_interval=0.05,
                                     triage_interval=0)
         with pytest.raises(asyncio.TimeoutError):
             await first_event(trigger, timeout=3)  # job 1 never ends here
@@ -148,7 +143,7 @@ def test_streaming_triage_can_be_turned_off(db_url, scripted):
     scripted.ads = [job_ad(31, 0, 4, ExitCode=3), job_ad(31, 1, 2)]
 
     async def while_running():
-        trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.05,
+        trigger = stage_trigger(scripted, poll_interval=0.05,
                                     triage_interval=-1)
         with pytest.raises(asyncio.TimeoutError):
             await first_event(trigger, timeout=1)
@@ -162,8 +157,8 @@ def test_a_trigger_never_fires_sooner_than_its_floor(db_url, scripted):
     import time
 
     scripted.ads = [job_ad(31, p, 4, ExitCode=0) for p in range(4)]
-    trigger = SubmissionTrigger(submission_id=scripted.submission_id, backend="scripted", poll_interval=0.01,
+    trigger = stage_trigger(scripted, poll_interval=0.01,
                                 min_run_s=1.5)
     began = time.monotonic()
     event = asyncio.run(first_event(trigger))
-    assert event.payload["status"] == "success" and time.monotonic() - began >= 1.5
+    assert event.payload["status"] == "complete" and time.monotonic() - began >= 1.5
