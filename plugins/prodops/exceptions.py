@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ProdopsError(Exception):
     """Base class for every error prodops raises on purpose."""
@@ -14,6 +16,16 @@ class RequestInvalid(ProdopsError):
         self.errors = dict(errors)
         lines = "\n".join(f"  - {field}: {msg}" for field, msg in sorted(self.errors.items()))
         super().__init__(f"The production request is invalid ({len(self.errors)} field(s)):\n{lines}")
+
+
+class FileInvalid(ProdopsError):
+    """A configuration file is malformed; ``errors`` maps field -> message, each naming the fix."""
+
+    def __init__(self, path: object, errors: Mapping[str, str]) -> None:
+        self.path = path
+        self.errors = dict(errors)
+        lines = "\n".join(f"  - {k}: {v}" for k, v in self.errors.items())
+        super().__init__(f"{path} is invalid ({len(self.errors)} problem(s)):\n{lines}")
 
 
 class BackendUnavailable(ProdopsError):

@@ -11,6 +11,7 @@ template: the notifiers here render nothing (no Jinja), and the email body is es
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 
 from prodops import config
-from prodops.exceptions import ProdopsError
+from prodops.exceptions import FileInvalid
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,8 @@ _ADDRESS = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class NoticesInvalid(ProdopsError):
+class NoticesInvalid(FileInvalid):
     """include/notices.yaml is malformed; ``errors`` maps field -> message."""
-
-    def __init__(self, path: Path | str, errors: Mapping[str, str]) -> None:
-        self.errors = dict(errors)
-        lines = "\n".join(f"  - {k}: {v}" for k, v in self.errors.items())
-        super().__init__(f"{path} is invalid ({len(self.errors)} problem(s)):\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -194,24 +190,25 @@ def _connection_exists(conn_id: str) -> bool:
     return True
 
 
+@functools.cache
+def _plain(notifier: type) -> type:
+    """``notifier`` rendering no template (``template_fields`` empty): a notice's text is data."""
+    return type(f"Plain{notifier.__name__}", (notifier,), {"template_fields": ()})
+
+
 def _notifiers(notice: Notice, settings: NoticeSettings) -> list[tuple[str, Any]]:
-    """The Airflow notifiers of the channels that are on; they render no template (``template_fields`` empty)."""
+    """The Airflow notifiers of the channels that are on."""
     out: list[tuple[str, Any]] = []
     if settings.email_conn_id and notice.to and _connection_exists(settings.email_conn_id):
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        class _Email(SmtpNotifier):
-            template_fields = ()
-
-        out.append(("email", _Email(to=list(notice.to), subject=notice.subject, html_content=notice.html(),
-                                    smtp_conn_id=settings.email_conn_id)))
+        out.append(("email", _plain(SmtpNotifier)(to=list(notice.to), subject=notice.subject,
+                                                   html_content=notice.html(), smtp_conn_id=settings.email_conn_id)))
     if settings.chat_conn_id and _connection_exists(settings.chat_conn_id):
         from airflow.providers.apprise.notifications.apprise import AppriseNotifier
 
-        class _Chat(AppriseNotifier):
-            template_fields = ()
-
-        out.append(("chat", _Chat(title=notice.subject, body=notice.text, apprise_conn_id=settings.chat_conn_id)))
+        out.append(("chat", _plain(AppriseNotifier)(title=notice.subject, body=notice.text,
+                                                     apprise_conn_id=settings.chat_conn_id)))
     return out
 
 

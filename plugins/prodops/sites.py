@@ -17,19 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from prodops import config
-from prodops.exceptions import ProdopsError
+from prodops.exceptions import FileInvalid
 
 SERVICES_FILE = config.INCLUDE_DIR / "services.yaml"
 DEFAULT_TIME_ZONE = "UTC"
 
 
-class SitesInvalid(ProdopsError):
-    """The ``sites:`` section is malformed; ``errors`` maps field -> message."""
-
-    def __init__(self, path: Path | str, errors: Mapping[str, str]) -> None:
-        self.errors = dict(errors)
-        lines = "\n".join(f"  - {k}: {v}" for k, v in self.errors.items())
-        super().__init__(f"{path}: the site registry is invalid ({len(self.errors)} problem(s)):\n{lines}")
+class SitesInvalid(FileInvalid):
+    """The ``sites:`` section (the site registry) is malformed; ``errors`` maps field -> message."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import psycopg
 import yaml
 
 from prodops import config
-from prodops.exceptions import ProdopsError
+from prodops.exceptions import FileInvalid
 from prodops.status.states import Convention
 from prodops.store.db import connect, q
 
@@ -35,13 +35,8 @@ _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 PULL_CONVENTIONS = (Convention.STATUSPAGE.value, Convention.NATIVE.value)
 
 
-class RegistryInvalid(ProdopsError):
+class RegistryInvalid(FileInvalid):
     """services.yaml is malformed; ``errors`` maps field -> message."""
-
-    def __init__(self, path: Path | str, errors: dict[str, str]) -> None:
-        self.errors = dict(errors)
-        lines = "\n".join(f"  - {k}: {v}" for k, v in self.errors.items())
-        super().__init__(f"{path} is invalid ({len(self.errors)} problem(s)):\n{lines}")
 
 
 @dataclass(frozen=True)
