@@ -64,15 +64,18 @@ def _submissions(conn, request_id: int, stage: str) -> list[dict[str, Any]]:
 
 def plan_round(db_url: str, request_id: int, stage: str, settings: TriageSettings | None = None) -> RetryRound | None:
     """The next round of retries of a stage, or None when nothing is planned."""
-    settings = settings or load_settings()
     with connect(db_url) as conn:
-        request = records.get_request(conn, request_id)
-        if request is None:
-            raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
-        planned = store.planned_actions(conn, request_id, stage)
-        if not planned:
-            return None
-        submissions = _submissions(conn, request_id, stage)
+        return _plan(conn, request_id, stage, settings or load_settings())
+
+
+def _plan(conn, request_id: int, stage: str, settings: TriageSettings) -> RetryRound | None:
+    planned = store.planned_actions(conn, request_id, stage)
+    if not planned:
+        return None
+    request = records.get_request(conn, request_id)
+    if request is None:
+        raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
+    submissions = _submissions(conn, request_id, stage)
     newest = max(int(a["attempt"]) for a in planned)
     resumed, actions = None, planned
     for row in submissions:
@@ -126,9 +129,9 @@ def stage_retries(db_url: str, request_id: int, stage: str, *, now: datetime | N
     from prodops.status.preflight import check_workflow
 
     now = now or datetime.now(timezone.utc)
-    with connect(db_url) as conn:
+    with connect(db_url) as conn:  # one connection a poll: the trigger asks every few seconds
         progress = conn.execute(q("stage_progress"), {"request_id": request_id, "stage": stage}).fetchall()
-    plan = plan_round(db_url, request_id, stage, settings)
+        plan = _plan(conn, request_id, stage, settings or load_settings())
     ready = waiting = None
     blockers = ""
     if plan is not None:
