@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 ENGINE = ("https://github.com/apptainer/apptainer/blob/917d66577963ca297352a22e13c86f1748ddc645/"
           "internal/pkg/runtime/engine/apptainer/container_linux.go")
@@ -32,7 +32,5 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable", LINES, ids=[row[1] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({ENGINE})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=ENGINE)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 EVENT = "https://github.com/htcondor/htcondor/blob/7491a145f64a1c2393ed0933375874344fa44f9f/src/condor_utils/condor_event.cpp"
 
@@ -35,15 +35,13 @@ CASES = [
 
 @pytest.mark.parametrize("lines, pid, category, retryable", CASES, ids=[c[0][-1][:60] for c in CASES])
 def test_the_event_s_form_is_read(lines, pid, category, retryable):
-    matches = load_library().match({"eventlog": lines})
-    assert matches, EVENT
-    best = matches[0].pattern
+    best = best_pattern(lines, "eventlog", source=EVENT)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)
 
 
 def test_the_text_form_of_a_failed_reconnection_stays_eviction_yaml_s_with_the_same_reading():
     lines = ["024 (1234.000.000) 2026-12-01 07:00:00 Job reconnection failed",
              "    Can not reconnect to slot1@node.example.org, rescheduling job"]
-    best = load_library().match({"eventlog": lines})[0].pattern
+    best = best_pattern(lines, "eventlog")
     assert best.id in {"condor-reconnect-failed", "condor-job-gone-from-node"}
     assert (best.category.value, best.retryable) == ("infrastructure", True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 CRAB = "https://github.com/dmwm/CRABServer/blob/419cd950e98957a08b0e629901bfc5465e44b3cd/src/python/TaskWorker/Actions/"
 
@@ -19,5 +19,5 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, retryable, source", LINES, ids=[row[1] + ":" + row[0][:40] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, retryable, source):
-    best = load_library().match({"reason": [line]})[0].pattern
+    best = best_pattern(line, "reason")
     assert (best.id, best.category.value, best.retryable) == (pid, "infrastructure", retryable), source

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 CVMFS = "https://github.com/cvmfs/cvmfs/blob/ae7450ec9c98d45ee1c1c3ab2cc7955dcbfd928a/"
 
@@ -33,9 +33,7 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, source):
-    matches = load_library().match({"stdout": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, "stdout", source=source)
     assert (best.id, best.category.value, best.service, best.retryable) == (pid, "infrastructure", "cvmfs", True)
 
 
@@ -44,5 +42,5 @@ def test_the_best_match_of_a_source_line(line, pid, source):
     "Probing /cvmfs/fermilab.opensciencegrid.org... OK",
 ])
 def test_lines_that_are_not_a_broken_repository_do_not_match(line):
-    ids = {m.pattern.id for m in load_library().match({"stdout": [line]})}
+    ids = matched_ids(line, "stdout")
     assert not ids & {"cvmfs-loader-failure", "cvmfs-probe-failed"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 DAGMAN = "https://github.com/htcondor/htcondor/blob/7491a145f64a1c2393ed0933375874344fa44f9f/src/condor_dagman/"
 
@@ -30,5 +30,5 @@ LINES = [
 
 @pytest.mark.parametrize("line, source", LINES, ids=[row[0][18:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, source):
-    best = load_library().match({"stdout": [line]})[0].pattern
+    best = best_pattern(line, "stdout")
     assert (best.id, best.category.value, best.retryable) == ("dagman-dag-file-error", "code", False), source

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 DCAP = "https://github.com/dCache/dcap/blob/a1321a6ffba4e0924a21b78ca71ec92d8bc2b21c/src/"
 
@@ -27,7 +27,5 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable", LINES, ids=[row[0] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({DCAP}dccp.c)"
-    best = matches[0].pattern
+    best = best_pattern(line, source=DCAP + "dccp.c")
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 CLIENT = "https://github.com/fermitools/frontier/blob/25267cc181971d8122406a8ca29791c52ce99229/client/"
 
@@ -60,9 +60,7 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({CLIENT}{source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=CLIENT + source)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)
     assert best.service in {"frontier", "network"}
 
@@ -74,7 +72,7 @@ def test_the_best_match_of_a_source_line(line, pid, category, retryable, source)
      "read from 10.0.0.5:3127 timed out after 10 seconds", "frontier-request-failed"),
 ])
 def test_the_older_frontier_patterns_keep_their_lines(line, pid):
-    assert load_library().match({"stderr": [line]})[0].pattern.id == pid
+    assert best_pattern(line).id == pid
 
 
 @pytest.mark.parametrize("line", [
@@ -83,5 +81,5 @@ def test_the_older_frontier_patterns_keep_their_lines(line, pid):
     "host name lookup problem: synthetic",
 ])
 def test_lines_not_from_the_client_are_not_frontier_s(line):
-    ids = {m.pattern.id for m in load_library().match({"stderr": [line]})}
+    ids = matched_ids(line)
     assert not {i for i in ids if i.startswith("frontier-")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 FTS = "https://github.com/cern-fts/fts3/blob/e0a7e05825ea0a9ef7ee40409b9c00ba618d08b2/src/url-copy/"
 
@@ -26,11 +26,11 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable", LINES, ids=[row[0] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable):
-    best = load_library().match({"stdout": [line]})[0].pattern
+    best = best_pattern(line, "stdout")
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable), FTS + "heuristics.cpp"
 
 
 def test_a_permission_errno_in_the_transfer_scope_stays_retryable():
     # documented deviation from FTS: a TRANSFER-scope EACCES is often the TLS/GSI handshake (mechanics)
-    best = load_library().match({"stdout": ["TRANSFER [13] SOURCE CHECKSUM synthetic handshake failure"]})[0].pattern
+    best = best_pattern("TRANSFER [13] SOURCE CHECKSUM synthetic handshake failure", "stdout")
     assert best.id == "fts-scoped-error" and best.retryable

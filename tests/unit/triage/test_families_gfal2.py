@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 GFAL2_UTIL = "https://github.com/cern-fts/gfal2-util/blob/5aeb6dbcd5f21b17c393ffbb4c371f354895b463/src/gfal2_util/base.py"
 DAVIX = "https://github.com/cern-fts/davix/blob/3054c828c4b63ff194880845c4a93a908b984a91/src/request/httprequest.cpp"
@@ -44,9 +44,7 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=source)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)
 
 
@@ -55,7 +53,7 @@ def test_the_best_match_of_a_source_line(line, pid, category, retryable, source)
     "HTTP 404 : File not found ",
 ])
 def test_errnos_and_statuses_not_classed_here_fall_through(line):
-    ids = {m.pattern.id for m in load_library().match({"stderr": [line]})}
+    ids = matched_ids(line)
     assert not ids & {"gfal-util-errno-transient", "gfal-util-errno-denied", "gfal-util-errno-space",
                       "gfal-util-errno-exists", "davix-http-server-error", "davix-http-timeout"}
 
@@ -73,5 +71,5 @@ ROOT_DAVIX = "https://github.com/root-project/root/blob/ab4ebbea4fb16f7e02ba1c13
     ("Error in <DavixOpen>: can not open file with davix: HTTP 401 : Authentication Error  (14)", "token-expired", False),
 ])
 def test_root_s_davix_errors(line, pid, retryable):
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert (best.id, best.retryable) == (pid, retryable), ROOT_DAVIX

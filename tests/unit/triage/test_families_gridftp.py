@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_match, best_pattern, matched_ids
 
 GCT = "https://github.com/gridcf/gct/blob/1ba1e10871e8cb9765c4b68838e5225966e9927a/"
 RESPONDED = "error: globus_ftp_client: the server responded with an error"
@@ -37,16 +37,14 @@ CASES = [
 
 @pytest.mark.parametrize("lines, pid, category, service, retryable", CASES, ids=[c[0][-1][:60] for c in CASES])
 def test_the_reply_decides_over_the_client_s_line(lines, pid, category, service, retryable):
-    matches = load_library().match({"stderr": lines})
-    assert matches, GCT
-    best = matches[0]
+    best = best_match(lines, source=GCT)
     assert (best.pattern.id, best.pattern.category.value, best.pattern.service, best.pattern.retryable) == (
         pid, category, service, retryable)
     assert best.index > 0, "the evidence is the server's reply, not the client's summary line"
 
 
 def test_a_reply_without_a_known_cause_stays_the_generic_retryable_gridftp_failure():
-    best = load_library().match({"stderr": [RESPONDED]})[0].pattern
+    best = best_pattern(RESPONDED)
     assert (best.id, best.retryable) == ("gridftp-server-error", True)
 
 
@@ -57,4 +55,4 @@ def test_a_reply_without_a_known_cause_stays_the_generic_retryable_gridftp_failu
     ("ls: cannot access 'in.root': No such file or directory", "gridftp-server-no-such-file"),
 ])
 def test_lines_outside_a_gridftp_reply_are_not_read(line, not_pid):
-    assert not_pid not in {m.pattern.id for m in load_library().match({"stderr": [line]})}
+    assert not_pid not in matched_ids(line)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 SRC = "https://github.com/htcondor/htcondor/blob/7491a145f64a1c2393ed0933375874344fa44f9f/src/"
 
@@ -55,13 +55,11 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable, resource, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable, resource, source):
-    matches = load_library().match({"reason": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, "reason", source=source)
     assert (best.id, best.category.value, best.retryable, best.resource) == (pid, category, retryable, resource)
 
 
 def test_an_exec_failure_for_another_errno_is_not_blamed_on_the_submit_file():
     # mechanics: ENOMEM (12) is the node's, not the job description's
     line = "Failed to execute '/var/lib/condor/execute/dir_1/run.sh': (errno=12: 'Cannot allocate memory')"
-    assert "condor-exec-failed" not in {m.pattern.id for m in load_library().match({"reason": [line]})}
+    assert "condor-exec-failed" not in matched_ids(line, "reason")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 IFDH = "https://github.com/fnal-fife/ifdhc/blob/7dc9eb7a755cc31f36a2f63b2ec0549675925dfc/"
 
@@ -31,7 +31,5 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, service, retryable, source", LINES, ids=[row[0].strip()[:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, service, retryable, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=source)
     assert (best.id, best.category.value, best.service, best.retryable) == (pid, "service", service, retryable)

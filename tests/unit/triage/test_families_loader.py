@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 GLIBC = "https://github.com/bminor/glibc/blob/04e750e75b73957cf1c791535a3f4319534a52fc/elf/"
 BASH = "https://github.com/bminor/bash/blob/637f5c8696a6adc9b4519f1cd74aa78492266b7f/execute_cmd.c"
@@ -45,15 +45,13 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable, resource, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable, resource, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=source)
     assert (best.id, best.category.value, best.retryable, best.resource) == (pid, category, retryable, resource)
 
 
 def test_a_missing_shared_object_stays_with_the_worker_node_environment_rule():
     line = "./reco: error while loading shared libraries: libReco.so: cannot open shared object file: No such file or directory"
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert best.id == "setup-command-not-found"
 
 
@@ -70,7 +68,7 @@ BASH_XMALLOC = "https://github.com/bminor/bash/blob/637f5c8696a6adc9b4519f1cd74a
      BASH_XMALLOC),
 ])
 def test_bash_s_resource_failures(line, pid, resource, source):
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert (best.id, best.category.value, best.resource) == (pid, "infrastructure", resource), source
 
 
@@ -87,5 +85,5 @@ SIGLIST = "https://github.com/bminor/glibc/blob/04e750e75b73957cf1c791535a3f4319
     ("/srv/run.sh: line 42:  8812 Terminated              ./reco -c reco.fcl", "bash-job-terminated", "infrastructure", None),
 ])
 def test_a_script_s_command_killed_by_a_signal(line, pid, category, resource):
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert (best.id, best.category.value, best.resource) == (pid, category, resource), (BASH_JOBS, SIGLIST)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 ERRLIST = "https://github.com/bminor/glibc/blob/04e750e75b73957cf1c791535a3f4319534a52fc/sysdeps/gnu/errlist.h"
 
@@ -23,10 +23,10 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category", LINES, ids=[row[0][:50] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category):
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert (best.id, best.category.value, best.retryable) == (pid, category, True), ERRLIST
 
 
 def test_a_cvmfs_path_stays_with_the_cvmfs_rule():
     line = "ls: cannot access '/cvmfs/dune.opensciencegrid.org/products': Transport endpoint is not connected"
-    assert load_library().match({"stderr": [line]})[0].pattern.id == "cvmfs-unavailable"
+    assert best_pattern(line).id == "cvmfs-unavailable"

@@ -12,6 +12,7 @@ import yaml
 
 from prodops import config
 from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 PILOT = "https://github.com/PanDAWMS/pilot3/blob/a090538b1cc9e08e957e632106b5aac14eab5025/pilot/common/errorcodes.py"
 
@@ -40,11 +41,8 @@ CODES = [
 
 @pytest.mark.parametrize("code, diag, pid, category, service, resource, retryable", CODES, ids=[str(c[0]) for c in CODES])
 def test_both_summary_lines_of_a_code_are_read(code, diag, pid, category, service, resource, retryable):
-    library = load_library()
     for line in (f"error 1/1: {code}: {diag}", f"pilot error code: {code}"):
-        matches = library.match({"stdout": [line]})
-        assert matches, f"nothing matched {line!r} ({PILOT})"
-        p = matches[0].pattern
+        p = best_pattern(line, "stdout", source=PILOT)
         assert (p.id, p.category.value, p.service, p.resource, p.retryable) == (
             pid, category, service, resource, retryable), line
 

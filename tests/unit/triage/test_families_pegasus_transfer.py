@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 WORKER = "https://github.com/pegasus-isi/pegasus/blob/7bb616dcbf17d0164ce3850eabbc6b3b3e5e1039/packages/pegasus-worker/src/Pegasus/"
 
@@ -33,13 +33,11 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=source)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)
 
 
 def test_the_tool_s_own_error_above_outranks_the_summary():
     # mechanics: a storage refusal printed by the tool decides over pegasus-transfer's closing line
     lines = ["[ERROR] Server responded with an error: [3012] synthetic", "Some transfers failed! See above, and possibly stderr."]
-    assert load_library().match({"stderr": lines})[0].pattern.id == "xrootd-kxr-transient"
+    assert best_pattern(lines).id == "xrootd-kxr-transient"

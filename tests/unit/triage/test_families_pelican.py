@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 DOCS = "https://github.com/PelicanPlatform/pelican/blob/4012bc4a32deb29f39b35d4cfec18c472ae4ecdb/docs/error_codes.yaml"
 
@@ -35,7 +35,7 @@ EXPECTED_CATEGORY = {"Parameter": "code", "Specification": "code"}
 @pytest.mark.parametrize("etype, code, retryable", CODES, ids=[f"{c[1]}-{c[0]}" for c in CODES])
 def test_every_pelican_code_gets_pelican_s_retry_advice(etype, code, retryable):
     line = f"{etype} Error: Error code {code}: cause of ours"
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert best.family in ("osdf", "credentials"), (line, best.id, DOCS)
     assert best.retryable is retryable
     assert best.category.value == EXPECTED_CATEGORY.get(etype.split(".")[0], "service")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 EXC = "https://github.com/rucio/rucio/blob/2e14c417ba068b8605fc4df18179e8f45fa133a1/lib/rucio/common/exception.py"
 
@@ -37,7 +37,5 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable", LINES, ids=[row[1] + ":" + row[0][23:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({EXC})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=EXC)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)

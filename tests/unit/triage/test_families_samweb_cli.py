@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 SAMWEB = "https://github.com/illingwo/sam-web-client/blob/0947120a7be74f42ae68bbbe39e64022c410effe/python/"
 API = "https://samdb.example.org:8483/sam/icarus/api"
@@ -35,9 +35,7 @@ CASES = [
 
 @pytest.mark.parametrize("lines, pid, category, retryable", CASES, ids=[c[1] for c in CASES])
 def test_the_best_match_of_the_client_s_words(lines, pid, category, retryable):
-    matches = load_library().match({"stderr": lines})
-    assert matches, SAMWEB
-    best = matches[0].pattern
+    best = best_pattern(lines, source=SAMWEB)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)
     if category == "service":
         assert best.service == "samweb"
@@ -45,7 +43,7 @@ def test_the_best_match_of_the_client_s_words(lines, pid, category, retryable):
 
 def test_on_the_samweb_host_the_older_pattern_reads_it_the_same():
     line = "https://samweb.fnal.gov:8483/sam/dune/api/projects/p1/processes/9/getNextFile: Timed out waiting for response"
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert (best.category.value, best.service, best.retryable) == ("service", "samweb", True)
 
 
@@ -54,5 +52,5 @@ def test_on_the_samweb_host_the_older_pattern_reads_it_the_same():
     "https://example.org/api/v1/items: Timed out waiting for response",  # not a SAM web URL
 ])
 def test_other_wording_is_not_samweb_s(line):
-    ids = {m.pattern.id for m in load_library().match({"stderr": [line]})}
+    ids = matched_ids(line)
     assert not {i for i in ids if i.startswith("samweb-client-")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 SRM_UTIL = "https://github.com/cern-fts/srm-ifce/blob/6d3ee1a2830fe8649cccafeed3a143888190e6b9/src/srm_util.c"
 ENDPOINT = "httpg://srm.example.org:8443/srm/managerv2"
@@ -35,9 +35,7 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, service, retryable", LINES, ids=[row[0][:70] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, service, retryable):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({SRM_UTIL})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=SRM_UTIL)
     assert (best.id, best.category.value, best.service, best.retryable) == (pid, category, service, retryable)
 
 
@@ -45,7 +43,7 @@ def test_a_quota_in_gfal_s_errno_and_in_the_srm_status_reads_the_same():
     # EDQUOT 122 is gfal2.yaml's space errno (same priority, same reading); the SRM status agrees
     line = (f"gfal-copy error: 122 (Disk quota exceeded) - [gfal_srm_report_error] srm-ifce err: Disk quota exceeded, "
             f"err: [SE][PrepareToPut][SRM_EXCEED_ALLOCATION] {ENDPOINT}: <none>")
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert best.id in {"gfal-util-errno-space", "srm-status-no-space"}
     assert (best.category.value, best.service, best.retryable) == ("service", "storage", False)
 
@@ -58,10 +56,10 @@ def test_a_quota_in_gfal_s_errno_and_in_the_srm_status_reads_the_same():
     f"[SE][StatusOfPutRequest][ETIMEDOUT] {ENDPOINT}: User timeout over",
 ])
 def test_transient_srm_failures_stay_retryable(line):
-    best = load_library().match({"stderr": [line]})[0].pattern
+    best = best_pattern(line)
     assert (best.id, best.retryable) == ("srm-endpoint-error", True)
 
 
 def test_a_status_name_outside_the_bracket_format_is_not_read():
-    ids = {m.pattern.id for m in load_library().match({"stderr": ["checking for SRM_INVALID_PATH handling"]})}
+    ids = matched_ids("checking for SRM_INVALID_PATH handling")
     assert not {i for i in ids if i.startswith("srm-status-")}

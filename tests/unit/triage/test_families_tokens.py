@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 HTGETTOKEN = "https://github.com/fermitools/htgettoken/blob/cd17775c56d9afb39a1ebefefe91ceda1d157f13/htgettoken/__init__.py"
 GFAL2 = ("https://github.com/cern-fts/gfal2/blob/e301920ec26a1134d5003d189703bd5333875962/"
@@ -32,7 +32,5 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, service, retryable, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, service, retryable, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=source)
     assert (best.id, best.category.value, best.service, best.retryable) == (pid, "service", service, retryable)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 WMCORE = "https://github.com/dmwm/WMCore/blob/16a70a1e17939e45d6003edde221cd2a0d0aa56c/src/python/WMCore/Storage/"
 
@@ -34,13 +34,11 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable, source):
-    matches = load_library().match({"stdout": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, "stdout", source=source)
     assert (best.id, best.category.value, best.retryable) == (pid, category, retryable)
 
 
 def test_a_command_that_exited_zero_is_not_a_failure():
     # mechanics
-    ids = {m.pattern.id for m in load_library().match({"stdout": ["Command exited with status: 0, Output: ()"]})}
+    ids = matched_ids("Command exited with status: 0, Output: ()", "stdout")
     assert "wmcore-stageout-command-failed" not in ids

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern
 
 GCT = "https://github.com/gridcf/gct/blob/1ba1e10871e8cb9765c4b68838e5225966e9927a/gsi/"
 VOMS = "https://github.com/italiangrid/voms/blob/2eaeb9a9ea56e84f109b6c8c6c5ea646338dbfae/src/"
@@ -43,9 +44,7 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, service, retryable, source", LINES, ids=[row[0].strip()[:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, service, retryable, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=source)
     assert (best.id, best.category.value, best.service, best.retryable) == (pid, "service", service, retryable)
 
 

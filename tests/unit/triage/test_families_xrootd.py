@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from prodops.triage.patterns import load_library
+from tests.unit.triage.families import best_pattern, matched_ids
 
 XROOTD = "https://github.com/xrootd/xrootd/blob/4ec63a24e099f108f1b7af8cd0dd4e41ace6a8c5/"
 
@@ -46,9 +47,7 @@ LINES = [
 
 @pytest.mark.parametrize("line, pid, category, retryable, source", LINES, ids=[row[0][:60] for row in LINES])
 def test_the_best_match_of_a_source_line(line, pid, category, retryable, source):
-    matches = load_library().match({"stderr": [line]})
-    assert matches, f"nothing matched {line!r} ({source})"
-    best = matches[0].pattern
+    best = best_pattern(line, source=source)
     if pid is not None:
         assert best.id == pid
     assert (best.category.value, best.retryable) == (category, retryable)
@@ -81,5 +80,5 @@ CMSSW_XRD = ("https://github.com/cms-sw/cmssw/blob/8bb1130f7cc83abf493f9c732791f
     " '[FATAL] Redirect limit has been reached' (errno=0, code=306). No additional data servers were found.",
 ])
 def test_cmssw_s_xrootd_adaptor_giving_up(line):
-    ids = [m.pattern.id for m in load_library().match({"stderr": [line]})]
+    ids = matched_ids(line)
     assert "cmssw-xrdadaptor-no-more-sources" in ids, CMSSW_XRD
