@@ -38,6 +38,7 @@ def test_an_outage_carries_counts_and_its_events_come_in_pages(db_url, client):
     fts = next(s for s in client.get("/api/v1/board").json()["services"] if s["name"] == "fts")
     [outage] = fts["outages"]
     assert outage["event_count"] == 8 and len(outage["event_ids"]) == 2 and not outage["open"]
+    assert "8 events</td>" in client.get("/").text  # the page counts them all, not the two ids it carries
     history = client.get("/api/v1/services/fts/outages").json()
     assert [o["start"] for o in history["outages"]] == [outage["start"]] and history["next_before"] is None
     pages, url, params = [], f"/api/v1{outage['events_url'][len('/api/v1'):]}", {"limit": 3}
