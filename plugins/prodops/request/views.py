@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, time, timedelta, timezone
@@ -155,7 +156,9 @@ def request_detail(conn: psycopg.Connection, request_id: int) -> dict[str, Any] 
             stage["submissions"].append(plain({k: row[k] for k in (
                 "submission_id", "attempt", "backend", "cluster_id", "num_jobs", "submission_state",
                 "submitted_at", "finished_at")}))
+    failures: Counter[str] = Counter()  # the request's verdicts by category, summed over its stages
     for row in conn.execute(q("request_live_triage"), key):
+        failures[row["category"]] += row["n"]
         if row["stage"] in stages:
             stages[row["stage"]].setdefault("live_triage", {})[row["category"]] = row["n"]
     so_far = progress(conn, [request_id]).get(request_id, {})
@@ -174,7 +177,7 @@ def request_detail(conn: psycopg.Connection, request_id: int) -> dict[str, Any] 
         "progress": sum(so_far.values(), Progress()).to_dict(),
         "data_quality": quality,
         "unsuccessful_jobs": [plain(r) for r in conn.execute(q("request_unsuccessful_jobs"), key)],
-        "failures": failures_by_category(conn, [request_id]).get(request_id, {}),
+        "failures": dict(failures.most_common()),
         "outcomes_over_time": outcomes_over_time(conn, [request_id]),
     }
 
@@ -199,10 +202,9 @@ def campaign_detail(conn: psycopg.Connection, experiment: str, campaign: str) ->
     requests = campaign_requests(conn, experiment, campaign)
     if not requests:
         return None
-    failures: dict[str, int] = {}
+    failures: Counter[str] = Counter()
     for r in requests:
-        for category, n in r["failures"].items():
-            failures[category] = failures.get(category, 0) + n
+        failures.update(r["failures"])
     total = Progress(**{f.name: sum(r["progress"][f.name] for r in requests) for f in fields(Progress)})
     return {
         "experiment": experiment,
@@ -210,7 +212,7 @@ def campaign_detail(conn: psycopg.Connection, experiment: str, campaign: str) ->
         "live": any(r["state"] in LIVE_STATES for r in requests),
         "requests": requests,
         "progress": total.to_dict(),
-        "failures": dict(sorted(failures.items(), key=lambda kv: -kv[1])),
+        "failures": dict(failures.most_common()),
         "dq": {k: sum(r["dq"][k] for r in requests) for k in ("passed", "failed")},
         "outcomes_over_time": outcomes_over_time(conn, [r["id"] for r in requests]),
     }
