@@ -46,10 +46,11 @@ def stage_spec(
 ) -> SubmissionSpec:
     """The submission of one stage: its jobs' arguments from the template, the form and the inputs."""
     stage_template = template.stage(stage)
-    resources = stage_template.resources
-    memory_mb = int(resources.get("memory_mb") or request["request_memory_mb"])
+    resources = stage_template.job_resources(
+        request["request_memory_mb"], request["request_disk_mb"], request["max_wall_time_min"]
+    )
     items = template.job_arguments(
-        stage, request.get("n_jobs"), request.get("workflow_options") or {}, memory_mb, inputs=inputs
+        stage, request.get("n_jobs"), request.get("workflow_options") or {}, resources.memory_mb, inputs=inputs
     )
     workdir = (home or config.prodops_home()) / "requests" / str(request_id) / stage / f"attempt-{attempt}"
     return SubmissionSpec(
@@ -59,9 +60,9 @@ def stage_spec(
         executable=template.executable_path(stage),
         items=items,
         workdir=str(workdir),
-        request_memory_mb=memory_mb,
-        request_disk_mb=int(resources.get("disk_mb") or request["request_disk_mb"]),
-        max_wall_time_s=int(resources.get("wall_time_min") or request["max_wall_time_min"]) * 60,
+        request_memory_mb=resources.memory_mb,
+        request_disk_mb=resources.disk_mb,
+        max_wall_time_s=resources.wall_time_min * 60,
         priority=int(request["priority"] if priority is None else priority),
         batch_name=f"{request['experiment']}-{request['campaign']}-{request_id}-{stage}",
         inputs=tuple(inputs),

@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import yaml
@@ -32,6 +32,14 @@ class TemplateInvalid(ProdopsError):
     """A workflow template file is malformed."""
 
 
+class JobResources(NamedTuple):
+    """What each job of a stage requests."""
+
+    memory_mb: int
+    disk_mb: int
+    wall_time_min: int
+
+
 @dataclass(frozen=True)
 class StageTemplate:
     name: str
@@ -45,6 +53,12 @@ class StageTemplate:
     """Names of the template stages this stage runs in one job (one, unless combined)."""
     submit: Mapping[str, Any] = field(default_factory=dict)
     """The ``submit:`` block for this stage: the workflow's, with the stage's own keys over it."""
+
+    def job_resources(self, memory_mb: int, disk_mb: int, wall_time_min: int) -> JobResources:
+        """What each job requests: the stage's own ``resources``, else the form's values given here."""
+        own = self.resources
+        return JobResources(memory_mb=int(own.get("memory_mb") or memory_mb), disk_mb=int(own.get("disk_mb") or disk_mb),
+                            wall_time_min=int(own.get("wall_time_min") or wall_time_min))
 
     def placement(self) -> JobPlacement:
         """The stage's :class:`~prodops.batch.grid.JobPlacement`: ``{step}`` filled in with the last

@@ -95,8 +95,8 @@ def request_totals(request: ProductionRequest, template: WorkflowTemplate,
     """Each stage's jobs by its split, as the request would run if every job succeeded.
 
     The first stage splits the form's jobs or the dataset's files; each later stage splits
-    the previous stage's outputs, one file per job (what the templates' jobs write). A stage's
-    own ``resources`` replace the form's per-job memory, disk and wall time.
+    the previous stage's outputs, one file per job (what the templates' jobs write). Each job
+    asks what ``prodops.stage.stage_spec`` submits it with (``StageTemplate.job_resources``).
     """
     files = inputs.files if inputs else 0
     stages = []
@@ -105,12 +105,9 @@ def request_totals(request: ProductionRequest, template: WorkflowTemplate,
             jobs = len(stage.jobs_for([""] * files, request.n_jobs))
         except ValueError:  # no inputs: the stage would not run
             jobs = 0
-        own = stage.resources
-        stages.append(StageTotals(
-            name=stage.name, jobs=jobs,
-            memory_mb=int(own.get("memory_mb") or request.request_memory_mb),
-            disk_mb=int(own.get("disk_mb") or request.request_disk_mb),
-            wall_time_min=int(own.get("wall_time_min") or request.max_wall_time_min)))
+        each = stage.job_resources(request.request_memory_mb, request.request_disk_mb, request.max_wall_time_min)
+        stages.append(StageTotals(name=stage.name, jobs=jobs, memory_mb=each.memory_mb, disk_mb=each.disk_mb,
+                                  wall_time_min=each.wall_time_min))
         files = jobs
     return RequestTotals(stages=tuple(stages), input=inputs)
 
