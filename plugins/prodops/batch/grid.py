@@ -222,12 +222,16 @@ OWNED_COMMANDS: Mapping[str, str] = {
 _COMMAND_NAME = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
+def _plus_form(name: str) -> str:
+    """``MY.Attr`` written as ``+Attr`` (the two spellings of a job ad attribute), case kept."""
+    return "+" + name[3:] if name.lower().startswith("my.") else name
+
+
 def extra_command_name(name: str) -> str:
-    """``name`` if a template may add it (case kept), else :class:`ValueError` naming it and the fix."""
-    key = name.lower()
-    if key.startswith("my."):
-        key = "+" + key[3:]
-    if not _COMMAND_NAME.match(name if not name.lower().startswith("my.") else "+" + name[3:]):
+    """``name`` if a template may add it (``MY.Attr`` as ``+Attr``), else :class:`ValueError` naming it and the fix."""
+    command = _plus_form(name)
+    key = command.lower()
+    if not _COMMAND_NAME.match(command):
         raise ValueError(f"{name!r} is not a submit command name")
     if key in OWNED_COMMANDS:
         raise ValueError(f"{name!r} is not allowed here: {OWNED_COMMANDS[key]}")
@@ -237,13 +241,12 @@ def extra_command_name(name: str) -> str:
         allowed = ", ".join(sorted(EXTRA_COMMANDS))
         raise ValueError(f"{name!r} is not on the allow-list of submit.commands ({allowed}, "
                          "+DESIRED_*); remove it, or add it to prodops.batch.grid.EXTRA_COMMANDS with a test")
-    return "+" + name[3:] if name.lower().startswith("my.") else name
+    return command
 
 
 def extra_command_value(name: str, value: Any) -> str:
     """The value of an allowed extra command as submit text, checked for its kind."""
-    key = name.lower().replace("my.", "+", 1) if name.lower().startswith("my.") else name.lower()
-    kind = EXTRA_COMMANDS.get(key, "expression")
+    kind = EXTRA_COMMANDS.get(_plus_form(name).lower(), "expression")
     if isinstance(value, bool):
         value = "true" if value else "false"
     elif isinstance(value, int):
