@@ -150,16 +150,11 @@ SELECT name AS service FROM services s WHERE EXISTS (SELECT 1 FROM status_events
  ORDER BY name;
 
 -- name: services_not_derived
--- Services whose rows were never derived (registered, or with events stored, before migration 014).
-SELECT s.name AS service FROM services s
- WHERE NOT EXISTS (SELECT 1 FROM status_derived d WHERE d.service = s.name)
+-- Services whose rows were never derived (events stored before migration 014, or none yet), or
+-- derived with another staleness limit than their registry entry's now.
+SELECT s.name AS service FROM services s LEFT JOIN status_derived d ON d.service = s.name
+ WHERE d.service IS NULL OR d.stale_after_s IS DISTINCT FROM s.stale_after_s
  ORDER BY s.name;
-
--- name: services_derived_with_other_staleness
--- Services whose registry entry changed its staleness limit since their rows were derived.
-SELECT d.service FROM status_derived d JOIN services s ON s.name = d.service
- WHERE d.stale_after_s IS DISTINCT FROM s.stale_after_s
- ORDER BY d.service;
 
 -- name: window_by_key
 SELECT id, services, starts_at, ends_at, cancelled_at FROM maintenance_windows

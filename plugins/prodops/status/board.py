@@ -63,7 +63,6 @@ def timelines(conn: psycopg.Connection, services: Sequence[dict[str, Any]], star
 
 
 def _now_rows(conn: psycopg.Connection, names: Sequence[str], now: datetime) -> dict[str, dict[str, Any]]:
-    derive.ensure_derived(conn)
     return {r["service"]: r for r in conn.execute(q("derived_now"), {"services": list(names), "now": now})}
 
 
@@ -188,7 +187,6 @@ def _outage(row: dict[str, Any], now: datetime, range_start: datetime) -> dict[s
 def outage_history(conn: psycopg.Connection, service: str, now: datetime, *, before: datetime | None = None,
                    limit: int = 50) -> list[dict[str, Any]]:
     """A service's outages that started before ``before`` (default ``now``), newest first."""
-    derive.ensure_derived(conn)
     rows = conn.execute(q("derived_outages_recent"), {"services": [service], "start": derive.EPOCH,
                                                       "end": before or now, "limit": limit})
     return [_outage(r, now, derive.EPOCH) for r in rows]

@@ -111,7 +111,7 @@ def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
 
 
 def ensure_derived(conn: psycopg.Connection) -> list[str]:
-    """Derive the services whose events were stored before their rows were kept (first read after 014)."""
+    """Derive the services never derived, or derived with another staleness limit (registry sync)."""
     missing = [r["service"] for r in conn.execute(q("services_not_derived"))]
     if missing:
         log.info("Deriving board rows of %d service(s) from their events: %s", len(missing), ", ".join(missing))

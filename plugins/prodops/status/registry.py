@@ -192,11 +192,11 @@ def sync_registry(conn: psycopg.Connection, registry: Registry) -> int:
             },
         )
     conn.execute(q("deactivate_services_not_in"), {"names": sorted(registry.names())})
-    changed = [r["service"] for r in conn.execute(q("services_derived_with_other_staleness"))]
-    if changed:  # staleness is part of what the events mean: derive those services again
-        from prodops.status.derive import rebuild
+    # a service new, with events from before migration 014, or with another staleness limit (part of
+    # what its events mean): its board rows are derived again here, never on a read
+    from prodops.status.derive import ensure_derived
 
-        rebuild(conn, changed)
+    ensure_derived(conn)
     return len(registry.services)
 
 

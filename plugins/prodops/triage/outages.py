@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from prodops.constants import Category
-from prodops.status import derive, records
+from prodops.status import records
 from prodops.status.board import HISTORY_DAYS
 from prodops.store.db import q
 from prodops.triage.settings import TriageSettings
@@ -68,7 +68,6 @@ def load_intervals(conn: psycopg.Connection, services: Iterable[str], start: dat
         return []
     since = start - timedelta(days=HISTORY_DAYS)
     windows = records.windows_overlapping(conn, start, end)
-    derive.ensure_derived(conn)
     found: list[Interval] = []
     for o in conn.execute(q("derived_outages_overlapping"), {"services": [s["name"] for s in rows],
                                                              "start": start, "end": end}):

@@ -193,3 +193,21 @@ def test_the_board_read_from_derived_rows_says_what_the_events_say(module_db, st
         keys = ("start", "end", "open", "worst", "duration_s", "flapping", "episodes")
         assert [{k: o[k] for k in keys} | {"events": len(o["event_ids"])} for o in old] == \
                [{k: o[k] for k in keys} | {"events": o["event_count"]} for o in svc["outages"]]
+
+
+def test_the_registry_sync_derives_what_is_missing_and_a_read_writes_nothing(db_url):
+    from prodops.status.board import board
+
+    with connect(db_url) as conn:
+        reset(conn, None)
+        records.insert_events(conn, [status_event(0, ServiceState.DOWN, "icinga:a", None, 0)])
+        derived = snapshot(conn)
+        for table in ("status_outages", "status_segments", "status_streams", "status_derived"):
+            conn.execute(f"DELETE FROM {table}")  # as events stored before migration 014 left them
+        conn.commit()
+        board(conn, NOW)
+        assert conn.execute("SELECT count(*) AS n FROM status_derived").fetchone()["n"] == 0
+        sync_registry(conn, Registry(services=(Service(name=SERVICE), Service(name="other"))))
+        assert snapshot(conn) == derived
+        assert [r["service"] for r in conn.execute("SELECT service FROM status_derived ORDER BY 1")] == ["other", "svc"]
+        conn.rollback()
