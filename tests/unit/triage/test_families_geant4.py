@@ -11,12 +11,8 @@ from __future__ import annotations
 import pytest
 
 from prodops.constants import Category
-from prodops.triage.classify import Classifier
 from prodops.triage.parsers import Framework, categorize, load_categories, parse_all
-from prodops.triage.patterns import load_library
-from prodops.triage.plugins import PluginRunner
-from prodops.triage.tail import EVENTLOG, STDERR, STDOUT, JobTail, Tail
-from prodops.triage.verdict import JobFacts
+from tests.unit.triage.families import classify_stderr
 
 G4 = "https://github.com/Geant4/geant4/blob/b4a16de652ec244f7a0ecc0a5cacfee21930bf75/source/"
 
@@ -97,15 +93,8 @@ def test_every_code_added_cites_the_geant4_file_it_is_issued_in():
         assert table.lookup("geant4_codes", code).source == G4 + source, code
 
 
-def _tail(lines: list[str], stream: str) -> Tail:
-    return Tail(stream=stream, path=f"/w/{stream}", lines=lines, status="ok" if lines else "empty", first_line=1)
-
-
-def classify(stderr: list[str], exit_code: int = 134):
-    job = JobFacts(submission_id=1, proc_id=0, cluster_id=1, experiment="sbnd", state="completed", exit_code=exit_code)
-    tail = JobTail(stdout=_tail([], STDOUT), stderr=_tail(stderr, STDERR), eventlog=_tail([], EVENTLOG))
-    [verdict] = Classifier(load_library(), PluginRunner([])).classify([(job, tail)])
-    return verdict
+def classify(stderr: list[str]):
+    return classify_stderr(stderr, experiment="sbnd", exit_code=134)
 
 
 def test_a_data_set_missing_on_the_node_is_infrastructure_with_the_message_as_evidence():

@@ -10,25 +10,14 @@ from __future__ import annotations
 import pytest
 
 from prodops.constants import Category
-from prodops.triage.classify import Classifier
 from prodops.triage.parsers import load_categories
-from prodops.triage.patterns import load_library
-from prodops.triage.plugins import PluginRunner
-from prodops.triage.tail import EVENTLOG, STDERR, STDOUT, JobTail, Tail
-from prodops.triage.verdict import JobFacts
+from tests.unit.triage.families import classify_stderr
 
 SAMWEB = "https://github.com/illingwo/sam-web-client/blob/0947120a7be74f42ae68bbbe39e64022c410effe/python/samweb_client/"
 
 
-def _tail(lines: list[str], stream: str) -> Tail:
-    return Tail(stream=stream, path=f"/w/{stream}", lines=lines, status="ok" if lines else "empty", first_line=1)
-
-
 def classify(stderr: list[str]):
-    job = JobFacts(submission_id=1, proc_id=0, cluster_id=1, experiment="dune", state="completed", exit_code=1)
-    tail = JobTail(stdout=_tail([], STDOUT), stderr=_tail(stderr, STDERR), eventlog=_tail([], EVENTLOG))
-    [verdict] = Classifier(load_library(), PluginRunner([])).classify([(job, tail)])
-    return verdict
+    return classify_stderr(stderr, experiment="dune", exit_code=1)
 
 
 @pytest.mark.parametrize("name, category, service, retryable", [
