@@ -38,7 +38,8 @@ SANDBOX_FILE = re.compile(r"^[A-Za-z0-9_./{}+@-]{1,1000}$")
 
 JOB_PLACEHOLDERS = ("job", "step")
 """What a sandbox name may hold: ``{job}`` (the job's index in its stage) and ``{step}`` (the
-last template stage the job runs, the name its outputs carry)."""
+last template stage the job runs, the name its outputs carry; the template fills it in,
+:meth:`prodops.workflows.StageTemplate.placement`)."""
 
 
 class PolicyHoldSubcode(enum.IntEnum):
@@ -374,13 +375,13 @@ def grid_commands(
     experiment: str,
     role: str,
     job_index: str,
-    step: str,
     key: str,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Submit commands of ``placement`` and ``pool``, and environment variables the job needs.
 
     ``job_index`` is the macro that names a job's index (``$(ProcId)``, or a retry's queue
-    variable), put where a sandbox name says ``{job}``; ``step`` fills ``{step}``.
+    variable), put where a sandbox name says ``{job}``; ``{step}`` was filled in by the template
+    (``prodops.workflows.StageTemplate.placement``, which knows a combined stage's last step).
     """
     commands: dict[str, str] = {}
     environment: dict[str, str] = {}
@@ -391,7 +392,7 @@ def grid_commands(
     else:
         sent = []
     commands.update(_placement(placement, pool))
-    commands.update(_sandboxes(placement, pool, sent, job_index=job_index, step=step))
+    commands.update(_sandboxes(placement, pool, sent, job_index=job_index))
     commands.update(_policy(placement.policy))
     for name, value in placement.commands.items():
         commands[name] = value
@@ -471,25 +472,25 @@ def _placement(placement: JobPlacement, pool: PoolSubmit | None) -> dict[str, st
     return commands
 
 
-def _fill(name: str, job_index: str, step: str) -> str:
-    return name.replace("{job}", job_index).replace("{step}", step)
+def _fill(name: str, job_index: str) -> str:
+    return name.replace("{job}", job_index)
 
 
 def _sandboxes(
-    placement: JobPlacement, pool: PoolSubmit | None, sent: Sequence[str], *, job_index: str, step: str,
+    placement: JobPlacement, pool: PoolSubmit | None, sent: Sequence[str], *, job_index: str,
 ) -> dict[str, str]:
     if pool is None:
         return {}  # the local pool runs each job in place, in its workdir
     if pool.filesystem == "shared":
         return {"should_transfer_files": "NO"}
-    inputs = [_fill(name, job_index, step) for name in placement.input_files] + list(sent)
+    inputs = [_fill(name, job_index) for name in placement.input_files] + list(sent)
     commands = {"should_transfer_files": "YES", "when_to_transfer_output": "ON_EXIT_OR_EVICT"}
     if inputs:
         commands["transfer_input_files"] = ", ".join(inputs)
     if placement.output_files:
-        commands["transfer_output_files"] = ", ".join(_fill(n, job_index, step) for n in placement.output_files)
+        commands["transfer_output_files"] = ", ".join(_fill(n, job_index) for n in placement.output_files)
     if placement.output_remaps:
-        remaps = "; ".join(f"{_fill(a, job_index, step)} = {_fill(b, job_index, step)}"
+        remaps = "; ".join(f"{_fill(a, job_index)} = {_fill(b, job_index)}"
                            for a, b in placement.output_remaps.items())
         commands["transfer_output_remaps"] = f'"{remaps}"'
     return commands

@@ -83,7 +83,7 @@ def render_submit(spec: SubmissionSpec, pool: PoolSubmit | None = None) -> htcon
     per_job = bool(spec.job_indexes or spec.job_resources)
     extra, grid_environment = grid_commands(
         spec.placement or JobPlacement(), pool, experiment=spec.experiment, role=spec.role,
-        job_index="$(prodops_job_index)" if per_job else "$(ProcId)", step=spec.stage, key=spec.key,
+        job_index="$(prodops_job_index)" if per_job else "$(ProcId)", key=spec.key,
     )
     workdir = quoting.literal(os.path.abspath(spec.workdir), "workdir")
     description = {
