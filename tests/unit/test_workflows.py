@@ -35,6 +35,17 @@ def test_demo_template_builds_one_argument_string_per_job_with_faults():
         ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', combine_with_next: true}\n",
          "stage 'a', field combine_with_next: the last stage has no next"),
         ("[unclosed", "not valid YAML"),
+        # a submit block names the file, the stage and the field (issue 14 item 1)
+        ("name: x\nsubmit: {commands: {executable: /bin/sh}}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"bad.yaml: stage 'a': submit.commands.executable: 'executable' is not allowed here: prodops writes it"),
+        ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', submit: {commands: {hold_kill_sig: KILL}}}\n",
+         r"bad.yaml: stage 'a': submit.commands.hold_kill_sig: 'hold_kill_sig' is not on the allow-list"),
+        ("name: x\nsubmit: {sites: ['$(SITE)']}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"bad.yaml: stage 'a': submit.sites: '\$\(SITE\)' is not a name.*; see docs/submit-descriptions.md"),
+        ("name: x\nsubmit: {policy: {remove_held_after_hours: 0}}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"bad.yaml: stage 'a': submit.policy.remove_held_after_hours: Input should be greater than or equal to 1"),
+        ("name: x\nsubmit: [sites]\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
+         r"bad.yaml: field submit: \['sites'\] is not of type 'object'"),
     ],
 )
 def test_bad_template_names_the_problem(tmp_path, text, message):
@@ -79,27 +90,6 @@ def test_a_value_stays_one_argument_whatever_it_holds(value):
 
 
 # ---- the templates' submit blocks (issue 14 item 1) ----------------------------------------
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("name: x\nsubmit: {commands: {executable: /bin/sh}}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
-         r"x.yaml: stage 'a': submit.commands.executable: 'executable' is not allowed here: prodops writes it"),
-        ("name: x\nstages:\n  - {name: a, executable: e, arguments: '', submit: {commands: {hold_kill_sig: KILL}}}\n",
-         r"x.yaml: stage 'a': submit.commands.hold_kill_sig: 'hold_kill_sig' is not on the allow-list"),
-        ("name: x\nsubmit: {sites: ['$(SITE)']}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
-         r"x.yaml: stage 'a': submit.sites: '\$\(SITE\)' is not a name.*; see docs/submit-descriptions.md"),
-        ("name: x\nsubmit: {policy: {remove_held_after_hours: 0}}\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
-         r"x.yaml: stage 'a': submit.policy.remove_held_after_hours: Input should be greater than or equal to 1"),
-        ("name: x\nsubmit: [sites]\nstages:\n  - {name: a, executable: e, arguments: ''}\n",
-         r"x.yaml: field submit: \['sites'\] is not of type 'object'"),
-    ],
-)
-def test_bad_submit_block_names_the_file_stage_and_field(tmp_path, text, message):
-    (tmp_path / "x.yaml").write_text(text)
-    with pytest.raises(TemplateInvalid, match=message):
-        load_templates(tmp_path)
-
 
 def test_a_combined_stage_names_its_outputs_after_its_last_step(tmp_path):
     (tmp_path / "chain.yaml").write_text(
