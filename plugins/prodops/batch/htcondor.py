@@ -89,35 +89,33 @@ class PoolCheckFailed(BackendUnavailable):
 
 def token_problems(settings: Any) -> list[str]:
     """Why the connection's IDTOKEN files cannot be read by this process (empty: they can)."""
-    problems = []
     where = f"connection {settings.conn_id!r}"
-    if settings.token_file:
+    fix = "make it readable by the user the Airflow components run as"
+
+    def unreadable(path: str) -> str | None:
         try:
-            with open(settings.token_file, "rb") as handle:
+            with open(path, "rb") as handle:
                 handle.read(1)
         except OSError as err:
-            problems.append(f"extra.token_file {settings.token_file!r} of {where} cannot be read ({err.strerror}); "
-                            "make it readable by the user the Airflow components run as")
+            return err.strerror
+        return None
+
+    problems = []
+    if settings.token_file and (why := unreadable(settings.token_file)):
+        problems.append(f"extra.token_file {settings.token_file!r} of {where} cannot be read ({why}); {fix}")
     if settings.token_dir:
         try:
             names = sorted(os.listdir(settings.token_dir))
         except OSError as err:
-            problems.append(f"extra.token_dir {settings.token_dir!r} of {where} cannot be listed ({err.strerror}); "
-                            "make it readable by the user the Airflow components run as")
-        else:
-            readable = []
-            for name in names:
-                path = os.path.join(settings.token_dir, name)
-                try:
-                    with open(path, "rb") as handle:
-                        handle.read(1)
-                    readable.append(name)
-                except OSError as err:
-                    problems.append(f"token {path!r} in extra.token_dir of {where} cannot be read ({err.strerror}); "
-                                    "make it readable by the user the Airflow components run as")
-            if not names:
-                problems.append(f"extra.token_dir {settings.token_dir!r} of {where} holds no token; "
-                                "put the pool's IDTOKEN there (condor_token_fetch -tokenfile ...)")
+            problems.append(f"extra.token_dir {settings.token_dir!r} of {where} cannot be listed ({err.strerror}); {fix}")
+            names = None
+        if names == []:
+            problems.append(f"extra.token_dir {settings.token_dir!r} of {where} holds no token; "
+                            "put the pool's IDTOKEN there (condor_token_fetch -tokenfile ...)")
+        for name in names or ():
+            path = os.path.join(settings.token_dir, name)
+            if why := unreadable(path):
+                problems.append(f"token {path!r} in extra.token_dir of {where} cannot be read ({why}); {fix}")
     return problems
 
 
