@@ -22,8 +22,6 @@ N_JOBS = 20
 CLUSTER = 5001
 
 
-
-
 @pytest.fixture
 def schedd() -> FakeSchedd:
     fake = FakeSchedd(first_cluster=CLUSTER)
