@@ -110,17 +110,17 @@ class Stream:
 
     def __init__(self, name: str, tail: Tail) -> None:
         self.name, self.tail = name, tail
-        self._hits = tail.holding(*NEEDLES)
-        """The lines holding any reader's text, found in one search."""
+        self._hits = {i: tail.line(i) for i in tail.holding(*NEEDLES)}
+        """The lines holding any reader's text (index: text), found in one search and decoded once."""
 
     @property
     def lines(self) -> Sequence[str]:
         """Every line, decoded: read only near a line a reader found."""
         return self.tail.lines
 
-    def holding(self, *needles: str) -> list[int]:
-        """Indexes of the lines holding any of ``needles`` (all of them among :data:`NEEDLES`), in order."""
-        return [i for i in self._hits if any(n in self.tail.line(i) for n in needles)]
+    def holding(self, *needles: str) -> list[Line]:
+        """The lines holding any of ``needles`` (all of them among :data:`NEEDLES`), in order."""
+        return [Line(self.name, i, text) for i, text in self._hits.items() if any(n in text for n in needles)]
 
     def reports(self) -> list[FrameworkError]:
         """The framework reports of the stream, parsed once whoever asks (prodops shares a tail's)."""
@@ -129,8 +129,7 @@ class Stream:
 
 def _lines(streams: Sequence[Stream], *needles: str) -> Iterator[Line]:
     for s in streams:
-        for index in s.holding(*needles):
-            yield Line(s.name, index, s.tail.line(index))
+        yield from s.holding(*needles)
 
 
 def art_end(streams: Sequence[Stream]) -> ArtEnd:
@@ -201,19 +200,17 @@ def _tool_error(streams: Sequence[Stream], last: Line) -> Line | None:
 
 def sam_failure(streams: Sequence[Stream]) -> SamFailure | None:
     """The first line that says samweb could not be reached or answered 5xx, or ifdh's SAM call gave up."""
-    for s in streams:
-        stream = s.name
-        for index in s.holding(*SAM_NEEDLES):
-            lines = s.lines
-            text = lines[index]
-            if "SAMWeb" in text and SAMWEB_CONNECTION.search(text):
-                return SamFailure(Line(stream, index, text), "connection")
-            if "HTTP error: 5" in text and SAMWEB_HTTP_5XX.match(text):
-                nxt = lines[index + 1] if index + 1 < len(lines) else ""
-                if nxt.lstrip().startswith("URL:") and SAM_URL.search(nxt):
-                    return SamFailure(Line(stream, index, text), "http-5xx")
-            if IFDH_FETCH in text and SAM_URL.search(text):
-                return SamFailure(Line(stream, index, text), "fetch-retries")
+    for line in _lines(streams, *SAM_NEEDLES):
+        text = line.text
+        if "SAMWeb" in text and SAMWEB_CONNECTION.search(text):
+            return SamFailure(line, "connection")
+        if "HTTP error: 5" in text and SAMWEB_HTTP_5XX.match(text):
+            lines = _stream(streams, line.stream)
+            nxt = lines[line.index + 1] if line.index + 1 < len(lines) else ""
+            if nxt.lstrip().startswith("URL:") and SAM_URL.search(nxt):
+                return SamFailure(line, "http-5xx")
+        if IFDH_FETCH in text and SAM_URL.search(text):
+            return SamFailure(line, "fetch-retries")
     return None
 
 
