@@ -150,3 +150,12 @@ def test_memory_only_policy_has_a_plain_reason_and_subcode():
     placement = JobPlacement.model_validate({"policy": {"hold_over_disk": False}})
     got = dict(render_submit(SubmissionSpec(**{**SPEC.__dict__, "placement": placement})).items())
     assert got["periodic_hold_subcode"] == "1" and got["periodic_hold_reason"].startswith("strcat(")
+
+
+def test_a_my_attribute_is_the_plus_command_of_the_same_name():
+    placement = parse_placement({"commands": {"MY.DESIRED_usage_model": '"OFFSITE"', "My.JOB_EXPECTED_MAX_LIFETIME": "3600"}},
+                                "t")
+    assert dict(placement.commands) == {"+DESIRED_usage_model": '"OFFSITE"', "+JOB_EXPECTED_MAX_LIFETIME": "3600"}
+    with pytest.raises(SubmitConfigInvalid, match="submit.commands.MY.DESIRED_Sites: 'MY.DESIRED_Sites' is not allowed "
+                                                  "here: use submit.sites"):
+        parse_placement({"commands": {"MY.DESIRED_Sites": '"FermiGrid"'}}, "t")
