@@ -95,10 +95,9 @@ def _word_lines(joined: JoinedLines) -> list[int]:
     return line_indexes(low, (end - 1 for end, _ in _WORD_SET.hits(low)))
 
 
-def _crash_frame(lines: Sequence[str], joined: JoinedLines | None = None) -> int | None:
+def _crash_frame(joined: JoinedLines) -> int | None:
     """The frame where a native crash happened: the first after the last crash marker, else the
     first frame of a tail that is mostly a stack."""
-    joined = joined or JoinedLines(lines)
     frames = joined.matching(FRAME if joined.text is None else _FRAME_LINES)
     if not frames:
         return None
@@ -106,7 +105,7 @@ def _crash_frame(lines: Sequence[str], joined: JoinedLines | None = None) -> int
     after = [i for i in frames if markers and i > markers[-1]]
     if after:
         return after[0]
-    return frames[0] if len(frames) * 2 >= len([line for line in lines if line.strip()]) else None
+    return frames[0] if len(frames) * 2 >= len([line for line in joined.lines if line.strip()]) else None
 
 
 def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES) -> list[ScoredLine]:
@@ -117,7 +116,7 @@ def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES
     for stream, lines in streams.items():
         n = len(lines)
         joined = JoinedLines(lines)
-        crash = _crash_frame(lines, joined)
+        crash = _crash_frame(joined)
         for index in range(n - 1, -1, -1):
             if lines[index].strip() and not NOISE.search(lines[index]):
                 last_words.append(ScoredLine(stream, index, lines[index], 0.0))
