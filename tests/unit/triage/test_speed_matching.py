@@ -9,7 +9,8 @@ import pytest
 
 from prodops.triage import literals, scorer
 from prodops.triage.corpus import TRAIN, load_cases
-from prodops.triage.parsers import JoinedLines, parse_all, parse_tail, prescan
+from prodops.triage.literals import JoinedLines
+from prodops.triage.parsers import parse_all, parse_tail, prescan
 from prodops.triage.patterns import load_library
 from prodops.triage.tail import Tail
 

@@ -37,12 +37,12 @@ from prodops.triage.parsers import art, cmssw, crash, cxx, geant4, pytraceback, 
 from prodops.triage.parsers._text import clean
 from prodops.triage.parsers.categories import CategoryRule, CategoryTable, categorize, load_categories
 from prodops.triage.parsers.model import ChainLink, Framework, FrameworkError
-from prodops.triage.literals import JoinedLines, LiteralSet
+from prodops.triage.literals import LiteralSet
 from prodops.triage.tail import Tail
 
 __all__ = [
     "PARSERS", "TRIGGERS", "CategoryRule", "clear_cache", "may_hold_report", "CategoryTable", "ChainLink", "Framework", "FrameworkError", "categorize",
-    "JoinedLines", "load_categories", "parse_all", "parse_tail", "prescan",
+    "load_categories", "parse_all", "parse_tail", "prescan",
 ]
 
 log = logging.getLogger(__name__)
