@@ -109,7 +109,7 @@ class Classifier:
         return self.library.match(self._streams(facts, tail), facts.experiment)
 
     def classify(self, items: Sequence[tuple[JobFacts, JobTail]]) -> list[Verdict]:
-        prescan([t for _, tail in items for t in (tail.stderr, tail.stdout)])
+        prescan([t for _, tail in items for name, t in tail.streams().items() if name in REPORT_STREAMS])
         started = time.perf_counter()
         decided = self.runner.run(items) if self.runner.plugins else [None] * len(items)
         self.plugin_seconds = time.perf_counter() - started
