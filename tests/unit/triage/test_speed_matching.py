@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from prodops.triage import literals, scorer
+from prodops.triage import literals, parsers, scorer
 from prodops.triage.corpus import TRAIN, load_cases
 from prodops.triage.literals import JoinedLines
 from prodops.triage.parsers import parse_all, parse_tail, prescan
@@ -67,11 +67,14 @@ def test_prescan_leaves_each_tail_the_reports_its_lines_hold():
     assert [parse_tail(t) for t in tails] == [parse_all(lines) for _, lines in TRAIN_STREAMS]
 
 
-def test_a_tail_is_parsed_once_whoever_asks():
+def test_a_tail_is_parsed_once_whoever_asks(monkeypatch):
     lines = ["---- ProductNotFound BEGIN", "  getByLabel: Found zero products", "---- ProductNotFound END"]
     tail = Tail(stream="stderr", path=None, lines=lines)
+    calls = []
+    parse = parsers._parse
+    monkeypatch.setattr(parsers, "_parse", lambda *args: calls.append(args) or parse(*args))
     first = parse_tail(tail)
-    assert first and parse_tail(tail) == first and tail.reports is not None
+    assert first and parse_tail(tail) == first and len(calls) == 1
 
 
 @pytest.mark.parametrize("needles", [("error",), ("Error", "fail", "program: ", "---- ")])
