@@ -8,13 +8,14 @@ SELECT count(pg_advisory_xact_lock(hashtext('prodops.status.derive'), hashtext(s
   FROM (SELECT s FROM unnest(%(services)s::text[]) AS s ORDER BY s) x;
 
 -- name: upsert_stream_heads
--- Each stream's last event (by time, then id): the current report of every stream.
+-- Each stream's last new event (one per stream, chosen by the caller; by time, then id), if newer
+-- than the stored one: the current report of every stream. Rows locked in (service, stream) order.
 INSERT INTO status_streams (service, stream, event_id, observed_at, state, valid_until)
-SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, valid_until
+SELECT service, stream, id, observed_at, state, valid_until
   FROM unnest(%(service)s::text[], %(stream)s::text[], %(id)s::bigint[], %(observed_at)s::timestamptz[],
               %(state)s::text[], %(valid_until)s::timestamptz[])
        AS e (service, stream, id, observed_at, state, valid_until)
- ORDER BY service, stream, observed_at DESC, id DESC
+ ORDER BY service, stream
 ON CONFLICT (service, stream) DO UPDATE SET
     event_id = EXCLUDED.event_id, observed_at = EXCLUDED.observed_at, state = EXCLUDED.state,
     valid_until = EXCLUDED.valid_until

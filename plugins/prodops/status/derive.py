@@ -77,11 +77,17 @@ def _point(r: Mapping[str, Any]) -> EventPoint:
 
 
 def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Move each stream's last event forward for newly stored events (service, stream, id, observed_at, ...)."""
-    if not rows:
-        return
-    cols = ("service", "stream", "id", "observed_at", "state", "valid_until")
-    conn.execute(q("upsert_stream_heads"), {c: [r[c] for r in rows] for c in cols})
+    """Move each stream's last event forward for newly stored events (service, stream, id, observed_at, ...).
+
+    Only each stream's last new event is sent (a batch of a thousand events holds a few dozen streams)."""
+    last: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for r in rows:
+        k = (r["service"], r["stream"])
+        if k not in last or (r["observed_at"], r["id"]) > (last[k]["observed_at"], last[k]["id"]):
+            last[k] = r
+    if last:
+        cols = ("service", "stream", "id", "observed_at", "state", "valid_until")
+        conn.execute(q("upsert_stream_heads"), {c: [r[c] for r in last.values()] for c in cols})
 
 
 def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime]) -> None:
