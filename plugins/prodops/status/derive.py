@@ -164,29 +164,44 @@ def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
     seg_rows: list[tuple[str, datetime, datetime, str]] = []
     outage_rows: list[tuple[str, datetime, datetime | None, str, bool, int]] = []
     day_rows: list[tuple[str, date, float, float, float, float]] = []
+    rewritten: list[_Plan] = []  # segments and days written again
+    recounted: list[_Plan] = []  # outages written again
     for p in plans:
         mine = [Window(w.starts_at, w.ends_at, w.id, w.reason) for w in windows
                 if w.applies_to(p.service) and w.ends_at > p.t]
         tail = segments(events.get(p.service, []), p.t, HORIZON, stale_after_s=p.stale_after_s, windows=mine)
         kept = [s for s in prefix.get(p.service, []) if s.start < p.t]
         stitched, first_new = _stitch(kept, tail, p.t)
-        seg_rows.extend((p.service, s.start, s.end, s.state.value) for s in stitched[first_new:])
+        # the usual batch: reports that change nothing (the open last segment comes out as stored)
+        same = bool(kept) and kept[-1].end >= HORIZON and stitched[first_new:] == kept[-1:]
         reach = [Segment(max(s.start, p.r), s.end, s.state) for s in stitched if s.end > p.r]
-        for o in outages(p.service, reach, range_end=HORIZON):
-            outage_rows.append((p.service, o.start, o.end, o.worst.value, o.flapping, o.episodes))
-        for day, secs in _days(stitched, p.day).items():
-            day_rows.append((p.service, day, *secs))
+        found = outages(p.service, reach, range_end=HORIZON)
+        new = [e.observed_at for e in events.get(p.service, []) if e.observed_at >= p.t]
+        if not same or any(o.start <= at <= (o.end or HORIZON) for o in found for at in new):  # counts change
+            recounted.append(p)
+            outage_rows.extend((p.service, o.start, o.end, o.worst.value, o.flapping, o.episodes) for o in found)
+        if same:
+            continue
+        rewritten.append(p)
+        seg_rows.extend((p.service, s.start, s.end, s.state.value) for s in stitched[first_new:])
+        day_rows.extend((p.service, day, *secs) for day, secs in _days(stitched, p.day).items())
 
-    conn.execute(q("delete_segments_from"), {"services": names, "since": [p.since for p in plans]})
-    conn.execute(q("delete_outages_from"), {"services": names, "r": [p.r for p in plans]})
-    conn.execute(q("delete_days_from"), {"services": names, "day": [p.day for p in plans]})
+    if rewritten:
+        names = [p.service for p in rewritten]
+        conn.execute(q("delete_segments_from"), {"services": names, "since": [p.since for p in rewritten]})
+        conn.execute(q("delete_days_from"), {"services": names, "day": [p.day for p in rewritten]})
+    if recounted:
+        conn.execute(q("delete_outages_from"), {"services": [p.service for p in recounted],
+                                                "r": [p.r for p in recounted]})
     _insert(conn, "insert_derived_segments", ("service", "start_at", "end_at", "state"), seg_rows)
     _insert(conn, "insert_derived_outages", ("service", "start_at", "end_at", "worst", "flapping", "episodes"),
             outage_rows)
     _insert(conn, "insert_derived_days", ("service", "day", "up_s", "degraded_s", "down_s", "maintenance_s"),
             day_rows)
-    conn.execute(q("upsert_derived_marks"), {"services": names, "stale_after_s": [p.stale_after_s for p in plans],
-                                             "now": [datetime.now(timezone.utc)] * len(plans)})
+    if rewritten:  # the others' marks stand: derived with the same staleness, rows unchanged
+        conn.execute(q("upsert_derived_marks"), {
+            "services": [p.service for p in rewritten], "stale_after_s": [p.stale_after_s for p in rewritten],
+            "now": [datetime.now(timezone.utc)] * len(rewritten)})
 
 
 def _carried(heads: list[EventPoint]) -> list[EventPoint]:

@@ -211,3 +211,20 @@ def test_the_registry_sync_derives_what_is_missing_and_a_read_writes_nothing(db_
         assert snapshot(conn) == derived
         assert [r["service"] for r in conn.execute("SELECT service FROM status_derived ORDER BY 1")] == ["other", "svc"]
         conn.rollback()
+
+
+def test_a_report_that_changes_no_segment_still_counts_in_the_open_outage(db_url):
+    with connect(db_url) as conn:
+        reset(conn, None)
+        records.insert_events(conn, [status_event(0, ServiceState.UP, "icinga:a", None, 0),
+                                     status_event(10, ServiceState.DOWN, "icinga:a", None, 0)])
+        segs = snapshot(conn)["status_segments"]
+        records.insert_events(conn, [status_event(20, ServiceState.DOWN, "icinga:a", None, 0)])  # still down
+        records.insert_events(conn, [status_event(30, ServiceState.UP, "icinga:b", None, 1)])  # b says nothing new
+        assert snapshot(conn)["status_segments"] == segs
+        [o] = conn.execute("SELECT * FROM status_outages").fetchall()
+        assert (o["end_at"], o["event_count"]) == (None, 3)
+        before = snapshot(conn)
+        derive.rebuild(conn, [SERVICE])
+        assert snapshot(conn) == before
+        conn.rollback()
