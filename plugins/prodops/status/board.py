@@ -88,8 +88,7 @@ def monitored_state(conn: psycopg.Connection, service: str, stale_after_s: int |
                     windows: Sequence[MaintenanceWindow]) -> ServiceState:
     """What monitoring alone says at ``now`` (the inferred stream left out): each stream's last event."""
     rows = conn.execute(q("derive_carried_events"), {"services": [service], "t": [now]})
-    evs = [EventPoint(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"], id=r["id"],
-                      valid_until=r["valid_until"]) for r in rows if r["stream"] != INFERRED_STREAM]
+    evs = [EventPoint.from_row(r) for r in rows if r["stream"] != INFERRED_STREAM]
     state, _ = current(segments(evs, now - _US, now, stale_after_s=stale_after_s,
                                 windows=_windows_for(service, windows)))
     return state

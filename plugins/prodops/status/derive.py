@@ -71,11 +71,6 @@ class _Plan:
         return min(self.r, datetime.combine(self.day, datetime.min.time(), tzinfo=timezone.utc))
 
 
-def _point(r: Mapping[str, Any]) -> EventPoint:
-    return EventPoint(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"], id=r["id"],
-                      valid_until=r["valid_until"])
-
-
 def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Move each stream's last event forward for newly stored events (service, stream, id, observed_at, ...).
 
@@ -154,11 +149,11 @@ def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
     events: dict[str, list[EventPoint]] = defaultdict(list)
     carried: dict[str, list[EventPoint]] = defaultdict(list)
     for r in conn.execute(q("derive_carried_events"), {"services": names, "t": ts}):
-        carried[r["service"]].append(_point(r))
+        carried[r["service"]].append(EventPoint.from_row(r))
     for name, points in carried.items():
         events[name] = _carried(points)
     for r in conn.execute(q("derive_events_from"), {"services": names, "t": ts}):
-        events[r["service"]].append(_point(r))
+        events[r["service"]].append(EventPoint.from_row(r))
     windows = _windows(conn, min(ts))
 
     seg_rows: list[tuple[str, datetime, datetime, str]] = []

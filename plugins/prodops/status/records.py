@@ -17,7 +17,6 @@ from prodops.status import derive
 from prodops.status.events import StatusEvent
 from prodops.status.inference import Failure, InferredOutage
 from prodops.status.maintenance import Announcement, MaintenanceWindow
-from prodops.status.states import ServiceState
 from prodops.status.timeline import EventPoint
 from prodops.store.db import q
 
@@ -64,10 +63,7 @@ def event_points(conn: psycopg.Connection, services: Sequence[str], start: datet
     found: dict[str, list[EventPoint]] = defaultdict(list)
     rows = conn.execute(q("status_events_for_range"), {"services": list(services), "start": start, "end": end})
     for r in rows:
-        found[r["service"]].append(
-            EventPoint(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"],
-                       id=r["id"], valid_until=r["valid_until"])
-        )
+        found[r["service"]].append(EventPoint.from_row(r))
     return found
 
 

@@ -28,9 +28,10 @@ Rules
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from prodops.status.states import ServiceState, worst
 
@@ -51,6 +52,12 @@ class EventPoint:
     stream: str
     id: int = 0
     valid_until: datetime | None = None
+
+    @classmethod
+    def from_row(cls, r: Mapping[str, Any]) -> EventPoint:
+        """From a ``status_events`` row (or a ``status_streams`` one read as such)."""
+        return cls(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"], id=r["id"],
+                   valid_until=r["valid_until"])
 
 
 @dataclass(frozen=True)
