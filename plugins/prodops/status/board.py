@@ -113,6 +113,7 @@ class _Clock:
             first = fa.date() if first is None else min(first, fa.date())
             last = lb.date() if last is None else max(last, lb.date())
         self.partials = sorted(set(self.partials))
+        self.partial_k = {piece: k for k, piece in enumerate(self.partials)}
         self.days: dict[tuple[str, date], tuple[float, ...]] = {}
         if first is not None and last is not None and first < last:
             for r in conn.execute(q("derived_days"), {"services": list(names), "first": first, "last": last}):
@@ -131,13 +132,12 @@ class _Clock:
         day = _midnight(a)
         while day < b:
             lo, hi = max(a, day), min(b, day + _DAY)
-            if (lo, hi) in self.partials or lo != day or hi != day + _DAY:
-                for s, e, st in self.spans.get((name, self.partials.index((lo, hi))), []) \
-                        if (lo, hi) in self.partials else []:
+            if (lo, hi) != (day, day + _DAY):  # part of a day: from its segments
+                for s, e, st in self.spans.get((name, self.partial_k[(lo, hi)]), []):
                     x, y = max(s, lo), min(e, hi)
                     if y > x:
                         totals[st] += (y - x).total_seconds()
-            else:
+            else:  # a whole day: its derived row, and the open last segment (in no day's row)
                 row = self.days.get((name, day.date()))
                 if row is not None:
                     for st, secs in zip(derive.KNOWN, row):
