@@ -41,7 +41,6 @@ def outages_router(pool: ConnectionPool, viewer: Callable[..., Any]) -> APIRoute
         with pool.connection() as conn:
             _service(conn, service)
             items = board.outage_history(conn, service, now, before=before, limit=limit)
-            conn.commit()
         nxt = items[-1]["start"] if len(items) == limit else None
         return {"service": service, "outages": items, "next_before": nxt}
 
