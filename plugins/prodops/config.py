@@ -62,6 +62,34 @@ def preflight_timeout_hours() -> float:
     return float(os.environ.get("PRODOPS_PREFLIGHT_TIMEOUT_HOURS", "24"))
 
 
+def phase_api_url() -> str:
+    """Where jobs post their phases (the prodops app, ``/prodops``), given to them at submission.
+
+    ``PRODOPS_API_URL`` when set (a pool whose workers reach the api-server by another name);
+    else Airflow's ``AIRFLOW__API__BASE_URL``, else its ``AIRFLOW__API__HOST`` and ``AIRFLOW__API__PORT``
+    (a host of 0.0.0.0 is reached on localhost): what the embedded default's jobs can reach.
+    """
+    explicit = os.environ.get("PRODOPS_API_URL", "").strip()
+    if explicit:
+        return explicit.rstrip("/")
+    base = os.environ.get("AIRFLOW__API__BASE_URL", "").strip().rstrip("/")
+    if not base:
+        host = os.environ.get("AIRFLOW__API__HOST", "").strip() or "localhost"
+        host = "localhost" if host in ("0.0.0.0", "::") else host
+        base = f"http://{host}:{os.environ.get('AIRFLOW__API__PORT', '').strip() or '8080'}"
+    return base + "/prodops"
+
+
+def phase_token_grace_s() -> float:
+    """How long after its submission is done a job token still posts (late posts of the last jobs)."""
+    return float(os.environ.get("PRODOPS_PHASE_TOKEN_GRACE_S", "3600"))
+
+
+def phase_token_max_days() -> float:
+    """The longest a job token lives, however long its submission stays queued."""
+    return float(os.environ.get("PRODOPS_PHASE_TOKEN_MAX_DAYS", "30"))
+
+
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
