@@ -14,6 +14,7 @@ from typing import Any
 from prodops import config
 from prodops.batch.base import Backend, SubmissionSpec
 from prodops.datasets import resolve_dataset
+from prodops.phases.tokens import with_phase_token
 from prodops.store import records
 from prodops.store.db import connect, q
 from prodops.workflows import WorkflowTemplate
@@ -79,6 +80,8 @@ def submit_stage(*, db_url: str, backend: Backend, spec: SubmissionSpec) -> int:
         if row["cluster_id"] is not None:
             log.info("Stage %s already submitted as cluster %s; not submitting again", spec.key, row["cluster_id"])
             return int(row["id"])
+        spec = with_phase_token(conn, spec, int(row["id"]))
+        conn.commit()  # the token is valid before any job can start
         submission = backend.submit(spec)
         records.record_submitted(conn, row["id"], submission)
         records.set_stage_state(conn, spec.request_id, spec.stage, "submitted")
