@@ -85,17 +85,20 @@ def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, An
         conn.execute(q("upsert_stream_heads"), {c: [r[c] for r in last.values()] for c in cols})
 
 
-def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime]) -> None:
+def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime],
+            new: Sequence[Mapping[str, Any]] = ()) -> None:
     """Re-derive each service from the time it changed (its earliest new event or window edge).
 
     Runs in the caller's transaction, under each service's advisory lock (taken here, in name order).
+    ``new`` are the events just stored: their streams' heads move after the derivation read the
+    old ones (a head older than ``t`` is the state its stream carries in, with no lookup).
     """
     if not changed:
         return
     names = sorted(changed)
     conn.execute(q("lock_derived_services"), {"services": names})
     plans = _plans(conn, names, [changed[n] for n in names])
-    _derive(conn, plans)
+    _derive(conn, plans, new)
 
 
 def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
@@ -138,7 +141,7 @@ def _windows(conn: psycopg.Connection, since: datetime) -> list[Any]:
     return records.windows_overlapping(conn, since, HORIZON)
 
 
-def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
+def _derive(conn: psycopg.Connection, plans: Sequence[_Plan], stored: Sequence[Mapping[str, Any]] = ()) -> None:
     if not plans:
         return
     names = [p.service for p in plans]
@@ -181,6 +184,13 @@ def _derive(conn: psycopg.Connection, plans: Sequence[_Plan]) -> None:
         seg_rows.extend((p.service, s.start, s.end, s.state.value) for s in stitched[first_new:])
         day_rows.extend((p.service, day, *secs) for day, secs in _days(stitched, p.day).items())
 
+    with conn.pipeline():  # the writes need no answer: sent without waiting for each
+        _write(conn, rewritten, recounted, seg_rows, outage_rows, day_rows)
+        update_stream_heads(conn, stored)
+
+
+def _write(conn: psycopg.Connection, rewritten: Sequence[_Plan], recounted: Sequence[_Plan], seg_rows: list[tuple],
+           outage_rows: list[tuple], day_rows: list[tuple]) -> None:
     if rewritten:
         names = [p.service for p in rewritten]
         conn.execute(q("delete_segments_from"), {"services": names, "since": [p.since for p in rewritten]})

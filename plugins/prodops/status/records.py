@@ -48,12 +48,11 @@ def insert_events(conn: psycopg.Connection, events: Sequence[StatusEvent]) -> St
     rows = [e.row() for e in events]
     params = {col: [r[col] for r in rows] for col in _EVENT_COLUMNS}
     new = conn.execute(q("insert_status_events"), params).fetchall()
-    derive.update_stream_heads(conn, new)
     changed: dict[str, datetime] = {}
     for r in new:
         if r["service"] not in changed or r["observed_at"] < changed[r["service"]]:
             changed[r["service"]] = r["observed_at"]
-    derive.refresh(conn, changed)
+    derive.refresh(conn, changed, new)
     return StoreResult(received=len(events), stored=len(new))
 
 

@@ -167,9 +167,11 @@ def segments(
     stale = timedelta(seconds=stale_after_s) if stale_after_s else None
     cuts = {start, end}
     for e in ordered:
-        for t in (e.observed_at, e.valid_until, e.observed_at + stale if stale else None):
-            if t is not None and start < t < end:
-                cuts.add(t)
+        if start < e.observed_at < end:
+            cuts.add(e.observed_at)
+    for t in _expiries(ordered, stale):
+        if start < t < end:
+            cuts.add(t)
     for w in windows:
         for t in (w.starts_at, w.ends_at):
             if start < t < end:
@@ -202,6 +204,29 @@ def segments(
             out[-1] = Segment(out[-1].start, b, state)
         else:
             out.append(Segment(a, b, state))
+    return out
+
+
+def _expiries(ordered: Sequence[EventPoint], stale: timedelta | None) -> list[datetime]:
+    """The ttl and staleness deadlines that can change the state: an event's ``valid_until`` unless a
+    later event of its stream comes by then (it replaces the event), and a report's staleness unless
+    a later report comes by then (it moves the clock). The others would only cut a segment in two
+    equal halves, merged again (most of them: a feed reports well within its ttl)."""
+    out: list[datetime] = []
+    next_on: dict[str, datetime] = {}  # the next event's time, per stream
+    next_report: datetime | None = None  # the next report from monitoring (not inferred)
+    for e in reversed(ordered):
+        if e.valid_until is not None:
+            nxt = next_on.get(e.stream)
+            if nxt is None or nxt > e.valid_until:
+                out.append(e.valid_until)
+        if stale is not None:
+            deadline = e.observed_at + stale
+            if next_report is None or next_report > deadline:
+                out.append(deadline)
+        next_on[e.stream] = e.observed_at
+        if e.stream != INFERRED_STREAM:
+            next_report = e.observed_at
     return out
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prodops.status.states import ServiceState
 from prodops.status.timeline import (
-    INFERRED_STREAM, EventPoint, Window, current, daily_bars, outages, segments, uptime,
+    INFERRED_STREAM, EventPoint, Segment, Window, current, daily_bars, outages, segments, uptime,
 )
 
 S = ServiceState
@@ -167,3 +169,34 @@ def test_daily_bars_cover_the_last_days_oldest_first():
     assert [b.start for b in bars] == [T0 - timedelta(days=2), T0 - timedelta(days=1), T0]
     assert [b.percent for b in bars] == [100.0, 0.0, 0.0]
     assert bars[-1].end == T0 + timedelta(hours=12)
+
+
+_stream = st.sampled_from(["icinga:a", "icinga:b", "*", INFERRED_STREAM])
+_event = st.tuples(st.integers(0, 300), st.sampled_from(list(S)), _stream, st.one_of(st.none(), st.integers(1, 60)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(evs=st.lists(_event, max_size=25), stale=st.sampled_from([None, 15, 45]),
+       window=st.one_of(st.none(), st.tuples(st.integers(-20, 300), st.integers(1, 90))))
+def test_skipped_expiries_cut_nothing_every_deadline_would_have_cut(evs, stale, window):
+    """segments() leaves out ttl and staleness deadlines a later event makes moot: the timeline equals
+    the one read piece by piece between every event time, expiry, staleness deadline and window edge."""
+    points = [EventPoint(at(m), state, stream, i + 1, at(m + ttl) if ttl else None)
+              for i, (m, state, stream, ttl) in enumerate(evs)]
+    wins = [Window(at(window[0]), at(window[0] + window[1]))] if window else []
+    start, end = at(-10), at(400)
+    want = segments(points, start, end, stale_after_s=stale * 60 if stale else None, windows=wins)
+    times = {start, end}
+    for e in points:
+        times |= {e.observed_at, e.observed_at + timedelta(minutes=stale or 0), e.valid_until or e.observed_at}
+    times |= {t for w in wins for t in (w.starts_at, w.ends_at)}
+    edges = sorted(t for t in times if start <= t <= end)
+    pieces = [s for a, b in zip(edges, edges[1:])
+              for s in segments(points, a, b, stale_after_s=stale * 60 if stale else None, windows=wins)]
+    merged = []
+    for s in pieces:
+        if merged and merged[-1].state is s.state:
+            merged[-1] = Segment(merged[-1].start, s.end, s.state)
+        else:
+            merged.append(s)
+    assert want == merged
