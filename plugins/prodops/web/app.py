@@ -279,6 +279,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
 
     from prodops.web.inferred import inferred_router
     from prodops.web.outages import outages_router
+    from prodops.web.phases import phases_router
     from prodops.web.requests import requests_router
     from prodops.web.triage import triage_router
 
@@ -286,6 +287,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     app.include_router(triage_router(pool, viewer))
     app.include_router(inferred_router(pool, person, _unprocessable))
     app.include_router(outages_router(pool, viewer))
+    app.include_router(phases_router(pool))  # jobs post with their submission's token, no Airflow login
 
     @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
     def page() -> HTMLResponse:
