@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from statistics import mean
 from typing import Any
 
+from prodops.accounting.definitions import cpu_efficiency, wasted_wall_s
 from prodops.batch.classads import outcome
 from prodops.constants import Outcome
 
@@ -23,9 +24,9 @@ def build_report(attempts: Iterable[Mapping[str, Any]],
     """Counts by outcome, exit codes, signals, hold reasons, cpu/wall totals and efficiency.
 
     A job's outcome is its latest attempt's (rows marked ``latest``; a row without the mark is
-    a job's only attempt); cpu and wall time count every attempt, and so does the wall time
-    wasted by attempts that did not succeed. ``triage``: the stage's verdict counts
-    (category, action, action_state, n).
+    a job's only attempt); cpu and wall time count every attempt, and so does the wasted wall
+    time (prodops.accounting.definitions, docs/accounting.md). ``triage``: the stage's verdict
+    counts (category, action, action_state, n).
     """
     every = [(r, outcome(r)) for r in attempts]
     judged = [(r, o) for r, o in every if r.get("latest", True)]
@@ -59,8 +60,9 @@ def build_report(attempts: Iterable[Mapping[str, Any]],
                         "max": max(wall, default=0.0)},
         "cpu_time_s": {"total": total_cpu, "mean": mean(c for _, c in ran) if ran else 0.0,
                        "max": max(cpu, default=0.0)},
-        "cpu_efficiency": (total_cpu / total_wall) if total_wall else None,
-        "wasted_wall_time_s": sum(w for (_, o), w in zip(every, wall) if o is not Outcome.SUCCEEDED),
+        "cpu_efficiency": cpu_efficiency(total_cpu, total_wall),
+        "wasted_wall_time_s": sum(wasted_wall_s(o, latest=r.get("latest", True), debug=bool(r.get("debug")), wall_s=w)
+                                  for (r, o), w in zip(every, wall)),
         "max_memory_mb": max((int(r["memory_usage_mb"] or 0) for r, _ in every), default=0),
         "unsuccessful_jobs": [_job_line(r, o) for r, o in unsuccessful[:MAX_LISTED_JOBS]],
         "triage": _triage_counts(triage),
@@ -108,7 +110,7 @@ def format_report(stage: str, report: Mapping[str, Any]) -> str:
         f" max {report['wall_time_s']['max']:.0f} s",
         f"CPU time:      total {report['cpu_time_s']['total']:.1f} s, mean {report['cpu_time_s']['mean']:.2f} s",
         f"CPU efficiency: {eff:.0%}" if eff is not None else "CPU efficiency: n/a (no wall time)",
-        f"Wasted wall time (jobs that did not succeed): {report['wasted_wall_time_s']:.0f} s",
+        f"Wasted wall time (work not kept): {report['wasted_wall_time_s']:.0f} s",
         f"Peak memory:   {report['max_memory_mb']} MB",
     ]
     triage = report.get("triage") or {}

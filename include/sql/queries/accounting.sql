@@ -1,0 +1,204 @@
+-- Accounting (018_accounting.sql, docs/accounting.md): one run of prodops.accounting.rollup,
+-- in one transaction under an advisory lock, in the order of the statements below.
+
+-- name: accounting_lock
+-- One run at a time (a manual run beside the scheduled one waits for it).
+SELECT pg_advisory_xact_lock(7080687968);
+
+-- name: accounting_cursor
+SELECT updated_at FROM accounting_cursor WHERE id = 1 FOR UPDATE;
+
+-- name: accounting_changed
+-- Attempts written since the cursor (less the overlap; NULL: all of them) and the jobs they
+-- belong to: a new attempt of a job changes what its earlier attempts count as (retried away).
+-- The job index is read as in the stage_job_attempts view (006_retries.sql).
+CREATE TEMP TABLE accounting_changed ON COMMIT DROP AS
+SELECT s.request_id, s.stage, coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::integer, j.proc_id) AS job_index,
+       j.updated_at
+  FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
+ WHERE %(since)s::timestamptz IS NULL OR j.updated_at > %(since)s::timestamptz;
+
+-- name: accounting_changed_summary
+SELECT count(*) AS changed, max(updated_at) AS newest FROM accounting_changed;
+
+-- name: accounting_fresh
+-- Every attempt of the jobs that changed, with its key and figures as docs/accounting.md
+-- defines them. `latest`: the job's newest production attempt (a debug rerun never is one);
+-- `debug`: its submission is a debug rerun (its spec has a `debug` entry).
+CREATE TEMP TABLE accounting_fresh ON COMMIT DROP AS
+WITH jobs AS (
+    SELECT DISTINCT request_id, stage, job_index FROM accounting_changed
+), stage_attempts AS (
+    SELECT j.*, s.request_id, s.stage, s.attempt,
+           coalesce(jsonb_typeof(s.spec -> 'debug'), 'null') <> 'null' AS debug,
+           coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::integer, j.proc_id) AS job_index
+      FROM submissions s JOIN job_attempts j ON j.submission_id = s.id
+     WHERE (s.request_id, s.stage) IN (SELECT DISTINCT request_id, stage FROM jobs)
+), judged AS (
+    SELECT a.*,
+           NOT a.debug AND a.attempt IS NOT DISTINCT FROM
+               max(a.attempt) FILTER (WHERE NOT a.debug) OVER (PARTITION BY a.request_id, a.stage, a.job_index)
+               AS latest
+      FROM stage_attempts a JOIN jobs USING (request_id, stage, job_index)
+), figured AS (
+    SELECT t.*,
+           accounting_waste_cause(t.outcome, t.latest, t.debug) AS cause,
+           coalesce(t.remote_wall_clock_time, 0) AS wall,
+           -- CommittedTime: the wall time of the run whose work was kept (HTCondor); else the
+           -- last run's, else all of it (no eviction known)
+           coalesce(CASE WHEN jsonb_typeof(t.ad -> 'CommittedTime') = 'number' THEN (t.ad ->> 'CommittedTime')::float8 END,
+                    CASE WHEN jsonb_typeof(t.ad -> 'LastRemoteWallClockTime') = 'number'
+                         THEN (t.ad ->> 'LastRemoteWallClockTime')::float8 END,
+                    t.remote_wall_clock_time, 0) AS committed,
+           t.memory_usage_mb IS NOT NULL AND t.request_memory_mb IS NOT NULL AS memory_known,
+           t.disk_usage_kb IS NOT NULL AND t.request_disk_kb IS NOT NULL AS disk_known
+      FROM judged t
+)
+SELECT f.submission_id, f.proc_id, f.outcome <> 'unfinished' AS ended,
+       f.request_id, r.experiment, r.campaign, f.stage,
+       coalesce(nullif(f.site, ''), 'unknown') AS site,
+       coalesce(nullif(f.cpu_model, ''), 'unknown') AS cpu_model,
+       accounting_subnet(f.worker_ip) AS subnet,
+       coalesce(nullif(f.time_window, ''), 'unknown') AS time_window,
+       (coalesce(f.completion_date, f.entered_current_status, f.updated_at) AT TIME ZONE 'UTC')::date AS day,
+       f.cause AS waste_cause,
+       1 AS attempts,
+       (f.outcome = 'succeeded')::int AS succeeded,
+       (f.outcome = 'failed')::int AS failed,
+       (f.outcome = 'killed')::int AS killed,
+       (f.outcome = 'held')::int AS held,
+       (f.outcome = 'removed')::int AS removed,
+       f.wall AS wall_s,
+       coalesce(f.remote_user_cpu, 0) + coalesce(f.remote_sys_cpu, 0) AS cpu_s,
+       f.memory_known::int AS memory_measured,
+       CASE WHEN f.memory_known THEN f.memory_usage_mb ELSE 0 END AS memory_used_mb,
+       CASE WHEN f.memory_known THEN f.request_memory_mb ELSE 0 END AS memory_requested_mb,
+       (f.memory_known AND f.memory_usage_mb > f.request_memory_mb)::int AS memory_over,
+       f.disk_known::int AS disk_measured,
+       CASE WHEN f.disk_known THEN f.disk_usage_kb ELSE 0 END AS disk_used_kb,
+       CASE WHEN f.disk_known THEN f.request_disk_kb ELSE 0 END AS disk_requested_kb,
+       (f.disk_known AND f.disk_usage_kb > f.request_disk_kb)::int AS disk_over,
+       coalesce(f.files_in_count, 0) AS files_in,
+       coalesce(f.files_in_bytes, f.bytes_recvd, 0) AS bytes_in,
+       coalesce(f.files_out_count, 0) AS files_out,
+       coalesce(f.files_out_bytes, f.bytes_sent, 0) AS bytes_out,
+       CASE WHEN f.cause = 'failed' THEN f.wall ELSE 0 END AS wasted_failed_s,
+       CASE WHEN f.cause = 'killed' THEN f.wall ELSE 0 END AS wasted_killed_s,
+       CASE WHEN f.cause = 'held' THEN f.wall ELSE 0 END AS wasted_held_s,
+       CASE WHEN f.cause = 'removed' THEN f.wall ELSE 0 END AS wasted_removed_s,
+       CASE WHEN f.cause = 'retried_away' THEN f.wall ELSE 0 END AS wasted_retried_away_s,
+       CASE WHEN f.cause = 'debug_rerun' THEN f.wall ELSE 0 END AS wasted_debug_rerun_s,
+       -- eviction badput of a kept attempt, as cms-htcondor-es: RemoteWallClockTime - CommittedTime
+       CASE WHEN f.cause IS NULL AND f.outcome <> 'unfinished' THEN greatest(f.wall - f.committed, 0) ELSE 0 END
+           AS wasted_evicted_s
+  FROM figured f JOIN requests r ON r.id = f.request_id;
+
+-- name: accounting_keys
+-- The rollup rows to sum again: where the attempts counted before, and where they count now.
+CREATE TEMP TABLE accounting_keys ON COMMIT DROP AS
+SELECT a.request_id, a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.day
+  FROM accounting_attempts a JOIN accounting_fresh f USING (submission_id, proc_id)
+UNION
+SELECT request_id, experiment, campaign, stage, site, cpu_model, subnet, time_window, day
+  FROM accounting_fresh WHERE ended;
+
+-- name: accounting_forget
+DELETE FROM accounting_attempts a USING accounting_fresh f
+ WHERE a.submission_id = f.submission_id AND a.proc_id = f.proc_id;
+
+-- name: accounting_record
+-- The ledger: each ended attempt once, as it is now.
+INSERT INTO accounting_attempts (submission_id, proc_id, request_id, experiment, campaign, stage, site, cpu_model,
+    subnet, time_window, day, waste_cause, attempts, succeeded, failed, killed, held, removed, wall_s, cpu_s,
+    memory_measured, memory_used_mb, memory_requested_mb, memory_over, disk_measured, disk_used_kb,
+    disk_requested_kb, disk_over, files_in, bytes_in, files_out, bytes_out, wasted_failed_s, wasted_killed_s,
+    wasted_held_s, wasted_removed_s, wasted_retried_away_s, wasted_debug_rerun_s, wasted_evicted_s)
+SELECT submission_id, proc_id, request_id, experiment, campaign, stage, site, cpu_model,
+    subnet, time_window, day, waste_cause, attempts, succeeded, failed, killed, held, removed, wall_s, cpu_s,
+    memory_measured, memory_used_mb, memory_requested_mb, memory_over, disk_measured, disk_used_kb,
+    disk_requested_kb, disk_over, files_in, bytes_in, files_out, bytes_out, wasted_failed_s, wasted_killed_s,
+    wasted_held_s, wasted_removed_s, wasted_retried_away_s, wasted_debug_rerun_s, wasted_evicted_s
+  FROM accounting_fresh WHERE ended;
+
+-- name: accounting_rollup_clear
+DELETE FROM accounting_rollup r USING (SELECT DISTINCT request_id, stage, site, cpu_model, subnet, time_window, day
+                                         FROM accounting_keys) k
+ WHERE (r.request_id, r.stage, r.site, r.cpu_model, r.subnet, r.time_window, r.day)
+     = (k.request_id, k.stage, k.site, k.cpu_model, k.subnet, k.time_window, k.day);
+
+-- name: accounting_rollup_sum
+INSERT INTO accounting_rollup
+SELECT a.request_id, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.day,
+       sum(a.attempts), sum(a.succeeded), sum(a.failed), sum(a.killed), sum(a.held), sum(a.removed),
+       sum(a.wall_s), sum(a.cpu_s), sum(a.memory_measured), sum(a.memory_used_mb), sum(a.memory_requested_mb),
+       sum(a.memory_over), sum(a.disk_measured), sum(a.disk_used_kb), sum(a.disk_requested_kb), sum(a.disk_over),
+       sum(a.files_in), sum(a.bytes_in), sum(a.files_out), sum(a.bytes_out),
+       sum(a.wasted_failed_s), sum(a.wasted_killed_s), sum(a.wasted_held_s), sum(a.wasted_removed_s),
+       sum(a.wasted_retried_away_s), sum(a.wasted_debug_rerun_s), sum(a.wasted_evicted_s)
+  FROM accounting_attempts a
+  JOIN (SELECT DISTINCT request_id, stage, site, cpu_model, subnet, time_window, day FROM accounting_keys) k
+    ON (a.request_id, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.day)
+     = (k.request_id, k.stage, k.site, k.cpu_model, k.subnet, k.time_window, k.day)
+ GROUP BY a.request_id, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.day;
+
+-- name: accounting_daily_clear
+DELETE FROM accounting_daily d USING (SELECT DISTINCT experiment, campaign, stage, site, cpu_model, time_window, day
+                                        FROM accounting_keys) k
+ WHERE (d.experiment, d.campaign, d.stage, d.site, d.cpu_model, d.time_window, d.day)
+     = (k.experiment, k.campaign, k.stage, k.site, k.cpu_model, k.time_window, k.day);
+
+-- name: accounting_daily_sum
+INSERT INTO accounting_daily
+SELECT a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.day,
+       sum(a.attempts), sum(a.succeeded), sum(a.failed), sum(a.killed), sum(a.held), sum(a.removed),
+       sum(a.wall_s), sum(a.cpu_s), sum(a.memory_measured), sum(a.memory_used_mb), sum(a.memory_requested_mb),
+       sum(a.memory_over), sum(a.disk_measured), sum(a.disk_used_kb), sum(a.disk_requested_kb), sum(a.disk_over),
+       sum(a.files_in), sum(a.bytes_in), sum(a.files_out), sum(a.bytes_out),
+       sum(a.wasted_failed_s), sum(a.wasted_killed_s), sum(a.wasted_held_s), sum(a.wasted_removed_s),
+       sum(a.wasted_retried_away_s), sum(a.wasted_debug_rerun_s), sum(a.wasted_evicted_s)
+  FROM accounting_attempts a
+  JOIN (SELECT DISTINCT experiment, campaign, stage, site, cpu_model, time_window, day FROM accounting_keys) k
+    ON (a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.day)
+     = (k.experiment, k.campaign, k.stage, k.site, k.cpu_model, k.time_window, k.day)
+ GROUP BY a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.day;
+
+-- name: accounting_cleanup
+-- The run's temporary tables go with its transaction, or here when it ran inside a caller's.
+DROP TABLE IF EXISTS accounting_changed, accounting_fresh, accounting_keys;
+
+-- name: accounting_advance
+-- The cursor never moves back (a run that saw nothing new keeps it).
+UPDATE accounting_cursor
+   SET updated_at = greatest(updated_at, %(newest)s::timestamptz), last_run_at = now()
+ WHERE id = 1;
+
+-- name: accounting_waste_cause
+-- The SQL definition of a waste cause, for the test that holds its Python mirror to it.
+SELECT accounting_waste_cause(%(outcome)s, %(latest)s, %(debug)s) AS cause;
+
+-- name: accounting_stats
+-- The stats page: the daily rollup filtered (each filter optional: NULL is any) and summed by
+-- site, by cpu model, by time window, by stage and in all, in one scan (grouping sets).
+SELECT CASE GROUPING(site, cpu_model, time_window, stage)
+            WHEN 7 THEN 'site' WHEN 11 THEN 'cpu_model' WHEN 13 THEN 'time_window' WHEN 14 THEN 'stage'
+            ELSE 'total' END AS dimension,
+       coalesce(site, cpu_model, time_window, stage, '') AS value,
+       sum(attempts)::bigint AS attempts, sum(succeeded)::bigint AS succeeded, sum(failed)::bigint AS failed,
+       sum(killed)::bigint AS killed, sum(held)::bigint AS held, sum(removed)::bigint AS removed,
+       sum(wall_s) AS wall_s, sum(cpu_s) AS cpu_s,
+       sum(memory_measured)::bigint AS memory_measured, sum(memory_used_mb) AS memory_used_mb,
+       sum(memory_requested_mb) AS memory_requested_mb, sum(memory_over)::bigint AS memory_over,
+       sum(disk_measured)::bigint AS disk_measured, sum(disk_used_kb) AS disk_used_kb,
+       sum(disk_requested_kb) AS disk_requested_kb, sum(disk_over)::bigint AS disk_over,
+       sum(files_in)::bigint AS files_in, sum(bytes_in) AS bytes_in,
+       sum(files_out)::bigint AS files_out, sum(bytes_out) AS bytes_out,
+       sum(wasted_failed_s) AS wasted_failed_s, sum(wasted_killed_s) AS wasted_killed_s,
+       sum(wasted_held_s) AS wasted_held_s, sum(wasted_removed_s) AS wasted_removed_s,
+       sum(wasted_retried_away_s) AS wasted_retried_away_s, sum(wasted_debug_rerun_s) AS wasted_debug_rerun_s,
+       sum(wasted_evicted_s) AS wasted_evicted_s
+  FROM accounting_daily
+ WHERE (%(experiment)s::text IS NULL OR experiment = %(experiment)s::text)
+   AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s::text)
+   AND day >= %(day_from)s::date AND day <= %(day_to)s::date
+ GROUP BY GROUPING SETS ((site), (cpu_model), (time_window), (stage), ())
+ ORDER BY 1, 2;
