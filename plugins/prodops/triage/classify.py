@@ -29,7 +29,7 @@ from typing import Any
 
 from prodops.constants import Category
 from prodops.triage import facts as facts_rules
-from prodops.triage.parsers import FrameworkError, categorize, load_categories, parse_tail, prescan
+from prodops.triage.parsers import Framework, FrameworkError, categorize, load_categories, parse_tail, prescan
 from prodops.triage.patterns import Library, Match, load_library
 from prodops.triage.plugins import PluginRunner, discover
 from prodops.triage.scorer import probable_causes
@@ -172,7 +172,8 @@ def _candidates(facts: JobFacts, matches: Sequence[Match], reports: Sequence[Rep
         seen_rules.add(m.pattern.id)
         out.append(_pattern_candidate(m, reports, held))
     for n, report in enumerate(reports):
-        out.append(_report_candidate(report, n))
+        after = _reported_before_abort(report, reports)
+        out.append(_report_candidate(report, n) if after is None else _abort_candidate(report, after))
     verdict = facts_rules.from_facts(facts)
     if verdict is not None:
         hold = verdict.rule.startswith("hold-")
@@ -217,6 +218,28 @@ def _report_candidate(report: Report, order: int) -> Candidate:
                      f" {rule.key}: {rule.category.value}",
                      rule.reason, rule.service, rule.retryable, rule.resource, rule.confidence,
                      report.stream, err.cause_line, err.cause)
+
+
+ABORT_AFTER = 3
+"""Lines between a report and the abort it led to (``what(): ...`` then ``Aborted (core dumped)``)."""
+
+
+def _reported_before_abort(report: Report, reports: Sequence[Report]) -> Report | None:
+    """The report an abort followed (a C++ terminate, a failed assertion's library report): the
+    abort is its consequence, so that report decides, not the signal."""
+    err = report.error
+    if err.framework is not Framework.CRASH or err.severity not in ("Aborted", "SIGABRT"):
+        return None
+    return next((r for r in reports if r is not report and r.stream == report.stream
+                 and r.error.framework is not Framework.CRASH and 0 <= err.start - r.error.end <= ABORT_AFTER), None)
+
+
+def _abort_candidate(report: Report, cause: Report) -> Candidate:
+    err = report.error
+    return Candidate(FRAMEWORK, f"{err.framework.value}:{err.category or 'report'}", Category.UNKNOWN, 0,
+                     f"the abort that followed the {cause.error.framework.value} report (its consequence)",
+                     f"The process aborted after the {cause.error.framework.value} report: {cause.error.cause}",
+                     stream=report.stream, index=err.cause_line, text=err.cause)
 
 
 def _evidence_lines(candidates: Sequence[Candidate], tail: JobTail) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import yaml
 from prodops import config
 
 PATTERNS = config.INCLUDE_DIR / "triage" / "patterns"
-SOURCED = ["xrootd.yaml", "gfal2.yaml", "loader.yaml", "htcondor.yaml", "cvmfs.yaml", "x509.yaml", "tokens.yaml", "wmcore.yaml", "ifdh.yaml", "dcap.yaml", "pegasus_transfer.yaml", "apptainer.yaml", "rucio.yaml", "pelican.yaml", "crab.yaml", "dagman.yaml", "fts.yaml", "node_errno.yaml", "frontier.yaml", "srm.yaml", "gridftp.yaml", "samweb.yaml", "condor_events.yaml", "panda_pilot.yaml"]
+SOURCED = ["xrootd.yaml", "gfal2.yaml", "loader.yaml", "htcondor.yaml", "cvmfs.yaml", "x509.yaml", "tokens.yaml", "wmcore.yaml", "ifdh.yaml", "dcap.yaml", "pegasus_transfer.yaml", "apptainer.yaml", "rucio.yaml", "pelican.yaml", "crab.yaml", "dagman.yaml", "fts.yaml", "node_errno.yaml", "frontier.yaml", "srm.yaml", "gridftp.yaml", "samweb.yaml", "condor_events.yaml", "panda_pilot.yaml", "runtime.yaml"]
 """Family files written from primary sources: each must cite a source for every pattern."""
 LEGACY = {"auth.yaml", "cms.yaml", "conditions.yaml", "datahandling.yaml", "dune.yaml", "eviction.yaml", "generic.yaml",
           "limits.yaml", "node.yaml", "nova.yaml", "pool.yaml", "storage.yaml", "workflow.yaml"}

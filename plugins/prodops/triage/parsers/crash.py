@@ -93,6 +93,26 @@ def _origin_frame(lines: list[str], handler: int, end: int) -> int | None:
     return nxt
 
 
+_ABORT_WORDS = ("Aborted", "SIGABRT")
+ABORT_LOOKBACK = 3
+"""Lines looked at before an abort for the report that led to it."""
+
+
+def _abort_report(lines: list[str], start: int, named: int) -> int:
+    """The line that said why a process aborted (an assertion, glibc's heap check, a library's
+    fatal message), printed just before the shell's or gdb's "Aborted": a person names that line,
+    not the signal. ``named`` when the lines before say nothing in error words."""
+    from prodops.triage.scorer import score_line  # the scorer's vocabulary decides what "says why" is
+
+    for k in range(start - 1, max(-1, start - 1 - ABORT_LOOKBACK), -1):
+        text = lines[k].strip()
+        if not text:
+            continue
+        if _marker(lines[k]) is None and not _FRAME.match(lines[k]) and score_line(text) > 0:
+            return k
+    return named
+
+
 def _report(lines: list[str], marks: list[tuple[int, str, str | None]]) -> FrameworkError:
     start, end = marks[0][0], marks[-1][0]
     words = next((w for _, kind, w in marks if w and kind in ("fatal", "break", "gdb")), None) \
@@ -129,6 +149,8 @@ def _report(lines: list[str], marks: list[tuple[int, str, str | None]]) -> Frame
         module = m.group(1) if m else None
     named = next((i for i, kind, w in marks if w), marks[0][0])
     cause_line = frame if frame is not None else module_line if module_line is not None else named
+    if frame is None and module_line is None and words in _ABORT_WORDS:
+        cause_line = _abort_report(lines, start, cause_line)
     cause = lines[cause_line].strip()
     signal = words or "fatal signal"
     message = (cause,)
