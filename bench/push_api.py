@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         devenv.migrate_prodops(db_url)
         with connect(db_url) as conn:
             sync_registry(conn, load_registry())
-            _, token = tokens.issue(conn, "bench")
+            _, token = tokens.issue(conn, "bench", services=SERVICES)
             conn.commit()
         port = free_port()
         proc = serve(db_url, port, args.clients)

@@ -31,6 +31,11 @@ def approval_timeout_hours() -> float:
     return float(os.environ.get("PRODOPS_APPROVAL_TIMEOUT_HOURS", "72"))
 
 
+def feeder_max_window_hours() -> float:
+    """The longest maintenance window a feeder token may schedule (a person may schedule up to 31 days)."""
+    return float(os.environ.get("PRODOPS_FEEDER_MAX_WINDOW_HOURS", "72"))
+
+
 def batch_backend() -> str:
     """The batch system production_request submits to: ``local`` (the embedded pool) or ``htcondor``."""
     return os.environ.get("PRODOPS_BATCH_BACKEND", "local")
@@ -66,18 +71,19 @@ def phase_api_url() -> str:
     """Where jobs post their phases (the prodops app, ``/prodops``), given to them at submission.
 
     ``PRODOPS_API_URL`` when set (a pool whose workers reach the api-server by another name);
-    else Airflow's ``AIRFLOW__API__BASE_URL``, else its ``AIRFLOW__API__HOST`` and ``AIRFLOW__API__PORT``
-    (a host of 0.0.0.0 is reached on localhost): what the embedded default's jobs can reach.
+    else Airflow's ``AIRFLOW__API__BASE_URL``, else its ``AIRFLOW__API__PORT`` (and
+    ``AIRFLOW__API__HOST``; 0.0.0.0 is reached on localhost): what the embedded default's jobs
+    reach. Empty when none is set: the jobs then print stdout markers instead of posting.
     """
     explicit = os.environ.get("PRODOPS_API_URL", "").strip()
     if explicit:
         return explicit.rstrip("/")
     base = os.environ.get("AIRFLOW__API__BASE_URL", "").strip().rstrip("/")
-    if not base:
+    port = os.environ.get("AIRFLOW__API__PORT", "").strip()
+    if not base and port:
         host = os.environ.get("AIRFLOW__API__HOST", "").strip() or "localhost"
-        host = "localhost" if host in ("0.0.0.0", "::") else host
-        base = f"http://{host}:{os.environ.get('AIRFLOW__API__PORT', '').strip() or '8080'}"
-    return base + "/prodops"
+        base = f"http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
+    return base + "/prodops" if base else ""
 
 
 def phase_token_grace_s() -> float:

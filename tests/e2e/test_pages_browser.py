@@ -17,7 +17,6 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from prodops.status import tokens
 from prodops.store.db import connect
 
 from .test_board_browser import browser, logged_in_page  # noqa: F401  (the module's Chromium fixture)
@@ -62,11 +61,8 @@ class Walk:
 def fed(airflow):
     """dCache and SAM web reported up (demo-grid needs both), a SAM web upgrade in three days, and an
     earlier request of the campaign that an approver rejected."""
-    with connect(airflow.prodops_db_url) as conn:
-        _, token = tokens.issue(conn, "e2e-pages")
-        conn.commit()
-    now = datetime.now(timezone.utc)
-    base, headers = f"{airflow.base_url}/prodops/api/v1", {"Authorization": f"Bearer {token}"}
+    now = datetime.now(timezone.utc)  # `manual` events are a person's word: posted with the Airflow login
+    base, headers = f"{airflow.base_url}/prodops/api/v1", {"Authorization": f"Bearer {airflow.token()}"}
     # `manual`: up on every stream, whatever an earlier module's feeds said (the board's Icinga check: samweb CRITICAL)
     for path, body in [("events", {"events": [{"service": s, "state": "up", "source": "manual"}
                                               for s in ("dcache", "samweb")]}),

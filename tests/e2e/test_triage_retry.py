@@ -11,7 +11,6 @@ import time
 import pytest
 import requests
 
-from prodops.status import tokens
 from prodops.store.db import connect
 
 os.environ.setdefault("PRODOPS_PREFLIGHT_POLL_INTERVAL", "2")
@@ -46,13 +45,9 @@ def fetch(url: str, sql: str, **params) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def feeder(airflow):
-    with connect(airflow.prodops_db_url) as conn:
-        _, token = tokens.issue(conn, "e2e-triage-feed")
-        conn.commit()
-
-    def push(*events: dict) -> None:
+    def push(*events: dict) -> None:  # `manual` events are a person's word: posted with the Airflow login
         r = requests.post(f"{airflow.base_url}/prodops/api/v1/events", json={"events": list(events)},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+                          headers={"Authorization": f"Bearer {airflow.token()}"}, timeout=30)
         assert r.status_code == 200, r.text
 
     return push

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,6 +22,15 @@ from prodops.status.states import Convention, EventSource, ServiceState, alertma
 from prodops.status.timeline import ALL_STREAMS, INFERRED_STREAM  # ALL_STREAMS: replaces every stream's state
 
 MAX_EVENTS_PER_PAYLOAD = 5000
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_AHEAD = timedelta(days=366)
+"""Times are accepted from 1970 to a year (and a day) ahead of now: anything else is a sender's bug."""
+MAX_TTL_S = 366 * 86400
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters refused in free text (tab, newline and carriage return are allowed);
+PostgreSQL cannot store NUL at all."""
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f]")
+"""Control characters refused in names and ids, line breaks and tabs included."""
 SERVICE_LABELS = ("service", "prodops_service")
 """Alertmanager labels that name the prodops service, first found wins."""
 SOURCES = tuple(s.value for s in EventSource)
@@ -84,12 +95,43 @@ class _Errors:
             raise PayloadInvalid(self.items)
 
 
+def text_problem(value: str, *, one_line: bool = False) -> str | None:
+    """Why ``value`` cannot be stored as text (a control character, a lone surrogate), or None."""
+    bad = (_CONTROL_OR_BREAK if one_line else _CONTROL).search(value)
+    if bad:
+        return (f"holds the control character {bad.group()!r} at position {bad.start()}; send printable text"
+                + ("" if one_line else " (tab and line breaks are allowed)"))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"holds an unpaired surrogate at position {err.start}; send valid Unicode text"
+    return None
+
+
+def clean_text(value: str) -> str:
+    """Text a pulled feed sent, made storable: control characters dropped, unpaired surrogates replaced."""
+    return _CONTROL.sub("", value).encode("utf-8", "replace").decode("utf-8")
+
+
 def parse_time(value: Any) -> datetime:
-    """ISO 8601 with a zone, or seconds since the epoch -> aware UTC datetime."""
+    """ISO 8601 with a zone, or seconds since the epoch -> aware UTC datetime, from 1970 to a year ahead."""
+    parsed = _parse_time(value)
+    if not EARLIEST <= parsed <= datetime.now(timezone.utc) + LATEST_AHEAD:
+        raise ValueError(f"{value!r} is outside the accepted times (1970-01-01 to a year from now);"
+                         " check the sender's clock and units (seconds since the epoch, not milliseconds)")
+    return parsed
+
+
+def _parse_time(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a time; send ISO 8601 with a zone, e.g. 2026-11-25T10:00:00Z")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a time; send seconds since the epoch or ISO 8601")
+        try:
+            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value!r} is outside the accepted times (1970-01-01 to a year from now)") from None
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{value!r} is not a time; send ISO 8601 with a zone, e.g. 2026-11-25T10:00:00Z")
     text = value.strip()
@@ -136,6 +178,10 @@ def _str(obj: Mapping[str, Any], key: str, loc: tuple[str | int, ...], errors: _
     if len(value) > max_len:
         errors.add((*loc, key), f"is {len(value)} characters long; at most {max_len}")
         return default
+    problem = text_problem(value, one_line=max_len <= 200)
+    if problem:
+        errors.add((*loc, key), problem)
+        return default
     return value
 
 
@@ -151,8 +197,8 @@ def _ttl(obj: Mapping[str, Any], key: str, loc: tuple[str | int, ...], errors: _
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        errors.add((*loc, key), f"{value!r} must be a positive number of seconds")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TTL_S:
+        errors.add((*loc, key), f"{value!r} must be a positive number of seconds, at most {MAX_TTL_S} (366 days)")
         return None
     return float(value)
 
@@ -266,7 +312,8 @@ def from_nagios(payload: Any, *, feed: str, now: datetime,
         state: ServiceState | None = None
         if code is None:
             errors.add((*loc, "exit_status"), "is required: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
-        elif isinstance(code, bool) or not isinstance(code, (int, float)) or int(code) != code:
+        elif isinstance(code, bool) or not isinstance(code, (int, float)) or not math.isfinite(code) \
+                or int(code) != code:
             errors.add((*loc, "exit_status"), f"{code!r} must be an integer 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN)")
         else:
             try:
@@ -346,6 +393,9 @@ def from_alertmanager(payload: Any, *, feed: str, now: datetime,
             observed = ends
         annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
         message = str(annotations.get("summary") or annotations.get("description") or labels.get("alertname") or "")
+        problem = text_problem(message)
+        if problem:
+            errors.add((*loc, "annotations"), f"the summary {problem}")
         if state is None or observed is None or not service or not fingerprint:
             continue
         events.append(
@@ -390,12 +440,12 @@ def from_statuspage(payload: Any, *, feed: str, now: datetime, components: Mappi
         observed = _time(comp, "updated_at", loc, errors, default=now)
         if observed is None:
             continue
-        ext = str(comp.get("id") or name)
+        ext = clean_text(str(comp.get("id") or name))[:200]
         events.append(
             StatusEvent(
                 service=service, state=state, observed_at=observed, source="feed", feed=feed,
                 stream=f"{feed}:{ext}", convention=Convention.STATUSPAGE.value, external_id=ext,
-                code=str(code), message=str(comp.get("description") or "")[:4000],
+                code=str(code), message=clean_text(str(comp.get("description") or ""))[:4000],
             )
         )
     errors.raise_if_any()

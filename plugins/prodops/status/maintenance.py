@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prodops.status.events import PayloadInvalid, _check_keys, _Errors, _str, _time, natural_id
+from prodops.status.events import PayloadInvalid, _check_keys, _Errors, _str, _time, clean_text, natural_id
 
 SEVERITIES = ("info", "warning", "critical")
 MAX_WINDOW_DAYS = 31
@@ -178,7 +178,7 @@ def windows_from_statuspage(payload: Any, *, feed: str, components: Mapping[str,
             continue  # not about any service prodops knows
         start = _time(m, "scheduled_for", loc, errors, default=None)
         end = _time(m, "scheduled_until", loc, errors, default=None)
-        ext = str(m.get("id") or "")
+        ext = clean_text(str(m.get("id") or ""))[:200]
         if not ext:
             errors.add((*loc, "id"), "is required to follow the window across reads")
         if start and end and end <= start:
@@ -186,7 +186,7 @@ def windows_from_statuspage(payload: Any, *, feed: str, components: Mapping[str,
         if not (start and end and ext) or end <= start:
             continue
         windows.append(MaintenanceWindow(
-            starts_at=start, ends_at=end, reason=str(m.get("name") or "scheduled maintenance")[:4000],
+            starts_at=start, ends_at=end, reason=clean_text(str(m.get("name") or "scheduled maintenance"))[:4000],
             services=services, feed=feed, external_id=ext, source="feed", created_by=feed,
         ))
     errors.raise_if_any()

@@ -4,12 +4,17 @@ Airflow reads ``DASHBOARD_UIALERTS`` from airflow_local_settings and iterates it
 ``/ui/config`` request, so a list whose iteration reads the database shows announcements as
 they are posted. Imported in every Airflow process: it imports nothing heavy, never raises,
 and gives up quickly when the database is slow (an empty list, logged once).
+
+Airflow renders an alert's text as markdown: a feeder's announcement (and any author name) is
+escaped to plain text, so a token cannot put links or images on everyone's dashboard; a
+person's announcement keeps its markdown.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +27,13 @@ CACHE_S = 30.0
 CONNECT_TIMEOUT_S = 3
 CATEGORY = {"info": "info", "warning": "warning", "critical": "error"}
 BOARD_ROUTE = "/plugin/service-board"
+_MARKDOWN = re.compile(r"([\\`*_\[\]()<>!#~|:@]|(?<=[wW]{3})\.)")
+"""Characters that make markdown (links, images, emphasis, code, HTML, autolinks): each is escaped."""
+
+
+def plain(text: str) -> str:
+    """``text`` as markdown that shows exactly that text: no link, image, emphasis or autolink."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 class AnnouncementAlerts(list):
@@ -41,17 +53,17 @@ class AnnouncementAlerts(list):
     def _load(self) -> list[Any]:
         from airflow.api_fastapi.common.types import UIAlert
 
-        from prodops.status.records import active_announcements
-        from prodops.store.db import connect
+        from prodops.store.db import connect, q
 
         url = self._url()
         if not url:
             return []
         with connect(url) as conn:
             conn.execute("SET statement_timeout = 3000")
-            found = active_announcements(conn, datetime.now(timezone.utc))
+            found = conn.execute(q("dashboard_announcements"), {"now": datetime.now(timezone.utc)}).fetchall()
         return [
-            UIAlert(text=f"{a.text} ({a.author}, [service board]({BOARD_ROUTE}))", category=CATEGORY[a.severity])
+            UIAlert(text=f"{a['text'] if a['source'] == 'manual' else plain(a['text'])} ({plain(a['author'])},"
+                         f" [service board]({BOARD_ROUTE}))", category=CATEGORY[a["severity"]])
             for a in found
         ]
 

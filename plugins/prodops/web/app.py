@@ -3,15 +3,18 @@
 Airflow gives plugin apps no authentication, so every route here adds its own:
 
 * **feeders** (monitoring systems) write with a bearer token issued per feeder
-  (``python -m prodops.status.tokens issue NAME``): ``Authorization: Bearer pdo_...``;
+  (``python -m prodops.status.tokens issue NAME``): ``Authorization: Bearer pdo_...``, for the
+  services of the token's scope only, never as a person (:mod:`prodops.web.api.access`);
 * **people** use their Airflow login (the UI's session cookie, or an Airflow JWT as bearer):
   the board and its JSON need the Website view permission, managing feeder tokens needs
-  configuration write access, and a person may also post manual events, windows and
-  announcements (recorded with source ``manual`` and their name), and close an inferred
-  outage or mark it false (a person only: a feeder token gets 403).
+  configuration write access, any person may post manual events (recorded with source
+  ``manual`` and their name) and close an inferred outage or mark it false (a person only: a
+  feeder token gets 403), and maintenance windows and announcements need operator rights
+  (Airflow's pool write access: the Op and Admin roles).
 
-A bad payload gets 422 with every wrong field (``detail[].loc`` / ``detail[].field``), and
-nothing is stored.
+Authentication comes before the body is read, and a body over the limit is refused unread (413).
+A bad payload gets 422 with every wrong field (``detail[].loc`` / ``detail[].field``), a payload
+asking for what its writer may not do 403 naming the field, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -19,22 +22,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from prodops.status import records, tokens
+from prodops.status import tokens
 from prodops.status.board import board as board_data
 from prodops.status.events import PayloadInvalid, _dotted
-from prodops.status.ingest import ingest
-from prodops.status.maintenance import parse_announcement, parse_window
 from prodops.status.registry import RegistryInvalid, sync_file
+from prodops.web.api.access import Writer
+from prodops.web.api.schemas import document_bodies
 from prodops.web.pool import ConnectionPool
 
 log = logging.getLogger(__name__)
@@ -77,13 +79,13 @@ async def token_admin(request: Request) -> None:
     _airflow_security().requires_access_configuration("POST")(request, user)
 
 
-@dataclass(frozen=True)
-class Writer:
-    """Who is writing: a feeder (by its token) or a person (by their Airflow login)."""
+def is_operator(user: Any) -> bool:
+    """Airflow's operator rights, as its auth manager grants them: pool write access (the Op and Admin
+    roles of both the simple and the FAB auth manager). Maintenance and announcements hold or tell
+    every production, as pools do."""
+    from airflow.api_fastapi.app import get_auth_manager
 
-    source: str
-    """``feed`` or ``manual``: recorded on every event, window and announcement."""
-    name: str
+    return bool(get_auth_manager().is_authorized_pool(method="POST", user=user))
 
 
 async def person(request: Request) -> Writer:
@@ -107,7 +109,17 @@ async def person(request: Request) -> Writer:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             "send the body as JSON (Content-Type: application/json)")
     user = await airflow_user(request)
-    return Writer(source="manual", name=user.get_name())
+    return Writer(source="manual", name=user.get_name(), services=None)
+
+
+async def operator(request: Request) -> Writer:
+    """A person with operator rights (:func:`is_operator`), writing with their Airflow login."""
+    who = await person(request)
+    if not is_operator(await airflow_user(request)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"{who.name} may not do this: maintenance windows and announcements need Airflow's"
+                            " operator rights (the Op or Admin role)")
+    return who
 
 
 def default_db_url() -> str:
@@ -118,11 +130,12 @@ def default_db_url() -> str:
 
 
 def _unprocessable(err: PayloadInvalid) -> JSONResponse:
+    """422 (or the error's own status: 403 for a feeder's overreach) naming every field, nothing stored."""
     detail = [
         {"loc": ["body", *loc], "field": _dotted(loc), "msg": msg, "type": "value_error"}
         for loc, msg in err.errors
     ]
-    return JSONResponse(status_code=422,
+    return JSONResponse(status_code=getattr(err, "status_code", 422),
                         content={"detail": detail, "stored": 0, "message": str(err)})
 
 
@@ -156,138 +169,55 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     pool = ConnectionPool(url)
     app.state.pool = pool
 
-    async def writer(request: Request) -> Writer:
-        header = request.headers.get("authorization", "")
-        scheme, _, credential = header.partition(" ")
+    async def feeder(request: Request) -> Writer | None:
+        """The feeder of a ``pdo_`` bearer token (401 if it is unknown, revoked or expired); None for anything else."""
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
         credential = credential.strip()
-        if scheme.lower() == "bearer" and credential.startswith(tokens.TOKEN_PREFIX):
-            feeder = await run_in_threadpool(_feeder_for, pool, credential)
-            if feeder is None:
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                                    "the bearer token is unknown or revoked; ask for a new one"
-                                    " (python -m prodops.status.tokens issue FEEDER)",
-                                    headers={"WWW-Authenticate": "Bearer"})
-            return Writer(source="feed", name=feeder)
-        return await person(request)
+        if scheme.lower() != "bearer" or not credential.startswith(tokens.TOKEN_PREFIX):
+            return None
+        access = await run_in_threadpool(_access_for, pool, credential)
+        if access is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                "the bearer token is unknown or revoked, or has expired; ask for a new one"
+                                " (python -m prodops.status.tokens issue FEEDER)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return Writer(source="feed", name=access.feeder, services=access.services)
 
-    def _write(kind: str, payload: Any, who: Writer) -> JSONResponse:
-        now = datetime.now(timezone.utc)
-        try:
-            with pool.connection() as conn:
-                if kind == "native" and who.source == "manual":
-                    payload = _as_manual(payload)
-                result = ingest(conn, kind, payload, feed=who.name, now=now)
-                conn.commit()
-        except PayloadInvalid as err:
-            return _unprocessable(err)
-        return JSONResponse(result.to_dict())
+    async def writer(request: Request) -> Writer:
+        """Status reports: a feeder token, or any person logged in to Airflow."""
+        return await feeder(request) or await person(request)
 
-    @app.post("/api/v1/events", summary="Push native status events",
-              description="One event `{service, state, time?, id?, message?, source?, ttl?}` or `{events: [...]}`."
-                          " `state`: up, degraded, down, maintenance, unknown, or a Statuspage status.")
-    def post_events(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
-        return _write("native", payload, who)
+    async def steward(request: Request) -> Writer:
+        """Maintenance windows and announcements: a feeder token, or a person with operator rights."""
+        return await feeder(request) or await operator(request)
 
-    @app.post("/api/v1/alertmanager", summary="Prometheus Alertmanager webhook (version 4)",
-              description="Point an Alertmanager `webhook_config` here with `http_config.authorization.credentials`"
-                          " set to a feeder token. Each alert needs a `service` label.")
-    def post_alertmanager(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
-        return _write("alertmanager", payload, who)
-
-    @app.post("/api/v1/checks", summary="Icinga/Nagios check results",
-              description="`{service, exit_status 0-3, plugin_output, ttl?, execution_end?}` or `{results: [...]}`.")
-    def post_checks(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
-        return _write("nagios", payload, who)
-
-    @app.post("/api/v1/maintenance", summary="Schedule (or update, same id) a maintenance window")
-    def post_window(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
-        now = datetime.now(timezone.utc)
-        try:
-            with pool.connection() as conn:
-                known = {s["name"] for s in records.active_services(conn)}.__contains__
-                window = parse_window(payload, feed=who.name, source=who.source, now=now, known=known)
-                window_id, created = records.upsert_window(conn, window)
-                conn.commit()
-        except PayloadInvalid as err:
-            return _unprocessable(err)
-        return JSONResponse({"id": window_id, "created": created},
-                            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-    @app.delete("/api/v1/maintenance/{window_id}", summary="Cancel a maintenance window")
-    def cancel_window(window_id: int, who: Writer = Depends(writer)) -> dict[str, Any]:
-        with pool.connection() as conn:
-            found = records.cancel_window(conn, window_id)
-            conn.commit()
-        if not found:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no maintenance window {window_id}")
-        log.info("Maintenance window %s cancelled by %s", window_id, who.name)
-        return {"id": window_id, "cancelled": True}
-
-    @app.post("/api/v1/announcements", summary="Post (or update, same id) an announcement")
-    def post_announcement(payload: Any = Body(...), who: Writer = Depends(writer)) -> JSONResponse:
-        now = datetime.now(timezone.utc)
-        try:
-            if who.source == "manual" and isinstance(payload, dict):
-                payload = {**payload, "author": who.name}
-            announcement = parse_announcement(payload, feed=who.name, now=now)
-            with pool.connection() as conn:
-                ann_id, created = records.upsert_announcement(conn, announcement)
-                conn.commit()
-        except PayloadInvalid as err:
-            return _unprocessable(err)
-        return JSONResponse({"id": ann_id, "created": created},
-                            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-    @app.delete("/api/v1/announcements/{announcement_id}", summary="End an announcement now")
-    def end_announcement(announcement_id: int, who: Writer = Depends(writer)) -> dict[str, Any]:
-        with pool.connection() as conn:
-            found = records.end_announcement(conn, announcement_id, datetime.now(timezone.utc))
-            conn.commit()
-        if not found:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no announcement {announcement_id} that has started")
-        return {"id": announcement_id, "ended": True}
-
-    @app.get("/api/v1/board", summary="Everything the board shows", dependencies=[Depends(viewer)])
-    def get_board() -> dict[str, Any]:
-        return _board(pool)
-
-    @app.get("/api/v1/tokens", summary="List feeder tokens (never the secrets)", dependencies=[Depends(token_admin)])
-    def list_tokens() -> list[dict[str, Any]]:
-        with pool.connection() as conn:
-            return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
-                    for r in tokens.list_tokens(conn)]
-
-    @app.post("/api/v1/tokens", summary="Issue a feeder token (shown once)", dependencies=[Depends(token_admin)],
-              status_code=status.HTTP_201_CREATED)
-    def issue_token(payload: dict[str, str] = Body(..., examples=[{"feeder": "icinga", "note": "main Icinga"}])) -> dict[str, Any]:
-        try:
-            with pool.connection() as conn:
-                token_id, token = tokens.issue(conn, payload.get("feeder", ""), payload.get("note", ""))
-                conn.commit()
-        except ValueError as err:
-            return _unprocessable(PayloadInvalid([(("feeder",), str(err))]))  # type: ignore[return-value]
-        return {"id": token_id, "feeder": payload["feeder"], "token": token}
-
-    @app.delete("/api/v1/tokens/{token_id}", summary="Revoke a feeder token", dependencies=[Depends(token_admin)])
-    def revoke_token(token_id: int) -> dict[str, Any]:
-        with pool.connection() as conn:
-            revoked = tokens.revoke(conn, id=token_id)
-            conn.commit()
-        if not revoked:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active token {token_id}")
-        return {"id": token_id, "revoked": True}
-
+    from prodops.web.api.notices import notices_router
+    from prodops.web.api.reports import reports_router
+    from prodops.web.api.tokens import tokens_router
     from prodops.web.inferred import inferred_router
     from prodops.web.outages import outages_router
     from prodops.web.phases import phases_router
     from prodops.web.requests import requests_router
     from prodops.web.triage import triage_router
 
-    app.include_router(requests_router(pool, viewer))
-    app.include_router(triage_router(pool, viewer))
-    app.include_router(inferred_router(pool, person, _unprocessable))
-    app.include_router(outages_router(pool, viewer))
-    app.include_router(phases_router(pool))  # jobs post with their submission's token, no Airflow login
+    routers = [
+        reports_router(pool, writer),
+        notices_router(pool, steward),
+        tokens_router(pool, token_admin),
+        requests_router(pool, viewer),
+        triage_router(pool, viewer),
+        inferred_router(pool, person, _unprocessable),
+        outages_router(pool, viewer),
+        phases_router(pool),  # jobs post with their submission's token, no Airflow login
+    ]
+    for router in routers:
+        app.include_router(router)
+    app.add_exception_handler(PayloadInvalid, lambda _request, err: _unprocessable(err))  # type: ignore[arg-type]
+    document_bodies(app)
+
+    @app.get("/api/v1/board", summary="Everything the board shows", dependencies=[Depends(viewer)])
+    def get_board() -> dict[str, Any]:
+        return _board(pool)
 
     @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
     def page() -> HTMLResponse:
@@ -298,20 +228,11 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     return app
 
 
-def _feeder_for(pool: ConnectionPool, token: str) -> str | None:
+def _access_for(pool: ConnectionPool, token: str) -> tokens.FeederAccess | None:
     with pool.connection() as conn:
-        feeder = tokens.feeder_for(conn, token)
+        access = tokens.access_for(conn, token)
         conn.commit()
-    return feeder
-
-
-def _as_manual(payload: Any) -> Any:
-    """A person's events are ``manual`` whatever the payload says."""
-    if isinstance(payload, dict) and isinstance(payload.get("events"), list):
-        return {**payload, "events": [{**e, "source": "manual"} if isinstance(e, dict) else e for e in payload["events"]]}
-    if isinstance(payload, dict):
-        return {**payload, "source": "manual"}
-    return payload
+    return access
 
 
 def _board(pool: ConnectionPool) -> dict[str, Any]:

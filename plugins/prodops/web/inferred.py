@@ -11,13 +11,15 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prodops.status.events import PayloadInvalid
 from prodops.status.inference import ClearReason
 from prodops.status.inferred import review
+from prodops.web.api.body import optional_json_body
+from prodops.web.api.schemas import documented
 
 
 class CloseBody(BaseModel):
@@ -64,16 +66,14 @@ def inferred_router(pool: Any, person: Callable[..., Any],
         return answer
 
     @router.post("/api/v1/inferred-outages/{event_id}/close", summary="Close an inferred outage (it works again)",
-                 openapi_extra={"requestBody": {"content": {"application/json": {
-                     "schema": CloseBody.model_json_schema()}}}})
-    def close(event_id: int, payload: Any = Body(None), who: Any = Depends(person)) -> Any:
+                 openapi_extra=documented(CloseBody, required=False))
+    def close(event_id: int, who: Any = Depends(person), payload: Any = Depends(optional_json_body)) -> Any:
         return _review(event_id, ClearReason.CLOSED, CloseBody, payload, who)
 
     @router.post("/api/v1/inferred-outages/{event_id}/false",
                  summary="Mark an inferred outage false (never down), optionally raising its signature's threshold",
-                 openapi_extra={"requestBody": {"content": {"application/json": {
-                     "schema": FalseBody.model_json_schema()}}}})
-    def mark_false(event_id: int, payload: Any = Body(None), who: Any = Depends(person)) -> Any:
+                 openapi_extra=documented(FalseBody, required=False))
+    def mark_false(event_id: int, who: Any = Depends(person), payload: Any = Depends(optional_json_body)) -> Any:
         return _review(event_id, ClearReason.FALSE, FalseBody, payload, who)
 
     return router

@@ -34,4 +34,4 @@ def test_every_route_has_an_auth_dependency():
         if getattr(route, "path", None) in open_paths or not hasattr(route, "dependant"):
             continue
         names = {d.call.__name__ for d in route.dependant.dependencies if d.call}
-        assert names & {"writer", "person", "viewer", "token_admin"}, f"{route.path} has no authentication dependency"
+        assert names & {"writer", "steward", "person", "viewer", "token_admin", "job_scope"}, f"{route.path} has no authentication dependency"
