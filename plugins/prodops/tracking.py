@@ -9,8 +9,10 @@ neither loses nor repeats records. A garbled or unknown event is skipped by the 
 A cycle writes at most :data:`MAX_ROWS` changed rows (and the HTCondor backend reads at
 most ``max_events`` events), so a 20,000-job submission seen for the first time is stored
 over a few cycles instead of one long one that holds the lock and a triggerer thread. What
-is left waits without risk: a queued job's ad comes again next cycle, and the event log
-resumes at the committed offset. Ads of jobs that left the queue (completed or removed,
+is left waits without risk: the changed ads left for later stay in the tracker's memory
+(a job whose ad comes again replaces its waiting one), so the cycles that catch up need no
+full query and no second diff of the whole queue; after a restart the first full query
+finds them again; and the event log resumes at the committed offset. Ads of jobs that left the queue (completed or removed,
 maybe from the history, which is read once) are always written. Jobs whose state changed
 or that have no row yet go first, the rest in turn from where the last cycle stopped, so no
 job waits forever. A submission is never done while anything waits.
@@ -20,7 +22,9 @@ A backend that follows the job event log (``follows_event_log``: HTCondor) gets 
 events name (``PollResult.complete`` False), and a cycle with no new event makes no schedd call
 and writes nothing. The first cycle of a tracker (so also after a restart) is a full query, and
 so are reconciliations, every ``reconcile_interval``; the tracker asks for one at once when it
-left changed ads for later or looks for jobs in the whole history. Only a full poll can show
+looks for jobs in the whole history. Events logged before the last full query (a log read
+behind it, as while a big submission is first stored) name no job: that query's ads show
+them. Only a full poll can show
 that a job left the queue unseen, so only then does the whole-history recovery run.
 
 The diff is on the fingerprint of each ad's JSON text, before mapping: an ad that did not
@@ -127,6 +131,7 @@ class SubmissionTracker:
         self._lost: set[int] = set()
         self._misses: dict[int, int] = {}  # job -> whole-history reads in a row that did not find it
         self._feed = Feed()  # the first poll of a (new or restarted) tracker is a full one
+        self._waiting: dict[Any, _Pending] = {}  # changed ads of queued jobs a bound left for later, by job
 
     def cycle(self) -> CycleResult:
         with connect(self.db_url) as conn:
@@ -141,8 +146,10 @@ class SubmissionTracker:
                 polled = self.backend.poll(handle, offset, row["history_cursor"], feed=self._feed)  # type: ignore[call-arg]
             else:
                 polled = self.backend.poll(handle, offset, row["history_cursor"])
-            mapped, pending = self._diff(polled.ads)
-            pending, deferred = self._bound(pending)
+            # A full poll has every queued job's current ad: what waited is in it again, maybe newer.
+            mapped, pending = self._diff(polled.ads, {} if polled.complete else self._waiting)
+            pending, left = self._bound(pending)
+            deferred = len(left)
             if pending:
                 records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped),
                                            existing=self._known)
@@ -166,8 +173,9 @@ class SubmissionTracker:
                 records.finish_submission(conn, self.submission_id)
             conn.commit()
         self._remember(mapped)
-        # Changed ads left for later come again only in a full poll; so do the jobs still looked for.
-        self._feed.due = deferred > 0 or bool(self._misses)
+        self._waiting = left
+        # The jobs still looked for come again only in a full poll.
+        self._feed.due = bool(self._misses)
         # Every written row is in the stored state now, and an unchanged ad's state is its stored one.
         result = CycleResult(
             polled=len(polled.ads), written=len(mapped.rows), events=len(polled.events), bad_ads=mapped.bad,
@@ -187,11 +195,11 @@ class SubmissionTracker:
 
     def _bound(
         self, pending: dict[Any, _Pending]
-    ) -> tuple[dict[Any, _Pending], int]:
-        """The changed ads this cycle maps and writes, and how many wait for the next one."""
+    ) -> tuple[dict[Any, _Pending], dict[Any, _Pending]]:
+        """The changed ads this cycle maps and writes, and those that wait for the next one."""
         limit = self.max_rows
         if limit is None or len(pending) <= limit:
-            return pending, 0
+            return pending, {}
         assert self._known is not None
         known = self._known
         kept: dict[Any, _Pending] = {}
@@ -215,24 +223,31 @@ class SubmissionTracker:
         if chosen:
             self._turn = chosen[-1] + 1
         for proc in chosen:
-            kept[proc] = pending[proc]
-        return kept, len(pending) - len(kept)
+            kept[proc] = pending.pop(proc)
+        for key in kept:
+            pending.pop(key, None)
+        return kept, pending
 
     def _load(self, stored: dict[int, tuple[str, str]]) -> None:
         self._known = dict(stored)
         self._by_hash = {digest: proc for proc, (digest, _) in stored.items()}
         self._counts = Counter(state for _, state in stored.values())
         self._final = {proc for proc, (_, state) in stored.items() if state in _FINAL}
+        self._feed.settled = self._final  # the same set, kept as rows are written
 
-    def _diff(self, ads: Iterable[classad2.ClassAd]) -> tuple[_Mapped, dict[Any, _Pending]]:
-        """Note the state of every job whose ad did not change; return the changed ads, one per job.
+    def _diff(
+        self, ads: Iterable[classad2.ClassAd], waiting: dict[Any, _Pending] | None = None
+    ) -> tuple[_Mapped, dict[Any, _Pending]]:
+        """Note the state of every job whose ad did not change; return the changed ads, one per job:
+        those of ``waiting`` (left for later by an earlier cycle) and of ``ads``.
 
-        A later ad of the same job (history after queue) wins.
+        A later ad of the same job (history after queue, a polled one after a waiting one) wins;
+        a polled ad equal to the stored row drops the job's waiting one.
         """
         assert self._known is not None
         known, by_hash = self._known, self._by_hash
         out = _Mapped()
-        pending: dict[Any, _Pending] = {}
+        pending: dict[Any, _Pending] = dict(waiting) if waiting else {}
         for ad in ads:
             key = ad.get("ProcId")
             if key.__class__ is int and key not in known:

@@ -223,16 +223,25 @@ def test_bounded_cycles_leave_the_rest_for_later_and_lose_or_double_nothing(db_u
         schedd.execute(CLUSTER, proc)
     schedd.terminate(CLUSTER, 0, exit_code=0)
     schedd.terminate(CLUSTER, 5, exit_code=0)
-    second = tracker.cycle()  # finished jobs come from the history once: written past the bound
-    assert (second.written, second.deferred) == (2, 4)
-    assert {p: r["state"] for p, r in rows(db_url).items()} == {0: "completed", 1: "idle", 5: "completed"}
-    assert submission_row(db_url, submission_id)["history_cursor"] == f"{CLUSTER}.5"
+    # Catching up from memory: the ads left for later are written in turn, the schedd asked only
+    # about the jobs the next events name (their submits and starts: the log is behind).
+    second = tracker.cycle()
+    assert (second.full, second.schedd_calls, second.written, second.deferred) == (False, 1, 2, 3)
+    assert {p: r["state"] for p, r in rows(db_url).items()} == dict.fromkeys(range(4), "idle")
 
-    restarted = bounded_tracker()  # a triggerer restart in the middle of catching up
-    third, fourth = restarted.cycle(), restarted.cycle()
-    assert (third.written, third.deferred, fourth.written, fourth.deferred) == (2, 2, 2, 0)
-    assert {r["state"] for p, r in rows(db_url).items() if p in (1, 2, 3, 4)} == {"running"}
+    restarted = bounded_tracker()  # a triggerer restart in the middle of catching up: a full query
+    third = restarted.cycle()  # finished jobs come from the history once: written past the bound
+    assert (third.full, third.written, third.deferred) == (True, 2, 4)
+    assert {p: r["state"] for p, r in rows(db_url).items() if p in (0, 5)} == {0: "completed", 5: "completed"}
+    assert submission_row(db_url, submission_id)["history_cursor"] == f"{CLUSTER}.5"
+    # The end events of 0 and 5, read late: logged before the restart's full query, whose ads show
+    # them, so they name no job to ask about (nor a history read of what is stored already).
+    fourth = restarted.cycle()
+    assert (fourth.full, fourth.schedd_calls, fourth.written, fourth.deferred) == (False, 0, 2, 2)
     assert not fourth.events_behind and not fourth.done
+    caught_up = restarted.cycle()  # the last ads left for later: no new event, no schedd call
+    assert (caught_up.schedd_calls, caught_up.written, caught_up.deferred, caught_up.done) == (0, 2, 0, False)
+    assert {r["state"] for p, r in rows(db_url).items() if p in (1, 2, 3, 4)} == {"running"}
 
     for proc in range(1, 5):
         schedd.terminate(CLUSTER, proc, exit_code=1)

@@ -9,7 +9,7 @@ so everything downstream is the same code whichever pool ran the jobs.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -181,10 +181,16 @@ class Feed:
     last_full: float | None = None
     fallback: bool = False
     due: bool = False
-    """The next poll is a full one whatever the interval (set by the tracker: changed ads were left
-    for later, or jobs are being looked for in the whole history)."""
+    """The next poll is a full one whatever the interval (set by the tracker: jobs are being looked
+    for in the whole history)."""
     full_polls: int = 0
     feed_polls: int = 0
+    horizon: int = 0
+    """Where the event log's stream ended just before the last full query: the ads it returned
+    already show the events before it, so a late read of those names no job to ask about."""
+    settled: Container[int] = frozenset()
+    """Jobs whose final ad is stored (set by the tracker): an end event of one of them read late
+    (the log was behind) needs no history read nor a search of the whole submission."""
 
 
 @runtime_checkable

@@ -497,6 +497,13 @@ def _chain(path: str) -> list[_File]:
     return files
 
 
+def log_end(path: str | os.PathLike[str]) -> int:
+    """Where the log's stream (its rotations, then the file) ends now: an offset
+    :func:`read_event_log` reaches once it has read every event written so far."""
+    files = _chain(os.fspath(path))
+    return files[-1].base + files[-1].size if files else 0
+
+
 def log_format(path: str | os.PathLike[str]) -> str | None:
     """:data:`TEXT` or :data:`XML` from a log's first bytes (None while it is empty).
 

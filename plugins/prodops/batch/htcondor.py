@@ -47,7 +47,7 @@ import htcondor2
 from prodops.batch.base import Feed, JobAction, JobEventRecord, PollResult, Submission, SubmissionSpec
 from prodops import config
 from prodops.batch.classads import MappingConfig, job_projection
-from prodops.batch.eventlog import EventLogRead, read_event_log, rotated_logs
+from prodops.batch.eventlog import EventLogRead, log_end, read_event_log, rotated_logs
 from prodops.batch.grid import PoolSubmit
 from prodops.batch.submit import EVENT_LOG_NAME, item_rows, render_submit
 from prodops.exceptions import BackendUnavailable, SubmitFailed
@@ -403,7 +403,7 @@ class HTCondorBackend:
         if feed.fallback or feed.due or feed.last_full is None or now - feed.last_full >= self.reconcile_interval:
             first = feed.last_full is None
             feed.due = False
-            result = self._full_poll(submission, offset, history_cursor)
+            result = self._full_poll(submission, offset, history_cursor, feed=feed)
             feed.last_full = now
             feed.full_polls += 1
             if first and not feed.fallback and not self._log_exists(submission):
@@ -415,10 +415,17 @@ class HTCondorBackend:
                 )
             return result
         feed.feed_polls += 1
-        result = self._feed_poll(submission, offset, history_cursor)
+        result = self._feed_poll(submission, offset, history_cursor, feed)
         if result.complete:
             feed.last_full = now
         return result
+
+    @staticmethod
+    def _log_end(submission: Submission) -> int:
+        try:
+            return log_end(submission.event_log) if submission.event_log else 0
+        except OSError:
+            return 0  # unreadable: the read that follows says so
 
     @staticmethod
     def _log_exists(submission: Submission) -> bool:
@@ -435,10 +442,15 @@ class HTCondorBackend:
             ) from err
 
     def _full_poll(self, submission: Submission, offset: int, history_cursor: str | None,
-                   read: EventLogRead | None = None) -> PollResult:
-        """Every queued job's ad, the history since ``history_cursor``, and the events (unless read already)."""
+                   read: EventLogRead | None = None, feed: Feed | None = None) -> PollResult:
+        """Every queued job's ad, the history since ``history_cursor``, and the events (unless read already).
+
+        With ``feed``, notes where the log ended before the query (:attr:`Feed.horizon`).
+        """
         schedd = self._get_schedd()
         constraint = self.constraint(submission)
+        if feed is not None and not feed.fallback:
+            feed.horizon = self._log_end(submission)
         # Ads before the log: a state the ads show has its event in the log by the time it is read.
         queued = self._call("query", schedd.query, constraint, self.projection)
         calls = 1
@@ -458,15 +470,22 @@ class HTCondorBackend:
         return PollResult(ads=ads, events=read.records, offset=read.offset, history_cursor=cursor,
                           problems=read.problems, more_events=read.more, schedd_calls=calls)
 
-    def _feed_poll(self, submission: Submission, offset: int, history_cursor: str | None) -> PollResult:
-        """The new events, and the ads of the jobs they name (history for those that ended and left)."""
+    def _feed_poll(self, submission: Submission, offset: int, history_cursor: str | None, feed: Feed) -> PollResult:
+        """The new events, and the ads of the jobs they name (history for those that ended and left).
+
+        Events before the feed's horizon (a log read behind the last full query: a first cycle's
+        catching up) name no job, their effect being in that query's ads; nor do end events of
+        jobs whose final ad is stored (:attr:`Feed.settled`) call for a history read.
+        """
         read = self._read_log(submission, offset)
         cluster = int(submission.cluster_id)
-        named, ended = _named_jobs(read.records, cluster)
+        horizon = feed.horizon
+        named, ended = _named_jobs([r for r in read.records if r.log_offset > horizon], cluster)
+        ended = {proc for proc in ended if proc not in feed.settled}
         if len(named) > self.max_feed_jobs:
             log.debug("Cluster %d: %d jobs changed, more than %d; one full query instead", cluster, len(named),
                       self.max_feed_jobs)
-            return self._full_poll(submission, offset, history_cursor, read)
+            return self._full_poll(submission, offset, history_cursor, read, feed)
         ads: list[classad2.ClassAd] = []
         calls = 0
         if named:
@@ -492,6 +511,7 @@ class HTCondorBackend:
                     # queue; with this history read, a full poll) so the tracker can look for them.
                     log.info("Cluster %d: job(s) %s ended per the event log but are in neither the queue nor the "
                              "history read; querying the whole submission", cluster, sorted(unseen)[:10])
+                    feed.horizon = self._log_end(submission)
                     queued = self._call("query", schedd.query, self.constraint(submission), self.projection)
                     calls += 1
                     return PollResult(ads=[*queued, *finished], events=read.records, offset=read.offset,
