@@ -9,7 +9,9 @@ something to measure. A request can tell chosen jobs to fail the ways grid jobs 
 over its request_memory, ``--art-error`` stops with an art ProductNotFound exception (a
 code failure), and ``--storage-flag FILE`` streams its records through the demo storage
 (demo_storage.py), failing with dCache's xrootd error when the storage goes down under it.
-Standard library only: it runs with whatever python3 a worker node has.
+It reports its phases to prodops as it goes (prodops_phase.py, docs/instrumenting.md):
+``process`` (writing the records) and ``copy-out`` (making the output durable), each started and
+finished with a status. Standard library only: it runs with whatever python3 a worker node has.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import time
 
 from demo_storage import XROOTD_ERROR, storage_down
+from prodops_phase import report as report_phase
 
 CHUNK_MB = 8
 ART_PRODUCT_NOT_FOUND = """%MSG-s ArtException:  PostEndJob 25-Nov-2026 10:00:00 CST ModuleEndJob
@@ -89,11 +92,20 @@ def hog_memory(megabytes: int) -> list[bytearray]:
     return blocks
 
 
+def copy_out(path: str) -> None:
+    """Make the output durable before the job ends (a real job copies it to storage here)."""
+    with open(path, "rb") as out:
+        os.fsync(out.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     print(f"demo job {args.job} on {socket.gethostname()} pid {os.getpid()}: {args.records} records", flush=True)
+    report_phase("process", "started", job=args.job)
+    started, cpu_started = time.monotonic(), time.process_time()
     if args.art_error:
         print(ART_PRODUCT_NOT_FOUND, file=sys.stderr, flush=True)
+        report_phase("process", "finished", job=args.job, status=65)
         return 65
     held = hog_memory(args.memory_mb) if args.memory_mb else []
     try:
@@ -102,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{err}: {XROOTD_ERROR}", file=sys.stderr, flush=True)
         return 84
     print(f"wrote {args.records} records to {path}", flush=True)
+    report_phase("process", "finished", job=args.job, status=0, events=args.records,
+                 cpu=round(time.process_time() - cpu_started, 3), wall=round(time.monotonic() - started, 3))
+    report_phase("copy-out", "started", job=args.job)
+    copy_out(path)
+    report_phase("copy-out", "finished", job=args.job, status=0)
     if held:
         print(f"held {len(held) * CHUNK_MB} MB", flush=True)
     if args.signum:

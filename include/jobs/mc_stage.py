@@ -7,7 +7,10 @@ writes ``<stage>_<job>.dat``; ``merge`` concatenates its inputs. A comma list (`
 runs several steps in one job. The job declares what it read and wrote in
 ``manifest_<stage>_<job>.json`` next to its output (format: docs in README, "Instrumenting
 jobs"). With ``--storage-flag FILE`` the output is copied to the demo storage (demo_storage.py)
-with ifdh, which fails while the storage is down. Standard library only.
+with ifdh, which fails while the storage is down. It reports its phases to prodops
+(prodops_phase.py): ``process`` (the steps) and ``copy-out`` (writing the output and its manifest,
+and the storage copy): a job that fails inside ``copy-out`` leaves it started, not finished, which
+triage reads as a storage failure. Standard library only.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 import zlib
 
 from demo_storage import IFDH_ERROR, storage_down
+from prodops_phase import report as report_phase
 
 MANIFEST_SCHEMA = 1
 
@@ -67,11 +71,16 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     steps = [s for s in args.stage.split(",") if s]
     inputs = [os.path.abspath(p) for p in args.inputs.split(",") if p]
+    report_phase("process", "started", job=args.job)
+    started, cpu_started = time.monotonic(), time.process_time()
     events = read_events(inputs)
     for step in steps:
         events = run_step(step, args.job, events, args.events)
     if args.sleep:
         time.sleep(args.sleep)
+    report_phase("process", "finished", job=args.job, status=0, events=len(events),
+                 cpu=round(time.process_time() - cpu_started, 3), wall=round(time.monotonic() - started, 3))
+    report_phase("copy-out", "started", job=args.job)
     output = f"{steps[-1]}_{args.job}.dat"
     with open(output, "w") as handle:
         if not args.zero_size:
@@ -96,6 +105,7 @@ def main(argv: list[str]) -> int:
     with open(tmp, "w") as handle:
         json.dump(manifest, handle, indent=1)
     os.replace(tmp, f"manifest_{steps[-1]}_{args.job}.json")
+    report_phase("copy-out", "finished", job=args.job, status=0)
     print(f"{','.join(steps)} job {args.job}: {len(inputs)} inputs -> {output} ({len(events)} events)")
     return args.exit_code
 

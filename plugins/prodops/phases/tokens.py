@@ -76,9 +76,10 @@ def issue(conn: psycopg.Connection, submission_id: int, *, now: datetime | None 
 def with_phase_token(conn: psycopg.Connection, spec: SubmissionSpec, submission_id: int) -> SubmissionSpec:
     """``spec`` with a new token, the API's URL and the submission id in its jobs' environment (the
     stored spec keeps none of them). The caller commits before submitting."""
-    token = issue(conn, submission_id)
-    environment = {**spec.environment, TOKEN_VARIABLE: token, API_URL_VARIABLE: config.phase_api_url(),
+    environment = {**spec.environment, TOKEN_VARIABLE: issue(conn, submission_id),
                    SUBMISSION_VARIABLE: str(submission_id)}
+    if url := config.phase_api_url():  # none known: the jobs print markers (the stdout fallback)
+        environment[API_URL_VARIABLE] = url
     return dataclasses.replace(spec, environment=environment)
 
 

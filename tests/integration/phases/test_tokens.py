@@ -26,16 +26,24 @@ def _refused(db_url, authorization, submission_id, now=None) -> tokens.TokenRefu
     return caught.value
 
 
-def test_the_jobs_get_a_token_the_api_url_and_their_submission_but_only_the_hash_is_stored(db_url, submitted):
+def test_the_jobs_get_a_token_the_api_url_and_their_submission_but_only_the_hash_is_stored(db_url, tmp_path,
+                                                                                            monkeypatch):
+    monkeypatch.setenv("AIRFLOW__API__PORT", "28080")
+    monkeypatch.setenv("AIRFLOW__API__HOST", "0.0.0.0")
+    submitted = submit(db_url, tmp_path)
     env = submitted.backend.submits[0].environment
     assert env["PRODOPS_SUBMISSION_ID"] == str(submitted.submission_id)
-    assert env["PRODOPS_API_URL"].endswith("/prodops")
+    assert env["PRODOPS_API_URL"] == "http://localhost:28080/prodops"
     assert submitted.token.startswith(tokens.TOKEN_PREFIX)
     with connect(db_url) as conn:
         stored = conn.execute("SELECT token_hash FROM job_tokens").fetchall()
         spec = conn.execute("SELECT spec::text AS spec FROM submissions").fetchone()["spec"]
     assert stored == [{"token_hash": tokens.hash_token(submitted.token)}]
     assert submitted.token not in spec  # the stored spec never holds it
+
+
+def test_without_a_known_api_the_jobs_get_no_url_and_print_markers(submitted):
+    assert "PRODOPS_API_URL" not in submitted.backend.submits[0].environment
 
 
 def test_a_valid_token_scopes_the_submissions_own_jobs(db_url, submitted):

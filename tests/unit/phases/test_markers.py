@@ -78,3 +78,22 @@ def test_a_formatted_marker_parses_back_to_the_same_fields():
     fields = parse_marker(FULL)
     assert parse_marker(format_marker(fields)) == fields
     assert is_marker(format_marker(fields)) and not is_marker("copy-out finished")
+
+
+@pytest.mark.parametrize(("env", "url"), [
+    ({}, ""),
+    ({"AIRFLOW__API__PORT": "8081"}, "http://localhost:8081/prodops"),
+    ({"AIRFLOW__API__PORT": "8081", "AIRFLOW__API__HOST": "127.0.0.1"}, "http://127.0.0.1:8081/prodops"),
+    ({"AIRFLOW__API__BASE_URL": "https://ops.example.org/", "AIRFLOW__API__PORT": "8081"},
+     "https://ops.example.org/prodops"),
+    ({"PRODOPS_API_URL": "http://api.pool:8080/prodops/", "AIRFLOW__API__PORT": "8081"},
+     "http://api.pool:8080/prodops"),
+])
+def test_the_api_url_jobs_are_given(monkeypatch, env, url):
+    from prodops import config
+
+    for name in ("PRODOPS_API_URL", "AIRFLOW__API__BASE_URL", "AIRFLOW__API__PORT", "AIRFLOW__API__HOST"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert config.phase_api_url() == url
