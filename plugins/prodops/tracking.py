@@ -58,7 +58,7 @@ _LEFT_QUEUE = frozenset((JobState.COMPLETED.value, JobState.REMOVED.value))
 _STATE_OF_STATUS = {status: JobState.from_job_status(status).value for status in range(1, 8)}
 LOST_AFTER = 3
 """Whole-history reads in a row that must miss a job before it counts as lost."""
-MAX_ROWS = 5000
+MAX_ROWS = 2500
 """Changed rows one cycle writes at most (ads of jobs that left the queue not counted)."""
 
 

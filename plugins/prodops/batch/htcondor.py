@@ -68,7 +68,7 @@ _UNREACHABLE = re.compile(
 )
 SUBMIT_LOOKBACK_S = 7 * 86400
 """How far back in the schedd's history a resubmit looks for jobs of the same submission."""
-MAX_EVENTS = 10_000
+MAX_EVENTS = 5000
 """Events one poll reads at most; the rest of the log is read from the returned offset next poll."""
 RECONCILE_INTERVAL_S = 300.0
 """Seconds between two full (reconciliation) queries of a submission tracked by its event log."""
