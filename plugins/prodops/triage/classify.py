@@ -32,10 +32,10 @@ from prodops.triage import facts as facts_rules
 from prodops.triage.parsers import Framework, FrameworkError, categorize, load_categories, parse_tail, prescan
 from prodops.triage.patterns import Library, Match, load_library
 from prodops.triage.plugins import PluginRunner, discover
-from prodops.triage.scorer import probable_causes
+from prodops.triage.scorer import GUESS_CONFIDENCE, Guess, ScoredLine, guess, probable_causes
 from prodops.triage.signature import signature
 from prodops.triage.tail import STDERR, STDOUT, JobTail
-from prodops.triage.verdict import FACTS, FALLBACK, FRAMEWORK, PATTERN, JobFacts, Verdict
+from prodops.triage.verdict import FACTS, FALLBACK, FRAMEWORK, GUESS, PATTERN, JobFacts, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,16 @@ class Classifier:
         winner = next((c for c in candidates if c.category is not Category.UNKNOWN), None)
         if winner is None:
             verdict = facts_rules.fallback(facts)
-            verdict.evidence = lines or _probable(tail, facts)
-            verdict.decision = _decision(verdict.rule, "no rule decided; the evidence is the probable cause lines",
-                                         candidates)
+            probable = _probable_lines(tail, facts)
+            verdict.evidence = lines or [_scored(tail, p) for p in probable]
+            hint = guess(probable)
+            if hint is None:
+                verdict.decision = _decision(verdict.rule, "no rule decided; the evidence is the probable cause lines",
+                                             candidates)
+            else:
+                _guessed(verdict, hint, tail)
+                verdict.decision = _decision(verdict.rule, f"no rule decided; a guess from the words of the probable"
+                                             f" cause lines ({', '.join(hint.words[:4])})", candidates)
         else:
             if winner.rank < WEAK_RANK and len(lines) < 2:
                 seen = {(e["stream"], e["text"]) for e in lines}
@@ -256,10 +263,36 @@ def _evidence_lines(candidates: Sequence[Candidate], tail: JobTail) -> list[dict
     return out
 
 
-def _probable(tail: JobTail, facts: JobFacts) -> list[dict[str, Any]]:
+def _probable_lines(tail: JobTail, facts: JobFacts) -> list[ScoredLine]:
     streams: dict[str, Sequence[str]] = {name: t.lines for name, t in tail.streams().items()}
     streams["reason"] = facts.reason_lines
-    return [_line(tail, p.stream, p.index, p.text, PROBABLE_CAUSE, score=p.score) for p in probable_causes(streams)]
+    return probable_causes(streams)
+
+
+def _scored(tail: JobTail, p: ScoredLine) -> dict[str, Any]:
+    return _line(tail, p.stream, p.index, p.text, PROBABLE_CAUSE, score=p.score)
+
+
+def _probable(tail: JobTail, facts: JobFacts) -> list[dict[str, Any]]:
+    return [_scored(tail, p) for p in _probable_lines(tail, facts)]
+
+
+GUESS_RETRYABLE = {Category.SERVICE: True, Category.INFRASTRUCTURE: True, Category.CODE: False}
+"""What a guess says of a retry (the policy still leaves a guess alone unless ``max_guess_retries``)."""
+
+
+def _guessed(verdict: Verdict, hint: Guess, tail: JobTail) -> None:
+    """Turn a fallback verdict into a marked, low-confidence guess of ``hint.category``; the line
+    that weighed most goes first in the evidence."""
+    category = Category(hint.category)
+    verdict.category, verdict.rule = category, f"{GUESS}{category.value}"
+    verdict.confidence, verdict.retryable = GUESS_CONFIDENCE, GUESS_RETRYABLE[category]
+    verdict.explain = (f"A guess, not a known error: no rule matched, and the probable cause line speaks in"
+                       f" {category.value} words ({', '.join(hint.words[:4])}). {verdict.explain} Read the evidence;"
+                       f" a guess is not retried by itself.")
+    first = _scored(tail, hint.line)
+    verdict.evidence = [first, *(e for e in verdict.evidence if (e["stream"], e["text"]) != (first["stream"], first["text"]))]
+    del verdict.evidence[MAX_EVIDENCE:]
 
 
 def _line(tail: JobTail, stream: str, index: int, text: str | None, rule: str, **extra: Any) -> dict[str, Any]:

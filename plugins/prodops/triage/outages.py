@@ -109,10 +109,10 @@ def apply(verdict: Verdict, hits: Sequence[Interval], settings: TriageSettings) 
     verdict.outages = [i.to_dict() for i in hits]
     implicated = set(settings.board_services(verdict.service))
     same = [i for i in hits if i.service in implicated]
-    if verdict.category in (Category.SERVICE, Category.INFRASTRUCTURE):
+    if verdict.category in (Category.SERVICE, Category.INFRASTRUCTURE) and not verdict.is_guess:
         if same:
             verdict.confidence = max(verdict.confidence, OVERLAP_CONFIDENCE)
-    elif verdict.category is Category.UNKNOWN:
+    elif verdict.category is Category.UNKNOWN or verdict.is_guess:  # an outage outweighs a guess
         first = next((i for i in hits if i.kind == "outage"), hits[0])
         verdict.category = Category.SERVICE
         verdict.service = first.service

@@ -6,6 +6,9 @@
 * resource limits (memory, disk, time) are retried with more of that resource, by factor and
   up to a ceiling, within ``max_resource_retries``;
 * ``code`` failures are not retried: they are listed for a debug rerun;
+* a *guess* (``guess:<category>``: no rule matched, the category only read from the probable
+  cause lines' words) is never retried by itself: at most ``max_guess_retries`` times (0 by
+  default) from the service budget, else left for a person;
 * ``unknown`` failures use the experiment's own budget (``experiment_retries``, 0 by default:
   left for the experiment), and so does anything not retryable (e.g. an expired proxy).
 """
@@ -48,6 +51,7 @@ class Policy:
     max_service_retries: int = 3
     max_resource_retries: int = 2
     experiment_retries: int = 0
+    max_guess_retries: int = 0
     memory_factor: float = 1.5
     max_memory_mb: int = 16000
     disk_factor: float = 1.5
@@ -133,6 +137,10 @@ def decide(verdict: Verdict, facts: JobFacts, history: History = History(), poli
             why += " (a service it needs was down meanwhile: a person should look)"
         return Decision(Action.DEBUG_RERUN, why)
     if cat in (Category.SERVICE, Category.INFRASTRUCTURE):
+        if verdict.is_guess and (not verdict.retryable or history.service >= policy.max_guess_retries):
+            return Decision(Action.LEAVE, f"a guess ({cat.value}, from the words of the probable cause lines; no"
+                            f" rule matched): not retried automatically (policy max_guess_retries ="
+                            f" {policy.max_guess_retries}); read the evidence")
         if not verdict.retryable:
             return Decision(Action.LEAVE, f"{cat.value} failure that a retry cannot fix as it is: {verdict.explain}")
         if verdict.resource:

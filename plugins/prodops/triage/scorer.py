@@ -9,6 +9,7 @@ score nothing. The weights are data below, read in one place.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,10 +31,12 @@ VOCABULARY: tuple[tuple[str, float], ...] = (
 the kinds it uses. A warning counts against a line: it is rarely what ended the job."""
 
 NOISE = re.compile(
-    r"^\s*$|^[\s=*#~_-]{4,}$|^\s*(?:begin processing the|processing (?:event|record)|\d+ events? processed)"
+    r"@@prodops\s|^\s*$|^[\s=*#~_-]{4,}$|^\s*(?:begin processing the|processing (?:event|record)|\d+ events? processed)"
     r"|^%MSG\s*$|^\s*\[?\d+%\]?\s*$|\b0 errors?\b|\bno errors?\b|\berrors?: 0\b|^\s*(?:info|debug)\b",
     re.IGNORECASE,
 )
+"""Lines that are never a cause, among them prodops's own ``@@prodops phase=...`` markers (a job
+prints them around its phases; ``state=failed`` is the marker's word, not the failure's)."""
 FRAME = re.compile(r"^\s*(?:#\d+\s+)?0x[0-9a-fA-F]+ in (?!\?\?)\S")
 """A frame of a native stack (gdb, ROOT's and CMSSW's crash handlers)."""
 CRASH_MARKER = re.compile(r"<signal handler called>|might hint at the cause of the crash|fatal system signal"
@@ -81,7 +84,10 @@ def score_line(text: str) -> float:
     return _score(text, low)
 
 
+@functools.lru_cache(maxsize=65536)
 def _score(text: str, low: str) -> float:
+    """Cached by the text: a line repeated in a tail, in another stream or in a thousand jobs failing
+    alike is scored once."""
     if NOISE.search(text):
         return 0.0
     return sum(weight for pattern, weight, as_is in _KINDS if pattern.search(text if as_is else low))
@@ -148,3 +154,95 @@ def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES
         if len(best) >= limit:
             break
     return best
+
+
+# --- a guess from the vocabulary of the probable cause lines ------------------------------------
+
+GUESS_VOCABULARY: dict[str, tuple[tuple[str, float], ...]] = {
+    # storage, transfer and the remote services a job talks to (the clients' and servers' own words)
+    "service": (
+        (r"\b(?:xrootd|xrdcp|xrdfs|gfal\S*|srm\w*|gridftp|globus\S*|dcache|dcap|dccp|eos|webdav|davix|fts\d?|rucio"
+         r"|samweb|ifdh|frontier|squid|stage-?(?:out|in)|pnfs|redirector|storage element|cmsweb|cric)\b"
+         r"|\b(?:root|davs?|https?|srm|gsiftp)://", 2.0),
+        (r"\b(?:server|service|remote|upstream|endpoint|socket|transfer|upload|download|url|database|db|sql|oracle"
+         r"|mysql|postgres(?:ql)?|connection (?:refused|reset|closed|timed out|lost)|connect(?:ion)? (?:to|failed)"
+         r"|unreachable|unavailable|timed? ?out|timeout|http \d{3}|\b5\d\d\b|authenticat\w*|authoriz\w*|token"
+         r"|certificate|voms|x509|proxy|credential\w*)\b", 1.0),
+    ),
+    # the worker node, its limits and its environment (batch system, containers, software area)
+    "infrastructure": (
+        (r"\b(?:out of memory|oom\w*|memory|bad_alloc|no space left|disk quota|disk full|cvmfs|singularity|apptainer"
+         r"|container|cgroup\w*|killed|sigkill|signal 9|wall ?(?:clock|time)|time ?limit|preempt\w*|evict\w*"
+         r"|worker ?node|glidein|scratch|read-only file ?system|input/output error|stale file handle"
+         r"|shared (?:object|librar\w+) file|command not found)\b", 2.0),
+        (r"\b(?:node|host ?name|disk|space|quota|resources?|environment|setup|mount\w*|nfs|lustre|filesystem"
+         r"|file system|cpu|ulimit|limit exceeded|exceeded|batch|queue|site|pilot|starter|shadow|slot\d*)\b", 1.0),
+    ),
+    # the program itself: its assertions, crashes and configuration (an "exception" or a traceback
+    # wraps every kind of failure, so those words count little)
+    "code": (
+        (r"\b(?:assert\w*|segfault|segmentation|stack ?trace|core dumped|abort\w*"
+         r"|terminate called|null ?pointer|nullptr|undefined|not defined|\w*(?:type|value|key|index|attribute|name)error"
+         r"|syntax|parse error|fhicl|configuration|config|divide by zero|out of range|invalid argument)\b"
+         r"|\.(?:fcl|py|cc|cxx|cpp|hh?|C)\b|\bline \d+\b", 2.0),
+        (r"\b(?:exception|traceback|invalid|unexpected|illegal|wrong|mismatch\w*|not supported|unknown|missing"
+         r"|module|product|parameter|argument|option|index|nan|logic|bug)\b", 1.0),
+    ),
+}
+"""Category -> (regex on the lower-cased line, weight): the words each kind of failure is told in.
+Written from the tools' own vocabulary (storage clients, batch systems, compilers and runtimes),
+not fitted to the corpus; a line takes, per category, the sum of the kinds it uses."""
+GUESS_LINE_WEIGHTS = (1.0, 0.5, 0.33)
+"""How much the best, second and third probable cause lines count."""
+MIN_GUESS = 2.0
+"""A category needs this much (and more than any other) to be guessed: one strong word in the best line."""
+GUESS_CONFIDENCE = 0.3
+
+_GUESS = {cat: tuple((re.compile(rx), w) for rx, w in kinds) for cat, kinds in GUESS_VOCABULARY.items()}
+
+
+@dataclass(frozen=True)
+class Guess:
+    category: str
+    score: float
+    line: ScoredLine
+    """The probable cause line that weighed most for the category."""
+    words: tuple[str, ...]
+    """The words that made the guess (shown in the verdict's explanation)."""
+
+
+@functools.lru_cache(maxsize=65536)
+def category_words(text: str) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """Per category, the vocabulary score of one line and the words found (cached by the text)."""
+    low = text.lower()
+    out: dict[str, tuple[float, tuple[str, ...]]] = {}
+    for cat, kinds in _GUESS.items():
+        score, words = 0.0, []
+        for rx, weight in kinds:
+            found = [m.group() for m in rx.finditer(low)]
+            if found:
+                score += weight
+                words += found
+        if score:
+            out[cat] = (score, tuple(dict.fromkeys(words)))
+    return out
+
+
+def guess(lines: Sequence[ScoredLine]) -> Guess | None:
+    """The category the probable cause lines' words point to, or None when no category has
+    :data:`MIN_GUESS` or two are tied: a low-confidence hint for a person, not a known error."""
+    totals: dict[str, float] = {}
+    best_line: dict[str, tuple[float, ScoredLine, tuple[str, ...]]] = {}
+    for line, weight in zip(lines, GUESS_LINE_WEIGHTS):
+        for cat, (score, words) in category_words(line.text).items():
+            totals[cat] = totals.get(cat, 0.0) + weight * score
+            if cat not in best_line or weight * score > best_line[cat][0]:
+                best_line[cat] = (weight * score, line, words)
+    if not totals:
+        return None
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    cat, total = ranked[0]
+    if total < MIN_GUESS or (len(ranked) > 1 and ranked[1][1] >= total):
+        return None
+    _, line, words = best_line[cat]
+    return Guess(cat, round(total, 3), line, words)

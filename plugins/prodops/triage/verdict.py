@@ -10,6 +10,10 @@ from typing import Any
 from prodops.constants import Category
 
 FALLBACK = "fallback"
+GUESS = "guess:"
+"""Rule prefix of a fallback verdict whose category is only guessed from the probable cause lines'
+words (``guess:service`` ...): low confidence, marked on the pages, never retried by itself unless
+the policy's ``max_guess_retries`` says so."""
 PLUGIN, FRAMEWORK, PATTERN, FACTS, OUTAGE = "plugin", "framework", "pattern", "facts", "outage"
 """Where a verdict came from (``framework``: a framework report's innermost exception;
 ``outage``: only the overlap spoke); the order of precedence is in :mod:`prodops.triage.classify`."""
@@ -98,6 +102,10 @@ class Verdict:
     """The failure's group key: its rule and its evidence line with numbers, paths and hosts masked."""
     decision: dict[str, Any] = field(default_factory=dict)
     """Why this verdict: ``{winner, why, candidates: [{source, rule, category, rank, why, line}]}``."""
+
+    @property
+    def is_guess(self) -> bool:
+        return self.rule.startswith(GUESS)
 
     @property
     def confidence_word(self) -> str:

@@ -142,3 +142,12 @@ def test_jobs_failing_the_same_new_way_share_a_signature(classifier):
     assert len({v.signature for v in verdicts}) == 1 and verdicts[0].signature
     [other] = classifier.classify([(facts(exit_code=7), tail(stdout="the widget exploded\n"))])
     assert other.signature != verdicts[0].signature
+
+
+def test_a_guess_is_marked_low_and_names_its_line(classifier):
+    log = "step 1 ok\nERROR: gave up on the stage-out to root://fndca1.fnal.gov//pnfs/nova/out_1.root\nbye\n"
+    [v] = classifier.classify([(facts(exit_code=42), tail(stdout=log))])
+    assert (v.category, v.rule, v.confidence) == (Category.SERVICE, "guess:service", 0.3)
+    assert v.is_guess and v.explain.startswith("A guess, not a known error")
+    assert v.evidence[0]["rule"] == "probable-cause" and "stage-out" in v.evidence[0]["text"]
+    assert "a guess" in v.decision["why"]

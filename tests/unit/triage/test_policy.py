@@ -105,3 +105,19 @@ def test_the_run_window_is_widened_by_the_margin():
     assert overlapping(FACTS, [later], {"dcache"}, timedelta(minutes=10), T0) == [later]
     assert overlapping(FACTS, [later], {"dcache"}, timedelta(minutes=1), T0) == []
     assert overlapping(FACTS, [later], {"samweb"}, timedelta(minutes=10), T0) == []
+
+
+def test_a_guess_is_never_retried_by_itself_unless_the_policy_says_so():
+    guessed = verdict(C.SERVICE, rule="guess:service", retryable=True, confidence=0.3)
+    left = decide(guessed, FACTS)
+    assert left.action is Action.LEAVE and "a guess" in left.reason and "max_guess_retries = 0" in left.reason
+    allowed = decide(guessed, FACTS, History(), Policy(max_guess_retries=1))
+    assert (allowed.action, allowed.budget) == (Action.RETRY, Budget.SERVICE)
+    assert decide(guessed, FACTS, History(service=1), Policy(max_guess_retries=1)).action is Action.LEAVE
+
+
+def test_an_outage_outweighs_a_guess():
+    guessed = verdict(C.CODE, rule="guess:code", confidence=0.3)
+    hit = Interval(service="dcache", kind="outage", start=T0, end=T0 + timedelta(hours=2), state="down")
+    apply(guessed, [hit], TriageSettings())
+    assert (guessed.category, guessed.rule) == (C.SERVICE, "outage:dcache")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prodops.triage.corpus import load_cases
-from prodops.triage.scorer import probable_causes, score_line
+from prodops.triage.scorer import guess, probable_causes, score_line
 
 CASES = {c.id: c for c in load_cases()}
 
@@ -36,3 +36,27 @@ def test_the_cause_a_person_names_is_among_the_probable_causes_of_real_logs(case
     case = CASES[case_id]
     streams = {"stdout": case.stdout.splitlines(), "stderr": case.stderr.splitlines()}
     assert any(case.label["cause_line"] in line.text for line in probable_causes(streams))
+
+
+@pytest.mark.parametrize("line", ["@@prodops phase=copy-out state=failed status=1 time=2026-12-02T10:00:00Z",
+                                  "2026-12-02 10:00:01 INFO @@prodops phase=process state=finished status=2"])
+def test_prodops_phase_markers_are_never_a_cause(line):
+    assert score_line(line) == 0
+    lines = ["Error: could not open calibration table", line]
+    assert [b.text for b in probable_causes({"stdout": lines})] == [lines[0]]
+
+
+@pytest.mark.parametrize("lines, category", [
+    (["Error: transfer of out_51234.root to root://fndca1.fnal.gov//pnfs/nova/out failed after 3 tries"], "service"),
+    (["ERROR: worker has no memory left for the merge step, giving up"], "infrastructure"),
+    (["reco: Reco.cc:42: void Reco::run(): Assertion `n > 0' failed."], "code"),
+])
+def test_a_guess_reads_the_words_of_the_probable_cause_lines(lines, category):
+    hint = guess(probable_causes({"stderr": lines}))
+    assert hint is not None and hint.category == category and hint.line.text == lines[0] and hint.words
+
+
+@pytest.mark.parametrize("lines", [["the frobnicator could not reach its quorum; giving up"], ["bye"],
+                                   ["Error: timeout in module TrackFinder"]])  # no word, or service = code (1 each)
+def test_no_guess_without_category_words_or_on_a_tie(lines):
+    assert guess(probable_causes({"stderr": lines})) is None
