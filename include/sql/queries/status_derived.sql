@@ -3,8 +3,11 @@
 -- for all the services of an ingest batch.
 
 -- name: lock_derived_services
--- One writer per service until the transaction ends; taken in name order (no deadlock).
-SELECT count(pg_advisory_xact_lock(hashtext('prodops.status.derive'), hashtext(s))) AS locked
+-- One writer per service until the transaction ends; taken in name order (no deadlock). JIT off
+-- for the rest of the transaction: the derivation's statements are index lookups over a few
+-- services, which the planner's estimates (thousands of events a service) would compile for ~7 ms.
+SELECT count(pg_advisory_xact_lock(hashtext('prodops.status.derive'), hashtext(s))) AS locked,
+       set_config('jit', 'off', true) AS jit
   FROM (SELECT s FROM unnest(%(services)s::text[]) AS s ORDER BY s) x;
 
 -- name: upsert_stream_heads
@@ -33,9 +36,12 @@ SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, va
 -- name: derive_plan
 -- Per service changed from time t: what it was derived with, the segment holding t, the last one
 -- starting before t (written again: cut at t, or merged with what follows), and the start of the
--- first outage the change may reach (one that ends within the flapping gap of t).
+-- first outage the change may reach (one that ends within the flapping gap of t), and the newest
+-- stream head (older than t: no stored event at or after t but the batch's own).
 SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.stale_after_s AS derived_stale_s,
        cur.start_at AS holding_start, prev.start_at AS rewritten_start,
+       (SELECT h.observed_at FROM status_streams h WHERE h.service = x.service
+         ORDER BY h.observed_at DESC LIMIT 1) AS last_head,
        (SELECT min(o.start_at) FROM status_outages o
          WHERE o.service = x.service AND (o.end_at IS NULL OR o.end_at >= x.t - make_interval(secs => %(gap_s)s)))
            AS outage_from
@@ -82,6 +88,34 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
   JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
                  WHERE e.service = x.service AND e.stream = st.stream AND e.observed_at < x.t
                  ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) e ON true;
+
+-- name: derive_prefix_segments_from
+-- derive_prefix_segments with lo worked out here from each service's change at t, as derive_plan's
+-- answer gives it (r: the first outage ending within the flapping gap of t; the day of the last
+-- segment starting before t), so it is read in the same round trip as the plan.
+WITH x AS MATERIALIZED (
+    SELECT x.service, x.t,
+           least(x.t, (SELECT min(o.start_at) FROM status_outages o
+                        WHERE o.service = x.service
+                          AND (o.end_at IS NULL OR o.end_at >= x.t - make_interval(secs => %(gap_s)s))),
+                 date_trunc('day', least(x.t, (SELECT g.start_at FROM status_segments g
+                                                WHERE g.service = x.service AND g.start_at < x.t
+                                                ORDER BY g.start_at DESC LIMIT 1)), 'UTC')) AS lo
+      FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t))
+SELECT x.service, g.start_at, g.end_at, g.state
+  FROM x JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
+                        WHERE g.service = x.service AND g.end_at >= x.lo AND g.start_at < x.t OFFSET 0) g ON true
+ ORDER BY x.service, g.start_at;
+
+-- name: derive_events_after_heads
+-- derive_events_from for the services with a stored event at or after t (a stream head there): the
+-- others' events from t are the batch's own, which the caller has.
+WITH x AS MATERIALIZED (
+    SELECT x.service, x.t FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+     WHERE EXISTS (SELECT 1 FROM status_streams h WHERE h.service = x.service AND h.observed_at >= x.t))
+SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
+  FROM x JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
+                        WHERE e.service = x.service AND e.observed_at >= x.t OFFSET 0) e ON true;
 
 -- name: derive_events_from
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until

@@ -65,6 +65,9 @@ class _Plan:
     day: date
     """Re-count days from here: the day the last segment starting before ``t`` starts (it is
     written again, and may have been the open one, in no day yet, or become it)."""
+    fresh: bool
+    """No stored event at or after ``t`` but the batch's own (every stream's head is older): an
+    in-order batch, derived from the heads and the new events without reading events back."""
 
     @property
     def lo(self) -> datetime:
@@ -96,9 +99,7 @@ def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime],
     if not changed:
         return
     names = sorted(changed)
-    conn.execute(q("lock_derived_services"), {"services": names})
-    plans = _plans(conn, names, [changed[n] for n in names])
-    _derive(conn, plans, new)
+    _derive(conn, names, [changed[n] for n in names], new)
 
 
 def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
@@ -110,7 +111,7 @@ def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
     conn.execute(q("clear_derived_marks"), {"services": names})
     conn.execute(q("delete_stream_heads"), {"services": names})
     conn.execute(q("rebuild_stream_heads"), {"services": names})
-    _derive(conn, _plans(conn, names, [EPOCH] * len(names)))
+    _derive(conn, names, [EPOCH] * len(names))
     return len(names)
 
 
@@ -123,41 +124,59 @@ def ensure_derived(conn: psycopg.Connection) -> list[str]:
     return missing
 
 
-def _plans(conn: psycopg.Connection, names: list[str], times: list[datetime]) -> list[_Plan]:
-    plans = []
-    for row in conn.execute(q("derive_plan"), {"services": names, "times": times, "gap_s": FLAP_GAP_S}):
-        t = row["t"]
-        if not row["derived"] or row["derived_stale_s"] != row["stale_after_s"] or row["holding_start"] is None:
-            t = EPOCH  # never derived, derived with another staleness, or nothing before t: from the start
-        r = t if row["outage_from"] is None or t == EPOCH else min(t, row["outage_from"])
-        since = t if t == EPOCH else min(t, row["rewritten_start"] or t)
-        plans.append(_Plan(row["service"], t, r, row["stale_after_s"], since, since.date()))
-    return plans
+def _plan(row: Mapping[str, Any]) -> _Plan:
+    t = row["t"]
+    if not row["derived"] or row["derived_stale_s"] != row["stale_after_s"] or row["holding_start"] is None:
+        t = EPOCH  # never derived, derived with another staleness, or nothing before t: from the start
+    r = t if row["outage_from"] is None or t == EPOCH else min(t, row["outage_from"])
+    since = t if t == EPOCH else min(t, row["rewritten_start"] or t)
+    fresh = t != EPOCH and (row["last_head"] is None or row["last_head"] < t)
+    return _Plan(row["service"], t, r, row["stale_after_s"], since, since.date(), fresh)
 
 
-def _windows(conn: psycopg.Connection, since: datetime) -> list[Any]:
-    from prodops.status import records
+def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
+            stored: Sequence[Mapping[str, Any]] = ()) -> None:
+    """Lock, read what the services carry into their change, derive from it, write: two round trips.
 
-    return records.windows_overlapping(conn, since, HORIZON)
-
-
-def _derive(conn: psycopg.Connection, plans: Sequence[_Plan], stored: Sequence[Mapping[str, Any]] = ()) -> None:
-    if not plans:
-        return
-    names = [p.service for p in plans]
-    ts = [p.t for p in plans]
-    prefix: dict[str, list[Segment]] = defaultdict(list)
-    for r in conn.execute(q("derive_prefix_segments"), {"services": names, "lo": [p.lo for p in plans], "t": ts}):
-        prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["state"])))
-    events: dict[str, list[EventPoint]] = defaultdict(list)
+    The lock and every read go in one pipeline (the lock first, so the reads after it see what the
+    previous writer of these services committed), the writes in another. A service to derive from
+    its start instead (never derived, or derived with another staleness) is read again."""
+    asked = dict(zip(names, times))
+    with conn.pipeline():
+        conn.execute(q("lock_derived_services"), {"services": names})
+        plan_rows = conn.execute(q("derive_plan"), {"services": names, "times": times, "gap_s": FLAP_GAP_S})
+        carried_rows = conn.execute(q("derive_carried_events"), {"services": names, "t": times})
+        prefix_rows = conn.execute(q("derive_prefix_segments_from"),
+                                   {"services": names, "t": times, "gap_s": FLAP_GAP_S})
+        later_rows = conn.execute(q("derive_events_after_heads"), {"services": names, "t": times})
+        window_rows = conn.execute(q("maintenance_windows_overlapping"), {"start": min(times), "end": HORIZON})
+    plans = [_plan(r) for r in plan_rows.fetchall()]
     carried: dict[str, list[EventPoint]] = defaultdict(list)
-    for r in conn.execute(q("derive_carried_events"), {"services": names, "t": ts}):
+    for r in carried_rows.fetchall():
         carried[r["service"]].append(EventPoint.from_row(r))
-    for name, points in carried.items():
-        events[name] = _carried(points)
-    for r in conn.execute(q("derive_events_from"), {"services": names, "t": ts}):
+    prefix: dict[str, list[Segment]] = defaultdict(list)
+    for r in prefix_rows.fetchall():
+        prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["state"])))
+    events: dict[str, list[EventPoint]] = {p.service: _carried(carried[p.service]) if p.service in carried else []
+                                           for p in plans}
+    fresh = {p.service for p in plans if p.fresh}
+    for r in stored:  # a fresh service's events from t are the batch's own
+        if r["service"] in fresh:
+            events[r["service"]].append(EventPoint.from_row(r))
+    for r in later_rows.fetchall():
         events[r["service"]].append(EventPoint.from_row(r))
-    windows = _windows(conn, min(ts))
+    windows = window_rows.fetchall()
+    restart = [p for p in plans if p.t != asked[p.service]]
+    if restart:  # from the start: nothing carried or kept, every event read
+        for p in restart:
+            events[p.service], prefix[p.service] = [], []
+        with conn.pipeline():
+            from_rows = conn.execute(q("derive_events_from"), {"services": [p.service for p in restart],
+                                                                "t": [p.t for p in restart]})
+            window_rows = conn.execute(q("maintenance_windows_overlapping"), {"start": EPOCH, "end": HORIZON})
+        for r in from_rows.fetchall():
+            events[r["service"]].append(EventPoint.from_row(r))
+        windows = window_rows.fetchall()
 
     seg_rows: list[tuple[str, datetime, datetime, str]] = []
     outage_rows: list[tuple[str, datetime, datetime | None, str, bool, int]] = []
@@ -165,8 +184,8 @@ def _derive(conn: psycopg.Connection, plans: Sequence[_Plan], stored: Sequence[M
     rewritten: list[_Plan] = []  # segments and days written again
     recounted: list[_Plan] = []  # outages written again
     for p in plans:
-        mine = [Window(w.starts_at, w.ends_at, w.id, w.reason) for w in windows
-                if w.applies_to(p.service) and w.ends_at > p.t]
+        mine = [Window(w["starts_at"], w["ends_at"], w["id"], w["reason"]) for w in windows
+                if (not w["services"] or p.service in w["services"]) and w["ends_at"] > p.t]
         tail = segments(events.get(p.service, []), p.t, HORIZON, stale_after_s=p.stale_after_s, windows=mine)
         kept = [s for s in prefix.get(p.service, []) if s.start < p.t]
         stitched, first_new = _stitch(kept, tail, p.t)
@@ -203,10 +222,11 @@ def _write(conn: psycopg.Connection, rewritten: Sequence[_Plan], recounted: Sequ
             outage_rows)
     _insert(conn, "insert_derived_days", ("service", "day", "up_s", "degraded_s", "down_s", "maintenance_s"),
             day_rows)
-    if rewritten:  # the others' marks stand: derived with the same staleness, rows unchanged
+    marked = [p for p in rewritten if p.t == EPOCH]  # the others' marks stand: derived with this staleness
+    if marked:
         conn.execute(q("upsert_derived_marks"), {
-            "services": [p.service for p in rewritten], "stale_after_s": [p.stale_after_s for p in rewritten],
-            "now": [datetime.now(timezone.utc)] * len(rewritten)})
+            "services": [p.service for p in marked], "stale_after_s": [p.stale_after_s for p in marked],
+            "now": [datetime.now(timezone.utc)] * len(marked)})
 
 
 def _carried(heads: list[EventPoint]) -> list[EventPoint]:
