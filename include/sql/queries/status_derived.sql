@@ -55,16 +55,6 @@ SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.st
                       WHERE g.service = x.service AND g.start_at < x.t
                       ORDER BY g.start_at DESC LIMIT 1) prev ON true;
 
--- name: derive_prefix_segments
--- The stored segments a re-derivation from t keeps but reads: those ending at or after lo, starting
--- before t. (LATERAL ... OFFSET 0, here and below: one index range per service, never a join
--- over every service's rows, which the planner would pick for an unnest of 50 names.)
-SELECT x.service, g.start_at, g.end_at, g.state
-  FROM unnest(%(services)s::text[], %(lo)s::timestamptz[], %(t)s::timestamptz[]) AS x (service, lo, t)
-  JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
-                 WHERE g.service = x.service AND g.end_at >= x.lo AND g.start_at < x.t OFFSET 0) g ON true
- ORDER BY x.service, g.start_at;
-
 -- name: derive_carried_events
 -- Each stream's last event before t: the state the stream carries into the re-derived span. A
 -- stream's head older than t is that event; only a stream with newer events is looked up.
@@ -90,9 +80,12 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
                  ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) e ON true;
 
 -- name: derive_prefix_segments_from
--- derive_prefix_segments with lo worked out here from each service's change at t, as derive_plan's
--- answer gives it (r: the first outage ending within the flapping gap of t; the day of the last
--- segment starting before t), so it is read in the same round trip as the plan.
+-- The stored segments a re-derivation from t keeps but reads: those ending at or after lo, starting
+-- before t. lo is worked out here as derive_plan's answer gives it (the earlier of r, the first
+-- outage ending within the flapping gap of t, and the day of the last segment starting before t),
+-- so it is read in the same round trip as the plan. (LATERAL ... OFFSET 0, here and below: one
+-- index range per service, never a join over every service's rows, which the planner would pick
+-- for an unnest of 50 names.)
 WITH x AS MATERIALIZED (
     SELECT x.service, x.t,
            least(x.t, (SELECT min(o.start_at) FROM status_outages o

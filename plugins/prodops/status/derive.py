@@ -69,10 +69,6 @@ class _Plan:
     """No stored event at or after ``t`` but the batch's own (every stream's head is older): an
     in-order batch, derived from the heads and the new events without reading events back."""
 
-    @property
-    def lo(self) -> datetime:
-        return min(self.r, datetime.combine(self.day, datetime.min.time(), tzinfo=timezone.utc))
-
 
 def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Move each stream's last event forward for newly stored events (service, stream, id, observed_at, ...).
