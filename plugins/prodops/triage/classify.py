@@ -125,7 +125,7 @@ class Classifier:
         reports = _reports(tail)
         candidates = _candidates(facts, matches, reports)
         candidates.sort(key=lambda c: -c.rank)
-        lines = _evidence_lines(candidates, tail)
+        lines = _with_context(_evidence_lines(candidates, tail), reports, tail)
         if plugin_verdict is not None:
             seen = {(e["stream"], e["text"]) for e in plugin_verdict.evidence}
             plugin_verdict.evidence += [e for e in lines if (e["stream"], e["text"]) not in seen]
@@ -261,6 +261,31 @@ def _evidence_lines(candidates: Sequence[Candidate], tail: JobTail) -> list[dict
         if len(out) >= MAX_EVIDENCE:
             break
     return out
+
+
+CONTEXT = "context"
+"""Rule of an evidence line shown for context: the header of the framework report around the cause."""
+
+
+def _with_context(lines: list[dict[str, Any]], reports: Sequence[Report], tail: JobTail) -> list[dict[str, Any]]:
+    """The root-cause line, then the header of the framework report it sits in (the art/CMSSW
+    exception block's first line, a traceback's start: what the cause interrupted), then the rest.
+    The header is context, never the cause: it is added only where it displaces no line."""
+    if not lines or len(lines) >= MAX_EVIDENCE:
+        return lines
+    first = lines[0]
+    t = tail.streams().get(first["stream"])
+    if t is None:
+        return lines
+    index = t.count - first["from_end"]
+    around = next((r for r in reports if r.stream == first["stream"] and r.error.start < index <= r.error.end), None)
+    if around is None:
+        return lines
+    header = t.line(around.error.start).strip()
+    if not header or any(e["stream"] == first["stream"] and e["text"] == header for e in lines):
+        return lines
+    return [first, _line(tail, first["stream"], around.error.start, header, f"{CONTEXT}:{around.error.framework.value}"),
+            *lines[1:]]
 
 
 def _probable_lines(tail: JobTail, facts: JobFacts) -> list[ScoredLine]:

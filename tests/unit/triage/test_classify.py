@@ -151,3 +151,21 @@ def test_a_guess_is_marked_low_and_names_its_line(classifier):
     assert v.is_guess and v.explain.startswith("A guess, not a known error")
     assert v.evidence[0]["rule"] == "probable-cause" and "stage-out" in v.evidence[0]["text"]
     assert "a guess" in v.decision["why"]
+
+
+CMSSW_FILE_OPEN_WITH_XROOTD = """\
+----- Begin Fatal Exception 04-Feb-2023 08:57:39 UTC-----------------------
+An exception of category 'FileOpenError' occurred while
+   [0] Constructing the EventProcessor
+   Additional Info:
+      [a] Fatal Root Error: @SUB=TNetXNGFile::Open
+[ERROR] Server responded with an error: [3011] No servers are available to read the file.
+----- End Fatal Exception -------------------------------------------------
+"""
+
+
+def test_the_framework_header_follows_the_root_cause_as_context(classifier):
+    [v] = classifier.classify([(facts(exit_code=65), tail(stderr=CMSSW_FILE_OPEN_WITH_XROOTD))])
+    assert v.rule == "xrootd-3011-no-server" and "[3011]" in v.evidence[0]["text"]
+    assert v.evidence[1]["rule"] == "context:cmssw" and v.evidence[1]["text"].startswith("----- Begin Fatal Exception")
+    assert v.evidence[1]["line"] == 1
