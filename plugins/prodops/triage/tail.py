@@ -95,6 +95,11 @@ class Tail:
             self.truncated |= cut
         return self._lines
 
+    @property
+    def decoded(self) -> bool:
+        """Whether :attr:`lines` is decoded already (reading it then costs nothing more)."""
+        return self._lines is not None
+
     def _decode(self, raw: bytes) -> tuple[list[str], bool]:
         """Lines of raw bytes as :attr:`lines` has them, and whether one was cut for its length. Any
         run of whole lines decodes as it does in the whole tail (a newline is never part of a UTF-8

@@ -25,11 +25,13 @@ samweb (illingwo/sam-web-client at 0947120a7be74f42ae68bbbe39e64022c410effe)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from prodops.triage.parsers import FrameworkError, parse_tail
+from prodops.triage.patterns import required_literals
 from prodops.triage.tail import Tail
 
 ART_STATUS = re.compile(r"Art has completed and will exit with status (-?\d+)\.")
@@ -214,9 +216,36 @@ def sam_failure(streams: Sequence[Stream]) -> SamFailure | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
+def _marker_words(pattern: re.Pattern[str]) -> tuple[bytes, ...]:
+    """Lower-cased text every match of ``pattern`` holds (one of them); empty when it has none."""
+    try:
+        return tuple(w.encode() for w in required_literals(pattern.pattern, pattern.flags & re.IGNORECASE))
+    except Exception:  # a pattern the literal reader cannot take apart: no shortcut, read the lines
+        return ()
+
+
+def _end_may_hold(tail: Tail, words: tuple[bytes, ...]) -> bool:
+    """Whether the last :data:`TAIL_END` lines may hold one of ``words``, read in the raw bytes of a
+    tail nothing decoded yet (most tails end without the marker: they are never decoded for it)."""
+    raw = tail.raw
+    if not words or raw is None or tail.decoded:
+        return True
+    cut = len(raw)
+    for _ in range(TAIL_END):
+        cut = raw.rfind(b"\n", 0, cut)
+        if cut < 0:
+            break
+    end = raw[cut + 1:].lower()
+    return any(w in end for w in words)
+
+
 def marker(streams: Sequence[Stream], pattern: re.Pattern[str]) -> tuple[Line, str] | None:
     """The validation marker in the last :data:`TAIL_END` lines of a stream, and its ``why``."""
+    words = _marker_words(pattern)
     for s in streams:
+        if not _end_may_hold(s.tail, words):
+            continue
         for index, text in reversed(s.tail.last_lines(TAIL_END)):
             m = pattern.search(text)
             if m:

@@ -144,6 +144,24 @@ def test_the_validation_marker_is_configurable_and_read_only_at_the_end():
     assert classifier.decide(facts(), tail(stdout=early), SETTINGS) is None
 
 
+def test_the_validation_marker_is_found_in_a_tail_read_from_its_file(tmp_path):
+    """A tail read from a file is searched in its raw bytes first (one not holding the marker's words
+    is never decoded for it): the marker is still found, in any case of its words."""
+    from prodops.triage.tail import read_tail
+
+    path = tmp_path / "job.out"
+    path.write_text("\n".join(["Begin processing the 1st record."] * 30 + ["Validation Failed: 0 events in CAF"]) + "\n")
+    raw = read_tail(path, lines=50, stream=STDOUT)
+    assert raw.raw is not None and not raw.decoded
+    job = JobTail(stdout=raw, stderr=Tail(STDERR, None, lines=[]), eventlog=Tail(EVENTLOG, None, lines=[]))
+    v = classifier.decide(facts(), job, SETTINGS)
+    assert v.rule == "validation" and "0 events in CAF" in v.explain
+    path.write_text("\n".join(["Begin processing the 1st record."] * 30) + "\n")
+    quiet = read_tail(path, lines=50, stream=STDOUT)
+    job = JobTail(stdout=quiet, stderr=Tail(STDERR, None, lines=[]), eventlog=Tail(EVENTLOG, None, lines=[]))
+    assert classifier.decide(facts(), job, SETTINGS) is None and not quiet.decoded
+
+
 def test_art_stopped_by_a_signal_is_infrastructure():
     v = classifier.decide(facts(), tail(stdout=["Art has completed and will exit with status 143."],
                                         stderr=["Art has handled signal 15."]), SETTINGS)
