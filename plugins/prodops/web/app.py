@@ -36,6 +36,7 @@ from prodops.status.board import board as board_data
 from prodops.status.events import PayloadInvalid, _dotted
 from prodops.status.registry import RegistryInvalid, sync_file
 from prodops.web.api.access import Writer
+from prodops.web.api.guard import RefuseControlCharacters
 from prodops.web.api.schemas import document_bodies
 from prodops.web.pool import ConnectionPool
 
@@ -213,6 +214,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(PayloadInvalid, lambda _request, err: _unprocessable(err))  # type: ignore[arg-type]
+    app.add_middleware(RefuseControlCharacters)
     document_bodies(app)
 
     @app.get("/api/v1/board", summary="Everything the board shows", dependencies=[Depends(viewer)])

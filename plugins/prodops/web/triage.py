@@ -23,17 +23,20 @@ from prodops.triage.patterns import load_library
 from prodops.triage.tail import LINE_CHOICES, LogLocation, LogPathRefused, check_lines, job_tail
 
 
-def triage_data(conn: Any, request_id: int, stage: str | None = None) -> dict[str, Any]:
+def triage_data(conn: Any, request_id: int, stage: str | None = None) -> dict[str, Any] | None:
     """Groups (category, rule, service, site, exit code) with counts and sample jobs, totals, and
-    whether the request may still change (``live``: its page keeps polling)."""
+    whether the request may still change (``live``: its page keeps polling); None when there is no
+    such request."""
+    request = conn.execute(q("get_request"), {"request_id": request_id}).fetchone()
+    if request is None:
+        return None
     groups = store.groups(conn, request_id, stage)
     by_category: Counter[str] = Counter()
     for g in groups:
         by_category[g["category"]] += g["jobs"]
-    request = conn.execute(q("get_request"), {"request_id": request_id}).fetchone()
     return {"request_id": request_id, "stage": stage, "failed": sum(by_category.values()),
             "by_category": dict(by_category.most_common()), "groups": groups,
-            "live": request is not None and request["state"] in LIVE_STATES}
+            "live": request["state"] in LIVE_STATES}
 
 
 def attempt_data(conn: Any, submission_id: int, proc_id: int, lines: int) -> dict[str, Any] | None:
@@ -84,6 +87,13 @@ def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                                 [{"field": "lines", "message": str(err)}]) from None
 
+    def _triage(request_id: int, stage: str | None) -> dict[str, Any]:
+        with pool.connection() as conn:
+            data = triage_data(conn, request_id, stage)
+        if data is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no production request {request_id}")
+        return data
+
     def _attempt(submission_id: int, proc_id: int, lines: int) -> dict[str, Any]:
         with pool.connection() as conn:
             data = attempt_data(conn, submission_id, proc_id, _lines(lines))
@@ -94,8 +104,7 @@ def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
 
     @router.get("/api/v1/triage/{request_id}", summary="Failed attempts of a request grouped by verdict")
     def get_triage(request_id: int, stage: str | None = None) -> dict[str, Any]:
-        with pool.connection() as conn:
-            return triage_data(conn, request_id, stage)
+        return _triage(request_id, stage)
 
     @router.get("/api/v1/triage/attempts/{submission_id}/{proc_id}",
                 summary="One attempt's verdict, evidence, outages, action and log tails")
@@ -107,8 +116,7 @@ def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
     def get_triage_live(request: Request, request_id: int, stage: str | None = None) -> dict[str, Any]:
         from prodops.web.requests import live_payload, root_of
 
-        with pool.connection() as conn:
-            data = triage_data(conn, request_id, stage)
+        data = _triage(request_id, stage)
         return live_payload(data["live"], TRIAGE_PARTS, {"failed": data["failed"], "by_category": data["by_category"]},
                             root=root_of(request), **data)
 
@@ -117,8 +125,7 @@ def triage_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
         from prodops.web.render import render_template
         from prodops.web.requests import LIVE_INTERVAL_S, root_of
 
-        with pool.connection() as conn:
-            data = triage_data(conn, request_id, stage)
+        data = _triage(request_id, stage)
         return HTMLResponse(render_template("triage.html", root=root_of(request), interval=LIVE_INTERVAL_S,
                                             updated_at=datetime.now(timezone.utc), **data))
 

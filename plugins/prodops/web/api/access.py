@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prodops import config
-from prodops.status.events import SERVICE_LABELS, PayloadInvalid
+from prodops.status.events import SERVICE_LABELS, PayloadInvalid, text_problem
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def check_report(who: Writer, kind: str, payload: Any) -> None:
     errors: list[tuple[tuple[str | int, ...], str]] = []
 
     def service(loc: tuple[str | int, ...], name: Any) -> None:
-        if isinstance(name, str) and name not in scope:
+        if isinstance(name, str) and name not in scope and text_problem(name, one_line=True) is None:
             errors.append((loc, f"{name!r} is not among the services token of feeder {who.name} may report"
                                 f" ({', '.join(sorted(scope)) or 'none'}); ask for a token scoped to it"))
 

@@ -23,14 +23,14 @@ def _too_large(size: str) -> HTTPException:
                          f"the body is {size} bytes; at most {MAX_BODY_BYTES}: split it into several requests")
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number; send a finite number")
-
-
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: NaN and Infinity (which Python's json accepts) are refused, as is nesting too deep to read."""
+    """JSON, refused (422) when malformed or nested too deep to read.
+
+    NaN and Infinity, which Python's json accepts, are read as floats so that the adapters refuse
+    them by the field that holds them (a time, a ttl, an exit status) instead of the whole body.
+    """
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return json.loads(raw)
     except RecursionError:
         raise PayloadInvalid([((), "is nested too deeply to read; send plain objects and lists")]) from None
     except UnicodeDecodeError as err:
