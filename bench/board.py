@@ -210,7 +210,7 @@ def run_size(pg: str, size: int, repeat: int, keep: bool) -> dict:
             h = timed(lambda: board.outage_history(conn, "svc07", NOW), repeat)
             p = timed(lambda: preflight(conn, ["svc01", "svc02", "svc03"], now=NOW, run_for=timedelta(hours=6)),
                       repeat)
-            answer = len(json.dumps(board.board(conn, NOW), default=str))
+            answer = len(json.dumps(board.board(conn, NOW), default=str, separators=(",", ":")))  # as the API sends it
             conn.rollback()
         load_before = os.getloadavg()[0]
         plain, with_derived = ingest_rates(url, rng, 20, 1000)

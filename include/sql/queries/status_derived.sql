@@ -224,13 +224,17 @@ SELECT service, day, up_s, degraded_s, down_s, maintenance_s
  WHERE service = ANY(%(services)s::text[]) AND day >= %(first)s AND day < %(last)s;
 
 -- name: derived_outages_recent
--- Each service's latest outages touching [start, end), newest first, at most `limit` each.
-SELECT o.*
+-- Each service's latest outages touching [start, end), newest first, at most `limit` each, with how
+-- many touch it in all (in_range).
+SELECT o.*, n.in_range
   FROM unnest(%(services)s::text[]) AS x (service)
   JOIN LATERAL (SELECT * FROM status_outages o
                  WHERE o.service = x.service AND o.start_at < %(end)s
                    AND (o.end_at IS NULL OR o.end_at > %(start)s)
                  ORDER BY o.start_at DESC LIMIT %(limit)s) o ON true
+  CROSS JOIN LATERAL (SELECT count(*) AS in_range FROM status_outages c
+                       WHERE c.service = x.service AND c.start_at < %(end)s
+                         AND (c.end_at IS NULL OR c.end_at > %(start)s)) n
  ORDER BY o.service, o.start_at DESC;
 
 -- name: derived_outages_overlapping

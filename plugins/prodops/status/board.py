@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 
@@ -25,8 +26,8 @@ from prodops.store.db import q
 HISTORY_DAYS = 30
 BAR_DAYS = 30
 UPCOMING_DAYS = 14
-BOARD_OUTAGES = 20
-"""Outages per service on the board (newest first); the history endpoint pages through the rest."""
+BOARD_OUTAGES = 5
+"""Outages per service on the board (newest first); ``outages_more`` pages through the rest."""
 UPTIME_PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 _US = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
@@ -217,9 +218,11 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
     bars = _bar_periods(now)
     clock = _Clock(conn, names, now, rows, [*bars, *((now - d, now) for d in UPTIME_PERIODS.values())])
     history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    counts: dict[str, int] = {}
     for r in conn.execute(q("derived_outages_recent"), {"services": names, "start": start, "end": now,
                                                         "limit": BOARD_OUTAGES}):
         history[r["service"]].append(_outage(r, now, start))
+        counts[r["service"]] = r["in_range"]
     open_inferred = records.open_inferred(conn)
     inferred_rows = records.inferred_events(conn, names, start, now + timedelta(seconds=1))
     needed_by: dict[str, set[str]] = {}
@@ -248,8 +251,11 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
             "monitored_state": monitored.value,
             "inferred": None if inferred is None else inferred.to_dict(),
             "uptime": {k: clock.uptime(s["name"], now - d, now).to_dict() for k, d in UPTIME_PERIODS.items()},
-            "bars": [clock.uptime(s["name"], a, b).to_dict() for a, b in bars],
+            "bars": [_bar(clock.uptime(s["name"], a, b)) for a, b in bars],
             "outages": outages,
+            "outage_count": counts.get(s["name"], 0),
+            "outages_more": (f"/api/v1/services/{s['name']}/outages?before={quote(outages[-1]['start'])}"
+                             if counts.get(s["name"], 0) > len(outages) else None),
         })
     return {
         "now": now.isoformat(),
@@ -266,6 +272,16 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
             for w in windows if w.ends_at > now
         ],
     }
+
+
+def _bar(u: Uptime) -> dict[str, Any]:
+    """One day of a service's uptime bar: its day, ratio, colour and the time it was not up (to 0.1 s).
+
+    Up and unknown time, and the day's end, are left out: 1,500 bars make most of the board's answer."""
+    pct = u.percent
+    return {"start": u.start.date().isoformat(), "percent": None if pct is None else round(pct, 3),
+            "worst": u.worst.value, "down_s": round(u.down_s, 1), "degraded_s": round(u.degraded_s, 1),
+            "maintenance_s": round(u.maintenance_s, 1)}
 
 
 def _mark_inferred(history: list[dict[str, Any]], rows: Sequence[dict[str, Any]], now: datetime) -> None:
