@@ -34,6 +34,7 @@ from prodops.batch.registry import get_backend
 from prodops.operators.approval import RequestApprovalOperator
 from prodops.operators.retry import RetryFailuresOperator
 from prodops.operators.track import TrackStageOperator
+from prodops.phases.harvest import harvest_stage
 from prodops.quality.stage import check_stage_outputs, collect_stage_outputs
 from prodops.request import service
 from prodops.request.end import failed_tasks
@@ -61,6 +62,7 @@ def submit_stage(request: dict, stage: str) -> int:
 @task(retries=1)
 def triage_failures(request: dict, stage: str) -> dict:
     """Per failed job: category (service, infrastructure, code, unknown), evidence lines, overlapping outages, action."""
+    harvest_stage(url_from_connection(), request["request_id"], stage)  # the jobs' stdout phase markers
     summary = triage_stage(url_from_connection(), request["request_id"], stage)
     log.info("\n%s", format_summary(summary))
     return {k: summary[k] for k in ("failed", "by_category", "by_action", "to_retry")}

@@ -2,9 +2,9 @@
 
 A job on a worker node without outbound network prints its phases as marker lines
 (:mod:`prodops.phases.markers`); the client script does so by itself when a post fails. They are
-read from ``job.<ProcId>.out`` in the submission's workdir once the job has ended: at the end of
-its stage (``triage_failures`` of ``production_request``), and for a failed attempt when it is
-triaged. Harvesting again writes nothing new, and a marker never replaces what the job posted.
+read from ``job.<ProcId>.out`` in the submission's workdir once the job has ended, at the end of
+its stage (``triage_failures`` of ``production_request``); a failed attempt's stdout tail is read
+for them when it is triaged (:mod:`prodops.phases.triage`). Harvesting again writes nothing new, and a marker never replaces what the job posted.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-from prodops.phases.markers import MARKER, MarkerProblem, PhaseFields, PhaseSource, scan_markers
+from prodops.phases.markers import MARKER, MAX_MARKER_LINE, MarkerProblem, PhaseFields, PhaseSource, scan_numbered
 from prodops.phases.store import record_phases
 from prodops.store.db import connect, q
 from prodops.triage.tail import LogLocation, LogPathRefused
@@ -47,31 +47,71 @@ class HarvestResult:
         self.problems += other.problems
 
 
-def marker_lines(path: str) -> Iterator[str]:
-    """Each line of a job's stdout: its text when it carries a marker, else an empty string (so the
-    scan numbers lines as the file does). Never follows a symbolic link; a missing file has no lines."""
+def marker_lines(path: str, *, chunk_bytes: int = 1 << 20) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a job's stdout that carries ``@@prodops``.
+
+    The file is searched in chunks for the marker's bytes (a multi-GB log costs its reading, not a
+    Python step per line); lines longer than a marker may be are skipped. Never follows a symbolic
+    link; a missing file has no lines; at most :data:`MAX_STDOUT_BYTES` are read.
+    """
+    fd = _open_regular(path)
+    if fd is None:
+        return
+    with os.fdopen(fd, "rb") as stream:
+        pending, line, read, skipping = b"", 1, 0, False
+        while True:
+            chunk = stream.read(chunk_bytes)
+            read += len(chunk)
+            if not chunk or read > MAX_STDOUT_BYTES:
+                if chunk:
+                    log.warning("Stopped harvesting %s after %d MiB; later marker lines are not read", path,
+                                MAX_STDOUT_BYTES >> 20)
+                elif pending and not skipping:
+                    yield from _in_lines(pending + b"\n", line)
+                return
+            data = pending + chunk
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # no line ends here: keep it unless it is already too long for a marker
+                skipping |= len(data) > MAX_MARKER_LINE
+                pending = b"" if skipping else data
+                continue
+            whole, pending = data[:cut], data[cut:]
+            if skipping:  # the rest of an over-long line
+                first = whole.index(b"\n") + 1
+                whole, line, skipping = whole[first:], line + 1, False
+            yield from _in_lines(whole, line)
+            line += whole.count(b"\n")
+            if len(pending) > MAX_MARKER_LINE:
+                pending, skipping = b"", True
+
+
+def _in_lines(whole: bytes, first_line: int) -> Iterator[tuple[int, str]]:
+    """The marker lines of whole lines of bytes (each ending in a newline), numbered from ``first_line``."""
+    at, line, counted = whole.find(_MARKER_BYTES), first_line, 0
+    while at >= 0:
+        start = whole.rfind(b"\n", 0, at) + 1
+        end = whole.index(b"\n", at)
+        line += whole.count(b"\n", counted, start)
+        counted = start
+        if end - start <= MAX_MARKER_LINE:
+            yield line, whole[start:end].rstrip(b"\r").decode("utf-8", "replace")
+        at = whole.find(_MARKER_BYTES, end)
+
+
+def _open_regular(path: str) -> int | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return
+        return None
     except OSError as err:
-        if err.errno == errno.ELOOP:
-            log.warning("Not harvesting %s: a symbolic link (phases are read only from regular files)", path)
-        else:
-            log.warning("Not harvesting %s: %s", path, err.strerror)
-        return
-    with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            log.warning("Not harvesting %s: not a regular file", path)
-            return
-        read = 0
-        for raw in stream:
-            read += len(raw)
-            if read > MAX_STDOUT_BYTES:
-                log.warning("Stopped harvesting %s after %d MiB; later marker lines are not read", path,
-                            MAX_STDOUT_BYTES >> 20)
-                return
-            yield raw.decode("utf-8", "replace") if _MARKER_BYTES in raw else ""
+        why = "a symbolic link (phases are read only from regular files)" if err.errno == errno.ELOOP else err.strerror
+        log.warning("Not harvesting %s: %s", path, why)
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        log.warning("Not harvesting %s: not a regular file", path)
+        return None
+    return fd
 
 
 def harvest_jobs(conn: psycopg.Connection, submission: Mapping[str, Any], procs: Iterable[int]) -> HarvestResult:
@@ -88,7 +128,7 @@ def harvest_jobs(conn: psycopg.Connection, submission: Mapping[str, Any], procs:
     found: list[tuple[int, PhaseFields]] = []
     for proc in procs:
         path = location.stdout(int(proc))
-        scan = scan_markers(marker_lines(path))
+        scan = scan_numbered(marker_lines(path))
         job_index = int(named[proc]) if proc < len(named) else int(proc)
         found += [(job_index, marker) for marker in scan.markers]
         result.jobs += 1
@@ -110,22 +150,4 @@ def harvest_stage(db_url: str, request_id: int, stage: str) -> HarvestResult:
         conn.commit()
     log.info("Harvested %d phase markers from %d jobs of request %d stage %s (%d new rows, %d malformed lines)",
              total.markers, total.jobs, request_id, stage, total.written, len(total.problems))
-    return total
-
-
-def harvest_attempts(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> HarvestResult:
-    """Record the markers of the given attempts (triage's rows: ``submission_id``, ``proc_id``,
-    ``workdir``, ``event_log``, ``job_index``). The caller commits."""
-    by_submission: dict[int, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        by_submission.setdefault(int(row["submission_id"]), []).append(row)
-    total = HarvestResult()
-    for submission_id, mine in by_submission.items():
-        procs = [int(r["proc_id"]) for r in mine]
-        named = [0] * (max(procs) + 1)
-        for r in mine:
-            named[int(r["proc_id"])] = int(r["job_index"] if r.get("job_index") is not None else r["proc_id"])
-        submission = {"id": submission_id, "workdir": mine[0]["workdir"], "event_log": mine[0].get("event_log"),
-                      "job_indexes": named}
-        total.add(harvest_jobs(conn, submission, procs))
     return total

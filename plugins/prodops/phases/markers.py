@@ -163,10 +163,13 @@ _HINTS = {
 
 def scan_markers(lines: Iterable[str]) -> MarkerScan:
     """Every marker line of a stream (numbered from 1), parsed; lines without ``@@prodops`` are skipped."""
+    return scan_numbered((number, line) for number, line in enumerate(lines, start=1) if MARKER in line)
+
+
+def scan_numbered(lines: Iterable[tuple[int, str]]) -> MarkerScan:
+    """The markers of (line number, text) pairs, parsed; the malformed ones with their errors."""
     scan = MarkerScan(markers=[], problems=[])
-    for number, line in enumerate(lines, start=1):
-        if MARKER not in line:
-            continue
+    for number, line in lines:
         text = line.rstrip("\r\n")
         try:
             scan.markers.append(parse_marker(text))

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from prodops.exceptions import ProdopsError
+from prodops.phases.triage import apply_phase_hints
 from prodops.status.inferred import infer_outages
 from prodops.store import records
 from prodops.store.db import connect
@@ -148,6 +149,7 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     verdicts = classifier.classify(list(zip(facts, tails)))
     timings["classify"], mark = time.perf_counter() - mark - classifier.plugin_seconds, time.perf_counter()
     timings["plugins"], timings["of_which_matching"] = classifier.plugin_seconds, classifier.match_seconds
+    apply_phase_hints(db_url, facts, tails, verdicts)  # weak verdicts of jobs stopped in copy-out: storage
     needed = set(_workflow_services(workflow, stage))
     margin = timedelta(seconds=settings.outage_margin_s)
     limits = {k: request.get(k) for k in ("request_memory_mb", "request_disk_mb", "max_wall_time_min")}

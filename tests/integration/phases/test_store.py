@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from prodops.phases.harvest import harvest_attempts, harvest_stage
+from prodops.phases.harvest import harvest_stage
 from prodops.phases.markers import PhaseFields, PhaseSource, PhaseState
 from prodops.phases.store import phases_of, record_phases, unfinished
 from prodops.store.db import connect
@@ -102,17 +102,6 @@ def test_harvest_records_the_stdout_markers_once_and_never_over_a_post(db_url, s
         ("copy-out", PhaseSource.STDOUT)]
 
 
-def test_harvest_of_a_retrys_attempts_records_their_stage_job_index(db_url, submitted):
-    _write_stdout(submitted.workdir, 1, "@@prodops phase=copy-out state=started\n")
-    rows = [{"submission_id": submitted.submission_id, "proc_id": 1, "job_index": 7, "workdir": submitted.workdir,
-             "event_log": ""}]
-    with connect(db_url) as conn:
-        result = harvest_attempts(conn, rows)
-        conn.commit()
-    assert (result.jobs, result.written) == (1, 1)
-    assert [r.phase for r in _rows(db_url, submitted.submission_id, 7)] == ["copy-out"]
-
-
 def test_a_symlinked_stdout_is_not_read(db_url, submitted, tmp_path):
     import os
 
@@ -121,3 +110,13 @@ def test_a_symlinked_stdout_is_not_read(db_url, submitted, tmp_path):
     os.makedirs(submitted.workdir, exist_ok=True)
     os.symlink(secret, os.path.join(submitted.workdir, "job.0.out"))
     assert harvest_stage(db_url, submitted.request_id, "run").markers == 0
+
+
+def test_harvest_of_a_retry_records_the_stage_job_index_of_each_job(db_url, submitted):
+    with connect(db_url) as conn:
+        conn.execute("UPDATE submissions SET spec = jsonb_set(spec, '{job_indexes}', '[4, 7, 9]') WHERE id = %s",
+                     (submitted.submission_id,))
+        conn.commit()
+    _write_stdout(submitted.workdir, 1, "@@prodops phase=copy-out state=started\n")
+    assert harvest_stage(db_url, submitted.request_id, "run").written == 1
+    assert [r.phase for r in _rows(db_url, submitted.submission_id, 7)] == ["copy-out"]
