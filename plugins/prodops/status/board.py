@@ -30,6 +30,7 @@ BOARD_OUTAGES = 5
 """Outages per service on the board (newest first); ``outages_more`` pages through the rest."""
 UPTIME_PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 _US = timedelta(microseconds=1)
+_KNOWN_AT = {st: k for k, st in enumerate(derive.KNOWN)}
 _DAY = timedelta(days=1)
 
 
@@ -119,6 +120,7 @@ class _Clock:
         if first is not None and last is not None and first < last:
             for r in conn.execute(q("derived_days"), {"services": list(names), "first": first, "last": last}):
                 self.days[(r["service"], r["day"])] = (r["up_s"], r["degraded_s"], r["down_s"], r["maintenance_s"])
+        self._pieces: dict[tuple[str, datetime, datetime], tuple[float, ...]] = {}
         self.spans: dict[tuple[str, int], list[tuple[datetime, datetime, ServiceState]]] = defaultdict(list)
         if self.partials and names:
             keys = [(n, k) for n in names for k in range(len(self.partials))]
@@ -129,29 +131,38 @@ class _Clock:
                 self.spans[(r["service"], r["k"])].append((r["start_at"], r["end_at"], ServiceState(r["state"])))
 
     def uptime(self, name: str, a: datetime, b: datetime) -> Uptime:
-        totals = dict.fromkeys(ServiceState, 0.0)
+        up = degraded = down = maintenance = 0.0
         day = _midnight(a)
         while day < b:
-            lo, hi = max(a, day), min(b, day + _DAY)
-            if (lo, hi) != (day, day + _DAY):  # part of a day: from its segments
-                for s, e, st in self.spans.get((name, self.partial_k[(lo, hi)]), []):
-                    x, y = max(s, lo), min(e, hi)
-                    if y > x:
-                        totals[st] += (y - x).total_seconds()
-            else:  # a whole day: its derived row, and the open last segment (in no day's row)
-                row = self.days.get((name, day.date()))
-                if row is not None:
-                    for st, secs in zip(derive.KNOWN, row):
-                        totals[st] += secs
-                if name in self.open:  # the open last segment is not in the days
-                    s, st = self.open[name]
-                    if s < hi:
-                        totals[st] += (hi - max(s, lo)).total_seconds()
+            u, g, d, m = self._piece(name, max(a, day), min(b, day + _DAY), day)
+            up, degraded, down, maintenance = up + u, degraded + g, down + d, maintenance + m
             day += _DAY
-        known = sum(totals[st] for st in derive.KNOWN)
-        return Uptime(start=a, end=b, up_s=totals[ServiceState.UP], degraded_s=totals[ServiceState.DEGRADED],
-                      down_s=totals[ServiceState.DOWN], maintenance_s=totals[ServiceState.MAINTENANCE],
+        known = up + degraded + down + maintenance
+        return Uptime(start=a, end=b, up_s=up, degraded_s=degraded, down_s=down, maintenance_s=maintenance,
                       unknown_s=max(0.0, (b - a).total_seconds() - known))
+
+    def _piece(self, name: str, lo: datetime, hi: datetime, day: datetime) -> tuple[float, ...]:
+        """Seconds up, degraded, down, in maintenance of one service over a day or part of one (once:
+        the bars and the 24 h / 7 d / 30 d figures share their days)."""
+        got = self._pieces.get((name, lo, hi))
+        if got is not None:
+            return got
+        acc = [0.0, 0.0, 0.0, 0.0]
+        if (lo, hi) != (day, day + _DAY):  # part of a day: from its segments
+            for s, e, st in self.spans.get((name, self.partial_k[(lo, hi)]), []):
+                x, y = max(s, lo), min(e, hi)
+                if y > x and st in _KNOWN_AT:
+                    acc[_KNOWN_AT[st]] += (y - x).total_seconds()
+        else:  # a whole day: its derived row, and the open last segment (in no day's row)
+            row = self.days.get((name, day.date()))
+            if row is not None:
+                acc = list(row)
+            if name in self.open:
+                s, st = self.open[name]
+                if s < hi and st in _KNOWN_AT:
+                    acc[_KNOWN_AT[st]] += (hi - max(s, lo)).total_seconds()
+        got = self._pieces[(name, lo, hi)] = tuple(acc)
+        return got
 
 
 def _bar_periods(now: datetime) -> list[tuple[datetime, datetime]]:
