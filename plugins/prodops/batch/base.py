@@ -169,6 +169,10 @@ class PollResult:
     """Calls this poll made to the batch system (queries and history reads)."""
 
 
+RECONCILE_INTERVAL_S = 300.0
+"""Seconds between two full (reconciliation) reads of a submission tracked by its event log."""
+
+
 @dataclass
 class Feed:
     """What a tracker keeps between the polls of one submission when the event log is its change feed.
@@ -191,6 +195,11 @@ class Feed:
     settled: Container[int] = frozenset()
     """Jobs whose final ad is stored (set by the tracker): an end event of one of them read late
     (the log was behind) needs no history read nor a search of the whole submission."""
+    lagging: dict[int, int] = field(default_factory=dict)
+    """Jobs named by events their ads may not show yet (a pool that writes its ads after its log:
+    the local pool), each with the log offset of its newest such event."""
+    quiet_at: int | None = None
+    """The ads' log offset when the local pool was last found with no runner and no work."""
 
 
 @runtime_checkable

@@ -44,7 +44,9 @@ from typing import Any, Protocol, TypeVar
 import classad2
 import htcondor2
 
-from prodops.batch.base import Feed, JobAction, JobEventRecord, PollResult, Submission, SubmissionSpec
+from prodops.batch.base import (
+    RECONCILE_INTERVAL_S, Feed, JobAction, JobEventRecord, PollResult, Submission, SubmissionSpec,
+)
 from prodops import config
 from prodops.batch.classads import MappingConfig, job_projection
 from prodops.batch.eventlog import EventLogRead, log_end, read_event_log, rotated_logs
@@ -70,8 +72,6 @@ SUBMIT_LOOKBACK_S = 7 * 86400
 """How far back in the schedd's history a resubmit looks for jobs of the same submission."""
 MAX_EVENTS = 5000
 """Events one poll reads at most; the rest of the log is read from the returned offset next poll."""
-RECONCILE_INTERVAL_S = 300.0
-"""Seconds between two full (reconciliation) queries of a submission tracked by its event log."""
 MAX_FEED_JOBS = 2000
 """Jobs one event-log poll asks the schedd about by id at most; more named jobs take a full query."""
 _ENDED = frozenset(("JOB_TERMINATED", "JOB_ABORTED"))

@@ -3,8 +3,18 @@
 ``submit`` renders the spec with ``htcondor2.Submit``, expands it into job ads, writes the
 submit events, and starts a detached runner (``prodops.batch.runner``) that runs the jobs;
 ``poll``, ``history`` and ``act`` read and steer that runner through files in the
-submission's workdir (see :mod:`prodops.batch.workdir`). Tracking reads the event log
-and the ads with the same code as a real pool's.
+submission's workdir (see :mod:`prodops.batch.workdir`). The runner writes the job event log
+in HTCondor's text format with the writer of :mod:`prodops.batch.eventlog`, whose reader
+tracking uses for a real pool's log too.
+
+Tracking follows that log as it follows a real pool's (a tracker passes its
+:class:`~prodops.batch.base.Feed`): a poll reads the new events and then the ads of only the
+jobs they name; a poll with no new event reads no ad. The runner writes the ads after the
+log (at most once a second) and marks the log offset they show (``ads.offset``), so a job
+whose event is past that mark waits in :attr:`Feed.lagging` until the ads show it. A full
+read of every ad, the reconciliation, runs on a tracker's first poll and every
+``reconcile_interval``; a workdir without the mark (written by an older runner) is read in
+full every poll.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import classad2
@@ -23,8 +33,10 @@ import htcondor2
 
 import prodops
 from prodops import config
-from prodops.batch.base import JobAction, PollResult, Submission, SubmissionSpec
-from prodops.batch.eventlog import EventLogWriter, read_event_log
+from prodops.batch.base import (
+    RECONCILE_INTERVAL_S, Feed, JobAction, JobEventRecord, PollResult, Submission, SubmissionSpec,
+)
+from prodops.batch.eventlog import EventLogWriter, log_end, read_event_log
 from prodops.batch.jobads import JobStatus, new_job_ad, write_ads, write_atomic
 from prodops.batch.submit import expand_jobs, render_submit, submit_file_text
 from prodops.batch.workdir import Workdir
@@ -48,9 +60,12 @@ class LocalPoolBackend:
     overrides ``PRODOPS_LOCAL_SLOTS`` for the runners this backend starts; ``act`` waits up
     to ``act_timeout_s`` for the runner to apply a request. With ``autostart=False`` no
     runner is ever started (tests and tools drive :class:`~prodops.batch.runner.Runner`).
+    ``reconcile_interval`` (seconds) spaces the full reads of a tracker that follows the log.
     """
 
     name = "local"
+    follows_event_log = True
+    """:meth:`poll` takes a tracker's :class:`~prodops.batch.base.Feed`."""
 
     def __init__(
         self,
@@ -61,6 +76,8 @@ class LocalPoolBackend:
         act_timeout_s: float = 10.0,
         runner_start_timeout_s: float = 30.0,
         autostart: bool = True,
+        reconcile_interval: float = RECONCILE_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if slots is not None and slots < 1:
             raise ValueError(f"slots={slots!r}: a local pool needs at least one job slot")
@@ -70,6 +87,8 @@ class LocalPoolBackend:
         self.act_timeout_s = act_timeout_s
         self.runner_start_timeout_s = runner_start_timeout_s
         self.autostart = autostart
+        self.reconcile_interval = float(reconcile_interval)
+        self._clock = clock
 
     @property
     def pool_dir(self) -> Path:
@@ -97,7 +116,8 @@ class LocalPoolBackend:
         return submission
 
     def _submit_new(self, spec: SubmissionSpec, submit: htcondor2.Submit, workdir: Workdir) -> Submission:
-        for leftover in (workdir.event_log, workdir.queue_ads, workdir.history_ads, workdir.state_file):
+        for leftover in (workdir.event_log, workdir.queue_ads, workdir.history_ads, workdir.ads_offset_file,
+                         workdir.state_file):
             leftover.unlink(missing_ok=True)
         for request in workdir.pending_requests():
             request.unlink()
@@ -112,6 +132,7 @@ class LocalPoolBackend:
         with EventLogWriter(workdir.event_log, host=host) as events:
             for job in jobs:
                 events.submit(cluster_id, job.proc_id, when=qdate)
+        workdir.mark_ads(log_end(workdir.event_log))
         submission = Submission(
             backend=self.name,
             cluster_id=cluster_id,
@@ -143,16 +164,77 @@ class LocalPoolBackend:
             write_atomic(counter, f"{last + 1}\n")
         return last + 1
 
-    def poll(self, submission: Submission, offset: int = 0, history_cursor: str | None = None) -> PollResult:
-        """Every job's ad each time (the local pool's history is one small file): no cursor."""
+    def poll(
+        self, submission: Submission, offset: int = 0, history_cursor: str | None = None, *, feed: Feed | None = None
+    ) -> PollResult:
+        """The ads of the jobs that changed, and the events after ``offset`` (no history cursor:
+        the local pool's history is one small file).
+
+        Without ``feed``, or when the workdir has no ads mark, every job's ad. With ``feed``: every
+        job's ad on the first call and whenever ``reconcile_interval`` has passed, otherwise the
+        ads of the jobs the new events name, once the ads show those events (``complete=False``).
+        """
         workdir = self._workdir(submission)
+        if feed is None or feed.fallback:
+            return self._full_poll(submission, workdir, offset)
+        now = self._clock()
+        if feed.due or feed.last_full is None or now - feed.last_full >= self.reconcile_interval:
+            feed.due = False
+            result = self._full_poll(submission, workdir, offset, feed)
+            feed.last_full = now
+            feed.full_polls += 1
+            return result
+        feed.feed_polls += 1
+        return self._feed_poll(submission, workdir, offset, feed)
+
+    def _full_poll(self, submission: Submission, workdir: Workdir, offset: int, feed: Feed | None = None) -> PollResult:
+        """Every job's ad, then the events; with ``feed``, the jobs whose events the ads do not show yet."""
+        shown = workdir.ads_offset()  # before the ads, which then show at least the events before it
         # Ads first: the runner logs an event before the ads show its effect, so every state
         # these ads show has its event in the log by the time the log is read.
         ads = workdir.ads()
         read = read_event_log(submission.event_log, offset, submitted=submission.submitted)
         self.ensure_runner(submission, ads)
+        if feed is not None:
+            if shown is None:
+                feed.fallback = True
+                log.warning("Local cluster %d: %s has no ads mark (its runner predates it); tracking reads "
+                            "every ad every cycle", submission.cluster_id, workdir.path)
+            else:
+                feed.lagging = {proc: at for proc, at in feed.lagging.items() if at > shown}
+                _note_lagging(feed, read.records, int(submission.cluster_id), shown)
         return PollResult(ads=ads, events=read.records, offset=read.offset, problems=read.problems,
                           more_events=read.more)
+
+    def _feed_poll(self, submission: Submission, workdir: Workdir, offset: int, feed: Feed) -> PollResult:
+        """The new events, and the ads of the jobs named by these or earlier events that the ads now show."""
+        read = read_event_log(submission.event_log, offset, submitted=submission.submitted)
+        _note_lagging(feed, read.records, int(submission.cluster_id))
+        ads: list[classad2.ClassAd] = []
+        if feed.lagging:
+            shown = workdir.ads_offset()
+            if shown is None:  # the mark went away (an older runner took over): read everything
+                feed.fallback = True
+                return self._full_poll(submission, workdir, offset)
+            ready = {proc for proc, at in feed.lagging.items() if at <= shown}
+            if ready:
+                ads = [ad for ad in workdir.ads() if ad.get("ProcId") in ready]
+                for proc in ready:
+                    del feed.lagging[proc]
+        self._revive(submission, workdir, feed)
+        return PollResult(ads=ads, events=read.records, offset=read.offset, problems=read.problems,
+                          more_events=read.more, complete=False)
+
+    def _revive(self, submission: Submission, workdir: Workdir, feed: Feed) -> None:
+        """Restart a runner that died with work left; the ads are read only when they changed
+        since the pool was last found quiet (no runner, no work: held or finished jobs)."""
+        if not self.autostart or workdir.runner_alive():
+            return
+        shown = workdir.ads_offset()
+        if shown is not None and shown == feed.quiet_at and not workdir.pending_requests():
+            return
+        if not self.ensure_runner(submission):
+            feed.quiet_at = shown
 
     def history(self, submission: Submission, since: int | None = None) -> list[classad2.ClassAd]:
         ads = self._workdir(submission).history()
@@ -230,3 +312,11 @@ class LocalPoolBackend:
                 "restore it (its jobs' ads and event log live there) or resubmit the stage"
             )
         return workdir
+
+
+def _note_lagging(feed: Feed, events: Sequence[JobEventRecord], cluster: int, shown: int = -1) -> None:
+    """Note the jobs of ``cluster`` the events name, past the ads' mark ``shown``, as lagging."""
+    lagging = feed.lagging
+    for event in events:
+        if event.cluster_id == cluster and event.log_offset > shown:
+            lagging[event.proc_id] = max(lagging.get(event.proc_id, -1), event.log_offset)

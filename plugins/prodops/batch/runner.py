@@ -34,7 +34,7 @@ import classad2
 import psutil
 
 from prodops.batch.base import JobAction
-from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage, parse_rusage, read_events
+from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage, log_end, parse_rusage, read_events
 from prodops.batch.jobads import (
     IN_QUEUE,
     MEMORY_SUBCODE,
@@ -128,6 +128,7 @@ class Runner:
         self.events = EventLogWriter(self.workdir.event_log, host=self.machine.hostname)
         self._dirty = False
         self._last_flush = 0.0
+        self._shown = -1  # the event-log offset the ad files were last marked as showing
         self._stopping = False
         self._lock_fd: int | None = None
         self._base_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ")}
@@ -275,9 +276,21 @@ class Runner:
         write_atomic(self.workdir.state_file, json.dumps({"runner": os.getpid(), "running": running}) + "\n")
 
     def _flush(self, force: bool = False) -> None:
-        """Rewrite queue.ads and history.ads when something changed (at most once per interval)."""
+        """Rewrite queue.ads and history.ads when something changed (at most once per interval),
+        then mark the log offset they show (ads.offset), which tracking follows the log by.
+
+        Every event is logged before its effect on the ads in memory, in this one thread, so
+        ads written now show every event logged so far; ads that did not change show new
+        events too (an event that changes nothing), so the mark moves on with the log.
+        """
         now = time.monotonic()
-        if not self._dirty or (not force and now - self._last_flush < self.ads_interval_s):
+        if not force and now - self._last_flush < self.ads_interval_s:
+            return
+        shown = log_end(self.workdir.event_log)
+        if not self._dirty:
+            if shown != self._shown:
+                self.workdir.mark_ads(shown)
+                self._shown = shown
             return
         for job in self.running.values():
             self._update_running_ad(job)
@@ -288,6 +301,8 @@ class Runner:
         # history first: a job moving out of the queue is briefly in both files, never in neither
         write_atomic(self.workdir.history_ads, "".join(ad.printOld() + "\n" for ad in history))
         write_atomic(self.workdir.queue_ads, "".join(ad.printOld() + "\n" for ad in queue))
+        self.workdir.mark_ads(shown)
+        self._shown = shown
         self._dirty = False
         self._last_flush = now
 

@@ -8,6 +8,7 @@ Layout of ``<workdir>``::
     jobs.log           the HTCondor job event log
     queue.ads          ads of the jobs still in the queue (idle, running, held)
     history.ads        ads of the jobs that left the queue (completed, removed)
+    ads.offset         the event-log offset the two ad files show: every event before it is in them
     job.N.out/.err     each job's stdout and stderr
     runner.log         the runner's own log
     runner.lock        held (flock) by the live runner
@@ -44,6 +45,7 @@ class Workdir:
         self.event_log = self.path / "jobs.log"
         self.queue_ads = self.path / "queue.ads"
         self.history_ads = self.path / "history.ads"
+        self.ads_offset_file = self.path / "ads.offset"
         self.runner_log = self.path / "runner.log"
         self.lock_file = self.path / "runner.lock"
         self.state_file = self.path / "runner.state.json"
@@ -75,6 +77,18 @@ class Workdir:
         by_proc = {int(ad["ProcId"]): ad for ad in read_ads(self.queue_ads)}
         by_proc.update((int(ad["ProcId"]), ad) for ad in read_ads(self.history_ads))
         return [by_proc[proc] for proc in sorted(by_proc)]
+
+    def ads_offset(self) -> int | None:
+        """The event-log offset the ad files show (written after them), None when no runner of this
+        version wrote one: read it before the ads, which then show at least every event before it."""
+        try:
+            return int(self.ads_offset_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def mark_ads(self, offset: int) -> None:
+        """Say that the ad files as written now show every event of the log before ``offset``."""
+        write_atomic(self.ads_offset_file, f"{int(offset)}\n")
 
     def history(self) -> list[classad2.ClassAd]:
         return sorted(read_ads(self.history_ads), key=lambda ad: int(ad["ProcId"]))

@@ -15,10 +15,12 @@ import htcondor2
 import psutil
 import pytest
 
-from prodops.batch.base import Backend, JobAction, Submission, SubmissionSpec
-from prodops.batch.jobads import read_ads
+from prodops.batch.base import Backend, Feed, JobAction, Submission, SubmissionSpec
+from prodops.batch.eventlog import EventLogWriter, log_end
+from prodops.batch.jobads import read_ads, write_ads
 from prodops.batch.classads import map_ad
 from prodops.batch.local import LocalPoolBackend
+from prodops.batch.workdir import Workdir
 from prodops.exceptions import BackendUnavailable, SubmitFailed
 
 OK, FAIL_EXIT, FAIL_EXIT_1, KILLED, OVER_MEMORY = "ok", "exit3", "exit1", "signal9", "memory"
@@ -233,6 +235,57 @@ def test_a_garbled_event_is_a_problem_of_the_poll_and_the_events_after_it_are_re
     assert problem.line.startswith("0x0 (") and not polled.more_events
     again = quiet.poll(submission, polled.offset)
     assert (again.events, again.problems, again.offset) == ([], [], polled.offset)
+
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_tracking_follows_the_log_and_reads_only_ads_that_show_the_new_events(pool_home, demo_job, monkeypatch):
+    """The runner's protocol played by hand: an event first, the ads and their mark later."""
+    clock = _Clock()
+    quiet = LocalPoolBackend(autostart=False, reconcile_interval=300, clock=clock)
+    submission = quiet.submit(spec_for(pool_home / "w", demo_job, [OK, OK, OK]))
+    workdir = Workdir(submission.workdir)
+    reads = Counter()
+    real_ads = Workdir.ads
+
+    def counted_ads(self):
+        reads["ads"] += 1
+        return real_ads(self)
+
+    monkeypatch.setattr(Workdir, "ads", counted_ads)
+    feed = Feed()
+    first = quiet.poll(submission, 0, feed=feed)  # a full read first
+    assert (len(first.ads), len(first.events), first.complete, reads["ads"]) == (3, 3, True, 1)
+
+    idle = quiet.poll(submission, first.offset, feed=feed)  # nothing new: no ad is read
+    assert (idle.ads, idle.events, idle.complete, reads["ads"]) == ([], [], False, 1)
+
+    with EventLogWriter(submission.event_log) as events:
+        events.held(submission.cluster_id, 1, reason="operator pause", code=1)
+    logged = quiet.poll(submission, idle.offset, feed=feed)  # the ads do not show the hold yet
+    assert [e.event_type for e in logged.events] == ["JOB_HELD"] and logged.ads == []
+    assert list(feed.lagging) == [1] and reads["ads"] == 1
+
+    queue = read_ads(workdir.queue_ads)
+    queue[1]["JobStatus"] = 5
+    write_ads(workdir.queue_ads, queue)
+    workdir.mark_ads(log_end(submission.event_log))  # as the runner does after writing its ads
+    shown = quiet.poll(submission, logged.offset, feed=feed)
+    assert shown.events == [] and [(ad["ProcId"], ad["JobStatus"]) for ad in shown.ads] == [(1, 5)]
+    assert feed.lagging == {} and not shown.complete
+
+    clock.now += 300  # the reconciliation reads every ad again
+    assert len(quiet.poll(submission, shown.offset, feed=feed).ads) == 3 and feed.full_polls == 2
+
+    workdir.ads_offset_file.unlink()  # an older runner's workdir: every poll reads everything
+    clock.now += 300
+    assert quiet.poll(submission, shown.offset, feed=feed).complete and feed.fallback
+    assert quiet.poll(submission, shown.offset, feed=feed).complete
 
 
 def test_act_hold_release_remove(pool_home, demo_job, wait_final):
