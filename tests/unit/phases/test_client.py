@@ -103,7 +103,7 @@ def test_a_refusal_is_not_retried_and_the_marker_is_printed(job_env, monkeypatch
     out, err = capsys.readouterr()
     marker = parse_marker(out.strip())
     assert (marker.phase, marker.state) == ("copy-out", PhaseState.STARTED) and marker.time is not None
-    assert "HTTP 401" in err and "printed the stdout marker" in err
+    assert "the API answered 401" in err and "printed the stdout marker" in err
 
 
 def test_no_server_means_every_try_then_the_marker_and_later_reports_do_not_wait(job_env, monkeypatch, capsys):
@@ -135,3 +135,24 @@ def test_without_a_job_index_it_says_so_and_prints_the_marker(job_env, monkeypat
     assert client.report("process", "started") is False
     out, err = capsys.readouterr()
     assert "--job N or set PRODOPS_JOB_INDEX" in err and parse_marker(out.strip()).phase == "process"
+
+
+def test_the_clients_notes_and_markers_are_not_read_as_the_jobs_failure(job_env, monkeypatch, capsys):
+    from prodops.triage.patterns import load_library
+    from prodops.triage.scorer import MIN_SCORE, score_line
+
+    server = _serve(monkeypatch, answers=[401, 503, 503, 503, 503])
+    try:
+        client.report("copy-out", "started", job=0)
+        client.report("copy-out", "finished", job=0, status=1)
+    finally:
+        server.close()
+    monkeypatch.setenv("PRODOPS_API_URL", server.url)  # closed now: no reply
+    client.report("process", "finished", job=0, status=2)
+    monkeypatch.delenv("PRODOPS_JOB_INDEX", raising=False)
+    client.report("process", "started")
+    out, err = capsys.readouterr()
+    notes, markers = err.splitlines(), out.splitlines()
+    assert len(notes) == len(markers) == 4
+    assert load_library().match({"stderr": notes, "stdout": markers}, None) == []
+    assert all(score_line(line) < MIN_SCORE for line in notes + markers)
