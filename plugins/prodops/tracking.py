@@ -132,6 +132,7 @@ class SubmissionTracker:
         self._misses: dict[int, int] = {}  # job -> whole-history reads in a row that did not find it
         self._feed = Feed()  # the first poll of a (new or restarted) tracker is a full one
         self._waiting: dict[Any, _Pending] = {}  # changed ads of queued jobs a bound left for later, by job
+        self._waiting_states: dict[int, tuple[_Pending, str]] = {}  # their states, read from the ads once
 
     def cycle(self) -> CycleResult:
         with connect(self.db_url) as conn:
@@ -199,18 +200,26 @@ class SubmissionTracker:
         """The changed ads this cycle maps and writes, and those that wait for the next one."""
         limit = self.max_rows
         if limit is None or len(pending) <= limit:
+            self._waiting_states = {}
             return pending, {}
         assert self._known is not None
         known = self._known
         kept: dict[Any, _Pending] = {}
         urgent: list[int] = []
         other: list[int] = []
+        cached = self._waiting_states
+        states: dict[int, tuple[_Pending, str]] = {}
         for key, item in pending.items():
-            status = item[0].get("JobStatus")
-            state = _STATE_OF_STATUS.get(status) if status.__class__ is int else None
-            if key.__class__ is not int or state is None or state in _LEFT_QUEUE:
-                kept[key] = item  # from the history (read once), or a bad ad to count now
-                continue
+            seen = cached.get(key)
+            if seen is not None and seen[0] is item:  # the same waiting ad as last cycle
+                state = seen[1]
+            else:
+                status = item[0].get("JobStatus")
+                state = _STATE_OF_STATUS.get(status) if status.__class__ is int else None
+                if key.__class__ is not int or state is None or state in _LEFT_QUEUE:
+                    kept[key] = item  # from the history (read once), or a bad ad to count now
+                    continue
+            states[key] = (item, state)
             stored = known.get(key)
             (urgent if stored is None or stored[1] != state else other).append(key)
         turn = self._turn
@@ -226,6 +235,7 @@ class SubmissionTracker:
             kept[proc] = pending.pop(proc)
         for key in kept:
             pending.pop(key, None)
+        self._waiting_states = {key: states[key] for key in pending}
         return kept, pending
 
     def _load(self, stored: dict[int, tuple[str, str]]) -> None:
