@@ -338,7 +338,8 @@ def bench_concurrent(db_url: str, n_subs: int, n_jobs: int, workdir: Path, poll_
 
     async def interval(active: list[Tracked]) -> tuple[dict[str, Any], list[Tracked]]:
         """One poll interval: every active submission's cycle at once; returns the figures and the
-        submissions the per-cycle bound left work to (they go again at once, as the trigger does)."""
+        submissions the per-cycle bound left work to (they go again at once, as the trigger does).
+        A cycle's time runs from the interval's start to its end: waiting for a thread included."""
         started = time.perf_counter()
 
         async def one(sub: Tracked) -> tuple[float, dict[str, Any]]:
@@ -348,6 +349,7 @@ def bench_concurrent(db_url: str, n_subs: int, n_jobs: int, workdir: Path, poll_
         done = await asyncio.gather(*(one(sub) for sub in active))
         behind = [sub for sub, (_, r) in zip(active, done) if r["deferred"] or r["events_behind"]]
         return {"makespan_s": round(max(t for t, _ in done), 3), "cycles_s": [round(t, 3) for t, _ in done],
+                "by_submission": {subs.index(sub): round(t, 3) for sub, (t, _) in zip(active, done)},
                 "written": sum(r["written"] for _, r in done), "behind": len(behind)}, behind
 
     async def run() -> dict[str, Any]:
@@ -601,6 +603,19 @@ def print_concurrent(c: dict[str, Any]) -> None:
     rows.append(("idle", c["idle"]))
     for label, x in rows:
         print(f"{label:34} {x['makespan_s']:8.3f} {max(x['cycles_s']):8.3f} {min(x['cycles_s']):8.3f} {x['written']:7d}")
+    print(f"\nevery submission's cycles, seconds from the interval's start ({len(c['start'])} start intervals,"
+          f" {len(c['steady'])} steady, 1 idle; '-' : caught up already)")
+    print(f"{'sub':>4}  {'start':{len(c['start']) * 7}} {'steady':{len(c['steady']) * 7}} {'idle':>6} {'worst':>7}")
+    def cell(x: dict[str, Any], index: int) -> str:
+        t = x["by_submission"].get(index)
+        return f"{t:6.3f}" if t is not None else f"{'-':>6}"
+
+    for index in range(c["submissions"]):
+        start = " ".join(cell(x, index) for x in c["start"])
+        steady_cells = " ".join(cell(x, index) for x in c["steady"])
+        times = [x["by_submission"][index] for x in [*c["start"], *c["steady"], c["idle"]]
+                 if index in x["by_submission"]]
+        print(f"{index + 1:4d}  {start} {steady_cells} {cell(c['idle'], index)} {max(times):7.3f}")
     steady = max([x["makespan_s"] for x in c["steady"]] + [c["idle"]["makespan_s"]])
     first = max(x["makespan_s"] for x in c["start"])
     print(f"worst interval while running: {steady:.3f} s (target: every submission's cycle within the {poll:g} s"
