@@ -46,3 +46,13 @@ SELECT id, workdir, event_log, num_jobs, spec -> 'job_indexes' AS job_indexes
   FROM submissions
  WHERE request_id = %(request_id)s AND stage = %(stage)s AND cluster_id IS NOT NULL
  ORDER BY attempt;
+
+-- name: attempt_phases
+-- One attempt's phases (by its stage job index: a retry's ProcId is not its job index), for its page.
+SELECT p.phase, p.state, p.status_code, p.cpu_s, p.wall_s, p.events, p.source, p.reported_at, p.received_at
+  FROM submissions s
+ CROSS JOIN LATERAL (SELECT coalesce((s.spec -> 'job_indexes' ->> %(proc_id)s::integer)::integer,
+                                     %(proc_id)s::integer) AS job_index) x
+  JOIN job_phases p ON p.submission_id = s.id AND p.job_index = x.job_index
+ WHERE s.id = %(submission_id)s
+ ORDER BY coalesce(p.reported_at, p.received_at), p.phase, p.state DESC;

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -78,3 +79,12 @@ def unfinished(rows: Iterable[PhaseRow]) -> list[PhaseRow]:
     rows = list(rows)
     finished = {r.phase for r in rows if r.state is PhaseState.FINISHED}
     return [r for r in rows if r.state is PhaseState.STARTED and r.phase not in finished]
+
+
+def attempt_phases(conn: psycopg.Connection, submission_id: int, proc_id: int) -> list[dict[str, Any]]:
+    """One attempt's phases for its page and JSON: plain values, ``open`` on a phase started and
+    never finished (where the job was when it stopped)."""
+    rows = conn.execute(q("attempt_phases"), {"submission_id": submission_id, "proc_id": proc_id}).fetchall()
+    finished = {r["phase"] for r in rows if r["state"] == PhaseState.FINISHED.value}
+    return [{**{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()},
+             "open": r["state"] == PhaseState.STARTED.value and r["phase"] not in finished} for r in rows]

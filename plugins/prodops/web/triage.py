@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 
+from prodops.phases.store import attempt_phases
 from prodops.request.views import LIVE_STATES, plain
 from prodops.store.db import q
 from prodops.triage import store
@@ -66,11 +67,13 @@ def attempt_data(conn: Any, submission_id: int, proc_id: int, lines: int) -> dic
 
 
 def attempt_record(conn: Any, submission_id: int, proc_id: int) -> dict[str, Any]:
-    """The attempt's job facts (hold, host, site, CPU, times, memory, files) and its job's chain of attempts."""
+    """The attempt's job facts (hold, host, site, CPU, times, memory, files), its job's chain of attempts
+    and the phases the job reported."""
     key = {"submission_id": submission_id, "proc_id": proc_id}
     job = conn.execute(q("attempt_job_facts"), key).fetchone()
     chain = conn.execute(q("attempt_chain"), key).fetchall()
-    return {"job": plain(job) if job else None, "chain": [plain(r) for r in chain]}
+    return {"job": plain(job) if job else None, "chain": [plain(r) for r in chain],
+            "phases": attempt_phases(conn, submission_id, proc_id)}
 
 
 TRIAGE_PARTS = {"summary": "triage_summary.html", "groups": "triage_groups.html"}

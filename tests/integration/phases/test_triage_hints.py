@@ -3,6 +3,7 @@ a strong verdict stays; a finished copy-out changes nothing."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,28 @@ def test_a_finished_copy_out_or_no_phases_leaves_the_verdict(db_url, tmp_path):
                                    posted=[(0, finished), (0, started), (1, process)])
     assert {v["category"] for v in verdicts.values()} == {"unknown"}
     assert all(v["rule"] != "phase-storage-unfinished" for v in verdicts.values())
+
+
+def test_the_attempt_page_and_its_json_show_the_phases_and_the_one_left_open(db_url, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from prodops.web.app import create_app, viewer
+
+    t0 = datetime(2026, 12, 2, 10, tzinfo=timezone.utc)
+    process = PhaseFields(phase="process", state=PhaseState.FINISHED, status=0, cpu=75.0, wall=90.0, events=1000,
+                          time=t0)
+    copy_out = PhaseFields(phase="copy-out", state=PhaseState.STARTED, time=t0 + timedelta(seconds=1))
+    made, _, _ = _failed_stage(db_url, tmp_path, stdout={}, stderr={}, posted=[(0, copy_out), (0, process)])
+    app = create_app(db_url, sync_registry=False)
+    app.dependency_overrides[viewer] = lambda: None
+    with TestClient(app) as client:
+        data = client.get(f"/api/v1/triage/attempts/{made.submission_id}/0").json()
+        page = client.get(f"/triage/attempts/{made.submission_id}/0")
+        other = client.get(f"/triage/attempts/{made.submission_id}/1").text
+    assert [(p["phase"], p["state"], p["open"], p["source"]) for p in data["phases"]] == [
+        ("process", "finished", False, "api"), ("copy-out", "started", True, "api")]
+    assert page.status_code == 200
+    section = page.text[page.text.index("<h2>Phases</h2>"):page.text.index("</table>", page.text.index("<h2>Phases"))]
+    assert "<td>copy-out</td><td>started <b>and never finished</b></td>" in section
+    assert "<td>process</td><td>finished</td><td>0</td>" in section and "<td>1000</td>" in section
+    assert "<h2>Phases</h2>" not in other  # job 1 reported nothing
