@@ -42,9 +42,9 @@ SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.st
        cur.start_at AS holding_start, prev.start_at AS rewritten_start,
        (SELECT h.observed_at FROM status_streams h WHERE h.service = x.service
          ORDER BY h.observed_at DESC LIMIT 1) AS last_head,
-       (SELECT min(o.start_at) FROM status_outages o
-         WHERE o.service = x.service AND (o.end_at IS NULL OR o.end_at >= x.t - make_interval(secs => %(gap_s)s)))
-           AS outage_from
+       least((SELECT min(o.start_at) FROM status_outages o WHERE o.service = x.service AND o.end_at IS NULL),
+             (SELECT min(o.start_at) FROM status_outages o
+               WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s))) AS outage_from
   FROM unnest(%(services)s::text[], %(times)s::timestamptz[]) AS x (service, t)
   JOIN services s ON s.name = x.service
   LEFT JOIN status_derived d ON d.service = x.service
@@ -88,9 +88,9 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
 -- for an unnest of 50 names.)
 WITH x AS MATERIALIZED (
     SELECT x.service, x.t,
-           least(x.t, (SELECT min(o.start_at) FROM status_outages o
-                        WHERE o.service = x.service
-                          AND (o.end_at IS NULL OR o.end_at >= x.t - make_interval(secs => %(gap_s)s))),
+           least(x.t, (SELECT min(o.start_at) FROM status_outages o WHERE o.service = x.service AND o.end_at IS NULL),
+                 (SELECT min(o.start_at) FROM status_outages o
+                   WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s)),
                  date_trunc('day', least(x.t, (SELECT g.start_at FROM status_segments g
                                                 WHERE g.service = x.service AND g.start_at < x.t
                                                 ORDER BY g.start_at DESC LIMIT 1)), 'UTC')) AS lo

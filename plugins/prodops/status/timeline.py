@@ -41,6 +41,8 @@ OUTAGE_STATES = frozenset({ServiceState.DOWN, ServiceState.DEGRADED})
 ALL_STREAMS = "*"
 INFERRED_STREAM = "inferred"
 """The stream of outages prodops inferred from failed jobs (see the module's rules)."""
+_RANK = {s: s.severity for s in ServiceState}
+_STATES = {s.value: s for s in ServiceState}
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class EventPoint:
     @classmethod
     def from_row(cls, r: Mapping[str, Any]) -> EventPoint:
         """From a ``status_events`` row (or a ``status_streams`` one read as such)."""
-        return cls(observed_at=r["observed_at"], state=ServiceState(r["state"]), stream=r["stream"], id=r["id"],
+        return cls(observed_at=r["observed_at"], state=_STATES.get(r["state"]) or ServiceState(r["state"]), stream=r["stream"], id=r["id"],
                    valid_until=r["valid_until"])
 
 
@@ -232,16 +234,18 @@ def _expiries(ordered: Sequence[EventPoint], stale: timedelta | None) -> list[da
 
 def _state_at(t: datetime, streams: dict[str, EventPoint], last_time: datetime | None,
               stale: timedelta | None, windows: Sequence[Window]) -> ServiceState:
-    if any(w.starts_at <= t < w.ends_at for w in windows):
-        return ServiceState.MAINTENANCE
+    for w in windows:
+        if w.starts_at <= t < w.ends_at:
+            return ServiceState.MAINTENANCE
     if last_time is None or (stale is not None and t >= last_time + stale):
         inferred = streams.get(INFERRED_STREAM)
         return worst([ServiceState.UNKNOWN, *([inferred.state] if inferred is not None else [])])
-    states = [
-        ServiceState.UNKNOWN if e.valid_until is not None and t >= e.valid_until else e.state
-        for e in streams.values()
-    ]
-    return worst(states) if states else ServiceState.UP
+    found, rank = ServiceState.UP, -1  # the worst stream (a ttl passed: unknown); none: up
+    for e in streams.values():
+        state = ServiceState.UNKNOWN if e.valid_until is not None and t >= e.valid_until else e.state
+        if _RANK[state] > rank:
+            found, rank = state, _RANK[state]
+    return found
 
 
 def outages(
