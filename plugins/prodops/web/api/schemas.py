@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
 from prodops.status.events import MAX_EVENTS_PER_PAYLOAD, MAX_TTL_S
 from prodops.status.maintenance import SEVERITIES
+from prodops.status.states import STATE_MAP, Convention
 
-Time = str | float
+Time = AwareDatetime | float
 """ISO 8601 with a zone (``2026-11-25T10:00:00Z``) or seconds since the epoch; 1970 to a year ahead."""
 TIME = "ISO 8601 with a zone (e.g. 2026-11-25T10:00:00Z) or seconds since the epoch; 1970 to a year from now."
 NAME = {"min_length": 1, "max_length": 200, "pattern": r"^[^\x00-\x1f\x7f]+$"}
@@ -33,8 +34,8 @@ class NativeEvent(_Body):
     """One status report in prodops' own JSON."""
 
     service: str = Field(..., **NAME, description="A registered service (include/services.yaml).")
-    state: str = Field(..., max_length=40, description="up, degraded, down, maintenance, unknown, or a Statuspage"
-                                                       " component status such as major_outage.")
+    state: Literal[(*STATE_MAP[Convention.NATIVE], *STATE_MAP[Convention.STATUSPAGE])] = Field(  # type: ignore[valid-type]
+        ..., description="A prodops state, or a Statuspage component status (any letter case).")
     time: Time | None = Field(None, description=f"When it was observed (default: received). {TIME}")
     id: str | None = Field(None, **NAME, description="The sender's id: the same id and time again is stored once.")
     message: str | None = Field(None, **TEXT)
