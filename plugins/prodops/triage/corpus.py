@@ -154,6 +154,8 @@ class Score:
     cause_labelled: int = 0
     action_right: int = 0
     unknown: int = 0
+    guesses: int = 0
+    guesses_right: int = 0
     confusion: Counter = field(default_factory=Counter)
     by_category: Counter = field(default_factory=Counter)
     right_by_category: Counter = field(default_factory=Counter)
@@ -166,6 +168,9 @@ class Score:
         self.by_category[want] += 1
         self.unknown += got == Category.UNKNOWN.value
         right = want == got
+        if verdict.is_guess:
+            self.guesses += 1
+            self.guesses_right += right
         self.category_right += right
         self.right_by_category[want] += right
         if case.label.get("cause_line"):
@@ -190,6 +195,7 @@ class Score:
             f"root-cause line shown  {self.share(self.cause_right, self.cause_labelled)}",
             f"retry agrees           {self.share(self.action_right)}",
             f"unknown                {self.share(self.unknown)}",
+            f"guesses (guess:<cat>)  {self.share(self.guesses)}, right {self.share(self.guesses_right, self.guesses)}",
             "confusion (rows: label, columns: verdict)",
             "  " + " " * 15 + "".join(f"{c:>16}" for c in cats),
             *("  " + f"{w:<15}" + "".join(f"{self.confusion[(w, g)]:>16}" for g in cats) for w in LABEL_CATEGORIES),
@@ -224,11 +230,16 @@ def corpus_summary(cases: Iterable[Case]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m prodops.triage.corpus", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["freeze", "eval"])
-    parser.add_argument("--misses", choices=[TRAIN, TEST, "both"], default=TEST,
+    parser.add_argument("--misses", choices=[TRAIN, TEST, "both", "none"], default=TEST,
                         help="which split's misses to list (default: test)")
-    parser.add_argument("--only", choices=[TRAIN, TEST],
-                        help="score one split only (rule writers: --only train, so test stays unseen)")
+    parser.add_argument("--only", "--split", dest="only", choices=[TRAIN, TEST],
+                        help="score one split only (rule writers: --split train, so test stays unseen)")
+    parser.add_argument("--no-test-misses", action="store_true",
+                        help="never list a test miss, whatever --misses says (rule writers: train misses and the"
+                             " test aggregate only)")
     args = parser.parse_args(argv)
+    if args.no_test_misses and args.misses != TRAIN:
+        args.misses = TRAIN if args.misses == "both" else "none"
     if args.command == "freeze":
         added = freeze()
         print(f"froze {len(added)} new case(s): {', '.join(added) or '-'}")
