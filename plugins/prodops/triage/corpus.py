@@ -135,8 +135,9 @@ def case_input(case: Case, proc: int = 0) -> tuple[JobFacts, JobTail]:
 
 
 def retry_would_help(verdict: Verdict) -> bool:
-    """What triage's verdict says of resubmitting the job unchanged."""
-    return bool(verdict.retryable) and not verdict.resource
+    """What triage's verdict says of resubmitting the job unchanged: a guess is not resubmitted (the
+    policy leaves it for a person unless ``max_guess_retries`` says otherwise; 0 by default)."""
+    return bool(verdict.retryable) and not verdict.resource and not verdict.is_guess
 
 
 def cause_in_evidence(case: Case, verdict: Verdict) -> bool:

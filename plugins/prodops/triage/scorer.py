@@ -194,8 +194,11 @@ Written from the tools' own vocabulary (storage clients, batch systems, compiler
 not fitted to the corpus; a line takes, per category, the sum of the kinds it uses."""
 GUESS_LINE_WEIGHTS = (1.0, 0.5, 0.33)
 """How much the best, second and third probable cause lines count."""
-MIN_GUESS = 2.0
-"""A category needs this much (and more than any other) to be guessed: one strong word in the best line."""
+MIN_GUESS = 1.0
+"""A category needs this much (and more than any other) to be guessed: one word of it in the best line.
+Chosen on the train split alone, the guess standing on its own over every train case (no rule):
+1.0 guesses 69% of them, 76% right; 2.0 guesses 37%, 80% right (2.5: 16%, 89%). Set after the
+test aggregate with 2.0 had been seen (71.1% category, 18.9% unknown): said so in the README."""
 GUESS_CONFIDENCE = 0.3
 
 _GUESS = {cat: tuple((re.compile(rx), w) for rx, w in kinds) for cat, kinds in GUESS_VOCABULARY.items()}
