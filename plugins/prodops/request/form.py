@@ -187,7 +187,7 @@ def validate_request(conf: Mapping[str, Any], templates: Mapping[str, WorkflowTe
             errors["n_jobs"] = "give an input dataset or a number of jobs"
         elif values["input_dataset"] and values["n_jobs"]:
             errors["input_dataset"] = "give an input dataset or a number of jobs, not both"
-    template = templates.get(values["workflow"])
+    template = templates.get(values["workflow"]) if "workflow" not in errors else None  # a list is no key
     if template is not None and "workflow_options" not in errors:
         errors.update(template.options_errors(values["workflow_options"]))
     if template is not None and not ({"input_dataset", "n_jobs"} & set(errors)):
