@@ -168,7 +168,7 @@ def segments(
     ordered = sorted(events, key=lambda e: (e.observed_at, e.id))
     stale = timedelta(seconds=stale_after_s) if stale_after_s else None
     cuts = {start, end}
-    for e in ordered:
+    for e in _changes(ordered, stale):
         if start < e.observed_at < end:
             cuts.add(e.observed_at)
     for t in _expiries(ordered, stale):
@@ -206,6 +206,30 @@ def segments(
             out[-1] = Segment(out[-1].start, b, state)
         else:
             out.append(Segment(a, b, state))
+    return out
+
+
+def _changes(ordered: Sequence[EventPoint], stale: timedelta | None) -> list[EventPoint]:
+    """The events that can change the state, less repeats: a report of the state its stream already
+    holds (still valid, the service not stale) cuts nothing; it only moves the expiry and stale
+    clocks, whose deadlines :func:`_expiries` gives. Overrides and inferred events always count."""
+    out: list[EventPoint] = []
+    holding: dict[str, EventPoint] = {}  # each monitoring stream's last event since the last override
+    last_report: datetime | None = None
+    for e in ordered:
+        if e.stream in (ALL_STREAMS, INFERRED_STREAM):
+            out.append(e)
+            if e.stream == ALL_STREAMS:
+                holding.clear()
+        else:
+            p = holding.get(e.stream)
+            if not (p is not None and p.state is e.state and (p.valid_until is None or p.valid_until > e.observed_at)
+                    and (e.valid_until is None or e.valid_until > e.observed_at)
+                    and (stale is None or (last_report is not None and last_report + stale > e.observed_at))):
+                out.append(e)
+            holding[e.stream] = e
+        if e.stream != INFERRED_STREAM:
+            last_report = e.observed_at
     return out
 
 

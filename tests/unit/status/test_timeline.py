@@ -178,9 +178,10 @@ _event = st.tuples(st.integers(0, 300), st.sampled_from(list(S)), _stream, st.on
 @settings(max_examples=300, deadline=None)
 @given(evs=st.lists(_event, max_size=25), stale=st.sampled_from([None, 15, 45]),
        window=st.one_of(st.none(), st.tuples(st.integers(-20, 300), st.integers(1, 90))))
-def test_skipped_expiries_cut_nothing_every_deadline_would_have_cut(evs, stale, window):
-    """segments() leaves out ttl and staleness deadlines a later event makes moot: the timeline equals
-    the one read piece by piece between every event time, expiry, staleness deadline and window edge."""
+def test_skipped_expiries_and_repeats_cut_nothing_every_point_would_have_cut(evs, stale, window):
+    """segments() leaves out ttl and staleness deadlines a later event makes moot, and reports that
+    repeat their stream's state: the timeline equals the one read piece by piece between every event
+    time, expiry, staleness deadline and window edge."""
     points = [EventPoint(at(m), state, stream, i + 1, at(m + ttl) if ttl else None)
               for i, (m, state, stream, ttl) in enumerate(evs)]
     wins = [Window(at(window[0]), at(window[0] + window[1]))] if window else []
