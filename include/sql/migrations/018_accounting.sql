@@ -94,10 +94,9 @@ CREATE TABLE IF NOT EXISTS accounting_attempts (
     PRIMARY KEY (submission_id, proc_id)
 );
 
-CREATE INDEX IF NOT EXISTS accounting_attempts_rollup_key
-    ON accounting_attempts (request_id, stage, site, cpu_model, subnet, time_window, day);
-CREATE INDEX IF NOT EXISTS accounting_attempts_daily_key
-    ON accounting_attempts (experiment, campaign, stage, site, cpu_model, time_window, day);
+-- A run sums again a changed stage's rollup rows, and the daily rows of the days it touched.
+CREATE INDEX IF NOT EXISTS accounting_attempts_stage ON accounting_attempts (request_id, stage);
+CREATE INDEX IF NOT EXISTS accounting_attempts_slice ON accounting_attempts (experiment, campaign, stage, day);
 
 CREATE TABLE IF NOT EXISTS accounting_rollup (
     request_id           bigint NOT NULL,

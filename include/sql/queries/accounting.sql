@@ -21,35 +21,47 @@ SELECT s.request_id, s.stage, coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::
 -- name: accounting_changed_summary
 SELECT count(*) AS changed, max(updated_at) AS newest FROM accounting_changed;
 
+-- name: accounting_changed_jobs
+-- The jobs (and their stages) whose attempts are accounted again, with statistics for the planner.
+CREATE TEMP TABLE accounting_jobs ON COMMIT DROP AS
+SELECT DISTINCT request_id, stage, job_index FROM accounting_changed;
+ANALYZE accounting_jobs;
+
 -- name: accounting_fresh
 -- Every attempt of the jobs that changed, with its key and figures as docs/accounting.md
 -- defines them. `latest`: the job's newest production attempt (a debug rerun never is one);
--- `debug`: its submission is a debug rerun (its spec has a `debug` entry).
+-- `debug`: its submission is a debug rerun (its spec has a `debug` entry). The window runs
+-- over whole stages first, then keeps the changed jobs.
 CREATE TEMP TABLE accounting_fresh ON COMMIT DROP AS
-WITH jobs AS (
-    SELECT DISTINCT request_id, stage, job_index FROM accounting_changed
-), stage_attempts AS (
-    SELECT j.*, s.request_id, s.stage, s.attempt,
+WITH stage_attempts AS MATERIALIZED (
+    SELECT j.submission_id, j.proc_id, j.outcome, j.completion_date, j.entered_current_status, j.updated_at,
+           j.site, j.cpu_model, j.worker_ip, j.time_window, j.remote_wall_clock_time, j.remote_user_cpu,
+           j.remote_sys_cpu, j.memory_usage_mb, j.request_memory_mb, j.disk_usage_kb, j.request_disk_kb,
+           j.files_in_count, j.files_in_bytes, j.bytes_recvd, j.files_out_count, j.files_out_bytes, j.bytes_sent,
+           -- CommittedTime: the wall time of the run whose work was kept (HTCondor); else the
+           -- last run's; else all of it (no eviction known)
+           coalesce(CASE WHEN jsonb_typeof(j.ad -> 'CommittedTime') = 'number' THEN (j.ad ->> 'CommittedTime')::float8 END,
+                    CASE WHEN jsonb_typeof(j.ad -> 'LastRemoteWallClockTime') = 'number'
+                         THEN (j.ad ->> 'LastRemoteWallClockTime')::float8 END,
+                    j.remote_wall_clock_time, 0) AS committed,
+           s.request_id, s.stage, s.attempt,
            coalesce(jsonb_typeof(s.spec -> 'debug'), 'null') <> 'null' AS debug,
            coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::integer, j.proc_id) AS job_index
-      FROM submissions s JOIN job_attempts j ON j.submission_id = s.id
-     WHERE (s.request_id, s.stage) IN (SELECT DISTINCT request_id, stage FROM jobs)
-), judged AS (
+      FROM (SELECT DISTINCT request_id, stage FROM accounting_jobs) st
+      JOIN submissions s ON s.request_id = st.request_id AND s.stage = st.stage
+      JOIN job_attempts j ON j.submission_id = s.id
+), windowed AS MATERIALIZED (
     SELECT a.*,
            NOT a.debug AND a.attempt IS NOT DISTINCT FROM
                max(a.attempt) FILTER (WHERE NOT a.debug) OVER (PARTITION BY a.request_id, a.stage, a.job_index)
                AS latest
-      FROM stage_attempts a JOIN jobs USING (request_id, stage, job_index)
+      FROM stage_attempts a
+), judged AS (
+    SELECT w.* FROM windowed w JOIN accounting_jobs USING (request_id, stage, job_index)
 ), figured AS (
     SELECT t.*,
            accounting_waste_cause(t.outcome, t.latest, t.debug) AS cause,
            coalesce(t.remote_wall_clock_time, 0) AS wall,
-           -- CommittedTime: the wall time of the run whose work was kept (HTCondor); else the
-           -- last run's, else all of it (no eviction known)
-           coalesce(CASE WHEN jsonb_typeof(t.ad -> 'CommittedTime') = 'number' THEN (t.ad ->> 'CommittedTime')::float8 END,
-                    CASE WHEN jsonb_typeof(t.ad -> 'LastRemoteWallClockTime') = 'number'
-                         THEN (t.ad ->> 'LastRemoteWallClockTime')::float8 END,
-                    t.remote_wall_clock_time, 0) AS committed,
            t.memory_usage_mb IS NOT NULL AND t.request_memory_mb IS NOT NULL AS memory_known,
            t.disk_usage_kb IS NOT NULL AND t.request_disk_kb IS NOT NULL AS disk_known
       FROM judged t
@@ -92,15 +104,17 @@ SELECT f.submission_id, f.proc_id, f.outcome <> 'unfinished' AS ended,
        CASE WHEN f.cause IS NULL AND f.outcome <> 'unfinished' THEN greatest(f.wall - f.committed, 0) ELSE 0 END
            AS wasted_evicted_s
   FROM figured f JOIN requests r ON r.id = f.request_id;
+ANALYZE accounting_fresh;
 
--- name: accounting_keys
--- The rollup rows to sum again: where the attempts counted before, and where they count now.
-CREATE TEMP TABLE accounting_keys ON COMMIT DROP AS
-SELECT a.request_id, a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.day
+-- name: accounting_slices
+-- The daily rows to sum again: each experiment, campaign, stage and day the changed attempts
+-- counted in before or count in now. (A rollup row is summed again with its whole stage.)
+CREATE TEMP TABLE accounting_slices ON COMMIT DROP AS
+SELECT a.experiment, a.campaign, a.stage, a.day
   FROM accounting_attempts a JOIN accounting_fresh f USING (submission_id, proc_id)
 UNION
-SELECT request_id, experiment, campaign, stage, site, cpu_model, subnet, time_window, day
-  FROM accounting_fresh WHERE ended;
+SELECT experiment, campaign, stage, day FROM accounting_fresh WHERE ended;
+ANALYZE accounting_slices;
 
 -- name: accounting_forget
 DELETE FROM accounting_attempts a USING accounting_fresh f
@@ -121,10 +135,9 @@ SELECT submission_id, proc_id, request_id, experiment, campaign, stage, site, cp
   FROM accounting_fresh WHERE ended;
 
 -- name: accounting_rollup_clear
-DELETE FROM accounting_rollup r USING (SELECT DISTINCT request_id, stage, site, cpu_model, subnet, time_window, day
-                                         FROM accounting_keys) k
- WHERE (r.request_id, r.stage, r.site, r.cpu_model, r.subnet, r.time_window, r.day)
-     = (k.request_id, k.stage, k.site, k.cpu_model, k.subnet, k.time_window, k.day);
+-- The rollup rows of the changed jobs' stages (the ledger holds what they are summed from).
+DELETE FROM accounting_rollup r USING (SELECT DISTINCT request_id, stage FROM accounting_jobs) st
+ WHERE r.request_id = st.request_id AND r.stage = st.stage;
 
 -- name: accounting_rollup_sum
 INSERT INTO accounting_rollup
@@ -136,16 +149,12 @@ SELECT a.request_id, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.da
        sum(a.wasted_failed_s), sum(a.wasted_killed_s), sum(a.wasted_held_s), sum(a.wasted_removed_s),
        sum(a.wasted_retried_away_s), sum(a.wasted_debug_rerun_s), sum(a.wasted_evicted_s)
   FROM accounting_attempts a
-  JOIN (SELECT DISTINCT request_id, stage, site, cpu_model, subnet, time_window, day FROM accounting_keys) k
-    ON (a.request_id, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.day)
-     = (k.request_id, k.stage, k.site, k.cpu_model, k.subnet, k.time_window, k.day)
+  JOIN (SELECT DISTINCT request_id, stage FROM accounting_jobs) st ON a.request_id = st.request_id AND a.stage = st.stage
  GROUP BY a.request_id, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.day;
 
 -- name: accounting_daily_clear
-DELETE FROM accounting_daily d USING (SELECT DISTINCT experiment, campaign, stage, site, cpu_model, time_window, day
-                                        FROM accounting_keys) k
- WHERE (d.experiment, d.campaign, d.stage, d.site, d.cpu_model, d.time_window, d.day)
-     = (k.experiment, k.campaign, k.stage, k.site, k.cpu_model, k.time_window, k.day);
+DELETE FROM accounting_daily d USING accounting_slices k
+ WHERE (d.experiment, d.campaign, d.stage, d.day) = (k.experiment, k.campaign, k.stage, k.day);
 
 -- name: accounting_daily_sum
 INSERT INTO accounting_daily
@@ -157,14 +166,12 @@ SELECT a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.
        sum(a.wasted_failed_s), sum(a.wasted_killed_s), sum(a.wasted_held_s), sum(a.wasted_removed_s),
        sum(a.wasted_retried_away_s), sum(a.wasted_debug_rerun_s), sum(a.wasted_evicted_s)
   FROM accounting_attempts a
-  JOIN (SELECT DISTINCT experiment, campaign, stage, site, cpu_model, time_window, day FROM accounting_keys) k
-    ON (a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.day)
-     = (k.experiment, k.campaign, k.stage, k.site, k.cpu_model, k.time_window, k.day)
+  JOIN accounting_slices k ON (a.experiment, a.campaign, a.stage, a.day) = (k.experiment, k.campaign, k.stage, k.day)
  GROUP BY a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.day;
 
 -- name: accounting_cleanup
 -- The run's temporary tables go with its transaction, or here when it ran inside a caller's.
-DROP TABLE IF EXISTS accounting_changed, accounting_fresh, accounting_keys;
+DROP TABLE IF EXISTS accounting_changed, accounting_jobs, accounting_fresh, accounting_slices;
 
 -- name: accounting_advance
 -- The cursor never moves back (a run that saw nothing new keeps it).

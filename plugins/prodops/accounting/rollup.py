@@ -2,14 +2,15 @@
 
 Each ended attempt has one ledger row (``accounting_attempts``: its key and figures as they are
 now); a run rewrites the ledger rows of the jobs whose attempts changed since the cursor (less
-an overlap, for transactions that committed late), then sums again only the rollup rows those
-attempts counted in before or count in now. A rerun, an overlap, or two runs over the same
+an overlap, for transactions that committed late), then sums again from the ledger the rollup rows
+of their stages and the daily rows of the days they counted in before or count in now. A rerun, an overlap, or two runs over the same
 attempts therefore write the same figures: nothing counts twice, nothing is lost.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,8 +24,9 @@ OVERLAP = timedelta(minutes=10)
 """How far before the cursor a run looks again: longer than any tracking transaction."""
 
 _STEPS = (
+    "accounting_changed_jobs",
     "accounting_fresh",
-    "accounting_keys",
+    "accounting_slices",
     "accounting_forget",
     "accounting_record",
     "accounting_rollup_clear",
@@ -70,7 +72,9 @@ def roll_up(conn: psycopg.Connection, *, overlap: timedelta = OVERLAP) -> Rollup
         counts: dict[str, int] = {}
         if changed["changed"]:
             for step in _STEPS:
+                started = time.perf_counter()
                 counts[step] = conn.execute(q(step)).rowcount
+                log.debug("%s: %d rows in %.3f s", step, counts[step], time.perf_counter() - started)
         conn.execute(q("accounting_cleanup"))
         conn.execute(q("accounting_advance"), {"newest": changed["newest"]})
         newest = conn.execute(q("accounting_cursor")).fetchone()["updated_at"]
