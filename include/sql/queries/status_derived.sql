@@ -225,16 +225,19 @@ SELECT service, day, up_s, degraded_s, down_s, maintenance_s
 
 -- name: derived_outages_recent
 -- Each service's latest outages touching [start, end), newest first, at most `limit` each, with how
--- many touch it in all (in_range).
-SELECT o.*, n.in_range
-  FROM unnest(%(services)s::text[]) AS x (service)
-  JOIN LATERAL (SELECT * FROM status_outages o
-                 WHERE o.service = x.service AND o.start_at < %(end)s
-                   AND (o.end_at IS NULL OR o.end_at > %(start)s)
-                 ORDER BY o.start_at DESC LIMIT %(limit)s) o ON true
-  CROSS JOIN LATERAL (SELECT count(*) AS in_range FROM status_outages c
-                       WHERE c.service = x.service AND c.start_at < %(end)s
-                         AND (c.end_at IS NULL OR c.end_at > %(start)s)) n
+-- many touch it in all (in_range, counted once a service by the (service, end_at) index).
+WITH x AS MATERIALIZED (
+    SELECT x.service,
+           (SELECT count(*) FROM status_outages c
+             WHERE c.service = x.service AND c.end_at > %(start)s AND c.start_at < %(end)s)
+         + (SELECT count(*) FROM status_outages c
+             WHERE c.service = x.service AND c.end_at IS NULL AND c.start_at < %(end)s) AS in_range
+      FROM unnest(%(services)s::text[]) AS x (service))
+SELECT o.*, x.in_range
+  FROM x JOIN LATERAL (SELECT * FROM status_outages o
+                        WHERE o.service = x.service AND o.start_at < %(end)s
+                          AND (o.end_at IS NULL OR o.end_at > %(start)s)
+                        ORDER BY o.start_at DESC LIMIT %(limit)s) o ON true
  ORDER BY o.service, o.start_at DESC;
 
 -- name: derived_outages_overlapping
