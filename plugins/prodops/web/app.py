@@ -22,17 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from prodops.status import tokens
-from prodops.status.board import board as board_data
 from prodops.status.events import PayloadInvalid, _dotted
 from prodops.status.registry import RegistryInvalid, sync_file
 from prodops.web.api.access import Writer
@@ -192,6 +190,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
         """Maintenance windows and announcements: a feeder token, or a person with operator rights."""
         return await feeder(request) or await operator(request)
 
+    from prodops.web.api.board import board_router
     from prodops.web.api.notices import notices_router
     from prodops.web.api.reports import reports_router
     from prodops.web.api.tokens import tokens_router
@@ -202,6 +201,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     from prodops.web.triage import triage_router
 
     routers = [
+        board_router(pool, viewer),
         reports_router(pool, writer),
         notices_router(pool, steward),
         tokens_router(pool, token_admin),
@@ -217,16 +217,6 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     app.add_middleware(RefuseControlCharacters)
     document_bodies(app)
 
-    @app.get("/api/v1/board", summary="Everything the board shows", dependencies=[Depends(viewer)])
-    def get_board() -> dict[str, Any]:
-        return _board(pool)
-
-    @app.get("/", response_class=HTMLResponse, summary="The service board page", dependencies=[Depends(viewer)])
-    def page() -> HTMLResponse:
-        from prodops.web.render import render_board
-
-        return HTMLResponse(render_board(_board(pool)))
-
     return app
 
 
@@ -235,10 +225,3 @@ def _access_for(pool: ConnectionPool, token: str) -> tokens.FeederAccess | None:
         access = tokens.access_for(conn, token)
         conn.commit()
     return access
-
-
-def _board(pool: ConnectionPool) -> dict[str, Any]:
-    from prodops.workflows import load_templates
-
-    with pool.connection() as conn:
-        return board_data(conn, datetime.now(timezone.utc), {n: t.services for n, t in load_templates().items()})
