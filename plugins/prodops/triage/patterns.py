@@ -31,7 +31,6 @@ import functools
 import logging
 import re
 from bisect import bisect_right
-from itertools import accumulate
 import re._constants as sre_c
 import re._parser as sre_parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -118,6 +117,8 @@ class Library:
     """Line shapes known to hold no keyword (without Hyperscan): skipped with one set lookup."""
     _literals: LiteralSet = field(default_factory=lambda: LiteralSet(()), repr=False)
     """Every keyword, found in a whole batch's shapes with one scan."""
+    _by_literal: list[tuple[Pattern, ...]] = field(default_factory=list, repr=False)
+    _by_ids: dict[tuple[int, ...], tuple[Pattern, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         words: dict[str, list[Pattern]] = {}
@@ -132,6 +133,9 @@ class Library:
         self._by_keyword = closure
         self._prefilter = re.compile(_trie(sorted(words)).encode()) if words else None
         self._literals = LiteralSet(list(closure))
+        self._by_literal = [closure[k] for k in self._literals.literals]
+        self._by_ids = {}
+        """Candidates of a line by the keywords found in it (a few hundred distinct sets at most)."""
 
     def by_id(self) -> dict[str, Pattern]:
         return {p.id: p for p in self.patterns}
@@ -189,9 +193,14 @@ class Library:
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
         for segment, index, shape in self._keyword_lines(blocks):
-            candidates = cache.get(shape)
-            if candidates is None:
-                candidates = cache[shape] = self._candidates(shape)
+            if isinstance(shape, tuple):  # the keywords Hyperscan found in the line, in order
+                candidates = self._by_ids.get(shape)
+                if candidates is None:
+                    candidates = self._by_ids[shape] = self._of_literals(shape)
+            else:
+                candidates = cache.get(shape)
+                if candidates is None:
+                    candidates = cache[shape] = self._candidates(shape)
             if not candidates:
                 continue
             job, stream, source = segments[segment]
@@ -204,33 +213,48 @@ class Library:
             matches.sort(key=Match.rank)
         return found
 
-    def _keyword_lines(self, blocks: Sequence[bytes]) -> Iterator[tuple[int, int, bytes]]:
-        """(block, line index, shape) of every line whose shape may hold a keyword, in order.
+    def _of_literals(self, ids: tuple[int, ...]) -> tuple[Pattern, ...]:
+        """The patterns of the keywords found in a line, in the order the keywords end in it (as the
+        trie finds them: patterns of equal rank keep that order)."""
+        found: dict[Pattern, None] = {}
+        for i in ids:
+            for p in self._by_literal[i]:
+                found[p] = None
+        return tuple(found)
 
-        With Hyperscan, one scan of the batch's shapes finds every keyword and only those lines
-        are cut out; without it, the shapes are split into lines and each distinct shape is
-        searched once (the trie), which slows down as the library grows.
+    def _keyword_lines(self, blocks: Sequence[bytes]) -> Iterator[tuple[int, int, Any]]:
+        """(block, line index, what was found) of every line that may hold a keyword, in order.
+
+        With Hyperscan, one vectored scan of the batch's shapes (each block shaped on its own, the
+        blocks not joined: a copy of the whole batch saved) finds every keyword: what was found is
+        the keywords of the line, in the order they end in it (their patterns are the line's
+        candidates). Without Hyperscan, the shapes are split into lines and each distinct shape is
+        searched once (the trie), which slows down as the library grows; what was found is then the
+        shape.
         """
         if self._literals.engine is None:
             yield from self._keyword_lines_by_shape(blocks)
             return
+        block, index, counted = -1, -1, 0
+        ids: dict[int, None] | None = None
+        data = b""
         shaped = [b.translate(_LOWER, _DIGITS) for b in blocks]
-        starts = list(accumulate((len(b) + 1 for b in shaped[:-1]), initial=0))
-        buf = b"\n".join(shaped)
-        line_end, segment, counted, index = -1, -1, 0, 0
-        for end, _ in self._literals.hits(buf):
-            if end <= line_end:
-                continue  # another keyword of the line just given
-            first = buf.rfind(b"\n", 0, end - 1) + 1
-            line_end = buf.find(b"\n", end - 1)
-            if line_end < 0:
-                line_end = len(buf)
-            at = bisect_right(starts, first) - 1
-            if at != segment:
-                segment, counted, index = at, starts[at], 0
-            index += buf.count(b"\n", counted, first)
-            counted = first
-            yield segment, index, buf[first:line_end]
+        for at, end, literal in self._literals.block_hits(shaped):
+            if at != block:
+                if ids is not None:
+                    yield block, index, tuple(ids)
+                block, data = at, shaped[at]
+                index, counted, ids = data.count(b"\n", 0, end - 1), end - 1, {literal: None}
+                continue
+            line = index + data.count(b"\n", counted, end - 1)
+            counted = end - 1
+            if line != index:
+                yield block, index, tuple(ids)
+                index, ids = line, {literal: None}
+            else:
+                ids[literal] = None
+        if ids is not None:
+            yield block, index, tuple(ids)
 
     def _keyword_lines_by_shape(self, blocks: Sequence[bytes]) -> Iterator[tuple[int, int, bytes]]:
         shapes = b"\n".join(blocks).translate(_LOWER, _DIGITS).split(b"\n")

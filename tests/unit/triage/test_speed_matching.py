@@ -137,3 +137,10 @@ def test_a_tail_searched_in_its_bytes_gives_what_its_decoded_lines_give(raw):
     assert fresh().holding(*needles) == [i for i, line in enumerate(decoded) if any(n in line for n in needles)]
     assert [fresh().line(i) for i in range(len(decoded))] == decoded
     assert fresh().last_lines(3) == list(enumerate(decoded))[max(0, len(decoded) - 3):]
+
+
+@pytest.mark.skipif(literals.hyperscan is None, reason="Hyperscan is not installed")
+def test_blocks_are_scanned_as_one_stream_without_a_false_hit_across_them():
+    found = literals.LiteralSet([b"abc"])
+    assert found.in_blocks([b"xab", b"cx", b"", b"abc"]) == [set(), set(), set(), {0}]  # "ab" + "c" is no hit
+    assert found.block_hits([b"xab", b"", b"abc"]) == [(2, 3, 0)]
