@@ -74,7 +74,8 @@ SELECT x.service, h.event_id, h.observed_at, h.state, h.stream, h.valid_until
 UNION ALL
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
   FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
-  JOIN status_streams st ON st.service = x.service AND st.observed_at >= x.t
+  JOIN LATERAL (SELECT st.stream FROM status_streams st
+                 WHERE st.service = x.service AND st.observed_at >= x.t OFFSET 0) st ON true
   JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
                  WHERE e.service = x.service AND e.stream = st.stream AND e.observed_at < x.t
                  ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) e ON true;
