@@ -13,8 +13,12 @@ in the transaction that stores them, so reads never replay history:
 A change at time ``t`` re-derives the service from ``t`` on: the state each stream carries into
 ``t`` (its last event before it) plus the events from ``t``, through :func:`timeline.segments`,
 stitched onto the stored segments before ``t``; outages from the first one that ends within a
-flapping gap of ``t``; days from ``t``'s day. Events in order cost only themselves; a late event
-costs the span since it. Repeated events are not stored, so they change nothing. A service never
+flapping gap of ``t``; days from ``t``'s day. Events in order cost only themselves: when every
+stream's head is older than ``t`` (the heads move only after the derivation read them), the state
+carried in is the heads and the events from ``t`` are the batch's own, so nothing is read back
+from ``status_events``; the lock and every read go to the server in one pipeline, the writes in
+another. A late event costs the span since it. Repeated events are not stored, so they change
+nothing. A service never
 derived (or derived with another ``stale_after_s``) is derived from its first event:
 :func:`rebuild` is that, on request, and the incremental rows must equal it (the property test).
 
