@@ -198,6 +198,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     from prodops.web.outages import outages_router
     from prodops.web.phases import phases_router
     from prodops.web.requests import requests_router
+    from prodops.web.stats import stats_router
     from prodops.web.triage import triage_router
 
     routers = [
@@ -209,6 +210,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
         triage_router(pool, viewer),
         inferred_router(pool, person, _unprocessable),
         outages_router(pool, viewer),
+        stats_router(pool, viewer),
         phases_router(pool),  # jobs post with their submission's token, no Airflow login
     ]
     for router in routers:

@@ -1,0 +1,221 @@
+"""The stats page (``/stats``) and its JSON twin (``/api/v1/stats``): where the grid hours went.
+
+Failure rate and cpu efficiency by site, by CPU model and by time-of-day window, wasted hours
+by cause and cpu/wall hours per stage, from the accounting rollup (prodops.accounting.stats),
+filtered by experiment, campaign and the days the attempts ended. Charts are drawn as the other
+pages' are (prodops.web.charts: pygal SVG as ``data:`` images, each with its sentence and a
+table of its figures). Mounted with ``app.include_router(stats_router(pool, viewer))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Any
+
+import pygal
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from prodops.accounting.definitions import WasteCause
+from prodops.accounting.stats import Breakdown, Stats, StatsFilter, stats
+from prodops.web.charts import Chart, _data_uri, _style
+
+DEFAULT_DAYS = 30
+"""Without dates the page shows the attempts that ended in the last 30 days (UTC), today included."""
+MAX_DAYS = 400
+MAX_BARS = 15
+"""A chart draws the 15 sites or CPU models that used the most wall time; the tables list all."""
+
+DIMENSION_TITLES = {"site": "site", "cpu_model": "CPU model", "time_window": "time window (the site's local time)"}
+CAUSE_COLOURS = {
+    WasteCause.FAILED.value: "#c62828",
+    WasteCause.KILLED.value: "#7b1fa2",
+    WasteCause.HELD.value: "#8a5a00",
+    WasteCause.REMOVED.value: "#5f6b7a",
+    WasteCause.RETRIED_AWAY.value: "#1e63c4",
+    WasteCause.DEBUG_RERUN.value: "#00695c",
+    WasteCause.EVICTED.value: "#ad1457",
+}
+
+
+class StatsQuery(BaseModel):
+    """The page's filters, each optional: an experiment, a campaign, and the days attempts ended (UTC)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str | None = Field(None, max_length=64, description="Only this experiment's requests.")
+    campaign: str | None = Field(None, max_length=128, description="Only this campaign's requests.")
+    day_from: date | None = Field(
+        None, description=f"Attempts that ended on or after this day (default: {DEFAULT_DAYS} days before day_to)."
+    )
+    day_to: date | None = Field(None, description="Attempts that ended on or before this day (default: today, UTC).")
+
+    @field_validator("experiment", "campaign", "day_from", "day_to", mode="before")
+    @classmethod
+    def _empty_means_any(cls, value: Any) -> Any:
+        """The page's form sends every field; an empty one filters nothing."""
+        return None if value == "" else value
+
+    @field_validator("day_to")
+    @classmethod
+    def _after_day_from(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("day_from")
+        if value is not None and start is not None:
+            if value < start:
+                raise ValueError(f"day_to {value} is before day_from {start}: give day_to on or after day_from")
+            if (value - start).days >= MAX_DAYS:
+                raise ValueError(f"day_from to day_to spans more than {MAX_DAYS} days: choose a shorter range")
+        return value
+
+    def to_filter(self, today: date) -> StatsFilter:
+        day_to = self.day_to or today
+        day_from = self.day_from or min(day_to, today) - timedelta(days=DEFAULT_DAYS - 1)
+        return StatsFilter(day_from=day_from, day_to=day_to, experiment=self.experiment, campaign=self.campaign)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def rate_chart(dimension: str, rows: Sequence[Breakdown]) -> Chart | None:
+    """Failure rate and cpu efficiency (both %) of each site, CPU model or time window."""
+    drawn = (
+        [b for b in rows if b.attempts][:MAX_BARS] if dimension != "time_window" else [b for b in rows if b.attempts]
+    )
+    if not drawn:
+        return None
+    title = DIMENSION_TITLES[dimension]
+    chart = pygal.HorizontalBar(
+        js=[],
+        width=720,
+        height=110 + 46 * len(drawn),
+        explicit_size=False,
+        disable_xml_declaration=True,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=2,
+        print_values=False,
+        range=(0, 100),
+        truncate_label=40,
+        title=f"Failure rate and cpu efficiency by {title}",
+        value_formatter=lambda v: f"{v:.0f} %",
+        style=_style(("#c62828", "#1b7a43")),
+        margin=12,
+    )
+    chart.x_labels = [b.value for b in drawn]
+    chart.add("failure rate", [_pct(b.failure_rate) for b in drawn])
+    chart.add("cpu efficiency", [_pct(b.cpu_efficiency) for b in drawn])
+    words = "; ".join(
+        f"{b.value}: {_percent(b.failure_rate)} failed, cpu efficiency {_percent(b.cpu_efficiency)}" for b in drawn
+    )
+    return Chart(_data_uri(chart), f"Bar chart of failure rate and cpu efficiency by {title}: {words}.")
+
+
+def wasted_chart(total: Breakdown) -> Chart | None:
+    """Wasted wall hours by cause, one bar each."""
+    causes = [(c, h / 3600) for c, h in total.wasted_by_cause.items() if h > 0]
+    if not causes:
+        return None
+    chart = pygal.HorizontalBar(
+        js=[],
+        width=720,
+        height=70 + 42 * len(causes),
+        explicit_size=False,
+        disable_xml_declaration=True,
+        show_legend=False,
+        print_values=True,
+        title="Wasted wall hours by cause",
+        value_formatter=lambda v: f"{v:,.1f} h",
+        style=_style((CAUSE_COLOURS[causes[0][0]],)),
+        margin=12,
+    )
+    chart.x_labels = [c.replace("_", " ") for c, _ in causes]
+    chart.add("wasted hours", [{"value": h, "color": CAUSE_COLOURS[c]} for c, h in causes])
+    return Chart(
+        _data_uri(chart),
+        "Bar chart of wasted wall hours by cause: "
+        + ", ".join(f"{c.replace('_', ' ')} {h:,.1f} h" for c, h in causes)
+        + ".",
+    )
+
+
+def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
+    """CPU hours beside wall hours of each stage."""
+    drawn = [b for b in rows if b.wall_s or b.cpu_s]
+    if not drawn:
+        return None
+    chart = pygal.Bar(
+        js=[],
+        width=720,
+        height=320,
+        explicit_size=False,
+        disable_xml_declaration=True,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=2,
+        print_values=False,
+        title="CPU and wall hours per stage",
+        value_formatter=lambda v: f"{v:,.1f} h",
+        style=_style(("#1e63c4", "#5f6b7a")),
+        margin=12,
+    )
+    chart.x_labels = [b.value for b in drawn]
+    chart.add("cpu hours", [b.cpu_s / 3600 for b in drawn])
+    chart.add("wall hours", [b.wall_s / 3600 for b in drawn])
+    return Chart(
+        _data_uri(chart),
+        "Bar chart of cpu and wall hours per stage: "
+        + "; ".join(f"{b.value}: {b.cpu_s / 3600:,.1f} cpu h of {b.wall_s / 3600:,.1f} wall h" for b in drawn)
+        + ".",
+    )
+
+
+def _percent(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.0f} %"
+
+
+def stats_charts(data: Stats) -> dict[str, Chart | None]:
+    return {
+        **{d: rate_chart(d, data.by[d]) for d in DIMENSION_TITLES},
+        "wasted": wasted_chart(data.total),
+        "stage": stage_chart(data.by["stage"]),
+    }
+
+
+def stats_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
+    """Routes for people with Airflow's view permission (``viewer``); ``pool`` lends connections."""
+    router = APIRouter(dependencies=[Depends(viewer)])
+
+    def _stats(query: StatsQuery) -> Stats:
+        with pool.connection() as conn:
+            return stats(conn, query.to_filter(datetime.now(timezone.utc).date()))
+
+    @router.get(
+        "/api/v1/stats", summary="Grid hours: failure rate, cpu efficiency, wasted hours by site, CPU, window, stage"
+    )
+    def get_stats(query: Annotated[StatsQuery, Query()]) -> dict[str, Any]:
+        return _stats(query).to_dict()
+
+    @router.get("/stats", response_class=HTMLResponse, summary="The stats page: where the grid hours went")
+    def stats_page(request: Request, query: Annotated[StatsQuery, Query()]) -> HTMLResponse:
+        from prodops.request.views import filter_choices
+        from prodops.web.render import render_template
+        from prodops.web.requests import root_of
+
+        data = _stats(query)
+        with pool.connection() as conn:
+            choices = filter_choices(conn)
+        return HTMLResponse(
+            render_template(
+                "stats.html",
+                data=data,
+                charts=stats_charts(data),
+                choices=choices,
+                root=root_of(request),
+                titles=DIMENSION_TITLES,
+                causes=[c.value for c in WasteCause],
+                filtered=any(v is not None for v in query.model_dump().values()),
+            )
+        )
+
+    return router
