@@ -37,4 +37,11 @@ class ProdopsPlugin(AirflowPlugin):
             "url_route": "production-requests",
             "nav_top_level": True,
         },
+        {
+            "name": "Grid hours",
+            "href": f"{URL_PREFIX}/stats",
+            "destination": "nav",
+            "url_route": "grid-hours",
+            "nav_top_level": True,
+        },
     ]

@@ -20,7 +20,7 @@ def test_plugin_directory_yields_exactly_the_prodops_plugin_without_errors():
     assert {"/", "/api/v1/events", "/api/v1/alertmanager", "/api/v1/checks", "/api/v1/maintenance",
             "/api/v1/announcements", "/api/v1/board", "/api/v1/tokens"} <= paths
     assert {(v["destination"], v["href"]) for v in plugin.external_views} == {
-        ("nav", "/prodops/"), ("nav", "/prodops/requests/")}
+        ("nav", "/prodops/"), ("nav", "/prodops/requests/"), ("nav", "/prodops/stats")}
     assert {"/requests/", "/requests/{request_id}", "/api/v1/requests", "/api/v1/requests/{request_id}"} <= paths
 
 
