@@ -74,7 +74,8 @@ from tests.fakes.schedd import FakeSchedd  # noqa: E402
 CLUSTER = 7001
 T0 = 1764057600  # 2025-11-25 08:00:00 UTC
 TARGET_CYCLE_S = 1.0
-TARGET_VS_COPY = 0.5
+TARGET_VS_COPY = 0.8
+"""Issue 12's target for ad ingest against raw COPY (issue 3's was 0.5)."""
 TARGET_VS_PER_JOB = 20.0
 CHANGES = 1000
 TARGETS_20K = {"first (all new)": 0.5, f"{CHANGES} changed ({CHANGES // 5} finished)": 0.15,
@@ -189,13 +190,13 @@ def instrumented(backend: HTCondorBackend, schedd: FakeSchedd) -> Iterator[Timer
 
 def cycle(tracker: tracking.SubmissionTracker, backend: HTCondorBackend, schedd: FakeSchedd) -> dict[str, Any]:
     with instrumented(backend, schedd) as timers:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = tracker.cycle()
-        total = time.perf_counter() - started
+        total, cpu = time.perf_counter() - started, time.process_time() - cpu
     spent = timers.spent
     accounted = sum(spent.values())
     return {
-        "total_s": total, "query_s": spent.get("query", 0.0), "history_s": spent.get("history", 0.0),
+        "total_s": total, "cpu_s": cpu, "load_1min": os.getloadavg()[0], "query_s": spent.get("query", 0.0), "history_s": spent.get("history", 0.0),
         "event_log_s": spent.get("read_event_log", 0.0), "map_write_s": spent.get("write_job_attempts", 0.0),
         "events_write_s": spent.get("write_job_events", 0.0), "diff_s": total - accounted,
         "ads": result.polled, "written": result.written, "events": result.events, "done": result.done,
@@ -350,7 +351,8 @@ def bench_concurrent(db_url: str, n_subs: int, n_jobs: int, workdir: Path, poll_
         behind = [sub for sub, (_, r) in zip(active, done) if r["deferred"] or r["events_behind"]]
         return {"makespan_s": round(max(t for t, _ in done), 3), "cycles_s": [round(t, 3) for t, _ in done],
                 "by_submission": {subs.index(sub): round(t, 3) for sub, (t, _) in zip(active, done)},
-                "written": sum(r["written"] for _, r in done), "behind": len(behind)}, behind
+                "written": sum(r["written"] for _, r in done), "behind": len(behind),
+                "load_1min": os.getloadavg()[0]}, behind
 
     async def run() -> dict[str, Any]:
         start, steady = [], []
@@ -467,7 +469,7 @@ def bench_ingest(db_url: str, schedd: FakeSchedd, backend: HTCondorBackend, work
     print("one upsert per mapped row, one transaction ...", flush=True)
     one_tx_s = timed(per_job_one_transaction, 1)
     return {
-        "rows": n, "query_s": query_s, "map_s": map_s, "ingest_s": ingest_s, "query_ingest_s": tracker_s,
+        "load_1min": os.getloadavg()[0], "rows": n, "query_s": query_s, "map_s": map_s, "ingest_s": ingest_s, "query_ingest_s": tracker_s,
         "update_s": update_s, "raw_copy_s": copy_s, "per_job_s": per_job_s, "per_job_async_commit_s": per_job_async_s,
         "per_job_one_tx_s": one_tx_s,
         "ingest_rows_per_s": n / ingest_s, "query_ingest_rows_per_s": n / tracker_s, "update_rows_per_s": n / update_s,
@@ -548,13 +550,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n=== Summary (seconds per cycle; targets at 20,000 jobs: first <= {TARGETS_20K['first (all new)']},"
           f" {CHANGES} changes <= {TARGETS_20K[f'{CHANGES} changed ({CHANGES // 5} finished)']},"
           f" idle <= {TARGETS_20K['idle (no change; median of 5)']}) ===")
-    print(f"{'jobs':>7} {'first':>7} {f'{CHANGES} chg':>8} {'idle':>7} {'reconcile':>9} {'calls/h idle':>12}")
+    print("(this process's CPU seconds in brackets: PostgreSQL's and the machine's other work are not in them;"
+          " load: the highest 1-minute load average at the end of the size's cycles, on this machine's"
+          f" {os.cpu_count()} CPUs)")
+    print(f"{'jobs':>7} {'first':>15} {f'{CHANGES} chg':>15} {'idle':>15} {'reconcile':>15} {'calls/h idle':>12}"
+          f" {'load':>5}")
     for size, size_cycles in by_size.items():
-        c = {x["cycle"]: x["total_s"] for x in size_cycles}
+        c = {x["cycle"]: f"{x['total_s']:.3f} ({x['cpu_s']:.3f})" for x in size_cycles}
         calls = idle_calls_per_hour(size_cycles, poll_s, reconcile_s)
-        print(f"{size:7d} {c['first (all new)']:7.3f} {c[f'{CHANGES} changed ({CHANGES // 5} finished)']:8.3f}"
-              f" {c['idle (no change; median of 5)']:7.3f} {c['reconciliation (no change)']:9.3f}"
-              f" {calls['feed']:12.0f}")
+        load = max(x["load_1min"] for x in size_cycles)
+        print(f"{size:7d} {c['first (all new)']:>15} {c[f'{CHANGES} changed ({CHANGES // 5} finished)']:>15}"
+              f" {c['idle (no change; median of 5)']:>15} {c['reconciliation (no change)']:>15}"
+              f" {calls['feed']:12.0f} {load:5.1f}")
+        c = {x["cycle"]: x["total_s"] for x in size_cycles}
         if size == 20_000:
             for label, target in TARGETS_20K.items():
                 print(f"  {label}: {c[label]:.3f} s (target <= {target}: {verdict(c[label] <= target)})")
@@ -565,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         print_concurrent(concurrent)
     if ingest is None:
         return _write(args, by_size, None, concurrent)
-    print(f"\n=== Ingest of the same {ingest['rows']} ads (median of {args.repeat}; commit included) ===")
+    print(f"\n=== Ingest of the same {ingest['rows']} ads (median of {args.repeat}; commit included; 1-minute load"
+          f" average {ingest['load_1min']:.1f} after it) ===")
     rate = "rows/s"
     print(f"query only          {ingest['query_s']:7.3f} s  (one Schedd.query of the submission, fake schedd)")
     print(f"map only            {ingest['map_s']:7.3f} s")
@@ -583,8 +592,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{ingest['per_job_async_commit_rows_per_s']:9.0f} {rate}  (synchronous_commit off, as the dev server)")
     print(f"per-row upsert, 1 tx{ingest['per_job_one_tx_s']:7.3f} s  {ingest['per_job_one_tx_rows_per_s']:9.0f} {rate}"
           "  (rows mapped beforehand, one upsert each, one commit)")
-    print(f"ingest / raw COPY   {ingest['ingest_vs_raw_copy']:7.2f}   (target >= {TARGET_VS_COPY:.2f}: "
-          f"{verdict(ingest['ingest_vs_raw_copy'] >= TARGET_VS_COPY)})")
+    print(f"ingest / raw COPY   {ingest['ingest_vs_raw_copy']:7.2f}   (target >= {TARGET_VS_COPY:.2f}, issue 12: "
+          f"{verdict(ingest['ingest_vs_raw_copy'] >= TARGET_VS_COPY)}; issue 3's 0.5: "
+          f"{verdict(ingest['ingest_vs_raw_copy'] >= 0.5)})")
     print(f"ingest / per-job    {ingest['ingest_vs_per_job']:7.1f} x (query + ad ingest vs the per-job baseline;"
           f" target >= {TARGET_VS_PER_JOB:.0f} x: {verdict(ingest['ingest_vs_per_job'] >= TARGET_VS_PER_JOB)})")
     print(f"  vs async commit   {ingest['ingest_vs_per_job_async_commit']:7.1f} x")
@@ -597,12 +607,13 @@ def print_concurrent(c: dict[str, Any]) -> None:
     poll = c["poll_s"]
     print(f"\n=== {c['submissions']} submissions of {c['jobs']} jobs tracked by one process (asyncio, cycles in"
           f" threads, as the triggerer runs triggers; poll interval {poll:g} s) ===")
-    print(f"{'interval':34} {'all done':>8} {'slowest':>8} {'fastest':>8} {'rows':>7}")
+    print(f"{'interval':34} {'all done':>8} {'slowest':>8} {'fastest':>8} {'rows':>7} {'load':>5}")
     rows = [(f"start {i + 1} (storing new jobs)", x) for i, x in enumerate(c["start"])]
     rows += [(f"steady {i + 1} ({c['changes']} changes each)", x) for i, x in enumerate(c["steady"])]
     rows.append(("idle", c["idle"]))
     for label, x in rows:
-        print(f"{label:34} {x['makespan_s']:8.3f} {max(x['cycles_s']):8.3f} {min(x['cycles_s']):8.3f} {x['written']:7d}")
+        print(f"{label:34} {x['makespan_s']:8.3f} {max(x['cycles_s']):8.3f} {min(x['cycles_s']):8.3f} {x['written']:7d}"
+              f" {x['load_1min']:5.1f}")
     print(f"\nevery submission's cycles, seconds from the interval's start ({len(c['start'])} start intervals,"
           f" {len(c['steady'])} steady, 1 idle; '-' : caught up already)")
     print(f"{'sub':>4}  {'start':{len(c['start']) * 7}} {'steady':{len(c['steady']) * 7}} {'idle':>6} {'worst':>7}")
