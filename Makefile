@@ -1,5 +1,5 @@
 # The two README commands and their helpers; the work is in scripts/ and prodops.devenv.
-.PHONY: run stop test lint pg-start pg-stop venv bench-tracking bench-triage bench-board eval-triage
+.PHONY: run stop test lint pg-start pg-stop venv bench-tracking bench-triage bench-board bench-accounting eval-triage
 
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -37,6 +37,10 @@ bench-triage:  ## triage of 20,000 failed attempts with the whole knowledge libr
 bench-board:  ## the service board at 10k-5M status events: reads over derived rows, ingest with derived writes; BENCH_ARGS='--sizes 10000,100000'
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
 		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/board.py $(BENCH_ARGS)'
+
+bench-accounting:  ## accounting over 5M synthetic attempts: incremental run over the newest 100k, stats page p95; BENCH_ARGS='--attempts 500000'
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
+		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/accounting.py $(BENCH_ARGS)'
 
 eval-triage:  ## triage accuracy on the real public corpus (tests/fixtures/triage/real), train and test apart
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; PYTHONPATH=plugins "$$PY" -m prodops.triage.corpus eval $(EVAL_ARGS)'
