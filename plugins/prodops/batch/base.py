@@ -192,6 +192,9 @@ class Feed:
     horizon: int = 0
     """Where the event log's stream ended just before the last full query: the ads it returned
     already show the events before it, so a late read of those names no job to ask about."""
+    recheck: set[int] = field(default_factory=set)
+    """Jobs named by events past the horizon that the last full poll read: the query may have
+    come before them, so the next poll asks about them again."""
     settled: Container[int] = frozenset()
     """Jobs whose final ad is stored (set by the tracker): an end event of one of them read late
     (the log was behind) needs no history read nor a search of the whole submission."""

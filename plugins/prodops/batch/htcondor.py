@@ -445,7 +445,8 @@ class HTCondorBackend:
                    read: EventLogRead | None = None, feed: Feed | None = None) -> PollResult:
         """Every queued job's ad, the history since ``history_cursor``, and the events (unless read already).
 
-        With ``feed``, notes where the log ended before the query (:attr:`Feed.horizon`).
+        With ``feed``, notes where the log ended before the query (:attr:`Feed.horizon`) and the
+        jobs of the events read past it, which the next poll asks about again (:attr:`Feed.recheck`).
         """
         schedd = self._get_schedd()
         constraint = self.constraint(submission)
@@ -465,6 +466,9 @@ class HTCondorBackend:
                 ads.extend(finished)
         if read is None:
             read = self._read_log(submission, offset)
+        if feed is not None and not feed.fallback:
+            horizon, cluster = feed.horizon, int(submission.cluster_id)
+            feed.recheck = {r.proc_id for r in read.records if r.log_offset > horizon and r.cluster_id == cluster}
         log.debug("Cluster %d: full poll, %d queued, %d from history, %d events, %d bad", submission.cluster_id,
                   len(queued), len(ads) - len(queued), len(read.records), len(read.problems))
         return PollResult(ads=ads, events=read.records, offset=read.offset, history_cursor=cursor,
@@ -482,6 +486,8 @@ class HTCondorBackend:
         horizon = feed.horizon
         named, ended = _named_jobs([r for r in read.records if r.log_offset > horizon], cluster)
         ended = {proc for proc in ended if proc not in feed.settled}
+        named |= feed.recheck
+        feed.recheck = set()
         if len(named) > self.max_feed_jobs:
             log.debug("Cluster %d: %d jobs changed, more than %d; one full query instead", cluster, len(named),
                       self.max_feed_jobs)

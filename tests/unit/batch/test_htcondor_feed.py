@@ -114,6 +114,32 @@ def test_jobs_that_ended_and_left_are_read_from_history_since_the_cursor(backend
     assert [int(ad["ProcId"]) for ad in polled.ads] == [4] and polled.history_cursor == "5001.4"
 
 
+def test_events_before_a_full_query_name_no_job_and_those_during_it_are_asked_about_again(
+        backend, schedd, spec, clock, monkeypatch):
+    tracker = Tracker(backend, backend.submit(spec))
+    tracker.poll()
+    schedd.execute(CLUSTER, 1)  # logged before the reconciliation's query: its ads show it
+    query = schedd.query
+
+    def query_while_job_2_starts(*args, **kwargs):
+        ads = query(*args, **kwargs)
+        schedd.execute(CLUSTER, 2)  # logged after the query answered, before the log is read
+        return ads
+
+    monkeypatch.setattr(schedd, "query", query_while_job_2_starts)
+    clock.now += 300
+    full = tracker.poll()
+    monkeypatch.setattr(schedd, "query", query)
+    assert full.complete and [e.proc_id for e in full.events] == [1, 2]
+    assert next(int(ad["JobStatus"]) for ad in full.ads if int(ad["ProcId"]) == 2) == 1  # idle in that answer
+    schedd.calls.clear()
+    again = tracker.poll()  # no new event: job 2 is asked about again, job 1 is not
+    ((name, args),) = schedd_calls(schedd)
+    assert args["constraint"].startswith("ClusterId == 5001 && member(ProcId, {2})")
+    assert [(int(ad["ProcId"]), int(ad["JobStatus"])) for ad in again.ads] == [(2, 2)]
+    assert tracker.poll().schedd_calls == 0
+
+
 def test_a_change_the_log_missed_is_caught_by_the_reconciliation(backend, schedd, spec, clock):
     tracker = Tracker(backend, backend.submit(spec))
     tracker.poll()
