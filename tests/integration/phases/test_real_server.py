@@ -88,3 +88,20 @@ def test_the_documented_curl_one_liner_posts(db_url, submitted, api_url, tmp_pat
     refused = subprocess.run(["bash", "-c", line], cwd=tmp_path, env={**env, "PRODOPS_PHASE_TOKEN": "pjt_x"},
                              capture_output=True, text=True, timeout=300)
     assert re.fullmatch(r"@@prodops phase=copy-out state=started time=\S+Z\n", refused.stdout)
+
+
+def test_the_mc_chain_job_posts_its_phases_and_a_storage_failure_leaves_copy_out_open(db_url, submitted, api_url,
+                                                                                      tmp_path):
+    flag = tmp_path / "storage-down"
+    flag.write_text("1\n")  # the demo storage is down for job 1 only
+    for job in (0, 1):
+        done = subprocess.run([sys.executable, str(config.JOBS_DIR / "mc_stage.py"), "--stage", "gen", "--job",
+                               str(job), "--events", "5", "--storage-flag", str(flag)], cwd=tmp_path,
+                              env=_job_env(submitted, api_url), capture_output=True, text=True, timeout=300)
+        assert done.returncode == (70 if job else 0), done.stderr
+        assert "@@prodops" not in done.stdout
+    assert _phases(db_url) == [
+        (0, "copy-out", "finished", 0, "api"), (0, "copy-out", "started", None, "api"),
+        (0, "process", "finished", 0, "api"), (0, "process", "started", None, "api"),
+        (1, "copy-out", "started", None, "api"),
+        (1, "process", "finished", 0, "api"), (1, "process", "started", None, "api")]
