@@ -233,18 +233,22 @@ def test_keys_cpu_model_subnet_window_day_and_the_daily_table_agree(accounted):
         "Intel Xeon Gold 6248": 2,
         "unknown": 2,
     }
-    assert {k: v["attempts"] for k, v in by(conn, "accounting_daily", "time_window").items()} == {
+    daily = {d: f"accounting_daily WHERE dimension = '{d}'" for d in ("site", "cpu_model", "time_window", "stage")}
+    assert {k: v["attempts"] for k, v in by(conn, daily["time_window"], "value").items()} == {
         "night": 5,
         "lunch": 2,
         "evening": 2,
     }
-    assert {str(k): v["attempts"] for k, v in by(conn, "accounting_daily", "day").items()} == {
+    assert {str(k): v["attempts"] for k, v in by(conn, daily["stage"], "day").items()} == {
         "2026-11-30": 7,
         "2026-12-01": 2,
     }
-    assert {k: v["attempts"] for k, v in by(conn, "accounting_daily", "campaign").items()} == {"c1": 7, "c2": 2}
-    assert by(conn, "accounting_rollup", "stage") == by(conn, "accounting_daily", "stage")
-    total = by(conn, "accounting_daily", "'all'")["all"]
+    assert {k: v["attempts"] for k, v in by(conn, daily["stage"], "campaign").items()} == {"c1": 7, "c2": 2}
+    assert by(conn, "accounting_rollup", "stage") == by(conn, daily["stage"], "value")
+    assert by(conn, "accounting_rollup", "site") == by(conn, daily["site"], "value")
+    assert by(conn, "accounting_rollup", "cpu_model") == by(conn, daily["cpu_model"], "value")
+    total = by(conn, daily["stage"], "'all'")["all"]
+    assert all(by(conn, table, "'all'")["all"] == total for table in daily.values())  # each dimension: every attempt
     wasted = sum(total[k] for k in ("failed_s", "killed_s", "held_s", "removed_s", "retried_s", "debug_s", "evicted_s"))
     assert wasted == 400 + 500 + 300 + 200 + 50 + 60
 

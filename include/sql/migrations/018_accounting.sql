@@ -5,8 +5,9 @@
 --                      (the ledger: a rerun or an overlapping run rewrites a row with the same
 --                      values, and the rollups are summed from it, so nothing counts twice)
 -- accounting_rollup    per request, stage, site, cpu model, worker subnet, time window and day
--- accounting_daily     per experiment, campaign, stage, site, cpu model, time window and day:
---                      what the stats page reads (no request or subnet: a few rows a day)
+-- accounting_daily     per experiment, campaign and day, the figures of each site, each cpu model,
+--                      each time window and each stage apart (`dimension`, `value`): what the
+--                      stats page reads, which never crosses two of them (tens of rows a day)
 -- accounting_cursor    the newest job_attempts.updated_at accounted so far
 -- Phases (job_phases) are not a key yet: they land in another migration.
 
@@ -96,7 +97,7 @@ CREATE TABLE IF NOT EXISTS accounting_attempts (
 
 -- A run sums again a changed stage's rollup rows, and the daily rows of the days it touched.
 CREATE INDEX IF NOT EXISTS accounting_attempts_stage ON accounting_attempts (request_id, stage);
-CREATE INDEX IF NOT EXISTS accounting_attempts_slice ON accounting_attempts (experiment, campaign, stage, day);
+CREATE INDEX IF NOT EXISTS accounting_attempts_slice ON accounting_attempts (experiment, campaign, day);
 
 CREATE TABLE IF NOT EXISTS accounting_rollup (
     request_id           bigint NOT NULL,
@@ -113,13 +114,11 @@ CREATE TABLE IF NOT EXISTS accounting_rollup (
 CREATE TABLE IF NOT EXISTS accounting_daily (
     experiment           text NOT NULL,
     campaign             text NOT NULL,
-    stage                text NOT NULL,
-    site                 text NOT NULL,
-    cpu_model            text NOT NULL,
-    time_window          text NOT NULL,
     day                  date NOT NULL,
+    dimension            text NOT NULL CHECK (dimension IN ('site', 'cpu_model', 'time_window', 'stage')),
+    value                text NOT NULL,
     LIKE accounting_figures,
-    PRIMARY KEY (experiment, campaign, stage, site, cpu_model, time_window, day)
+    PRIMARY KEY (experiment, campaign, day, dimension, value)
 );
 
 DROP TABLE accounting_figures;

@@ -107,13 +107,13 @@ SELECT f.submission_id, f.proc_id, f.outcome <> 'unfinished' AS ended,
 ANALYZE accounting_fresh;
 
 -- name: accounting_slices
--- The daily rows to sum again: each experiment, campaign, stage and day the changed attempts
--- counted in before or count in now. (A rollup row is summed again with its whole stage.)
+-- The daily rows to sum again: each experiment, campaign and day the changed attempts counted
+-- in before or count in now. (A rollup row is summed again with its whole stage.)
 CREATE TEMP TABLE accounting_slices ON COMMIT DROP AS
-SELECT a.experiment, a.campaign, a.stage, a.day
+SELECT a.experiment, a.campaign, a.day
   FROM accounting_attempts a JOIN accounting_fresh f USING (submission_id, proc_id)
 UNION
-SELECT experiment, campaign, stage, day FROM accounting_fresh WHERE ended;
+SELECT experiment, campaign, day FROM accounting_fresh WHERE ended;
 ANALYZE accounting_slices;
 
 -- name: accounting_forget
@@ -154,11 +154,12 @@ SELECT a.request_id, a.stage, a.site, a.cpu_model, a.subnet, a.time_window, a.da
 
 -- name: accounting_daily_clear
 DELETE FROM accounting_daily d USING accounting_slices k
- WHERE (d.experiment, d.campaign, d.stage, d.day) = (k.experiment, k.campaign, k.stage, k.day);
+ WHERE (d.experiment, d.campaign, d.day) = (k.experiment, k.campaign, k.day);
 
 -- name: accounting_daily_sum
+-- Each attempt counts once under its site, once under its cpu model, its time window and its stage.
 INSERT INTO accounting_daily
-SELECT a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.day,
+SELECT a.experiment, a.campaign, a.day, d.dimension, d.value,
        sum(a.attempts), sum(a.succeeded), sum(a.failed), sum(a.killed), sum(a.held), sum(a.removed),
        sum(a.wall_s), sum(a.cpu_s), sum(a.memory_measured), sum(a.memory_used_mb), sum(a.memory_requested_mb),
        sum(a.memory_over), sum(a.disk_measured), sum(a.disk_used_kb), sum(a.disk_requested_kb), sum(a.disk_over),
@@ -166,8 +167,10 @@ SELECT a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.
        sum(a.wasted_failed_s), sum(a.wasted_killed_s), sum(a.wasted_held_s), sum(a.wasted_removed_s),
        sum(a.wasted_retried_away_s), sum(a.wasted_debug_rerun_s), sum(a.wasted_evicted_s)
   FROM accounting_attempts a
-  JOIN accounting_slices k ON (a.experiment, a.campaign, a.stage, a.day) = (k.experiment, k.campaign, k.stage, k.day)
- GROUP BY a.experiment, a.campaign, a.stage, a.site, a.cpu_model, a.time_window, a.day;
+  JOIN accounting_slices k ON (a.experiment, a.campaign, a.day) = (k.experiment, k.campaign, k.day)
+ CROSS JOIN LATERAL (VALUES ('site', a.site), ('cpu_model', a.cpu_model), ('time_window', a.time_window),
+                            ('stage', a.stage)) d (dimension, value)
+ GROUP BY a.experiment, a.campaign, a.day, d.dimension, d.value;
 
 -- name: accounting_cleanup
 -- The run's temporary tables go with its transaction, or here when it ran inside a caller's.
@@ -184,12 +187,10 @@ UPDATE accounting_cursor
 SELECT accounting_waste_cause(%(outcome)s, %(latest)s, %(debug)s) AS cause;
 
 -- name: accounting_stats
--- The stats page: the daily rollup filtered (each filter optional: NULL is any) and summed by
--- site, by cpu model, by time window, by stage and in all, in one scan (grouping sets).
-SELECT CASE GROUPING(site, cpu_model, time_window, stage)
-            WHEN 7 THEN 'site' WHEN 11 THEN 'cpu_model' WHEN 13 THEN 'time_window' WHEN 14 THEN 'stage'
-            ELSE 'total' END AS dimension,
-       coalesce(site, cpu_model, time_window, stage, '') AS value,
+-- The stats page: the daily rollup filtered (each filter optional: NULL is any), summed by site,
+-- by cpu model, by time window and by stage; the totals are the stages' sums (every attempt
+-- has one stage).
+SELECT dimension, value,
        sum(attempts)::bigint AS attempts, sum(succeeded)::bigint AS succeeded, sum(failed)::bigint AS failed,
        sum(killed)::bigint AS killed, sum(held)::bigint AS held, sum(removed)::bigint AS removed,
        sum(wall_s) AS wall_s, sum(cpu_s) AS cpu_s,
@@ -207,5 +208,5 @@ SELECT CASE GROUPING(site, cpu_model, time_window, stage)
  WHERE (%(experiment)s::text IS NULL OR experiment = %(experiment)s::text)
    AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s::text)
    AND day >= %(day_from)s::date AND day <= %(day_to)s::date
- GROUP BY GROUPING SETS ((site), (cpu_model), (time_window), (stage), ())
- ORDER BY 1, 2;
+ GROUP BY dimension, value
+ ORDER BY dimension, value;

@@ -1,7 +1,8 @@
 """What the stats page shows: the daily rollup summed by site, CPU model, time window and stage.
 
-One query (``accounting_stats``, grouping sets) reads the filtered days once; the page and its
-JSON twin show the same :class:`Breakdown` figures, defined in docs/accounting.md.
+One query (``accounting_stats``) reads the filtered days of the daily rollup, which keeps each
+dimension apart; the page and its JSON twin show the same :class:`Breakdown` figures, defined
+in docs/accounting.md.
 """
 
 from __future__ import annotations
@@ -67,8 +68,7 @@ class Breakdown:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Breakdown:
-        """A row of ``accounting_stats``; the total of no rows at all has NULL sums: zeros here."""
-        return cls(**{f.name: f.default if row[f.name] is None else row[f.name] for f in fields(cls)})
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
     @property
     def failure_rate(self) -> float | None:
@@ -134,10 +134,12 @@ def _order(dimension: str, rows: list[Breakdown]) -> list[Breakdown]:
 def stats(conn: psycopg.Connection, filters: StatsFilter) -> Stats:
     """The filtered days' figures in all and by each of :data:`DIMENSIONS`."""
     by: dict[str, list[Breakdown]] = {d: [] for d in DIMENSIONS}
-    total = Breakdown("all")
     for row in conn.execute(q("accounting_stats"), asdict(filters)):
-        if row["dimension"] == "total":
-            total = Breakdown.from_row({**row, "value": "all"})
-        else:
-            by[row["dimension"]].append(Breakdown.from_row(row))
-    return Stats(filters, total, {d: _order(d, rows) for d, rows in by.items()})
+        by[row["dimension"]].append(Breakdown.from_row(row))
+    return Stats(filters, total_of(by["stage"]), {d: _order(d, rows) for d, rows in by.items()})
+
+
+def total_of(rows: list[Breakdown]) -> Breakdown:
+    """The sum of one dimension's rows (every attempt is in exactly one stage, one site...)."""
+    numbers = [f.name for f in fields(Breakdown) if f.name != "value"]
+    return Breakdown("all", **{name: sum(getattr(b, name) for b in rows) for name in numbers})
