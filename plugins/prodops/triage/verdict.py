@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,9 +56,10 @@ class JobFacts:
     def job(self) -> str:
         return f"{self.cluster_id}.{self.proc_id}"
 
-    @property
+    @functools.cached_property
     def reason_lines(self) -> list[str]:
-        """HoldReason / RemoveReason as lines patterns can match (stream ``reason``)."""
+        """HoldReason / RemoveReason as lines patterns can match (stream ``reason``); made once (triage
+        asks for them for the library, the report scan and the probable cause lines)."""
         return [r.replace("\n", " ") for r in (self.hold_reason, self.remove_reason) if r]
 
     @classmethod

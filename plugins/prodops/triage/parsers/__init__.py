@@ -141,8 +141,13 @@ def clear_cache() -> None:
 
 
 def _parse(lines: Sequence[str], triggers: Sequence[str] | None = None) -> list[FrameworkError]:
-    joined = "\n".join(lines)
-    hits = {t for t in (_ALL_TRIGGERS if triggers is None else triggers) if t in joined}
+    """``triggers``: what a batch scan found in the tail's raw bytes (taken as found: a parser given
+    a tail without its report finds none, so the decoded lines need not be searched again)."""
+    if triggers is None:
+        joined = "\n".join(lines)
+        hits = {t for t in _ALL_TRIGGERS if t in joined}
+    else:
+        hits = set(triggers)
     if not hits:
         return []
     text = clean(lines)
