@@ -170,9 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         r["generate_s"] = round(generate(url, 1, total - newest, spacing), 1)
         with connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE")
+        print(f"generated {r['attempts'] - r['newest_attempts']:,} attempts in {r['generate_s']} s", flush=True)
         r["initial_run_s"], r["initial"] = timed_run(url)
+        print(f"initial run {r['initial_run_s']:.1f} s: {r['initial']}", flush=True)
         r["generate_newest_s"] = round(generate(url, total - newest + 1, total, spacing), 1)
         r["incremental_run_s"], r["incremental"] = timed_run(url)
+        print(f"incremental run {r['incremental_run_s']:.2f} s: {r['incremental']}", flush=True)
         r["rerun_s"], r["rerun"] = timed_run(url)
         with connect(url) as conn:
             conn.execute(
