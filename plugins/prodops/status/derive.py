@@ -88,18 +88,31 @@ def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, An
         conn.execute(q("upsert_stream_heads"), {c: [r[c] for r in last.values()] for c in cols})
 
 
-def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime],
-            new: Sequence[Mapping[str, Any]] = ()) -> None:
-    """Re-derive each service from the time it changed (its earliest new event or window edge).
+def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime]) -> None:
+    """Re-derive each service from the time it changed (a maintenance window's edge; events: :func:`store`).
 
     Runs in the caller's transaction, under each service's advisory lock (taken here, in name order).
-    ``new`` are the events just stored: their streams' heads move after the derivation read the
-    old ones (a head older than ``t`` is the state its stream carries in, with no lookup).
     """
     if not changed:
         return
     names = sorted(changed)
-    _derive(conn, names, [changed[n] for n in names], new)
+    _derive(conn, names, [changed[n] for n in names])
+
+
+def store(conn: psycopg.Connection, insert: str, params: Mapping[str, Any],
+          sent: Mapping[str, datetime]) -> list[dict[str, Any]]:
+    """Run ``insert`` (a batch of events, RETURNING the rows stored) and derive what it changed.
+
+    The insert goes to the server in the same round trip as the derivation's lock and reads (the
+    stream heads move after the derivation read them: a head older than ``t`` is the state its
+    stream carries in, with no lookup), which
+    start from each service's earliest event ``sent`` (stored, or a repeat that is not: a re-derivation
+    from earlier than needed comes out the same). Services none of whose events were stored are left
+    as they are. Returns the stored rows."""
+    if not sent:
+        return []
+    names = sorted(sent)
+    return _derive(conn, names, [sent[n] for n in names], insert=(insert, params))
 
 
 def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
@@ -135,14 +148,17 @@ def _plan(row: Mapping[str, Any]) -> _Plan:
 
 
 def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
-            stored: Sequence[Mapping[str, Any]] = ()) -> None:
-    """Lock, read what the services carry into their change, derive from it, write: two round trips.
+            stored: Sequence[Mapping[str, Any]] = (),
+            insert: tuple[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """(Store,) lock, read what the services carry into their change, derive from it, write: two round trips.
 
-    The lock and every read go in one pipeline (the lock first, so the reads after it see what the
-    previous writer of these services committed), the writes in another. A service to derive from
-    its start instead (never derived, or derived with another staleness) is read again."""
+    The insert, the lock and every read go in one pipeline (the lock before the reads, so they see
+    what the previous writer of these services committed), the writes in another. A service to
+    derive from its start instead (never derived, or derived with another staleness) is read again.
+    Returns the rows ``insert`` stored."""
     asked = dict(zip(names, times))
     with conn.pipeline():
+        inserted = conn.execute(insert[0], insert[1]) if insert is not None else None
         conn.execute(q("lock_derived_services"), {"services": names})
         plan_rows = conn.execute(q("derive_plan"), {"services": names, "times": times, "gap_s": FLAP_GAP_S})
         carried_rows = conn.execute(q("derive_carried_events"), {"services": names, "t": times})
@@ -151,6 +167,12 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
         later_rows = conn.execute(q("derive_events_after_heads"), {"services": names, "t": times})
         window_rows = conn.execute(q("maintenance_windows_overlapping"), {"start": min(times), "end": HORIZON})
     plans = [_plan(r) for r in plan_rows.fetchall()]
+    if inserted is not None:
+        stored = inserted.fetchall()
+        touched = {r["service"] for r in stored}
+        plans = [p for p in plans if p.service in touched]
+        if not plans:
+            return list(stored)
     carried: dict[str, list[EventPoint]] = defaultdict(list)
     for r in carried_rows.fetchall():
         carried[r["service"]].append(EventPoint.from_row(r))
@@ -206,6 +228,7 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
     with conn.pipeline():  # the writes need no answer: sent without waiting for each
         _write(conn, rewritten, recounted, seg_rows, outage_rows, day_rows)
         update_stream_heads(conn, stored)
+    return list(stored)
 
 
 def _write(conn: psycopg.Connection, rewritten: Sequence[_Plan], recounted: Sequence[_Plan], seg_rows: list[tuple],

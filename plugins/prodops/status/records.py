@@ -42,17 +42,16 @@ def active_services(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def insert_events(conn: psycopg.Connection, events: Sequence[StatusEvent]) -> StoreResult:
-    """Store events in one statement; repeats (same service, feed, id and time) are skipped."""
+    """Store events in one statement and derive what they change; repeats (same service, feed, id and time) are skipped."""
     if not events:
         return StoreResult(0, 0)
     rows = [e.row() for e in events]
     params = {col: [r[col] for r in rows] for col in _EVENT_COLUMNS}
-    new = conn.execute(q("insert_status_events"), params).fetchall()
-    changed: dict[str, datetime] = {}
-    for r in new:
-        if r["service"] not in changed or r["observed_at"] < changed[r["service"]]:
-            changed[r["service"]] = r["observed_at"]
-    derive.refresh(conn, changed, new)
+    sent: dict[str, datetime] = {}
+    for r in rows:
+        if r["service"] not in sent or r["observed_at"] < sent[r["service"]]:
+            sent[r["service"]] = r["observed_at"]
+    new = derive.store(conn, q("insert_status_events"), params, sent)
     return StoreResult(received=len(events), stored=len(new))
 
 
