@@ -40,14 +40,16 @@ def storage_phase_left_open(rows: Sequence[PhaseRow]) -> PhaseRow | None:
 
 def apply_phase_hints(db_url: str, facts: Sequence[JobFacts], tails: Sequence[JobTail],
                       verdicts: Sequence[Verdict]) -> int:
-    """Record the markers in the failed attempts' stdout tails (already read: no file is opened
-    again; the stage's end harvests whole files), then turn each weak verdict of a job that stopped
-    inside a storage phase into a storage one (in place). Returns how many verdicts changed."""
-    if not facts:
+    """Turn each weak verdict of a job that stopped inside a storage phase into a storage one (in
+    place); returns how many changed. Only weak verdicts are looked at: the markers in their stdout
+    tails (already read: no file is opened again) are recorded first, then their phases are read
+    (the stage's end harvests every job's whole stdout)."""
+    weak = [(f, t, v) for f, t, v in zip(facts, tails, verdicts) if is_weak(v)]
+    if not weak:
         return 0
-    keys = [(f.submission_id, f.job_index if f.job_index is not None else f.proc_id) for f in facts]
+    keys = [(f.submission_id, f.job_index if f.job_index is not None else f.proc_id) for f, _, _ in weak]
     found: dict[int, list[tuple[int, PhaseFields]]] = {}
-    for (submission_id, job_index), tail in zip(keys, tails):
+    for (submission_id, job_index), (_, tail, _) in zip(keys, weak):
         for marker in tail_markers(tail):
             found.setdefault(submission_id, []).append((job_index, marker))
     with connect(db_url) as conn:
@@ -56,12 +58,11 @@ def apply_phase_hints(db_url: str, facts: Sequence[JobFacts], tails: Sequence[Jo
         conn.commit()
         phases = phases_of(conn, keys)
     changed = 0
-    for key, verdict in zip(keys, verdicts):
+    for key, (_, _, verdict) in zip(keys, weak):
         opened = storage_phase_left_open(phases.get(key, []))
-        if opened is None or not is_weak(verdict):
-            continue
-        hint(verdict, opened)
-        changed += 1
+        if opened is not None:
+            hint(verdict, opened)
+            changed += 1
     return changed
 
 
