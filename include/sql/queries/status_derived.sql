@@ -34,26 +34,38 @@ SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, va
  ORDER BY service, stream, observed_at DESC, id DESC;
 
 -- name: derive_plan
--- Per service changed from time t: what it was derived with, the segment holding t, the last one
--- starting before t (written again: cut at t, or merged with what follows), and the start of the
--- first outage the change may reach (one that ends within the flapping gap of t), and the newest
--- stream head (older than t: no stored event at or after t but the batch's own).
-SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.stale_after_s AS derived_stale_s,
-       cur.start_at AS holding_start, prev.start_at AS rewritten_start,
-       (SELECT h.observed_at FROM status_streams h WHERE h.service = x.service
-         ORDER BY h.observed_at DESC LIMIT 1) AS last_head,
-       least((SELECT min(o.start_at) FROM status_outages o WHERE o.service = x.service AND o.end_at IS NULL),
-             (SELECT min(o.start_at) FROM status_outages o
-               WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s))) AS outage_from
-  FROM unnest(%(services)s::text[], %(times)s::timestamptz[]) AS x (service, t)
-  JOIN services s ON s.name = x.service
-  LEFT JOIN status_derived d ON d.service = x.service
-  LEFT JOIN LATERAL (SELECT g.start_at FROM status_segments g
-                      WHERE g.service = x.service AND g.start_at <= x.t
-                      ORDER BY g.start_at DESC LIMIT 1) cur ON true
-  LEFT JOIN LATERAL (SELECT g.start_at FROM status_segments g
-                      WHERE g.service = x.service AND g.start_at < x.t
-                      ORDER BY g.start_at DESC LIMIT 1) prev ON true;
+-- Per service changed from time t (rows with seg_state NULL): what it was derived with, the segment
+-- holding t, the last one starting before t (written again: cut at t, or merged with what follows),
+-- the start of the first outage the change may reach (one that ends within the flapping gap of t),
+-- and the newest stream head (older than t: no stored event at or after t but the batch's own).
+-- Then (rows with seg_state) the stored segments the re-derivation keeps but reads: those starting
+-- before t and ending at or after lo, the earlier of that outage and the day of the last segment
+-- starting before t. (LATERAL ... OFFSET 0, here and below: one index range per service, never a
+-- join over every service's rows, which the planner would pick for an unnest of 50 names.)
+WITH x AS MATERIALIZED (
+    SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.stale_after_s AS derived_stale_s,
+           ARRAY(SELECT g.start_at FROM status_segments g WHERE g.service = x.service AND g.start_at <= x.t
+                  ORDER BY g.start_at DESC LIMIT 2) AS starts,
+           (SELECT h.observed_at FROM status_streams h WHERE h.service = x.service
+             ORDER BY h.observed_at DESC LIMIT 1) AS last_head,
+           least((SELECT min(o.start_at) FROM status_outages o WHERE o.service = x.service AND o.end_at IS NULL),
+                 (SELECT min(o.start_at) FROM status_outages o
+                   WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s))) AS outage_from
+      FROM unnest(%(services)s::text[], %(times)s::timestamptz[]) AS x (service, t)
+      JOIN services s ON s.name = x.service
+      LEFT JOIN status_derived d ON d.service = x.service),
+p AS MATERIALIZED (
+    SELECT service, t, stale_after_s, derived, derived_stale_s, starts[1] AS holding_start,
+           CASE WHEN starts[1] < t THEN starts[1] ELSE starts[2] END AS rewritten_start, last_head, outage_from
+      FROM x),
+lo AS MATERIALIZED (
+    SELECT service, t, least(t, outage_from, date_trunc('day', least(t, rewritten_start), 'UTC')) AS lo FROM p)
+SELECT p.*, NULL::timestamptz AS start_at, NULL::timestamptz AS end_at, NULL::text AS seg_state FROM p
+UNION ALL
+SELECT lo.service, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, g.start_at, g.end_at, g.state
+  FROM lo JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
+                         WHERE g.service = lo.service AND g.end_at >= lo.lo AND g.start_at < lo.t OFFSET 0) g ON true
+ ORDER BY service, start_at NULLS FIRST;
 
 -- name: derive_carried_events
 -- Each stream's last event before t: the state the stream carries into the re-derived span. A
@@ -79,27 +91,6 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
   JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
                  WHERE e.service = x.service AND e.stream = st.stream AND e.observed_at < x.t
                  ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) e ON true;
-
--- name: derive_prefix_segments_from
--- The stored segments a re-derivation from t keeps but reads: those ending at or after lo, starting
--- before t. lo is worked out here as derive_plan's answer gives it (the earlier of r, the first
--- outage ending within the flapping gap of t, and the day of the last segment starting before t),
--- so it is read in the same round trip as the plan. (LATERAL ... OFFSET 0, here and below: one
--- index range per service, never a join over every service's rows, which the planner would pick
--- for an unnest of 50 names.)
-WITH x AS MATERIALIZED (
-    SELECT x.service, x.t,
-           least(x.t, (SELECT min(o.start_at) FROM status_outages o WHERE o.service = x.service AND o.end_at IS NULL),
-                 (SELECT min(o.start_at) FROM status_outages o
-                   WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s)),
-                 date_trunc('day', least(x.t, (SELECT g.start_at FROM status_segments g
-                                                WHERE g.service = x.service AND g.start_at < x.t
-                                                ORDER BY g.start_at DESC LIMIT 1)), 'UTC')) AS lo
-      FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t))
-SELECT x.service, g.start_at, g.end_at, g.state
-  FROM x JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
-                        WHERE g.service = x.service AND g.end_at >= x.lo AND g.start_at < x.t OFFSET 0) g ON true
- ORDER BY x.service, g.start_at;
 
 -- name: derive_events_after_heads
 -- derive_events_from for the services with a stored event at or after t (a stream head there): the

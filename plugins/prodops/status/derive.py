@@ -162,11 +162,15 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
         conn.execute(q("lock_derived_services"), {"services": names})
         plan_rows = conn.execute(q("derive_plan"), {"services": names, "times": times, "gap_s": FLAP_GAP_S})
         carried_rows = conn.execute(q("derive_carried_events"), {"services": names, "t": times})
-        prefix_rows = conn.execute(q("derive_prefix_segments_from"),
-                                   {"services": names, "t": times, "gap_s": FLAP_GAP_S})
         later_rows = conn.execute(q("derive_events_after_heads"), {"services": names, "t": times})
         window_rows = conn.execute(q("maintenance_windows_overlapping"), {"start": min(times), "end": HORIZON})
-    plans = [_plan(r) for r in plan_rows.fetchall()]
+    plans: list[_Plan] = []
+    prefix: dict[str, list[Segment]] = defaultdict(list)
+    for r in plan_rows.fetchall():
+        if r["seg_state"] is None:
+            plans.append(_plan(r))
+        else:
+            prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["seg_state"])))
     if inserted is not None:
         stored = inserted.fetchall()
         touched = {r["service"] for r in stored}
@@ -176,9 +180,6 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
     carried: dict[str, list[EventPoint]] = defaultdict(list)
     for r in carried_rows.fetchall():
         carried[r["service"]].append(EventPoint.from_row(r))
-    prefix: dict[str, list[Segment]] = defaultdict(list)
-    for r in prefix_rows.fetchall():
-        prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["state"])))
     events: dict[str, list[EventPoint]] = {p.service: _carried(carried[p.service]) if p.service in carried else []
                                            for p in plans}
     fresh = {p.service for p in plans if p.fresh}
