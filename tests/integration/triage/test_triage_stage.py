@@ -215,3 +215,21 @@ def test_nothing_failed_nothing_written(db_url, tmp_path):
     assert summary["failed"] == 0 and "every job succeeded" in format_summary(summary)
     with pytest.raises(LookupError, match="request 999999"):
         triage_stage(db_url, 999999, "run", now=NOW, classifier=classifier())
+
+
+def test_a_guess_is_stored_marked_and_left_for_a_person(db_url, tmp_path):
+    """No rule knows the line, its words are storage's: stored as guess:service (source fallback, low
+    confidence), left for a person (max_guess_retries 0), grouped by its own signature."""
+    rid, sid, workdir = make_request(db_url, tmp_path)
+    odd = "ERROR: gave up on the stage-out of out_12.root to the Lustre-backed xfer gateway\n"
+    write_jobs(db_url, sid, workdir, jobs={0: ({"ExitCode": 0}, "all good\n", ""),
+                                           1: ({"ExitCode": 42}, "merging\n", odd),
+                                           2: ({"ExitCode": 42}, "merging\n", odd.replace("12", "57"))})
+    summary = triage_stage(db_url, rid, "run", now=NOW, classifier=classifier())
+    v = by_proc(db_url, rid)
+    guess = v[1]
+    assert (guess["category"], guess["rule"], guess["source"]) == ("service", "guess:service", "fallback")
+    assert guess["confidence"] == pytest.approx(0.3) and guess["explain"].startswith("A guess, not a known error")
+    assert guess["action"] == "leave" and "a guess" in guess["action_reason"]
+    assert guess["evidence"][0]["rule"] == "probable-cause" and "stage-out" in guess["evidence"][0]["text"]
+    assert v[2]["signature"] == guess["signature"] and summary["to_retry"] == 0
