@@ -20,7 +20,8 @@ job waits forever. A submission is never done while anything waits.
 A backend that follows the job event log (``follows_event_log``: HTCondor) gets the tracker's
 :class:`~prodops.batch.base.Feed`: a cycle then asks the schedd only about the jobs the new
 events name (``PollResult.complete`` False), and a cycle with no new event makes no schedd call
-and writes nothing. The first cycle of a tracker (so also after a restart) is a full query, and
+and does not even connect to the database (it polls from where its last cycle left the stored
+row; a cycle that has something to write takes the lock and checks that the row is still there). The first cycle of a tracker (so also after a restart) is a full query, and
 so are reconciliations, every ``reconcile_interval``; the tracker asks for one at once when it
 looks for jobs in the whole history. Events logged before the last full query (a log read
 behind it, as while a big submission is first stored) name no job: that query's ads show
@@ -43,7 +44,7 @@ from typing import Any
 
 import classad2
 
-from prodops.batch.base import Backend, Feed, Submission
+from prodops.batch.base import Backend, Feed, PollResult, Submission
 from prodops import config
 from prodops.batch.classads import MappingConfig, ad_text, fingerprint, job_id, map_ad_text
 from prodops.constants import JobState
@@ -131,10 +132,14 @@ class SubmissionTracker:
         self._lost: set[int] = set()
         self._misses: dict[int, int] = {}  # job -> whole-history reads in a row that did not find it
         self._feed = Feed()  # the first poll of a (new or restarted) tracker is a full one
+        self._last: tuple[Submission, int, str | None] | None = None  # handle, offset, cursor as last committed
         self._waiting: dict[Any, _Pending] = {}  # changed ads of queued jobs a bound left for later, by job
         self._waiting_states: dict[int, tuple[_Pending, str]] = {}  # their states, read from the ads once
 
     def cycle(self) -> CycleResult:
+        quiet, polled_early = self._quiet_cycle()
+        if quiet is not None:
+            return quiet
         with connect(self.db_url) as conn:
             row = records.get_submission(conn, self.submission_id, lock=True)
             if row["cluster_id"] is None:
@@ -143,7 +148,10 @@ class SubmissionTracker:
                 self._load(records.job_fingerprints(conn, self.submission_id))
             handle = records.submission_handle(row)
             offset = int(row["event_log_offset"])
-            if getattr(self.backend, "follows_event_log", False):
+            if polled_early is not None and self._last is not None \
+                    and (offset, row["history_cursor"]) == self._last[1:]:
+                polled = polled_early  # read from where this tracker's last cycle left the stored row
+            elif getattr(self.backend, "follows_event_log", False):
                 polled = self.backend.poll(handle, offset, row["history_cursor"], feed=self._feed)  # type: ignore[call-arg]
             else:
                 polled = self.backend.poll(handle, offset, row["history_cursor"])
@@ -175,6 +183,8 @@ class SubmissionTracker:
             conn.commit()
         self._remember(mapped)
         self._waiting = left
+        cursor = polled.history_cursor if polled.history_cursor is not None else row["history_cursor"]
+        self._last = None if waiting or done else (handle, polled.offset, cursor)
         # The jobs still looked for come again only in a full poll.
         self._feed.due = bool(self._misses)
         # Every written row is in the stored state now, and an unchanged ad's state is its stored one.
@@ -193,6 +203,28 @@ class SubmissionTracker:
                 deferred, " and the rest of the event log" if behind else "",
             )
         return result
+
+    def _quiet_cycle(self) -> tuple[CycleResult | None, PollResult | None]:
+        """Poll without the database from where this tracker's last cycle left the stored row:
+        when nothing happened (no event, no ad, no problem), that is the cycle (no connection, no
+        lock, nothing written); otherwise the poll, for the cycle to use if the row is still there.
+
+        Only for a backend that follows the event log, once a cycle committed with nothing left
+        for later; a full poll (a reconciliation) is never a quiet one.
+        """
+        last = self._last
+        if last is None or self._waiting or not getattr(self.backend, "follows_event_log", False):
+            return None, None
+        handle, offset, cursor = last
+        polled = self.backend.poll(handle, offset, cursor, feed=self._feed)  # type: ignore[call-arg]
+        if polled.ads or polled.events or polled.problems or polled.more_events or polled.complete \
+                or polled.offset != offset or polled.history_cursor not in (None, cursor):
+            return None, polled
+        log.debug("Submission %d: nothing happened (%d schedd calls)", self.submission_id, polled.schedd_calls)
+        return CycleResult(
+            polled=0, written=0, events=0, bad_ads=0, states={state: n for state, n in self._counts.items() if n},
+            full=False, schedd_calls=polled.schedd_calls,
+        ), None
 
     def _bound(
         self, pending: dict[Any, _Pending]

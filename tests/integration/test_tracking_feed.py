@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from prodops import tracking
 from prodops.batch.htcondor import HTCondorBackend
 from prodops.store import records
+from prodops.store.db import connect
 from prodops.tracking import SubmissionTracker
 from tests.fakes.clock import Clock
 from tests.fakes.schedd import FakeSchedd
@@ -52,17 +54,29 @@ def schedd_calls(schedd: FakeSchedd) -> list[tuple[str, dict]]:
     return [(name, args) for name, args in schedd.calls if name in ("query", "history")]
 
 
-def test_an_idle_cycle_makes_no_schedd_call_and_writes_nothing(db_url, schedd, submission_id, clock, writes):
+def test_an_idle_cycle_makes_no_schedd_call_and_writes_nothing(db_url, schedd, submission_id, clock, writes,
+                                                              monkeypatch):
     tracker = tracker_of(db_url, schedd, submission_id, clock)
     first = tracker.cycle()
     assert first.full and first.written == N_JOBS
     schedd.calls.clear()
     writes.clear()
+    connections = []
+
+    def counted_connect(*args, **kwargs):
+        connections.append(args)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(tracking, "connect", counted_connect)
     for _ in range(3):
         idle = tracker.cycle()
         assert (idle.full, idle.schedd_calls, idle.polled, idle.written, idle.events) == (False, 0, 0, 0, 0)
         assert idle.states == {"idle": N_JOBS}
-    assert schedd_calls(schedd) == [] and writes == []
+    assert schedd_calls(schedd) == [] and writes == [] and connections == []  # not even a connection
+    schedd.execute(CLUSTER, 3)
+    busy = tracker.cycle()  # something happened: the cycle locks the row and writes
+    assert (busy.written, busy.events, len(connections)) == (1, 1, 1)
+    assert rows(db_url)[3]["state"] == "running"
 
 
 def test_a_cycle_after_events_asks_about_and_writes_only_those_jobs(db_url, schedd, submission_id, clock, counted):
