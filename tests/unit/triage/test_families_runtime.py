@@ -81,3 +81,18 @@ def test_memory_error_without_a_message_is_a_memory_limit():
                                "    a = [0] * 10**12", "MemoryError"], experiment="nova", exit_code=1)
     assert (verdict.category.value, verdict.resource) == ("infrastructure", "memory")
     assert verdict.evidence[0]["text"] == "MemoryError"
+
+
+def test_the_report_an_abort_followed_decides_not_the_abort():
+    verdict = classify_stderr(
+        [
+            "terminate called after throwing an instance of 'std::bad_alloc'",
+            "  what():  std::bad_alloc",
+            "Aborted (core dumped)",
+        ],
+        experiment="nova",
+        exit_code=134,
+    )
+    assert (verdict.rule, verdict.category.value, verdict.resource) == ("cxx:std::bad_alloc", "infrastructure", "memory")
+    abort = next(c for c in verdict.decision["candidates"] if c["rule"] == "crash:Aborted")
+    assert abort["category"] == "unknown" and "followed the cxx report" in abort["why"]
