@@ -204,3 +204,14 @@ def test_a_tokens_announcement_reaches_the_dashboard_as_plain_text(client, icing
     assert not re.search(r"(?<!\\)[\[\]()]", feeder_text) and "\\[this\\]" in feeder_text  # no bracket unescaped
     assert "http\\://evil.example" in feeder_text and "www\\.evil" in feeder_text and "\\*now\\*" in feeder_text
     assert "See [the plan](https://wiki.example/plan)" in alerts  # a person's markdown is kept
+
+
+def test_the_token_command_issues_scoped_expiring_tokens(client, db_url, capsys):
+    assert tokens.main(["--url", db_url, "issue", "am", "--service", "fts", "--expires-in-days", "2"]) == 0
+    token = capsys.readouterr().out.split()[-1]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.post("/api/v1/events", headers=auth, json={"service": "fts", "state": "up"}).status_code == 200
+    assert client.post("/api/v1/events", headers=auth, json={"service": "dcache", "state": "up"}).status_code == 403
+    with connect(db_url) as conn:
+        row = conn.execute("SELECT services, expires_at - created_at AS life FROM feeder_tokens").fetchone()
+    assert row["services"] == ["fts"] and timedelta(days=1.99) < row["life"] <= timedelta(days=2)
