@@ -20,7 +20,8 @@ import requests
 
 from prodops import devenv
 
-HTTP_TIMEOUT = 30
+HTTP_TIMEOUT = 60
+GET_TRIES = 3
 POLL_SECONDS = 1.0
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 FINISHED_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
@@ -72,10 +73,23 @@ class AirflowClient:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One authenticated call; returns the response whatever its status."""
+        """One authenticated call; returns the response whatever its status.
+
+        A GET that times out or loses its connection is asked again (up to ``GET_TRIES`` times):
+        on a loaded CI machine the api-server sometimes answers a poll after the timeout, and a
+        wait loop must not fail on one slow read.
+        """
         kwargs.setdefault("timeout", HTTP_TIMEOUT)
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        return self._session.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+        tries = GET_TRIES if method.upper() == "GET" else 1
+        for attempt in range(1, tries + 1):
+            try:
+                return self._session.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+            except (requests.Timeout, requests.ConnectionError):
+                if attempt == tries:
+                    raise
+                time.sleep(POLL_SECONDS * attempt)
+        raise AssertionError("unreachable")
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, but raises :class:`AirflowAPIError` unless 2xx; returns the JSON body."""
