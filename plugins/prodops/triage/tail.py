@@ -252,9 +252,14 @@ def _fill(tail: Tail, data: bytes, lines: int, whole: bool) -> None:
         data = data[:-1]
     parts = data.count(b"\n") + 1
     if parts > lines:
-        cut = len(data)
-        for _ in range(lines):
-            cut = data.rfind(b"\n", 0, cut)
+        if parts - lines < lines:  # fewer lines to drop than to keep: count them from the start
+            cut = -1
+            for _ in range(parts - lines):
+                cut = data.find(b"\n", cut + 1)
+        else:
+            cut = len(data)
+            for _ in range(lines):
+                cut = data.rfind(b"\n", 0, cut)
         data = data[cut + 1:]
     tail.raw, tail._lines = data, None
     tail.count = min(parts, lines)

@@ -36,6 +36,15 @@ def test_last_n_lines_with_their_numbers(tmp_path, lines):
     assert tail.from_end(lines - 1) == 1 and tail.truncated
 
 
+@pytest.mark.parametrize("total", [11, 49, 50, 51, 60, 99, 100, 101, 160])
+def test_the_last_lines_are_kept_however_many_the_file_has_beyond_them(tmp_path, total):
+    """A file a little longer than the tail drops its first lines counted from the start, a much
+    longer one keeps its last counted from the end: the same lines either way."""
+    tail = read_tail(write(tmp_path / "job.0.out", numbered(total)), lines=50)
+    want = [f"line {i}" for i in range(max(1, total - 49), total + 1)]
+    assert tail.lines == want and tail.count == len(want) and tail.line_number(0) == max(1, total - 49)
+
+
 def test_short_file_is_read_whole_and_a_last_line_without_newline_is_kept(tmp_path):
     tail = read_tail(write(tmp_path / "f", "a\nb\nc"), lines=50)
     assert tail.lines == ["a", "b", "c"] and tail.first_line == 1 and not tail.truncated
