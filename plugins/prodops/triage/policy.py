@@ -133,6 +133,8 @@ def decide(verdict: Verdict, facts: JobFacts, history: History = History(), poli
     cat = verdict.category
     if cat is Category.CODE:
         why = "code failure: not retried; listed for a debug rerun"
+        if verdict.is_guess:
+            why = "a guess (code, from the words of the probable cause lines; no rule matched): " + why
         if verdict.possibly_service:
             why += " (a service it needs was down meanwhile: a person should look)"
         return Decision(Action.DEBUG_RERUN, why)

@@ -121,3 +121,8 @@ def test_an_outage_outweighs_a_guess():
     hit = Interval(service="dcache", kind="outage", start=T0, end=T0 + timedelta(hours=2), state="down")
     apply(guessed, [hit], TriageSettings())
     assert (guessed.category, guessed.rule) == (C.SERVICE, "outage:dcache")
+
+
+def test_a_code_guess_is_listed_for_a_debug_rerun_saying_it_is_a_guess():
+    d = decide(verdict(C.CODE, rule="guess:code", confidence=0.3), FACTS)
+    assert d.action is Action.DEBUG_RERUN and d.reason.startswith("a guess (code")
