@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
 from prodops.status import tokens
 from prodops.store.db import connect
 from prodops.web.api.body import MAX_BODY_BYTES
-from prodops.web.app import create_app, viewer
+from prodops.web.app import viewer
 
 pytestmark = pytest.mark.integration
 
@@ -28,21 +27,13 @@ ALERT = {"version": "4", "alerts": [{"status": "firing", "labels": {"service": "
 
 
 @pytest.fixture
-def app(db_url):
-    app = create_app(db_url)
-    app.dependency_overrides[viewer] = lambda: None
-    return app
+def client(synced_app, synced_client):
+    synced_app.dependency_overrides[viewer] = lambda: None
+    return synced_client
 
 
 @pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def auth(db_url, client):
-    client.get("/openapi.json")
+def auth(db_url):
     with connect(db_url) as conn:
         _, tok = tokens.issue(conn, "probe", services=["dcache", "fts", "samweb"])
         conn.commit()

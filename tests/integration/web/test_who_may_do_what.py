@@ -7,12 +7,11 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
 from prodops.status import tokens
 from prodops.store.db import connect
 from prodops.web.alerts import AnnouncementAlerts
-from prodops.web.app import create_app, token_admin
+from prodops.web.app import token_admin
 
 pytestmark = pytest.mark.integration
 
@@ -34,15 +33,14 @@ class User:
 
 
 @pytest.fixture
-def app(db_url):
-    return create_app(db_url)
+def app(synced_app):
+    return synced_app
 
 
 @pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        c.get("/openapi.json")  # loads the registry (icinga reports dcache and samweb, alertmanager fts ...)
-        yield c
+def client(synced_client):
+    """The registry loads on the first request (icinga reports dcache and samweb, alertmanager fts ...)."""
+    return synced_client
 
 
 def issue(db_url: str, feeder: str, **scope) -> dict[str, str]:
