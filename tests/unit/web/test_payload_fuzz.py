@@ -71,23 +71,17 @@ def parse_or_refuse(parse, payload) -> list:
         return []
 
 
+@pytest.mark.parametrize(("adapter", "key", "keys"), [(events.from_native, "events", EVENT_KEYS),
+                                                      (events.from_nagios, "results", CHECK_KEYS)],
+                         ids=["native", "icinga"])
 @FUZZ
-@given(st.one_of(json_values, shaped(EVENT_KEYS), st.fixed_dictionaries({"events": st.lists(shaped(EVENT_KEYS),
-                                                                                            max_size=3)})))
-def test_native_events_are_refused_or_storable(payload):
-    for e in parse_or_refuse(lambda p: events.from_native(p, feed="fuzz", now=NOW, known=KNOWN.__contains__),
-                             payload):
+@given(data=st.data())
+def test_pushed_events_and_check_results_are_refused_or_storable(adapter, key, keys, data):
+    payload = data.draw(st.one_of(json_values, shaped(keys), st.fixed_dictionaries({key: st.lists(shaped(keys),
+                                                                                                 max_size=3)})))
+    for e in parse_or_refuse(lambda p: adapter(p, feed="fuzz", now=NOW, known=KNOWN.__contains__), payload):
         storable_event(e)
-
-
-@FUZZ
-@given(st.one_of(json_values, shaped(CHECK_KEYS), st.fixed_dictionaries({"results": st.lists(shaped(CHECK_KEYS),
-                                                                                             max_size=3)})))
-def test_check_results_are_refused_or_storable(payload):
-    for e in parse_or_refuse(lambda p: events.from_nagios(p, feed="fuzz", now=NOW, known=KNOWN.__contains__),
-                             payload):
-        storable_event(e)
-        assert e.code in {"0", "1", "2", "3"}
+        assert adapter is events.from_native or e.code in {"0", "1", "2", "3"}
 
 
 @FUZZ
