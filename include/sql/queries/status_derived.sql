@@ -37,7 +37,8 @@ SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, va
 -- Per service changed from time t (rows with seg_state NULL): what it was derived with, the segment
 -- holding t, the last one starting before t (written again: cut at t, or merged with what follows),
 -- the start of the first outage the change may reach (one that ends within the flapping gap of t),
--- and the newest stream head (older than t: no stored event at or after t but the batch's own).
+-- the newest stream head (older than t: no stored event at or after t but the batch's own), and
+-- the open outage with its counts (an in-order batch adds its own events to them).
 -- Then (rows with seg_state) the stored segments the re-derivation keeps but reads: those starting
 -- before t and ending at or after lo, the earlier of that outage and the day of the last segment
 -- starting before t. (LATERAL ... OFFSET 0, here and below: one index range per service, never a
@@ -48,21 +49,27 @@ WITH x AS MATERIALIZED (
                   ORDER BY g.start_at DESC LIMIT 2) AS starts,
            (SELECT h.observed_at FROM status_streams h WHERE h.service = x.service
              ORDER BY h.observed_at DESC LIMIT 1) AS last_head,
-           least((SELECT min(o.start_at) FROM status_outages o WHERE o.service = x.service AND o.end_at IS NULL),
-                 (SELECT min(o.start_at) FROM status_outages o
-                   WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s))) AS outage_from
+           least(op.start_at, (SELECT min(o.start_at) FROM status_outages o
+                                WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s)))
+             AS outage_from,
+           op.start_at AS open_start, op.event_count AS open_count, op.first_event_id AS open_first,
+           op.last_event_id AS open_last
       FROM unnest(%(services)s::text[], %(times)s::timestamptz[]) AS x (service, t)
       JOIN services s ON s.name = x.service
-      LEFT JOIN status_derived d ON d.service = x.service),
+      LEFT JOIN status_derived d ON d.service = x.service
+      LEFT JOIN LATERAL (SELECT o.start_at, o.event_count, o.first_event_id, o.last_event_id FROM status_outages o
+                          WHERE o.service = x.service AND o.end_at IS NULL LIMIT 1) op ON true),
 p AS MATERIALIZED (
     SELECT service, t, stale_after_s, derived, derived_stale_s, starts[1] AS holding_start,
-           CASE WHEN starts[1] < t THEN starts[1] ELSE starts[2] END AS rewritten_start, last_head, outage_from
+           CASE WHEN starts[1] < t THEN starts[1] ELSE starts[2] END AS rewritten_start, last_head, outage_from,
+           open_start, open_count, open_first, open_last
       FROM x),
 lo AS MATERIALIZED (
     SELECT service, t, least(t, outage_from, date_trunc('day', least(t, rewritten_start), 'UTC')) AS lo FROM p)
 SELECT p.*, NULL::timestamptz AS start_at, NULL::timestamptz AS end_at, NULL::text AS seg_state FROM p
 UNION ALL
-SELECT lo.service, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, g.start_at, g.end_at, g.state
+SELECT lo.service, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       g.start_at, g.end_at, g.state
   FROM lo JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
                          WHERE g.service = lo.service AND g.end_at >= lo.lo AND g.start_at < lo.t OFFSET 0) g ON true
  ORDER BY service, start_at NULLS FIRST;
@@ -132,22 +139,25 @@ INSERT INTO status_segments (service, start_at, end_at, state)
 SELECT * FROM unnest(%(service)s::text[], %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(state)s::text[]);
 
 -- name: insert_derived_outages
--- With each outage its event count and first and last event (any stream, start <= time <= end).
+-- With each outage its event count and first and last event (any stream, start <= time <= end):
+-- given (n, first, last: the open outage an in-order batch added to), or counted here.
 INSERT INTO status_outages (service, start_at, end_at, worst, flapping, episodes, event_count, first_event_id,
                             last_event_id)
-SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes, c.n, f.id, l.id
+SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes, coalesce(o.n, c.n),
+       CASE WHEN o.n IS NULL THEN f.id ELSE o.first END, CASE WHEN o.n IS NULL THEN l.id ELSE o.last END
   FROM unnest(%(service)s::text[], %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(worst)s::text[],
-              %(flapping)s::boolean[], %(episodes)s::integer[])
-       AS o (service, start_at, end_at, worst, flapping, episodes)
-  CROSS JOIN LATERAL (SELECT count(*) AS n FROM status_events e
-                       WHERE e.service = o.service AND e.observed_at >= o.start_at
-                         AND (o.end_at IS NULL OR e.observed_at <= o.end_at)) c
+              %(flapping)s::boolean[], %(episodes)s::integer[], %(n)s::integer[], %(first)s::bigint[],
+              %(last)s::bigint[])
+       AS o (service, start_at, end_at, worst, flapping, episodes, n, first, last)
+  LEFT JOIN LATERAL (SELECT count(*) AS n FROM status_events e
+                      WHERE o.n IS NULL AND e.service = o.service AND e.observed_at >= o.start_at
+                        AND (o.end_at IS NULL OR e.observed_at <= o.end_at)) c ON true
   LEFT JOIN LATERAL (SELECT e.id FROM status_events e
-                      WHERE e.service = o.service AND e.observed_at >= o.start_at
+                      WHERE o.n IS NULL AND e.service = o.service AND e.observed_at >= o.start_at
                         AND (o.end_at IS NULL OR e.observed_at <= o.end_at)
                       ORDER BY e.observed_at, e.id LIMIT 1) f ON true
   LEFT JOIN LATERAL (SELECT e.id FROM status_events e
-                      WHERE e.service = o.service AND e.observed_at >= o.start_at
+                      WHERE o.n IS NULL AND e.service = o.service AND e.observed_at >= o.start_at
                         AND (o.end_at IS NULL OR e.observed_at <= o.end_at)
                       ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) l ON true;
 

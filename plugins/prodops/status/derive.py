@@ -41,7 +41,7 @@ import psycopg
 
 from prodops.status.states import ServiceState
 from prodops.status.timeline import (
-    ALL_STREAMS, FLAP_GAP_S, INFERRED_STREAM, EventPoint, Segment, Window, outages, segments,
+    ALL_STREAMS, FLAP_GAP_S, INFERRED_STREAM, EventPoint, Outage, Segment, Window, outages, segments,
 )
 from prodops.store.db import q
 
@@ -72,6 +72,8 @@ class _Plan:
     fresh: bool
     """No stored event at or after ``t`` but the batch's own (every stream's head is older): an
     in-order batch, derived from the heads and the new events without reading events back."""
+    open_outage: tuple[datetime, int, int | None, int | None] | None = None
+    """The stored open outage: start, event count, first and last event."""
 
 
 def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -144,7 +146,9 @@ def _plan(row: Mapping[str, Any]) -> _Plan:
     r = t if row["outage_from"] is None or t == EPOCH else min(t, row["outage_from"])
     since = t if t == EPOCH else min(t, row["rewritten_start"] or t)
     fresh = t != EPOCH and (row["last_head"] is None or row["last_head"] < t)
-    return _Plan(row["service"], t, r, row["stale_after_s"], since, since.date(), fresh)
+    open_outage = None if row["open_start"] is None else (
+        row["open_start"], row["open_count"], row["open_first"], row["open_last"])
+    return _Plan(row["service"], t, r, row["stale_after_s"], since, since.date(), fresh, open_outage)
 
 
 def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
@@ -202,7 +206,7 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
         windows = window_rows.fetchall()
 
     seg_rows: list[tuple[str, datetime, datetime, str]] = []
-    outage_rows: list[tuple[str, datetime, datetime | None, str, bool, int]] = []
+    outage_rows: list[tuple] = []  # service, start, end, worst, flapping, episodes, and counts if known
     day_rows: list[tuple[str, date, float, float, float, float]] = []
     rewritten: list[_Plan] = []  # segments and days written again
     recounted: list[_Plan] = []  # outages written again
@@ -219,7 +223,8 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
         new = [e.observed_at for e in events.get(p.service, []) if e.observed_at >= p.t]
         if not same or any(o.start <= at <= (o.end or HORIZON) for o in found for at in new):  # counts change
             recounted.append(p)
-            outage_rows.extend((p.service, o.start, o.end, o.worst.value, o.flapping, o.episodes) for o in found)
+            outage_rows.extend((p.service, o.start, o.end, o.worst.value, o.flapping, o.episodes,
+                                *_counts_added(p, o, events.get(p.service, []))) for o in found)
         if same:
             continue
         rewritten.append(p)
@@ -242,8 +247,8 @@ def _write(conn: psycopg.Connection, rewritten: Sequence[_Plan], recounted: Sequ
         conn.execute(q("delete_outages_from"), {"services": [p.service for p in recounted],
                                                 "r": [p.r for p in recounted]})
     _insert(conn, "insert_derived_segments", ("service", "start_at", "end_at", "state"), seg_rows)
-    _insert(conn, "insert_derived_outages", ("service", "start_at", "end_at", "worst", "flapping", "episodes"),
-            outage_rows)
+    _insert(conn, "insert_derived_outages",
+            ("service", "start_at", "end_at", "worst", "flapping", "episodes", "n", "first", "last"), outage_rows)
     _insert(conn, "insert_derived_days", ("service", "day", "up_s", "degraded_s", "down_s", "maintenance_s"),
             day_rows)
     marked = [p for p in rewritten if p.t == EPOCH]  # the others' marks stand: derived with this staleness
@@ -251,6 +256,21 @@ def _write(conn: psycopg.Connection, rewritten: Sequence[_Plan], recounted: Sequ
         conn.execute(q("upsert_derived_marks"), {
             "services": [p.service for p in marked], "stale_after_s": [p.stale_after_s for p in marked],
             "now": [datetime.now(timezone.utc)] * len(marked)})
+
+
+def _counts_added(p: _Plan, o: Outage, events: Sequence[EventPoint]) -> tuple[int | None, int | None, int | None]:
+    """(count, first, last event) of an outage that was open before an in-order batch: its stored
+    counts and the batch's events in it, without counting its events again (a long outage has many).
+    (None, None, None) for any other: counted in SQL."""
+    if not p.fresh or p.open_outage is None or p.open_outage[0] != o.start:
+        return None, None, None
+    _, n, first, last = p.open_outage
+    stop = o.end or HORIZON
+    inside = sorted((e for e in events if e.observed_at >= p.t and o.start <= e.observed_at <= stop),
+                    key=lambda e: (e.observed_at, e.id))
+    if not inside:
+        return n, first, last
+    return n + len(inside), first if first is not None else inside[0].id, inside[-1].id
 
 
 def _carried(heads: list[EventPoint]) -> list[EventPoint]:

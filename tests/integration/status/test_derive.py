@@ -229,3 +229,21 @@ def test_a_report_that_changes_no_segment_still_counts_in_the_open_outage(db_url
         derive.rebuild(conn, [SERVICE])
         assert snapshot(conn) == before
         conn.rollback()
+
+
+def test_an_in_order_batch_adds_its_events_to_the_open_outage_without_counting_them_all_again(db_url):
+    with connect(db_url) as conn:
+        reset(conn, None)
+        records.insert_events(conn, [status_event(0, ServiceState.UP, "icinga:a", None, 0),
+                                     status_event(10, ServiceState.DOWN, "icinga:a", None, 0)])
+        records.insert_events(conn, [status_event(20, ServiceState.DOWN, "icinga:a", None, 0),
+                                     status_event(30, ServiceState.DEGRADED, "icinga:b", None, 1),
+                                     status_event(40, ServiceState.DOWN, "icinga:a", None, 0)])
+        [o] = conn.execute("SELECT * FROM status_outages").fetchall()
+        ids = {r["observed_at"]: r["id"] for r in conn.execute("SELECT id, observed_at FROM status_events")}
+        assert (o["end_at"], o["event_count"], o["first_event_id"], o["last_event_id"]) == (
+            None, 4, ids[T0 + 10 * M], ids[T0 + 40 * M])
+        before = snapshot(conn)
+        derive.rebuild(conn, [SERVICE])
+        assert snapshot(conn) == before
+        conn.rollback()
