@@ -72,7 +72,8 @@ SELECT r * 4 + (p - 1) * 2 + a, r, st, a, 'htcondor', CASE a WHEN 1 THEN 2400 EL
 INSERT INTO job_attempts (submission_id, proc_id, cluster_id, state, job_status, exit_code, exit_by_signal, exit_signal,
     job_current_start_date, completion_date, entered_current_status, worker_ip, site, cpu_model, cpu_vendor,
     time_window, remote_wall_clock_time, remote_user_cpu, remote_sys_cpu, memory_usage_mb, request_memory_mb,
-    disk_usage_kb, request_disk_kb, files_in_count, files_in_bytes, files_out_count, files_out_bytes, ad, ad_hash)
+    disk_usage_kb, request_disk_kb, files_in_count, files_in_bytes, files_out_count, files_out_bytes, ad, ad_hash,
+    updated_at)
 SELECT x.sid, x.proc, x.sid, x.state, CASE x.state WHEN 'completed' THEN 4 WHEN 'held' THEN 5 ELSE 3 END,
        CASE x.kind WHEN 'succeeded' THEN 0 WHEN 'failed' THEN 65 END, x.kind = 'killed',
        CASE WHEN x.kind = 'killed' THEN 9 END,
@@ -89,7 +90,9 @@ SELECT x.sid, x.proc, x.sid, x.state, CASE x.state WHEN 'completed' THEN 4 WHEN 
        jsonb_build_object('GlobalJobId', 'schedd.example.org#' || x.sid || '.' || x.proc, 'JobBatchName', 'bench',
                           'LastRemoteWallClockTime', CASE WHEN x.h %% 10 = 0 THEN x.wall * 0.8 ELSE x.wall END,
                           'RequestCpus', 1, 'Owner', 'novapro', 'Cmd', '/bench/run.sh', 'Iwd', '/bench/' || x.sid),
-       md5(x.sid || '.' || x.proc)
+       md5(x.sid || '.' || x.proc),
+       -- written as they ended, spread over the past (the newest: now)
+       CASE WHEN %(backdate)s THEN %(start)s::timestamptz + (x.ended - %(start)s::timestamptz) * 0.9 ELSE now() END
   FROM (SELECT s.id AS sid, j.proc, h.h, 1 + h.h %% 15 AS site,
                s.request_id, %(start)s::timestamptz + (s.request_id * %(spacing)s + j.proc * 60 + h.h %% 86400)
                    * interval '1 second' AS ended,
@@ -105,12 +108,14 @@ SELECT x.sid, x.proc, x.sid, x.state, CASE x.state WHEN 'completed' THEN 4 WHEN 
 """
 
 
-def generate(url: str, first: int, last: int, spacing: float) -> float:
+def generate(url: str, first: int, last: int, spacing: float, *, backdate: bool) -> float:
     """Requests first..last with their attempts; returns seconds taken."""
     t = time.perf_counter()
     with connect(url) as conn:
         for statement in GENERATE.split(";\n\n"):
-            conn.execute(statement, {"first": first, "last": last, "start": START, "spacing": spacing})
+            conn.execute(
+                statement, {"first": first, "last": last, "start": START, "spacing": spacing, "backdate": backdate}
+            )
         conn.commit()
     return time.perf_counter() - t
 
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     load = {"before": os.getloadavg()}
     try:
         r: dict = {"attempts": total * per_request, "newest_attempts": newest * per_request}
-        r["generate_s"] = round(generate(url, 1, total - newest, spacing), 1)
+        r["generate_s"] = round(generate(url, 1, total - newest, spacing, backdate=True), 1)
         with connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE")
         print(f"generated {r['attempts'] - r['newest_attempts']:,} attempts in {r['generate_s']} s", flush=True)
@@ -179,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         with connect(url, autocommit=True) as conn:  # as an hourly run finds it: vacuumed, written out
             conn.execute("VACUUM ANALYZE")
             conn.execute("CHECKPOINT")
-        r["generate_newest_s"] = round(generate(url, total - newest + 1, total, spacing), 1)
+        r["generate_newest_s"] = round(generate(url, total - newest + 1, total, spacing, backdate=False), 1)
         r["incremental_run_s"], r["incremental"] = timed_run(url)
         print(f"incremental run {r['incremental_run_s']:.2f} s: {r['incremental']}", flush=True)
         r["rerun_s"], r["rerun"] = timed_run(url)
