@@ -160,8 +160,12 @@ class SubmissionTracker:
             pending, left = self._bound(pending)
             deferred = len(left)
             if pending:
+                # Rows of jobs with none yet go straight in by COPY; when every job has one, all take
+                # the stage and merge (no empty COPY, and its savepoint, on the way).
+                known = self._known
+                new = any(key not in known for key in pending)
                 records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped),
-                                           existing=self._known)
+                                           existing=known if new else None)
             num_jobs = int(row["num_jobs"])
             behind = polled.more_events  # a full batch of records is no sign: skipped events make it smaller
             waiting = deferred > 0 or behind
