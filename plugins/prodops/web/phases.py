@@ -9,12 +9,17 @@ the guide is docs/instrumenting.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Header, HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from prodops.phases import tokens
 from prodops.phases.markers import PhaseReport, PhaseSource
 from prodops.phases.store import record_phases
+from prodops.status.events import PayloadInvalid
+from prodops.web.api.body import json_body
+from prodops.web.api.schemas import documented
 from prodops.web.pool import ConnectionPool
 
 
@@ -46,6 +51,7 @@ def phases_router(pool: ConnectionPool) -> APIRouter:
     @router.post(
         "/api/v1/submissions/{submission_id}/phases",
         response_model=PhaseStored,
+        openapi_extra=documented(PhaseReport),
         summary="A job reports a phase started or finished",
         description="Post with `Authorization: Bearer $PRODOPS_PHASE_TOKEN` to"
                     " `$PRODOPS_API_URL/api/v1/submissions/$PRODOPS_SUBMISSION_ID/phases`. 401: no, unknown or"
@@ -54,7 +60,9 @@ def phases_router(pool: ConnectionPool) -> APIRouter:
         responses={401: {"description": "no job token, an unknown one, or one that expired with its submission"},
                    403: {"description": "another submission's token, or a job index outside the submission"}},
     )
-    def post_phase(report: PhaseReport, scope: tokens.JobScope = Depends(job_scope)) -> PhaseStored:
+    def post_phase(scope: tokens.JobScope = Depends(job_scope), payload: Any = Depends(json_body)) -> PhaseStored:
+        """The body is read after the token check (``json_body``), within the app's size limit."""
+        report = _report(payload)
         try:
             scope.check_job(report.job_index)
         except tokens.TokenRefused as err:
@@ -66,3 +74,11 @@ def phases_router(pool: ConnectionPool) -> APIRouter:
                            state=report.state.value, stored=bool(written))
 
     return router
+
+
+def _report(payload: Any) -> PhaseReport:
+    """The posted phase, or 422 naming each wrong field (as the status routes do)."""
+    try:
+        return PhaseReport.model_validate(payload)
+    except ValidationError as err:
+        raise PayloadInvalid([(tuple(str(part) for part in e["loc"]), e["msg"]) for e in err.errors()]) from None

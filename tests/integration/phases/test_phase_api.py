@@ -63,6 +63,18 @@ def test_no_token_is_401_even_with_a_bad_body(client, submitted):
     assert _post(client, submitted.submission_id, {"phase": "Bad Phase"}).status_code == 401
 
 
+def test_a_body_is_read_only_after_the_token_and_within_the_limit(client, submitted, monkeypatch):
+    """FastAPI parsed a declared body before the token check: a 5 MB post without a token was read first."""
+    parsed = []
+    monkeypatch.setattr("prodops.web.api.body.parse_json", lambda raw: parsed.append(raw))
+    big = b'{"phase": "' + b"x" * 5_000_000 + b'"}'
+    url = f"/api/v1/submissions/{submitted.submission_id}/phases"
+    assert client.post(url, content=big, headers={"Content-Type": "application/json"}).status_code == 401
+    assert parsed == []
+    answer = client.post(url, content=big, headers={"Authorization": f"Bearer {submitted.token}"})
+    assert answer.status_code == 413 and parsed == []
+
+
 def test_another_submissions_token_is_403(client, db_url, submitted, tmp_path):
     other = submit(db_url, tmp_path / "other", run_id="other", cluster_id=701)
     answer = _post(client, submitted.submission_id, BODY, other.token)

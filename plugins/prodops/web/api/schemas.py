@@ -136,9 +136,11 @@ class TokenBody(_Body):
 
 def bodies() -> list[type[BaseModel]]:
     """Every request body the app reads (the inferred-outage reviews' live beside their routes)."""
+    from prodops.phases.markers import PhaseReport
     from prodops.web.inferred import CloseBody, FalseBody
 
-    return [EventsBody, ChecksBody, AlertmanagerBody, WindowBody, AnnouncementBody, TokenBody, CloseBody, FalseBody]
+    return [EventsBody, ChecksBody, AlertmanagerBody, WindowBody, AnnouncementBody, TokenBody, CloseBody, FalseBody,
+            PhaseReport]
 
 
 def documented(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
