@@ -34,3 +34,13 @@ SELECT id, text, severity, author, source
   FROM announcements
  WHERE starts_at <= %(now)s AND (ends_at IS NULL OR ends_at > %(now)s)
  ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, starts_at DESC, id DESC;
+
+-- name: touch_feeder_token
+-- At most one write a minute per token, so a busy feeder does not queue on its own row.
+UPDATE feeder_tokens SET last_used_at = now()
+ WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds');
+
+-- name: revoke_feeder_tokens
+UPDATE feeder_tokens SET revoked_at = now()
+ WHERE revoked_at IS NULL AND (id = %(id)s OR prefix = %(prefix)s OR feeder = %(feeder)s)
+RETURNING id, feeder, prefix;

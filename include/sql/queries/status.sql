@@ -104,26 +104,3 @@ SELECT id, feed, external_id, text, severity, starts_at, ends_at, author
   FROM announcements
  WHERE starts_at <= %(now)s AND (ends_at IS NULL OR ends_at > %(now)s)
  ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, starts_at DESC, id DESC;
-
--- name: insert_feeder_token
-INSERT INTO feeder_tokens (feeder, token_hash, prefix, note)
-VALUES (%(feeder)s, %(token_hash)s, %(prefix)s, %(note)s)
-RETURNING id, created_at;
-
--- name: feeder_for_token
-SELECT id, feeder, last_used_at FROM feeder_tokens
- WHERE token_hash = %(token_hash)s AND revoked_at IS NULL;
-
--- name: touch_feeder_token
--- At most one write a minute per token, so a busy feeder does not queue on its own row.
-UPDATE feeder_tokens SET last_used_at = now()
- WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds');
-
--- name: revoke_feeder_tokens
-UPDATE feeder_tokens SET revoked_at = now()
- WHERE revoked_at IS NULL AND (id = %(id)s OR prefix = %(prefix)s OR feeder = %(feeder)s)
-RETURNING id, feeder, prefix;
-
--- name: list_feeder_tokens
-SELECT id, feeder, prefix, note, created_at, revoked_at, last_used_at
-  FROM feeder_tokens ORDER BY feeder, id;
