@@ -154,3 +154,18 @@ def dataset_roots() -> tuple[Path, ...]:
 
         names = (yaml.safe_load(DATASETS_FILE.read_text()) or {}).get("roots") or []
     return tuple((REPO_ROOT / name).resolve() for name in names)
+
+
+def samweb_conn_id() -> str:
+    """The Airflow connection whose host is the samweb API's base URL, for ``sam:`` datasets."""
+    return os.environ.get("PRODOPS_SAMWEB_CONN_ID", "samweb_default")
+
+
+def metacat_conn_id() -> str:
+    """The Airflow connection whose host is the MetaCat server's base URL, for ``metacat:`` datasets."""
+    return os.environ.get("PRODOPS_METACAT_CONN_ID", "metacat_default")
+
+
+def dataset_server_timeout_s() -> float:
+    """Seconds one call to a dataset catalogue (samweb, MetaCat) may take before it counts as down."""
+    return float(os.environ.get("PRODOPS_DATASET_TIMEOUT_S", "30"))

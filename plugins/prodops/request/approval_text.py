@@ -9,14 +9,14 @@ approver sees its characters, not their rendering.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
 
-from prodops.datasets import DatasetInvalid, resolve_dataset
+from prodops.datasets import resolve_dataset
+from prodops.datasets.model import DatasetInvalid
 from prodops.request.form import ProductionRequest
 from prodops.workflows import WorkflowTemplate
 
@@ -49,6 +49,8 @@ def approval_subject(request_id: int, request: ProductionRequest) -> str:
 class InputFiles:
     files: int
     bytes: int
+    events: int | None = None
+    """None when a file's event count is not known."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ def request_totals(request: ProductionRequest, template: WorkflowTemplate,
 def dataset_files(name: str) -> InputFiles:
     """How many files the dataset names now and their bytes; raises DatasetInvalid like submission would."""
     files = resolve_dataset(name)
-    return InputFiles(files=len(files), bytes=sum(os.stat(f.path).st_size for f in files))
+    events = [f.events for f in files]
+    return InputFiles(files=len(files), bytes=sum(f.size_bytes for f in files),
+                      events=None if None in events else sum(events))
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,8 @@ def totals_lines(totals: RequestTotals) -> list[str]:
         f"**Disk in all:** {_size(totals.disk_mb)}",
     ]
     if totals.input is not None:
-        lines.append(f"**Input:** {totals.input.files:,} files, {_bytes(totals.input.bytes)}")
+        events = "" if totals.input.events is None else f", {totals.input.events:,} events"
+        lines.append(f"**Input:** {totals.input.files:,} files, {_bytes(totals.input.bytes)}{events}")
     return lines
 
 

@@ -96,8 +96,8 @@ def test_totals_of_a_dataset_request_count_its_files_and_bytes(tmp_path, monkeyp
     # reco: 2 raw files per job -> ceil(5 / 2) = 3 jobs; merge: every file in one job -> 1
     assert [(s.name, s.jobs) for s in totals.stages] == [("reco", 3), ("merge", 1)]
     assert (totals.jobs, totals.core_hours, totals.memory_mb, totals.disk_mb) == (4, 4 * 0.5, 4 * 500, 4 * 300)
-    assert totals.input == InputFiles(files=5, bytes=15_000)
-    assert totals_lines(totals)[-1] == "**Input:** 5 files, 15,000 bytes"
+    assert totals.input == InputFiles(files=5, bytes=15_000, events=5)  # one record per file: no newline
+    assert totals_lines(totals)[-1] == "**Input:** 5 files, 15,000 bytes, 5 events"
 
 
 def test_cores_per_job_is_what_every_job_is_submitted_with():
