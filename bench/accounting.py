@@ -6,11 +6,9 @@ experiments and 30 campaigns over 90 days, two stages each, 2,400 jobs a stage a
 8 % failed, 3 % held, 2 % killed, 2 % removed, a tenth of the successes evicted once before.
 
 * initial: the first run over every attempt but the newest 100,000 (timed, not a target), then
-  VACUUM ANALYZE and a checkpoint, as an hourly run finds the database (without them, one run
-  started right after the initial one spent over 80 s in a ledger DELETE that takes 0.14 s on
-  the settled database: not diagnosed further; autovacuum of job_attempts was running);
+  VACUUM ANALYZE and a checkpoint, as an hourly run finds the database;
 * incremental: 100,000 newer attempts (40 new request stages) written, then one run (target < 10 s);
-* rerun: a run with nothing new (the overlap re-reads the newest attempts; nothing changes);
+* rerun: a run right after, nothing new (the 10-minute overlap re-reads the newest 100,000; nothing changes);
 * touched: the newest 100,000 attempts written again (as a tracking cycle would), then one run;
 * stats page p50/p95 over its queries: all experiments last 30 days, one experiment, one campaign
   over 90 days, a week (target p95 < 100 ms).

@@ -350,15 +350,3 @@ def test_the_sql_waste_cause_is_the_python_one_for_every_combination(db_url):
 def test_worker_subnet(db_url, ip, subnet):
     with connect(db_url) as conn:
         assert conn.execute("SELECT accounting_subnet(%s) AS s", (ip,)).fetchone()["s"] == subnet
-
-
-def test_a_run_that_reads_by_indexes_only_counts_the_same(accounted, monkeypatch):
-    from prodops.accounting import rollup
-
-    conn, _ = accounted
-    before = tables(conn)
-    conn.execute("ANALYZE accounting_attempts")
-    conn.commit()
-    monkeypatch.setattr(rollup, "INDEXED_SHARE", 1e9)  # a run over a few percent of a big ledger
-    again = roll_up(conn, overlap=timedelta(days=365))
-    assert again.changed_attempts == 10 and tables(conn) == before

@@ -18,14 +18,6 @@ SELECT s.request_id, s.stage, coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::
   FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
  WHERE %(since)s::timestamptz IS NULL OR j.updated_at > %(since)s::timestamptz;
 
--- name: accounting_ledger_size
--- The planner's estimate of the ledger's rows (no count: it is millions).
-SELECT greatest(reltuples, 0)::bigint AS attempts FROM pg_class WHERE oid = 'accounting_attempts'::regclass;
-
--- name: accounting_prefer_indexes
--- For this run's transaction only (prodops.accounting.rollup.INDEXED_SHARE says when and why).
-SET LOCAL enable_seqscan = off;
-
 -- name: accounting_changed_summary
 SELECT count(*) AS changed, max(updated_at) AS newest FROM accounting_changed;
 

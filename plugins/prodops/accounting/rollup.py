@@ -23,14 +23,6 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=10)
 """How far before the cursor a run looks again: longer than any tracking transaction."""
 
-INDEXED_SHARE = 0.05
-"""An incremental run whose changed attempts are at most this share of the ledger reads the big
-tables (attempts, ledger, rollups) by their indexes only: it touches a few percent of them,
-which the planner, once the tables are analysed, can price above a sequential scan of the whole
-ledger (measured on 5M attempts: one statement 1.3 s by index, over 40 s by scan). Over a larger
-share the planner chooses (on 100k attempts with 60k changed, forced indexes took 6.2 s, the
-planner's own plans 2.6 s)."""
-
 _STEPS = (
     "accounting_changed_jobs",
     "accounting_fresh",
@@ -78,9 +70,6 @@ def roll_up(conn: psycopg.Connection, *, overlap: timedelta = OVERLAP) -> Rollup
         conn.execute(q("accounting_changed"), {"since": since})
         changed = conn.execute(q("accounting_changed_summary")).fetchone()
         counts: dict[str, int] = {}
-        ledger = conn.execute(q("accounting_ledger_size")).fetchone()["attempts"]
-        if since is not None and changed["changed"] <= INDEXED_SHARE * ledger:
-            conn.execute(q("accounting_prefer_indexes"))
         if changed["changed"]:
             for step in _STEPS:
                 started = time.perf_counter()
