@@ -101,6 +101,10 @@ class FakeMetaCat(_Server):
         super().__init__()
         self.datasets: dict[str, list[dict]] = {}
         """'namespace:name' -> files as MetaCat lists them (name, namespace, size, metadata)."""
+        self.query_format = "json-seq"
+        self.query_error: dict | None = None
+        """The ``{"type", "value"}`` the server reports instead of files, when set."""
+        """How the query's files are sent: "json-seq", "list" or "results" (``{"results": [...]}``)."""
 
     def answer(self, method, path, query, body):
         if method == "GET" and path == "/data/dataset":
@@ -113,7 +117,16 @@ class FakeMetaCat(_Server):
             found = re.fullmatch(r"files from (\S+)", body.decode())
             if not found or found.group(1) not in self.datasets:
                 return 400, "text/plain", b"MQL error"
-            return 200, "application/json", json.dumps(self.datasets[found.group(1)]).encode()
+            if self.query_error:
+                return 200, "application/json", json.dumps({"error": self.query_error}).encode()
+            files = self.datasets[found.group(1)]
+            if query.get("with_meta") != ["yes"]:
+                files = [{k: v for k, v in f.items() if k != "metadata"} for f in files]
+            if self.query_format == "json-seq":  # RFC 7464, as the server streams with Accept: application/json-seq
+                return 200, "application/json-seq", "".join(f"\x1e{json.dumps(f)}\n" for f in files).encode()
+            if self.query_format == "results":
+                return 200, "application/json", json.dumps({"results": files}).encode()
+            return 200, "application/json", json.dumps(files).encode()
         return 404, "text/plain", b"Not found"
 
 

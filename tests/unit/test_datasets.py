@@ -218,11 +218,16 @@ def test_sam_and_metacat_names_pass_the_form_when_their_connections_exist(samweb
     assert dataset_error("metacat:hd-protodune:raw_run12") is None
 
 
-def test_a_metacat_dataset_lists_its_files_with_sizes_and_events(metacat):
+@pytest.mark.parametrize("query_format", ["json-seq", "list", "results"])
+def test_a_metacat_dataset_lists_its_files_with_sizes_and_events(metacat, query_format):
+    metacat.query_format = query_format
     metacat.datasets["hd-protodune:raw_run12"] = [_metacat_file("b.hdf5", 300, 7), _metacat_file("a.hdf5", 200, 5)]
     files = resolve_dataset("metacat:hd-protodune:raw_run12")
     assert [(f.path, f.size_bytes, f.events) for f in files] == [("a.hdf5", 200, 5), ("b.hdf5", 300, 7)]
-    assert metacat.calls[-1] == "POST /data/query?with_meta=yes"
+    assert metacat.calls == [
+        "GET /data/dataset?dataset=hd-protodune%3Araw_run12",
+        "POST /data/query?with_meta=yes&with_provenance=no",
+    ]
 
 
 def test_an_unknown_metacat_dataset_names_metacats_answer(metacat):
@@ -251,4 +256,11 @@ def test_metacat_down_and_slow_are_named(metacat, monkeypatch):
 def test_a_metacat_file_name_with_a_path_is_refused(metacat):
     metacat.datasets["ns:raw"] = [_metacat_file("/etc/passwd", 1)]
     with pytest.raises(DatasetInvalid, match="not a plain file name"):
+        resolve_dataset("metacat:ns:raw")
+
+
+def test_an_error_metacat_reports_for_the_query_is_named(metacat):
+    metacat.datasets["ns:raw"] = [_metacat_file("a.hdf5", 1)]
+    metacat.query_error = {"type": "MQLError", "value": "syntax\nerror"}
+    with pytest.raises(DatasetInvalid, match=r"'metacat:ns:raw': MetaCat's query failed: MQLError: syntax error$"):
         resolve_dataset("metacat:ns:raw")

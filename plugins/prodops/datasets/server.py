@@ -64,7 +64,7 @@ def call(
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - http(s) from the connection
             data = answer.read(MAX_ANSWER + 1)
     except urllib.error.HTTPError as err:
-        text = _shown(err.read(2000))
+        text = shown(err.read(2000))
         raise DatasetInvalid(f"{dataset!r}: {service} answered {err.code} {err.reason}: {text!r}") from None
     except (TimeoutError, socket.timeout):
         raise _late(dataset, service, url, timeout) from None
@@ -73,7 +73,7 @@ def call(
         if isinstance(reason, TimeoutError | socket.timeout):
             raise _late(dataset, service, url, timeout) from None
         raise DatasetInvalid(
-            f"{dataset!r}: {service} at {url} cannot be reached ({_shown(str(reason))});"
+            f"{dataset!r}: {service} at {url} cannot be reached ({shown(str(reason))});"
             " check the connection's host or try again when the service is up"
         ) from None
     if len(data) > MAX_ANSWER:
@@ -93,10 +93,10 @@ def call_json(dataset: str, service: str, url: str, **kwargs: Any) -> Any:
     try:
         return json.loads(data)
     except ValueError:
-        raise DatasetInvalid(f"{dataset!r}: {service} answered {_shown(data[:200])!r}, not JSON") from None
+        raise DatasetInvalid(f"{dataset!r}: {service} answered {shown(data[:200])!r}, not JSON") from None
 
 
-def _shown(text: bytes | str) -> str:
+def shown(text: bytes | str) -> str:
     """A server's words, short and without control characters, to quote in an error."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
