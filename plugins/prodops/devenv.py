@@ -788,6 +788,10 @@ def _banner(stack: DevStack) -> str:
    fill the form (workflow "demo", a campaign, a number of jobs, contact)
    and trigger; approve it under Browse -> Required Actions.
  Airflow CLI with this environment: scripts/airflow.sh dags list
+ Status feeds: issue a feeder token (shown once) for a monitoring system,
+   PYTHONPATH=plugins .venv/bin/python -m prodops.status.tokens --url '{stack.prodops_url}' issue icinga
+   and point it at {stack.base_url}/prodops/api/v1/checks (Icinga), /alertmanager or /events;
+   commented examples (Statuspage, Alertmanager, Icinga, JSON feed): include/services.yaml
  Stop: Ctrl-C here, or `make stop` from another shell.
 ======================================================================
 """
