@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import enum
 
+PHASE_TOKEN_VARIABLE = "PRODOPS_PHASE_TOKEN"
+"""The job's phase token in its environment (:mod:`prodops.phases.tokens`): never stored with its ad."""
+
 
 class JobState(str, enum.Enum):
     """An attempt's state in the batch system (HTCondor JobStatus)."""

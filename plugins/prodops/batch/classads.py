@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 import classad2
 import msgspec
 
-from prodops.constants import JobState, Outcome, TimeWindow
+from prodops.constants import PHASE_TOKEN_VARIABLE, JobState, Outcome, TimeWindow
 from prodops.exceptions import BadClassAd
 
 SITE_ATTRIBUTES: tuple[str, ...] = (
@@ -536,6 +536,10 @@ def map_ad_text(
         raise located(err, source) from None
 
 
+_SECRET = re.compile(rf"(\b{PHASE_TOKEN_VARIABLE}=)('(?:[^']|'')*'|\S+)")
+"""The job token in an ad's ``Environment``: the stored ad keeps the variable, not its value."""
+
+
 def _map(ad: classad2.ClassAd, text: str, digest: str, config: MappingConfig) -> dict[str, Any]:
     if "\\u0000" in text:
         raise BadClassAd(f"job {job_id(ad)}: an attribute holds a NUL character, which PostgreSQL cannot store",
@@ -544,6 +548,9 @@ def _map(ad: classad2.ClassAd, text: str, digest: str, config: MappingConfig) ->
         values = _decode(text)
     except msgspec.DecodeError as err:
         raise BadClassAd(f"job {job_id(ad)}: the ad's JSON form is unreadable ({err})", job=job_id(ad)) from None
+    environment = values.get("Environment")
+    if environment.__class__ is str and PHASE_TOKEN_VARIABLE in environment:
+        values["Environment"] = _SECRET.sub(r"\1(not stored)", environment)
     reader = _Reader(ad, values)
     read = reader.read
     cluster_id, proc_id, job_status = values.get("ClusterId"), values.get("ProcId"), values.get("JobStatus")

@@ -21,6 +21,7 @@ import psycopg
 
 from prodops import config
 from prodops.batch.base import SubmissionSpec
+from prodops.constants import PHASE_TOKEN_VARIABLE
 from prodops.exceptions import ProdopsError
 from prodops.store.db import q
 
@@ -28,7 +29,7 @@ TOKEN_PREFIX = "pjt_"
 """Job tokens start so; feeder tokens (``pdo_``) are a different kind and never accepted here."""
 
 
-TOKEN_VARIABLE = "PRODOPS_PHASE_TOKEN"
+TOKEN_VARIABLE = PHASE_TOKEN_VARIABLE
 API_URL_VARIABLE = "PRODOPS_API_URL"
 SUBMISSION_VARIABLE = "PRODOPS_SUBMISSION_ID"
 """What a job finds in its environment (the job index comes as its ``--job`` argument, or

@@ -246,3 +246,13 @@ def test_a_stored_outcome_is_read_as_stored_and_a_mapped_row_takes_the_mirror():
     assert outcome({**completed, "outcome": "failed"}) is Outcome.FAILED
     assert outcome({**completed, "exit_code": 0, "outcome": "succeeded"}) is Outcome.SUCCEEDED
     assert outcome({"state": "running", "outcome": "unfinished"}) is Outcome.UNFINISHED
+
+
+def test_the_jobs_phase_token_is_not_stored_with_its_ad():
+    """The ad's Environment carries the job's phase token; job_attempts.ad keeps the variable, not the secret."""
+    ad = next(classad2.parseAds(ADS.read_text(), classad2.ParserType.Old))
+    ad["Environment"] = "PRODOPS_SUBMISSION_ID=7 PRODOPS_PHASE_TOKEN=pjt_s3cr3t-value PRODOPS_API_URL='http://h:8080'"
+    row = map_ad(ad)
+    stored = json.loads(row["ad"])["Environment"]
+    assert "pjt_s3cr3t-value" not in row["ad"]
+    assert stored == "PRODOPS_SUBMISSION_ID=7 PRODOPS_PHASE_TOKEN=(not stored) PRODOPS_API_URL='http://h:8080'"
