@@ -264,3 +264,15 @@ def test_an_error_metacat_reports_for_the_query_is_named(metacat):
     metacat.query_error = {"type": "MQLError", "value": "syntax\nerror"}
     with pytest.raises(DatasetInvalid, match=r"'metacat:ns:raw': MetaCat's query failed: MQLError: syntax error$"):
         resolve_dataset("metacat:ns:raw")
+
+
+def test_a_sam_definition_splits_into_the_first_stages_jobs_by_file_name(samweb):
+    from prodops.stage import stage_input_files
+    from prodops.workflows import load_templates
+
+    samweb.definitions["nova_raw"] = [*SAM_FILES, ("nova_r12_s03.raw", 1_000, 5)]
+    keepup = load_templates()["keepup"]
+    inputs = stage_input_files(None, {"input_dataset": "sam:nova_raw"}, keepup, "reco")
+    assert inputs == {"nova_r12_s01.raw": 25, "nova_r12_s02.raw": 40, "nova_r12_s03.raw": 5}
+    jobs = keepup.stage("reco").jobs_for(list(inputs), None)
+    assert jobs == [["nova_r12_s01.raw", "nova_r12_s02.raw"], ["nova_r12_s03.raw"]]  # 2 files per reco job
