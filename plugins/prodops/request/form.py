@@ -66,7 +66,8 @@ def form_fields(workflows: Iterable[str]) -> dict[str, dict[str, Any]]:
             "maxLength": 512,
             "pattern": ONE_LINE,
             "title": "Input dataset",
-            "description": "SAM dataset definition to process; leave empty to give a number of jobs instead.",
+            "description": "Dataset to process: file:///<absolute glob> under a dataset root, sam:<definition>"
+                           " (SAM) or metacat:<namespace>:<name>; leave empty to give a number of jobs instead.",
         },
         "n_jobs": {
             "default": None,
