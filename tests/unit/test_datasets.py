@@ -94,7 +94,7 @@ KEEPUP_FORM = {
 }
 
 
-def _connect(monkeypatch, conn_id: str, url: str, timeout_s: float = 5.0) -> None:
+def _connect(monkeypatch, conn_id: str, url: str, timeout_s: float = 30.0) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "http", "host": url}))
     monkeypatch.setenv("PRODOPS_DATASET_TIMEOUT_S", str(timeout_s))
 
