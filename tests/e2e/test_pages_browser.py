@@ -1,7 +1,7 @@
 """The pages as an operator and an approver walk them (issue 18), in headless Chromium on the running
 Airflow: trigger a request from the Airflow trigger form, approve it in Required Actions (the approved
 priority starts at the requested one), then the request page while it runs and after, the triage page,
-one failed attempt, the campaign page, the request list and the board. axe-core checks every prodops
+one failed attempt, the campaign page, the request list, the board and the grid hours (stats) page. axe-core checks every prodops
 page and the test fails on a serious or critical violation; a screenshot of each page and axe's
 findings are kept in test-artifacts/pages/."""
 
@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from prodops.accounting.rollup import roll_up
 from prodops.store.db import connect
 
 from .test_board_browser import browser, logged_in_page  # noqa: F401  (the module's Chromium fixture)
@@ -221,6 +222,22 @@ def test_trigger_approve_and_walk_every_page(browser, fed):  # noqa: F811
         walk.check("09-requests")
         page.goto("/prodops/")
         walk.check("10-board")
+
+        # grid hours: the request's attempts accounted (as the job_accounting DAG does), by site and cause
+        with connect(airflow.prodops_db_url) as conn:
+            roll_up(conn)
+        page.goto("/prodops/requests/")
+        page.get_by_role("link", name="Grid hours").click()
+        page.wait_for_url("**/prodops/stats")
+        page.locator("#f-campaign").select_option(CAMPAIGN)
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url(f"**campaign={CAMPAIGN}**")
+        assert int(page.locator('[data-figure="attempts"]').inner_text().replace(",", "")) >= FORM["n_jobs"]
+        for chart in ("stage", "site", "cpu_model", "time_window"):
+            image = page.locator(f'figure[data-chart="{chart}"] img')
+            assert image.evaluate("i => i.complete && i.naturalWidth > 0"), chart
+        assert page.locator("tr[data-cause]").count() == 7  # wasted hours by every cause, drawn where not 0
+        walk.check("11-stats")
 
         assert walk.dialogs == []  # nothing untrusted ran as script anywhere
     finally:
