@@ -75,6 +75,14 @@ class StatsQuery(BaseModel):
         return StatsFilter(day_from=day_from, day_to=day_to, experiment=self.experiment, campaign=self.campaign)
 
 
+def time_unit(seconds: float) -> tuple[float, str]:
+    """Seconds per unit and its symbol for a chart whose largest value is ``seconds``: hours from
+    an hour up, else minutes, else seconds (a test pool's jobs last seconds)."""
+    if seconds >= 3600:
+        return 3600.0, "h"
+    return (60.0, "min") if seconds >= 60 else (1.0, "s")
+
+
 def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
 
@@ -113,10 +121,11 @@ def rate_chart(dimension: str, rows: Sequence[Breakdown]) -> Chart | None:
 
 
 def wasted_chart(total: Breakdown) -> Chart | None:
-    """Wasted wall hours by cause, one bar each."""
-    causes = [(c, h / 3600) for c, h in total.wasted_by_cause.items() if h > 0]
+    """Wasted wall time by cause, one bar each."""
+    causes = [(c, s) for c, s in total.wasted_by_cause.items() if s > 0]
     if not causes:
         return None
+    per, unit = time_unit(max(s for _, s in causes))
     chart = pygal.HorizontalBar(
         js=[],
         width=720,
@@ -125,26 +134,27 @@ def wasted_chart(total: Breakdown) -> Chart | None:
         disable_xml_declaration=True,
         show_legend=False,
         print_values=True,
-        title="Wasted wall hours by cause",
-        value_formatter=lambda v: f"{v:,.1f} h",
+        title=f"Wasted wall time by cause ({unit})",
+        value_formatter=lambda v: f"{v:,.1f} {unit}",
         style=_style((CAUSE_COLOURS[causes[0][0]],)),
         margin=12,
     )
     chart.x_labels = [c.replace("_", " ") for c, _ in causes]
-    chart.add("wasted hours", [{"value": h, "color": CAUSE_COLOURS[c]} for c, h in causes])
+    chart.add("wasted", [{"value": s / per, "color": CAUSE_COLOURS[c]} for c, s in causes])
     return Chart(
         _data_uri(chart),
-        "Bar chart of wasted wall hours by cause: "
-        + ", ".join(f"{c.replace('_', ' ')} {h:,.1f} h" for c, h in causes)
+        "Bar chart of wasted wall time by cause: "
+        + ", ".join(f"{c.replace('_', ' ')} {s / per:,.1f} {unit}" for c, s in causes)
         + ".",
     )
 
 
 def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
-    """CPU hours beside wall hours of each stage."""
+    """CPU time beside wall time of each stage."""
     drawn = [b for b in rows if b.wall_s or b.cpu_s]
     if not drawn:
         return None
+    per, unit = time_unit(max(max(b.wall_s, b.cpu_s) for b in drawn))
     chart = pygal.Bar(
         js=[],
         width=720,
@@ -154,18 +164,18 @@ def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
         legend_at_bottom=True,
         legend_at_bottom_columns=2,
         print_values=False,
-        title="CPU and wall hours per stage",
-        value_formatter=lambda v: f"{v:,.1f} h",
+        title=f"CPU and wall time per stage ({unit})",
+        value_formatter=lambda v: f"{v:,.1f} {unit}",
         style=_style(("#1e63c4", "#5f6b7a")),
         margin=12,
     )
     chart.x_labels = [b.value for b in drawn]
-    chart.add("cpu hours", [b.cpu_s / 3600 for b in drawn])
-    chart.add("wall hours", [b.wall_s / 3600 for b in drawn])
+    chart.add("cpu", [b.cpu_s / per for b in drawn])
+    chart.add("wall", [b.wall_s / per for b in drawn])
     return Chart(
         _data_uri(chart),
-        "Bar chart of cpu and wall hours per stage: "
-        + "; ".join(f"{b.value}: {b.cpu_s / 3600:,.1f} cpu h of {b.wall_s / 3600:,.1f} wall h" for b in drawn)
+        "Bar chart of cpu and wall time per stage: "
+        + "; ".join(f"{b.value}: {b.cpu_s / per:,.1f} cpu {unit} of {b.wall_s / per:,.1f} wall {unit}" for b in drawn)
         + ".",
     )
 

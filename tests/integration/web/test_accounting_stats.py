@@ -115,11 +115,11 @@ def test_page_draws_the_charts_with_their_words_and_escapes_everything(client, a
     for name in ("wasted", "stage", "site", "cpu_model", "time_window"):
         assert f'data-chart="{name}"><img src="data:image/svg+xml;base64,' in html
     assert (
-        'alt="Bar chart of wasted wall hours by cause: failed 0.1 h, held 0.1 h, retried away 0.1 h,'
-        ' debug rerun 0.0 h, evicted 0.1 h."'
+        'alt="Bar chart of wasted wall time by cause: failed 8.9 min, held 5.0 min, retried away 3.3 min,'
+        ' debug rerun 0.8 min, evicted 6.7 min."'
     ) in html  # (500 + 36) s failed
     assert "Bar chart of failure rate and cpu efficiency by site: Wisconsin: 20 % failed, cpu efficiency 84 %" in html
-    assert 'data-figure="attempts">8<' in html and 'data-figure="wasted_hours">0.4<' in html
+    assert 'data-figure="attempts">8<' in html and 'data-figure="wasted_hours">24 min<' in html  # 1486 s
     assert "<script>alert(" not in html and "&lt;script&gt;alert(&#39;site&#39;)&lt;/script&gt;" in html
     assert "None" not in re.sub(r"<[^>]+>", " ", html)
     site_svg = base64.b64decode(re.search(r'data-chart="site"><img src="data:image/svg\+xml;base64,([^"]+)"', html)[1])

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from prodops.accounting.stats import Breakdown, total_of
-from prodops.web.stats import StatsQuery, rate_chart, stage_chart, wasted_chart
+from prodops.web.stats import StatsQuery, rate_chart, stage_chart, time_unit, wasted_chart
 
 TODAY = date(2026, 12, 2)
 
@@ -50,10 +50,18 @@ def test_the_charts_say_their_figures_in_words():
     total = total_of(SITES)
     assert (total.attempts, total.wasted_s) == (7, 1200.0)
     assert (
-        wasted_chart(total).alt == "Bar chart of wasted wall hours by cause: failed 0.1 h, held 0.1 h, evicted 0.1 h."
+        wasted_chart(total).alt
+        == "Bar chart of wasted wall time by cause: failed 8.3 min, held 5.0 min, evicted 6.7 min."
     )
     assert stage_chart([Breakdown("reco", wall_s=7200.0, cpu_s=3600.0)]).alt == (
-        "Bar chart of cpu and wall hours per stage: reco: 1.0 cpu h of 2.0 wall h."
+        "Bar chart of cpu and wall time per stage: reco: 1.0 cpu h of 2.0 wall h."
+    )
+
+
+def test_a_chart_counts_in_hours_minutes_or_seconds_as_its_largest_value_needs():
+    assert (time_unit(7200), time_unit(3599), time_unit(59)) == ((3600.0, "h"), (60.0, "min"), (1.0, "s"))
+    assert stage_chart([Breakdown("run", wall_s=40.0, cpu_s=2.0)]).alt == (
+        "Bar chart of cpu and wall time per stage: run: 2.0 cpu s of 40.0 wall s."
     )
 
 
