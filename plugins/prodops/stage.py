@@ -15,6 +15,7 @@ from prodops import config
 from prodops.batch.base import Backend, SubmissionSpec
 from prodops.datasets import resolve_dataset
 from prodops.phases.tokens import with_phase_token
+from prodops.steering import steer_spec
 from prodops.store import records
 from prodops.store.db import connect, q
 from prodops.workflows import WorkflowTemplate
@@ -75,6 +76,7 @@ def stage_spec(
 def submit_stage(*, db_url: str, backend: Backend, spec: SubmissionSpec) -> int:
     """Submit ``spec`` once; returns the submission id (the same one on every re-run)."""
     with connect(db_url) as conn:
+        spec = steer_spec(conn, spec)  # new submissions and retry rounds avoid the sites failing the workflow
         row = records.claim_submission(conn, spec, backend.name)
         conn.commit()
         if row["cluster_id"] is not None:

@@ -87,6 +87,9 @@ class JobPlacement(_Frozen):
     os: tuple[str, ...] = ()
     requirements: str = ""
     """More of the requirements expression (ClassAd), ANDed with prodops' own clauses."""
+    avoid_sites: tuple[str, ...] = ()
+    """Sites prodops' site steering keeps this submission away from (:mod:`prodops.steering`);
+    never from a template: set per submission, each name a ClassAd string."""
     container_image: str = ""
     input_files: tuple[str, ...] = ()
     """Input sandbox: absolute paths (template paths are taken from include/jobs/)."""
@@ -359,6 +362,9 @@ def _problems(err: ValidationError, prefix: str) -> str:
 
 def parse_placement(raw: Mapping[str, Any] | None, where: str) -> JobPlacement:
     """A template's ``submit:`` block; :class:`SubmitConfigInvalid` names each bad field and the fix."""
+    if raw and "avoid_sites" in raw:
+        raise SubmitConfigInvalid(f"{where}: submit.avoid_sites is set by site steering, not by a template;"
+                                  " use submit.sites or submit.requirements")
     try:
         return JobPlacement.model_validate(dict(raw or {}))
     except ValidationError as err:
@@ -448,6 +454,10 @@ def _credentials(
     return {}, {}, []
 
 
+AVOID_ATTRIBUTE = "+ProdopsAvoidSites"
+"""The job ad's list of sites steering avoids, read by the requirements clause (and by a person)."""
+
+
 def _placement(placement: JobPlacement, pool: PoolSubmit | None) -> dict[str, str]:
     commands: dict[str, str] = {}
     clauses = []
@@ -459,6 +469,10 @@ def _placement(placement: JobPlacement, pool: PoolSubmit | None) -> dict[str, st
         commands["+DesiredOS"] = classad2.quote(",".join(placement.os))
         clauses.append("(isUndefined(TARGET.IFOS_installed) || stringListsIntersect(toUpper(MY.DesiredOS), "
                        "TARGET.IFOS_installed))")
+    if placement.avoid_sites:
+        commands[AVOID_ATTRIBUTE] = "{" + ", ".join(
+            quoting.classad_string(site, "avoided site") for site in placement.avoid_sites) + "}"
+        clauses.append(f"(isUndefined(TARGET.GLIDEIN_Site) || !member(TARGET.GLIDEIN_Site, MY.{AVOID_ATTRIBUTE[1:]}))")
     if placement.requirements:
         clauses.append(f"({placement.requirements})")
     if clauses:

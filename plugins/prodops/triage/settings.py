@@ -13,6 +13,7 @@ import yaml
 from prodops import config
 from prodops.exceptions import ProdopsError
 from prodops.status.inference import InferenceSettings
+from prodops.steering import SteeringSettings
 from prodops.triage.policy import Policy
 from prodops.triage.tail import DEFAULT_LINES, check_lines
 
@@ -29,6 +30,7 @@ class TriageSettings:
     service_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     policy: Policy = Policy()
     inferred_outages: InferenceSettings = InferenceSettings()
+    steering: SteeringSettings = SteeringSettings()
 
     def board_services(self, service: str | None) -> tuple[str, ...]:
         """The service-board services whose outages are evidence for a verdict naming ``service``."""
@@ -37,7 +39,8 @@ class TriageSettings:
         return (service, *self.service_aliases.get(service, ()))
 
 
-_KEYS = {"tail_lines", "plugin_timeout_s", "outage_margin_s", "service_aliases", "policy", "inferred_outages"}
+_KEYS = {"tail_lines", "plugin_timeout_s", "outage_margin_s", "service_aliases", "policy", "inferred_outages",
+         "steering"}
 
 
 def parse_settings(raw: Any, source: str = "triage.yaml") -> TriageSettings:
@@ -71,8 +74,12 @@ def parse_settings(raw: Any, source: str = "triage.yaml") -> TriageSettings:
         inferred = InferenceSettings.from_mapping(raw.get("inferred_outages") or {}, f"{source}: inferred_outages")
     except ValueError as err:
         raise SettingsInvalid(str(err)) from None
+    try:
+        steering = SteeringSettings.from_mapping(raw.get("steering") or {}, f"{source}: steering")
+    except ValueError as err:
+        raise SettingsInvalid(str(err)) from None
     return TriageSettings(tail_lines=lines, service_aliases={k: tuple(v) for k, v in aliases.items()},
-                          policy=policy, inferred_outages=inferred, **numbers)
+                          policy=policy, inferred_outages=inferred, steering=steering, **numbers)
 
 
 @functools.cache

@@ -1,0 +1,197 @@
+"""Site steering on real PostgreSQL: what is counted, the threshold, one row per episode, the
+cooling-off, a person lifting it, and the next submission of the workflow carrying the clause."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from psycopg.types.json import Jsonb
+
+from prodops.batch.base import Submission, SubmissionSpec
+from prodops.batch.grid import JobPlacement
+from prodops.stage import submit_stage
+from prodops.steering import SteeringNotFound, SteeringSettings, decide_workflow, lift, steer_spec
+from prodops.store.db import connect, q
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = SteeringSettings(window_h=2, min_attempts=10, failure_rate=0.5, cooling_off_h=6)
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+_runs = itertools.count()
+
+
+def new_request(conn, workflow: str = "mc_chain") -> int:
+    run = f"steering-{next(_runs)}"
+    request_id = conn.execute(
+        "INSERT INTO requests (dag_id, run_id, experiment, campaign, workflow, request_memory_mb, request_disk_mb,"
+        " max_wall_time_min, requested_priority, justification, contact, form, created_at)"
+        " VALUES ('production_request', %(run)s, 'nova', 'steer', %(workflow)s, 200, 100, 5, 50, 'test', 'ops@x',"
+        " '{}', %(created)s) RETURNING id",
+        {"run": run, "workflow": workflow, "created": NOW - timedelta(days=1)},
+    ).fetchone()["id"]
+    conn.execute("INSERT INTO stages (request_id, name, position) VALUES (%(r)s, 'gen', 0)", {"r": request_id})
+    return int(request_id)
+
+
+def add_attempts(conn, request_id: int, site: str, outcomes: list[str], ended: datetime) -> None:
+    """One submission of ``len(outcomes)`` jobs at ``site``; each outcome is ``ok`` or a verdict
+    ``category`` (``service/outage``: a service verdict from an outage overlap)."""
+    attempt = conn.execute(
+        "SELECT count(*) + 1 AS n FROM submissions WHERE request_id = %(r)s", {"r": request_id}
+    ).fetchone()["n"]
+    sub = conn.execute(
+        "INSERT INTO submissions (request_id, stage, attempt, backend, cluster_id, num_jobs, workdir, spec, state)"
+        " VALUES (%(r)s, 'gen', %(a)s, 'local', %(c)s, %(n)s, '/tmp/w', '{}', 'done') RETURNING id",
+        {"r": request_id, "a": attempt, "c": 1000 + attempt, "n": len(outcomes)},
+    ).fetchone()["id"]
+    for proc, outcome in enumerate(outcomes):
+        conn.execute(
+            "INSERT INTO job_attempts (submission_id, proc_id, cluster_id, state, exit_code, completion_date, site,"
+            " ad, ad_hash) VALUES (%(s)s, %(p)s, %(c)s, 'completed', %(exit)s, %(ended)s, %(site)s, %(ad)s, 'h')",
+            {
+                "s": sub,
+                "p": proc,
+                "c": 1000 + attempt,
+                "exit": 0 if outcome == "ok" else 1,
+                "ended": ended,
+                "site": site,
+                "ad": Jsonb({}),
+            },
+        )
+        if outcome == "ok":
+            continue
+        category, _, source = outcome.partition("/")
+        conn.execute(
+            "INSERT INTO triage_verdicts (submission_id, proc_id, request_id, stage, attempt, job_index, cluster_id,"
+            " category, rule, source, explain, retryable, confidence, action, action_reason, verdict_hash)"
+            " VALUES (%(s)s, %(p)s, %(r)s, 'gen', %(a)s, %(p)s, %(c)s, %(category)s, 'rule', %(source)s, 'x',"
+            " true, 0.9, 'retry', 'x', 'h')",
+            {
+                "s": sub,
+                "p": proc,
+                "r": request_id,
+                "a": attempt,
+                "c": 1000 + attempt,
+                "category": category,
+                "source": source or "pattern",
+            },
+        )
+
+
+def decided(conn, workflow: str = "mc_chain", now: datetime = NOW) -> list[str]:
+    return [r["site"] for r in decide_workflow(conn, workflow, now=now, settings=SETTINGS)]
+
+
+def test_only_infrastructure_and_service_failures_of_the_workflow_count(db_url):
+    with connect(db_url) as conn:
+        request = new_request(conn)
+        ended = NOW - timedelta(minutes=30)
+        # 5 of 10: at the threshold
+        add_attempts(conn, request, "US_Purdue", ["infrastructure"] * 3 + ["service"] * 2 + ["ok"] * 5, ended)
+        # 4 of 10 site failures, 6 code failures: below (code failures are the workflow's, not the site's)
+        add_attempts(conn, request, "US_Wisconsin", ["infrastructure"] * 4 + ["code"] * 6, ended)
+        # 9 failures of 10, all from outage overlaps (a central service's outage) or unknown
+        add_attempts(conn, request, "US_Nebraska", ["service/outage"] * 6 + ["unknown"] * 3 + ["ok"], ended)
+        # 9 of 9: too few attempts
+        add_attempts(conn, request, "FermiGrid", ["infrastructure"] * 9, ended)
+        # 10 of 10, but more than window_h ago
+        add_attempts(conn, request, "US_Caltech", ["infrastructure"] * 10, NOW - timedelta(hours=3))
+        # another workflow's failures at a site do not steer this one
+        add_attempts(conn, new_request(conn, "keepup"), "US_UCSD", ["infrastructure"] * 10, ended)
+        assert decided(conn) == ["US_Purdue"]
+        row = conn.execute("SELECT * FROM site_steering").fetchone()
+        assert (
+            row["workflow"],
+            row["attempts"],
+            row["failures"],
+            row["failure_rate"],
+            row["threshold"],
+            row["until"] - row["since"],
+        ) == ("mc_chain", 10, 5, 0.5, 0.5, timedelta(hours=6))
+        assert decided(conn, "keepup") == ["US_UCSD"]
+
+
+def test_deciding_twice_makes_one_row_and_cooling_off_ends_it(db_url):
+    with connect(db_url) as conn:
+        request = new_request(conn)
+        add_attempts(conn, request, "US_Purdue", ["infrastructure"] * 8 + ["ok"] * 2, NOW - timedelta(minutes=10))
+        assert decided(conn) == ["US_Purdue"]
+        assert decided(conn, now=NOW + timedelta(minutes=5)) == ["US_Purdue"]
+        assert conn.execute("SELECT count(*) AS n FROM site_steering").fetchone()["n"] == 1
+        assert decided(conn, now=NOW + timedelta(hours=5, minutes=59)) == ["US_Purdue"]
+        after = NOW + timedelta(hours=6)
+        assert decided(conn, now=after) == []  # cooled off; the failures that decided it do not count again
+        # the site keeps failing after the cooling-off: a new episode
+        add_attempts(conn, request, "US_Purdue", ["service"] * 10, after + timedelta(minutes=20))
+        assert decided(conn, now=after + timedelta(minutes=30)) == ["US_Purdue"]
+        assert conn.execute("SELECT count(*) AS n FROM site_steering").fetchone()["n"] == 2
+
+
+def test_a_person_lifts_it_and_the_failures_before_do_not_bring_it_back(db_url):
+    with connect(db_url) as conn:
+        add_attempts(conn, new_request(conn), "US_Purdue", ["infrastructure"] * 10, NOW - timedelta(minutes=10))
+        (row,) = decide_workflow(conn, "mc_chain", now=NOW, settings=SETTINGS)
+        lifted = lift(conn, row["id"], lifted_by="alice", note="site fixed its squid", now=NOW + timedelta(hours=1))
+        assert (lifted["lifted_by"], lifted["lift_note"]) == ("alice", "site fixed its squid")
+        assert decided(conn, now=NOW + timedelta(hours=1, minutes=1)) == []
+        again = lift(conn, row["id"], lifted_by="bob", now=NOW + timedelta(hours=2))
+        assert (again["lifted_by"], again["lifted_at"]) == ("alice", NOW + timedelta(hours=1))
+        with pytest.raises(SteeringNotFound, match="no site avoidance 999999"):
+            lift(conn, 999999, lifted_by="alice")
+        with pytest.raises(ValueError, match="lifted_by"):
+            lift(conn, row["id"], lifted_by=" ")
+
+
+class CapturingBackend:
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.specs: list[SubmissionSpec] = []
+
+    def submit(self, spec: SubmissionSpec) -> Submission:
+        self.specs.append(spec)
+        return Submission(
+            backend=self.name,
+            cluster_id=4242 + len(self.specs),
+            num_jobs=len(spec.items),
+            event_log="",
+            workdir=spec.workdir,
+            key=spec.key,
+        )
+
+
+def test_the_next_submission_of_the_workflow_avoids_the_site(db_url, tmp_path):
+    now = datetime.now(timezone.utc)
+    with connect(db_url) as conn:
+        request = new_request(conn)
+        add_attempts(conn, request, "US_Purdue", ["infrastructure"] * 10, now - timedelta(minutes=5))
+        assert conn.execute("SELECT count(*) AS n FROM site_steering").fetchone()["n"] == 0  # decided at submit
+        conn.commit()
+    first = SubmissionSpec(
+        request_id=request,
+        stage="gen",
+        attempt=9,
+        executable=str(tmp_path / "job.sh"),
+        items=["--job 0"],
+        workdir=str(tmp_path / "w"),
+        experiment="nova",
+        placement=JobPlacement(requirements="TARGET.HAS_CVMFS == true"),
+    )
+    backend = CapturingBackend()
+    submission_id = submit_stage(db_url=db_url, backend=backend, spec=first)
+    (sent,) = backend.specs
+    assert sent.placement.avoid_sites == ("US_Purdue",)
+    assert sent.placement.requirements == "TARGET.HAS_CVMFS == true"
+    with connect(db_url) as conn:
+        stored = conn.execute("SELECT spec FROM submissions WHERE id = %(id)s", {"id": submission_id}).fetchone()
+        assert stored["spec"]["placement"]["avoid_sites"] == ["US_Purdue"]
+        # lifted: the next retry round (built from the first spec) runs anywhere again
+        (row,) = conn.execute(
+            q("steering_open_of_workflow"), {"workflow": "mc_chain", "now": datetime.now(timezone.utc)}
+        ).fetchall()
+        lift(conn, row["id"], lifted_by="alice")
+        retry = steer_spec(conn, dataclasses.replace(sent, attempt=10), settings=SETTINGS)
+        assert retry.placement.avoid_sites == ()
