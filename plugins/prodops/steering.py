@@ -23,8 +23,12 @@ Rules (the thresholds are the ``steering:`` section of include/triage/triage.yam
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import logging
+import os
+import sys
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
@@ -36,7 +40,7 @@ from prodops.batch import quoting
 from prodops.batch.base import SubmissionSpec
 from prodops.batch.grid import JobPlacement
 from prodops.exceptions import ProdopsError
-from prodops.store.db import q
+from prodops.store.db import connect, q
 
 log = logging.getLogger(__name__)
 
@@ -236,5 +240,41 @@ def lift(
     if row is None:
         row = conn.execute(q("steering_get"), {"id": steering_id}).fetchone()
         if row is None:
-            raise SteeringNotFound(f"no site avoidance {steering_id}; list them with `prodops-steering list`")
+            raise SteeringNotFound(f"no site avoidance {steering_id}; list them with `python -m prodops.steering list`")
     return row
+
+
+def open_and_recent(conn: psycopg.Connection, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every avoidance open now, then those that ended in the last day (the board's site section)."""
+    return conn.execute(q("steering_open"), {"now": now or datetime.now(timezone.utc)}).fetchall()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m prodops.steering list`` | ``lift ID --by NAME [--note TEXT]``."""
+    parser = argparse.ArgumentParser(description="Sites avoided by site steering: list them, or lift one.")
+    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="avoidances open now and those that ended in the last day")
+    lifting = commands.add_parser("lift", help="end an avoidance now (a person's decision, recorded)")
+    lifting.add_argument("id", type=int, help="the avoidance's id (from list)")
+    lifting.add_argument("--by", required=True, help="who lifts it (your user name)")
+    lifting.add_argument("--note", default="", help="why, for the record")
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error("no database: pass --url postgresql://... or set PRODOPS_DB_URL")
+    with connect(args.url) as conn:
+        if args.command == "list":
+            out: Any = open_and_recent(conn)
+        else:
+            try:
+                out = lift(conn, args.id, lifted_by=args.by, note=args.note)
+            except (SteeringNotFound, ValueError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+            conn.commit()
+    print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -195,3 +195,65 @@ def test_the_next_submission_of_the_workflow_avoids_the_site(db_url, tmp_path):
         lift(conn, row["id"], lifted_by="alice")
         retry = steer_spec(conn, dataclasses.replace(sent, attempt=10), settings=SETTINGS)
         assert retry.placement.avoid_sites == ()
+
+
+class User:
+    def get_name(self) -> str:
+        return "paola"
+
+
+@pytest.fixture
+def avoidance(db_url) -> int:
+    """The id of an open avoidance of US_Purdue by mc_chain, decided now."""
+    with connect(db_url) as conn:
+        add_attempts(conn, new_request(conn), "US_Purdue", ["infrastructure"] * 10, datetime.now(timezone.utc))
+        (row,) = decide_workflow(conn, "mc_chain", settings=SETTINGS)
+        conn.commit()
+    return int(row["id"])
+
+
+@pytest.fixture
+def client(db_url, monkeypatch):
+    """The prodops app; ``client.cookies`` set means logged in to Airflow as paola."""
+    from fastapi.testclient import TestClient
+
+    from prodops.web.app import create_app, viewer
+
+    async def fake_user(request):
+        return User()
+
+    monkeypatch.setattr("prodops.web.app.airflow_user", fake_user)
+    app = create_app(db_url)
+    app.dependency_overrides[viewer] = lambda: None
+    with TestClient(app) as c:
+        yield c
+
+
+def test_a_person_lifts_it_through_the_api_with_their_airflow_login(client, avoidance):
+    listed = client.get("/api/v1/site-steering").json()["avoided"]
+    assert [(r["id"], r["site"], r["workflow"], r["open"]) for r in listed] == [
+        (avoidance, "US_Purdue", "mc_chain", True)
+    ]
+    assert client.post(f"/api/v1/site-steering/{avoidance}/lift", json={}).status_code == 401  # no login
+    client.cookies.set("_token", "a-session")
+    bad = client.post(f"/api/v1/site-steering/{avoidance}/lift", json={"note": 5})
+    assert bad.status_code == 422 and "note" in bad.text
+    r = client.post(f"/api/v1/site-steering/{avoidance}/lift", json={"note": "squid fixed"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["lifted_by"], r.json()["lift_note"]) == ("paola", "squid fixed")
+    assert client.get("/api/v1/site-steering").json()["avoided"][0]["open"] is False
+    missing = client.post("/api/v1/site-steering/999999/lift", json={})
+    assert missing.status_code == 404 and "no site avoidance 999999" in missing.text
+
+
+def test_the_command_line_lists_and_lifts(db_url, avoidance, capsys):
+    import json
+
+    from prodops.steering import main
+
+    assert main(["--url", db_url, "list"]) == 0
+    assert [r["site"] for r in json.loads(capsys.readouterr().out)] == ["US_Purdue"]
+    assert main(["--url", db_url, "lift", str(avoidance), "--by", "alice", "--note", "back"]) == 0
+    assert json.loads(capsys.readouterr().out)["lifted_by"] == "alice"
+    assert main(["--url", db_url, "lift", "999999", "--by", "alice"]) == 1
+    assert "no site avoidance 999999" in capsys.readouterr().err

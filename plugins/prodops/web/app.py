@@ -199,6 +199,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     from prodops.web.phases import phases_router
     from prodops.web.requests import requests_router
     from prodops.web.stats import stats_router
+    from prodops.web.steering import steering_router
     from prodops.web.triage import triage_router
 
     routers = [
@@ -211,6 +212,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
         inferred_router(pool, person, _unprocessable),
         outages_router(pool, viewer),
         stats_router(pool, viewer),
+        steering_router(pool, viewer, person, _unprocessable),
         phases_router(pool),  # jobs post with their submission's token, no Airflow login
     ]
     for router in routers:

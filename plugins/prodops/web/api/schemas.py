@@ -138,9 +138,10 @@ def bodies() -> list[type[BaseModel]]:
     """Every request body the app reads (the inferred-outage reviews' live beside their routes)."""
     from prodops.phases.markers import PhaseReport
     from prodops.web.inferred import CloseBody, FalseBody
+    from prodops.web.steering import LiftBody
 
     return [EventsBody, ChecksBody, AlertmanagerBody, WindowBody, AnnouncementBody, TokenBody, CloseBody, FalseBody,
-            PhaseReport]
+            PhaseReport, LiftBody]
 
 
 def documented(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
