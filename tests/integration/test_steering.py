@@ -257,3 +257,23 @@ def test_the_command_line_lists_and_lifts(db_url, avoidance, capsys):
     assert json.loads(capsys.readouterr().out)["lifted_by"] == "alice"
     assert main(["--url", db_url, "lift", "999999", "--by", "alice"]) == 1
     assert "no site avoidance 999999" in capsys.readouterr().err
+
+
+def test_the_boards_site_section_shows_it_with_the_figures_and_a_lift_button(client, db_url, avoidance):
+    with connect(db_url) as conn:
+        hostile = '<script>alert("x")</script>'
+        add_attempts(conn, new_request(conn), hostile, ["service"] * 10, datetime.now(timezone.utc))
+        decide_workflow(conn, "mc_chain", settings=SETTINGS)
+        conn.commit()
+    data = client.get("/api/v1/board").json()["site_steering"]
+    purdue = next(a for a in data if a["site"] == "US_Purdue")
+    assert (purdue["id"], purdue["failures"], purdue["attempts"], purdue["open"]) == (avoidance, 10, 10, True)
+    page = client.get("/").text
+    assert f'data-steering="{avoidance}" data-open="true"' in page
+    assert f'data-lift-steering="{avoidance}"' in page
+    assert "10 of 10 attempts failed at the site (100 %, threshold 50 %)" in page
+    assert hostile not in page and "&lt;script&gt;" in page
+    client.cookies.set("_token", "a-session")
+    assert client.post(f"/api/v1/site-steering/{avoidance}/lift", json={"note": "ok"}).status_code == 200
+    page = client.get("/").text
+    assert f'data-steering="{avoidance}" data-open="false"' in page and "lifted by paola: ok" in page

@@ -21,6 +21,7 @@ from prodops.status import derive, records
 from prodops.status.maintenance import MaintenanceWindow
 from prodops.status.states import ServiceState
 from prodops.status.timeline import INFERRED_STREAM, EventPoint, Segment, Uptime, Window, current, segments
+from prodops.steering import open_and_recent
 from prodops.store.db import q
 
 HISTORY_DAYS = 30
@@ -282,6 +283,19 @@ def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence
              "active": w.starts_at <= now < w.ends_at}
             for w in windows if w.ends_at > now
         ],
+        "site_steering": [_avoidance(r) for r in open_and_recent(conn, now=now)],
+    }
+
+
+def _avoidance(row: dict[str, Any]) -> dict[str, Any]:
+    """A site avoided by site steering (:mod:`prodops.steering`), with the figures that decided it."""
+    return {
+        "id": row["id"], "workflow": row["workflow"], "site": row["site"], "open": row["open"],
+        "since": row["since"].isoformat(), "until": row["until"].isoformat(),
+        "attempts": row["attempts"], "failures": row["failures"], "failure_rate": row["failure_rate"],
+        "threshold": row["threshold"], "window_start": row["window_start"].isoformat(),
+        "lifted_by": row["lifted_by"], "lifted_at": row["lifted_at"].isoformat() if row["lifted_at"] else None,
+        "lift_note": row["lift_note"],
     }
 
 
