@@ -277,3 +277,16 @@ def test_the_boards_site_section_shows_it_with_the_figures_and_a_lift_button(cli
     assert client.post(f"/api/v1/site-steering/{avoidance}/lift", json={"note": "ok"}).status_code == 200
     page = client.get("/").text
     assert f'data-steering="{avoidance}" data-open="false"' in page and "lifted by paola: ok" in page
+
+
+def test_the_request_page_shows_the_sites_its_workflow_avoided(client, db_url, avoidance):
+    with connect(db_url) as conn:
+        request = new_request(conn)
+        other = new_request(conn, "keepup")
+        conn.commit()
+    detail = client.get(f"/api/v1/requests/{request}").json()
+    assert [(a["id"], a["site"]) for a in detail["site_steering"]] == [(avoidance, "US_Purdue")]
+    assert client.get(f"/api/v1/requests/{other}").json()["site_steering"] == []
+    page = client.get(f"/requests/{request}").text
+    assert f'data-steering="{avoidance}"' in page
+    assert "workflow mc_chain: 10 of 10 attempts failed at the site (100 %, threshold 50 %)" in page

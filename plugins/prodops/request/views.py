@@ -179,6 +179,8 @@ def request_detail(conn: psycopg.Connection, request_id: int) -> dict[str, Any] 
         "unsuccessful_jobs": [plain(r) for r in conn.execute(q("request_unsuccessful_jobs"), key)],
         "failures": dict(failures.most_common()),
         "outcomes_over_time": outcomes_over_time(conn, [request_id]),
+        # sites its workflow avoided while it ran (prodops.steering): its submissions carried the clause
+        "site_steering": [plain(r) for r in conn.execute(q("steering_of_request"), key)],
     }
 
 
