@@ -290,3 +290,60 @@ def test_the_request_page_shows_the_sites_its_workflow_avoided(client, db_url, a
     page = client.get(f"/requests/{request}").text
     assert f'data-steering="{avoidance}"' in page
     assert "workflow mc_chain: 10 of 10 attempts failed at the site (100 %, threshold 50 %)" in page
+
+
+def test_on_the_local_pool_the_retry_of_a_job_failed_by_the_site_carries_the_clause(db_url, tmp_path, monkeypatch):
+    """A real stage on the local pool (its site named US_Nebraska, one of the
+    template's four), a storage failure triaged as
+    ``service`` from the job's own log, and the retry round: its job ad names the avoided site."""
+    import time
+
+    from prodops.batch.local import LocalPoolBackend
+    from prodops.constants import RequestState
+    from prodops.request import service
+    from prodops.request.decision import record_decision
+    from prodops.tracking import SubmissionTracker
+    from prodops.triage import retry, settings
+    from prodops.triage.service import triage_stage
+
+    monkeypatch.setenv("PRODOPS_HOME", str(tmp_path))
+    monkeypatch.setenv("PRODOPS_LOCAL_SITE", "US_Nebraska")
+    steering = SteeringSettings(window_h=2, min_attempts=3, failure_rate=0.3, cooling_off_h=6)
+    monkeypatch.setattr(settings, "load_settings", lambda: settings.TriageSettings(steering=steering))
+    backend = LocalPoolBackend(pool_dir=tmp_path / "pool")
+
+    def track(submission_id: int) -> None:
+        tracker = SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id)
+        deadline = time.monotonic() + 120
+        while not tracker.cycle().done:
+            assert time.monotonic() < deadline, f"submission {submission_id} did not finish in 120 s"
+            time.sleep(0.3)
+
+    flag = tmp_path / "dcache-down"
+    flag.write_text("1\n")
+    conf = {
+        "experiment": "nova", "campaign": "steer", "workflow": "mc_chain", "n_jobs": 3, "request_memory_mb": 200,
+        "request_disk_mb": 100, "max_wall_time_min": 5, "priority": 50, "justification": "site steering",
+        "contact": "ops@example.org",
+        "workflow_options": {"events_per_job": 10, "sleep_s": 0, "storage_down_flag": str(flag)},
+    }  # fmt: skip
+    request_id = service.record_request(db_url, dag_id="production_request", run_id="steer", conf=conf)["request_id"]
+    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=55)
+    first = service.submit_workflow_stage(db_url, backend, request_id, "gen")
+    track(first)
+    summary = triage_stage(db_url, request_id, "gen")
+    assert (summary["failed"], summary["by_category"]) == (1, {"service": 1})
+
+    plan = retry.plan_round(db_url, request_id, "gen")
+    assert plan is not None and plan.job_indexes == [1]
+    flag.unlink()
+    second = retry.submit_round(db_url, backend, plan)
+    track(second)
+    with connect(db_url) as conn:
+        (avoided,) = conn.execute("SELECT * FROM site_steering").fetchall()
+        assert (avoided["workflow"], avoided["site"], avoided["attempts"], avoided["failures"]) == (
+            "mc_chain", "US_Nebraska", 3, 1)  # fmt: skip
+        spec = conn.execute("SELECT spec FROM submissions WHERE id = %(s)s", {"s": second}).fetchone()["spec"]
+        assert spec["placement"]["avoid_sites"] == ["US_Nebraska"]
+        ad = conn.execute("SELECT ad FROM job_attempts WHERE submission_id = %(s)s", {"s": second}).fetchone()["ad"]
+    assert ad["ProdopsAvoidSites"] == ["US_Nebraska"]
