@@ -33,8 +33,8 @@ SELECT r.id, r.experiment, r.campaign, r.workflow, r.state, r.n_jobs, r.input_da
 -- name: request_progress
 -- Per request and stage, as prodops.report.build_report counts them (a job's outcome is its
 -- latest attempt's; cpu and wall time count every attempt; wasted = wall time of the attempts
--- that did not succeed), read live while stages run. tests/integration/web/test_campaign.py
--- holds the two equal.
+-- whose work was not kept, by accounting_waste_cause (migration 018), the one definition),
+-- read live while stages run. tests/integration/web/test_campaign.py holds the two equal.
 SELECT v.request_id, v.stage,
        count(*) FILTER (WHERE v.latest) AS jobs,
        count(*) FILTER (WHERE v.latest AND j.outcome = 'succeeded') AS done,
@@ -44,7 +44,8 @@ SELECT v.request_id, v.stage,
        count(*) AS attempts,
        coalesce(sum(j.remote_wall_clock_time), 0)::float8 AS wall_s,
        coalesce(sum(coalesce(j.remote_user_cpu, 0) + coalesce(j.remote_sys_cpu, 0)), 0)::float8 AS cpu_s,
-       coalesce(sum(j.remote_wall_clock_time) FILTER (WHERE j.outcome <> 'succeeded'), 0)::float8 AS wasted_s
+       coalesce(sum(j.remote_wall_clock_time) FILTER (WHERE accounting_waste_cause(j.outcome, v.latest, false) IS NOT NULL), 0)::float8
+           AS wasted_s
   FROM stage_job_attempts v JOIN job_attempts j USING (submission_id, proc_id)
  WHERE v.request_id = ANY(%(request_ids)s)
  GROUP BY v.request_id, v.stage;
