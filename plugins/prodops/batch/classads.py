@@ -88,9 +88,10 @@ RECORD_ATTRIBUTES: tuple[str, ...] = (
     "NumShadowExceptions", "LastVacateTime", "VacateReason", "VacateReasonCode", "VacateReasonSubCode",
     "LastJobLeaseRenewal", "JobRunCount", "JobCurrentStartExecutingDate", "LastMatchTime",
     "CumulativeSlotTime", "LastRemoteWallClockTime", "RequestCpus", "ImageSize", "AllowedExecuteDuration",
-    "TransferInputFiles", "TransferOutputFiles",
+    "TransferInputFiles", "TransferOutputFiles", "CommittedTime",
 )
-"""Attributes not mapped to a column but kept in the stored ad, for triage and debug reruns."""
+"""Attributes not mapped to a column but kept in the stored ad, for triage, debug reruns and the
+accounting (``CommittedTime``: eviction badput, include/sql/queries/accounting.sql)."""
 
 _IP = re.compile(r"<\[?([0-9a-fA-F:.]+?)\]?:\d+")
 _PRINCIPAL_IP = re.compile(r"@matchsession/\[?([0-9a-fA-F:.]+?)\]?$")
