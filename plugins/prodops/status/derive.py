@@ -33,7 +33,7 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -227,6 +227,7 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
                                 *_counts_added(p, o, events.get(p.service, []))) for o in found)
         if same:
             continue
+        p = _recount_from(p, kept, stitched, first_new)
         rewritten.append(p)
         seg_rows.extend((p.service, s.start, s.end, s.state.value) for s in stitched[first_new:])
         day_rows.extend((p.service, day, *secs) for day, secs in _days(stitched, p.day).items())
@@ -271,6 +272,18 @@ def _counts_added(p: _Plan, o: Outage, events: Sequence[EventPoint]) -> tuple[in
     if not inside:
         return n, first, last
     return n + len(inside), first if first is not None else inside[0].id, inside[-1].id
+
+
+def _recount_from(p: _Plan, kept: Sequence[Segment], stitched: Sequence[Segment], first_new: int) -> _Plan:
+    """The plan with days re-counted from ``t``'s day, when the days before it cannot change.
+
+    Only the segment written again (cut at ``t``, or merged with what follows) reaches back before
+    ``t``; closed before and after (the usual in-order batch: a ttl expiry moved on), it counts the
+    same on the days before ``t``'s. An open one is in no day, so closing or opening it changes its
+    earlier days too: those are re-counted from its start, as before."""
+    if not kept or first_new >= len(stitched) or kept[-1].end >= HORIZON or stitched[first_new].end >= HORIZON:
+        return p
+    return replace(p, day=max(p.day, p.t.astimezone(timezone.utc).date()))
 
 
 def _carried(heads: list[EventPoint]) -> list[EventPoint]:
