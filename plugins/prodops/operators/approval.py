@@ -15,6 +15,8 @@ from prodops.request.form import ONE_LINE
 
 
 TIMEOUT_VARIABLE = "prodops_approval_timeout_hours"
+RACE_RETRIES = 2
+RACE_RETRY_DELAY = timedelta(seconds=10)
 
 
 class RequestApprovalOperator(ApprovalOperator):
@@ -45,6 +47,8 @@ class RequestApprovalOperator(ApprovalOperator):
         for name, param in self.decision_params().items():
             if name not in params:
                 params[name] = param
+        kwargs.setdefault("retries", RACE_RETRIES)
+        kwargs.setdefault("retry_delay", RACE_RETRY_DELAY)
         super().__init__(
             params=params,
             response_timeout=response_timeout or timedelta(hours=config.approval_timeout_hours()),
@@ -56,6 +60,16 @@ class RequestApprovalOperator(ApprovalOperator):
 
     def execute(self, context: Context) -> Any:
         from airflow.sdk import Variable
+
+        answer = self.answer_of_an_earlier_try(context)
+        if answer is not None:
+            self.log.warning(
+                "Request %s was answered before try %s (Airflow failed the earlier try in the"
+                " answer race); honouring that answer instead of asking again",
+                self.request_id,
+                context["ti"].try_number,
+            )
+            return self.execute_complete(context, answer)
 
         hours = Variable.get(TIMEOUT_VARIABLE, default=None)
         if hours is not None:
@@ -70,6 +84,24 @@ class RequestApprovalOperator(ApprovalOperator):
         self.log.info("Waiting up to %s for a decision on request %s", self.response_timeout, self.request_id)
         return super().execute(context)
 
+    def answer_of_an_earlier_try(self, context: Context) -> dict[str, Any] | None:
+        """The answer an approver already gave, read before asking again on a retry.
+
+        Airflow 3.3.2 can fail a try answered the moment the gate opened (the scheduler sees
+        ``success`` while the instance is ``queued``); the retry keeps the HITL detail (its
+        ``ti_id`` follows the task instance's new id), and asking would erase the answer.
+        """
+        if context["ti"].try_number <= 1:
+            return None
+        from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
+
+        try:
+            detail = get_hitl_detail_content_detail(context["task_instance"].id)
+        except Exception as exc:  # noqa: BLE001 - no detail yet (404) is the ordinary first-ask case
+            self.log.info("No HITL answer recorded before try %s (%s); asking", context["ti"].try_number, exc)
+            return None
+        return recorded_answer(detail)
+
     def open_with_request_facts(self, now: datetime | None = None) -> None:
         """Default the approved priority to the requested one and write the full body."""
         from prodops.request.approval_text import approval_body, approval_facts
@@ -81,10 +113,17 @@ class RequestApprovalOperator(ApprovalOperator):
         with connect(url_from_connection(self.conn_id)) as conn:
             row = records.get_request(conn, int(self.request_id))
             if row is None:
-                raise LookupError(f"request {self.request_id} is not in the prodops database; run validate_request first")
+                raise LookupError(
+                    f"request {self.request_id} is not in the prodops database; run validate_request first"
+                )
             request = ProductionRequest(**row["form"])
-            facts = approval_facts(conn, int(self.request_id), request, load_templates()[request.workflow],
-                                   now or datetime.now(timezone.utc))
+            facts = approval_facts(
+                conn,
+                int(self.request_id),
+                request,
+                load_templates()[request.workflow],
+                now or datetime.now(timezone.utc),
+            )
         self.params["approved_priority"] = request.priority
         self.body = approval_body(request, facts)
 
@@ -93,12 +132,24 @@ class RequestApprovalOperator(ApprovalOperator):
         """What the approver fills in besides the choice (task-sourced, so the HITL form shows them)."""
         return {
             # the default is a placeholder: Airflow validates params before execute, which sets the requested one
-            "approved_priority": Param(50, type="integer", minimum=0, maximum=100, title="Approved priority",
-                                       source="task",
-                                       description="Final priority, 0 (lowest) to 100 (highest); starts at the"
-                                                   " requested one."),
-            "note": Param(None, type=["null", "string"], maxLength=2000, pattern=ONE_LINE,
-                          title="Note to the requester", description="One line of text (optional).", source="task"),
+            "approved_priority": Param(
+                50,
+                type="integer",
+                minimum=0,
+                maximum=100,
+                title="Approved priority",
+                source="task",
+                description="Final priority, 0 (lowest) to 100 (highest); starts at the requested one.",
+            ),
+            "note": Param(
+                None,
+                type=["null", "string"],
+                maxLength=2000,
+                pattern=ONE_LINE,
+                title="Note to the requester",
+                description="One line of text (optional).",
+                source="task",
+            ),
         }
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
@@ -126,11 +177,36 @@ class RequestApprovalOperator(ApprovalOperator):
             note=params.get("note") or None,
             decided_at=event.get("responded_at"),
         )
-        self.log.info("Request %s %s by %s", self.request_id, "approved" if approved else "rejected",
-                      approver_name(event.get("responded_by_user")))
-        _tell_contact(db_url, int(self.request_id), "approved" if approved else "rejected", context,
-                      by=approver_name(event.get("responded_by_user")), note=params.get("note") or None)
+        self.log.info(
+            "Request %s %s by %s",
+            self.request_id,
+            "approved" if approved else "rejected",
+            approver_name(event.get("responded_by_user")),
+        )
+        _tell_contact(
+            db_url,
+            int(self.request_id),
+            "approved" if approved else "rejected",
+            context,
+            by=approver_name(event.get("responded_by_user")),
+            note=params.get("note") or None,
+        )
         return super().execute_complete(context, event)
+
+
+def recorded_answer(detail: Any) -> dict[str, Any] | None:
+    """The ``execute_complete`` event for a HITL detail that holds a response, else None."""
+    if detail is None or not getattr(detail, "response_received", False) or not detail.chosen_options:
+        return None
+    user = detail.responded_by_user
+    if user is not None and not isinstance(user, dict):
+        user = {"id": user.id, "name": user.name}
+    return {
+        "chosen_options": list(detail.chosen_options),
+        "params_input": dict(detail.params_input or {}),
+        "responded_at": detail.responded_at,
+        "responded_by_user": user,
+    }
 
 
 def _tell_contact(db_url: str, request_id: int, state: str, context: Context, **decision: Any) -> None:
