@@ -1,4 +1,4 @@
-# The two README commands and their helpers; the work is in scripts/ and prodops.devenv.
+# The two README commands and their helpers; the work is in scripts/ and tools/devenv (python -m devenv).
 .PHONY: run stop test lint pg-start pg-stop venv bench-tracking bench-triage bench-board bench-accounting eval-triage
 
 PYTEST_ARGS ?=
@@ -21,26 +21,26 @@ venv:  ## create/refresh .venv only
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv'
 
 pg-start:  ## start the private PostgreSQL, print its URL
-	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; "$$PY" -m prodops.devenv pg-start'
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; "$$PY" -m devenv pg-start'
 
 pg-stop:  ## stop the private PostgreSQL only
 	@bash scripts/stop.sh pg-stop
 
 bench-tracking:  ## tracking one 20,000-job submission vs raw COPY and per-job writes; BENCH_ARGS='--jobs 5000'
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
-		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/tracking.py $(BENCH_ARGS)'
+		export PRODOPS_PG_URL="$$("$$PY" -m devenv pg-start)"; "$$PY" bench/tracking.py $(BENCH_ARGS)'
 
 bench-triage:  ## triage of 20,000 failed attempts with the whole knowledge library; BENCH_ARGS='--jobs 5000'
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
-		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/triage.py $(BENCH_ARGS)'
+		export PRODOPS_PG_URL="$$("$$PY" -m devenv pg-start)"; "$$PY" bench/triage.py $(BENCH_ARGS)'
 
 bench-board:  ## the service board at 10k-5M status events: reads over derived rows, ingest with derived writes; BENCH_ARGS='--sizes 10000,100000'
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
-		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/board.py $(BENCH_ARGS)'
+		export PRODOPS_PG_URL="$$("$$PY" -m devenv pg-start)"; "$$PY" bench/board.py $(BENCH_ARGS)'
 
 bench-accounting:  ## accounting over 5M synthetic attempts: incremental run over the newest 100k, stats page p95; BENCH_ARGS='--attempts 500000'
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
-		export PRODOPS_PG_URL="$$("$$PY" -m prodops.devenv pg-start)"; "$$PY" bench/accounting.py $(BENCH_ARGS)'
+		export PRODOPS_PG_URL="$$("$$PY" -m devenv pg-start)"; "$$PY" bench/accounting.py $(BENCH_ARGS)'
 
 eval-triage:  ## triage accuracy on the real public corpus (tests/fixtures/triage/real), train and test apart
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; PYTHONPATH=plugins "$$PY" -m prodops.triage.corpus eval $(EVAL_ARGS)'

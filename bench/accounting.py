@@ -30,9 +30,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "plugins"))
+sys.path[:0] = [str(REPO / "plugins"), str(REPO / "tools")]
 
-from prodops import devenv  # noqa: E402
+import devenv  # noqa: E402
 from prodops.accounting.rollup import roll_up  # noqa: E402
 from prodops.accounting.stats import StatsFilter, stats  # noqa: E402
 from prodops.store.db import connect  # noqa: E402

@@ -32,9 +32,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "plugins"))
+sys.path[:0] = [str(REPO / "plugins"), str(REPO / "tools")]
 
-from prodops import devenv  # noqa: E402
+import devenv  # noqa: E402
 from prodops.status import board, derive, records  # noqa: E402
 from prodops.status.events import StatusEvent  # noqa: E402
 from prodops.status.maintenance import MaintenanceWindow  # noqa: E402

@@ -26,9 +26,9 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "plugins"))
+sys.path[:0] = [str(REPO / "plugins"), str(REPO / "tools")]
 
-from prodops import devenv  # noqa: E402
+import devenv  # noqa: E402
 from prodops.status import tokens  # noqa: E402
 from prodops.status.registry import load_registry, sync_registry  # noqa: E402
 from prodops.store.db import connect  # noqa: E402

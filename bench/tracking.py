@@ -3,7 +3,7 @@
 Synthetic job ads (a real pool's attribute set: ~60 attributes, the MemoryUsage expression,
 nested TransferInputStats) sit in the fake schedd (tests/fakes/schedd.py, the bindings'
 signatures); the HTCondor backend polls it; rows go to a real PostgreSQL (the private one
-prodops.devenv starts, or the server of PRODOPS_PG_URL), into a fresh database dropped at
+devenv starts, or the server of PRODOPS_PG_URL), into a fresh database dropped at
 the end, whose sessions commit with ``synchronous_commit = on`` (PostgreSQL's default, as
 deployed; the private dev server turns it off). Measured in one run:
 
@@ -62,11 +62,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
+sys.path[:0] = [str(REPO / "plugins"), str(REPO / "tools"), str(REPO)]
 
 import classad2  # noqa: E402
 
-from prodops import config, devenv  # noqa: E402
+import devenv  # noqa: E402
+from prodops import config  # noqa: E402
 from prodops import tracking  # noqa: E402
 from prodops.batch.base import SubmissionSpec  # noqa: E402
 from prodops.batch.classads import COLUMNS, map_ad  # noqa: E402

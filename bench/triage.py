@@ -40,9 +40,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "plugins"))
+sys.path[:0] = [str(REPO / "plugins"), str(REPO / "tools")]
 
-from prodops import devenv  # noqa: E402
+import devenv  # noqa: E402
 from prodops.batch.base import Submission, SubmissionSpec  # noqa: E402
 from prodops.batch.eventlog import EventLogWriter  # noqa: E402
 from prodops.status import records as status_records  # noqa: E402

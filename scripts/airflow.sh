@@ -4,5 +4,5 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 [[ -x "$PY" ]] || die "$VENV does not exist yet: run make run (or make venv) first"
-eval "$("$PY" -m prodops.devenv env)"
+eval "$("$PY" -m devenv env)"
 exec airflow "$@"

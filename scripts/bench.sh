@@ -6,6 +6,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 ensure_venv
 ensure_pg_binaries
-PRODOPS_PG_URL="$("$PY" -m prodops.devenv pg-start)" || die "PostgreSQL did not start (message above)"
+PRODOPS_PG_URL="$("$PY" -m devenv pg-start)" || die "PostgreSQL did not start (message above)"
 export PRODOPS_PG_URL
 exec "$PY" bench/push_api.py "$@"

@@ -4,7 +4,8 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO_ROOT/.venv"
 PY="$VENV/bin/python"
-export PYTHONPATH="$REPO_ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
+# plugins/: the runtime package prodops; tools/: the development tooling (python -m devenv).
+export PYTHONPATH="$REPO_ROOT/plugins:$REPO_ROOT/tools${PYTHONPATH:+:$PYTHONPATH}"
 
 say() { echo "prodops: $*" >&2; }
 die() { echo "prodops: error: $*" >&2; exit 1; }

@@ -5,4 +5,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 ensure_venv
 ensure_pg_binaries
-exec "$PY" -m prodops.devenv run
+exec "$PY" -m devenv run

@@ -6,4 +6,4 @@ cd "$REPO_ROOT"
 if [[ ! -x "$PY" ]]; then
     PY="$(base_python)"
 fi
-exec "$PY" -m prodops.devenv "${1:-stop}"
+exec "$PY" -m devenv "${1:-stop}"

@@ -12,17 +12,17 @@ bash "$REPO_ROOT/scripts/install-browser.sh"  # Chromium for the board's browser
 # Under CI (a fresh clone) the private PostgreSQL this run started is stopped at the end; on a
 # developer's checkout it stays up for the next run and for others' tests (`make stop` stops it).
 started_pg=0
-if [[ "${CI:-}" == true && -z "${PRODOPS_DB_URL:-}" ]] && ! "$PY" -m prodops.devenv pg-status >/dev/null; then
+if [[ "${CI:-}" == true && -z "${PRODOPS_DB_URL:-}" ]] && ! "$PY" -m devenv pg-status >/dev/null; then
     started_pg=1
 fi
 stop_pg() {
     if [[ "$started_pg" == 1 ]]; then
-        "$PY" -m prodops.devenv pg-stop || say "could not stop the private PostgreSQL: run make stop"
+        "$PY" -m devenv pg-stop || say "could not stop the private PostgreSQL: run make stop"
     fi
 }
 trap stop_pg EXIT
 
-PRODOPS_PG_URL="$("$PY" -m prodops.devenv pg-start)" || die "PostgreSQL did not start (message above)"
+PRODOPS_PG_URL="$("$PY" -m devenv pg-start)" || die "PostgreSQL did not start (message above)"
 export PRODOPS_PG_URL
 say "test databases are created on $PRODOPS_PG_URL"
 

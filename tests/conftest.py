@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from prodops import devenv
+import devenv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["PYTHONPATH"] = devenv._pythonpath(REPO_ROOT, os.environ.get("PYTHONPATH"))
+os.environ["PYTHONPATH"] = devenv.pythonpath(REPO_ROOT, os.environ.get("PYTHONPATH"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

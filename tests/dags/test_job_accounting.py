@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from prodops import devenv
+import devenv
 from prodops.store.db import connect
 from tests.integration.test_accounting import by, first_submission
 

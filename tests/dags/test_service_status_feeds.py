@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from prodops import devenv
+import devenv
 from prodops.status import registry
 from prodops.status.board import current_states
 from prodops.status.states import ServiceState

@@ -1,7 +1,7 @@
 """A running Airflow for end-to-end tests, and a small client for its REST API.
 
 ``launch_airflow`` starts ``airflow standalone`` on fresh databases with the environment
-from ``prodops.devenv`` (the one ``make run`` uses) and yields an :class:`AirflowStack`:
+from ``devenv`` (tools/devenv, the one ``make run`` uses) and yields an :class:`AirflowStack`:
 an :class:`AirflowClient` that also knows its process, paths and databases.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from prodops import devenv
+import devenv
 
 HTTP_TIMEOUT = 60
 GET_TRIES = 3
@@ -276,9 +276,11 @@ class AirflowStack(AirflowClient):
         self.timings: dict[str, float] = {}
 
     def answer_hitl(self, dag_id: str, run_id: str, task_id: str, chosen_options: list[str],
-                    params_input: dict | None = None, map_index: int = -1) -> dict:
-        """Answer only once the scheduler has seen the paused worker exit (:meth:`wait_until_answerable`)."""
-        self.wait_until_answerable(dag_id, run_id, task_id, map_index)
+                    params_input: dict | None = None, map_index: int = -1, *, wait: bool = True) -> dict:
+        """Answer only once the scheduler has seen the paused worker exit (:meth:`wait_until_answerable`);
+        ``wait=False`` answers at once, as a fast approver would (the gate must survive the race)."""
+        if wait:
+            self.wait_until_answerable(dag_id, run_id, task_id, map_index)
         return super().answer_hitl(dag_id, run_id, task_id, chosen_options, params_input, map_index)
 
     def wait_until_answerable(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> None:

@@ -59,7 +59,7 @@ def status_event(minute: int, state: ServiceState, stream: str, ttl: int | None,
 @pytest.fixture(scope="module")
 def module_db(make_database):
     """One migrated database for the property test (each example rolls its rows back)."""
-    from prodops import devenv
+    import devenv
 
     url = make_database("prodops_derive")
     devenv.migrate_prodops(url)

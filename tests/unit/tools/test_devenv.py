@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from prodops import devenv
+import devenv
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 PG_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
 
@@ -50,7 +55,7 @@ def test_a_port_held_by_another_server_is_skipped_unless_it_was_asked_for(tmp_pa
         other.listen()
         busy = other.getsockname()[1]
         monkeypatch.delenv("PRODOPS_PG_PORT", raising=False)
-        monkeypatch.setattr(devenv, "DEFAULT_PG_PORT", busy)
+        monkeypatch.setattr(devenv.postgres, "DEFAULT_PG_PORT", busy)
         assert pg._choose_port() != busy
         monkeypatch.setenv("PRODOPS_PG_PORT", str(busy))
         with pytest.raises(devenv.DevEnvError, match="PRODOPS_PG_PORT"):
@@ -72,20 +77,24 @@ def test_make_run_keeps_airflows_output_in_a_rotating_file_and_shows_only_errors
     import subprocess
     import sys
 
-    script = ("import sys\n"
-              "for i in range(3000):\n"
-              "    print(f'dag-processor | 2026-12-01T08:00:00Z [info     ] Searching for files {i:04d}')\n"
-              "print('scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed')\n"
-              "print('Traceback (most recent call last):', file=sys.stderr)\n"
-              "print('api-server | INFO: 127.0.0.1 GET /api/v2/monitor/health 200')\n")
+    script = (
+        "import sys\n"
+        "for i in range(3000):\n"
+        "    print(f'dag-processor | 2026-12-01T08:00:00Z [info     ] Searching for files {i:04d}')\n"
+        "print('scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed')\n"
+        "print('Traceback (most recent call last):', file=sys.stderr)\n"
+        "print('api-server | INFO: 127.0.0.1 GET /api/v2/monitor/health 200')\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     shown: list[str] = []
     log_file = tmp_path / "logs" / "standalone.log"
     pump = devenv.OutputPump(proc.stdout, log_file, shown.append, max_bytes=64_000, backups=2)
     pump.run()
     proc.wait()
-    assert shown == ["scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed",
-                     "Traceback (most recent call last):"]
+    assert shown == [
+        "scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed",
+        "Traceback (most recent call last):",
+    ]
     assert pump.lines == 3003 and pump.errors == 2
     rotated = sorted(p.name for p in log_file.parent.iterdir())
     assert rotated == ["standalone.log", "standalone.log.1", "standalone.log.2"]  # older ones dropped
@@ -99,8 +108,10 @@ def test_health_is_shown_when_it_changes(tmp_path):
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    answers = iter([{"scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}, "metadatabase": {}}] * 2
-                   + [{"scheduler": {"status": "healthy"}, "triggerer": {"status": "unhealthy"}}] * 10)
+    answers = iter(
+        [{"scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}, "metadatabase": {}}] * 2
+        + [{"scheduler": {"status": "healthy"}, "triggerer": {"status": "unhealthy"}}] * 10
+    )
 
     class Health(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
@@ -117,8 +128,11 @@ def test_health_is_shown_when_it_changes(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     shown: list[str] = []
     stop = threading.Event()
-    watcher = threading.Thread(target=devenv.watch_health, args=(f"http://127.0.0.1:{server.server_port}", shown.append),
-                               kwargs={"every": 0.05, "stop": stop})
+    watcher = threading.Thread(
+        target=devenv.watch_health,
+        args=(f"http://127.0.0.1:{server.server_port}", shown.append),
+        kwargs={"every": 0.05, "stop": stop},
+    )
     watcher.start()
     deadline = time.monotonic() + 10
     while len(shown) < 2 and time.monotonic() < deadline:
@@ -126,4 +140,51 @@ def test_health_is_shown_when_it_changes(tmp_path):
     stop.set()
     watcher.join(5)
     server.shutdown()
-    assert shown[:2] == ["health: scheduler healthy, triggerer healthy", "health: scheduler healthy, triggerer unhealthy"]
+    assert shown[:2] == [
+        "health: scheduler healthy, triggerer healthy",
+        "health: scheduler healthy, triggerer unhealthy",
+    ]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_runtime_module_imports_the_development_tooling():
+    """Airflow loads plugins/ in production; the dev stack (tools/devenv) must never be part of it."""
+    runtime = sorted((REPO_ROOT / "plugins").rglob("*.py"))
+    assert len(runtime) > 50  # the walk really found the runtime package
+    offenders = {
+        str(path.relative_to(REPO_ROOT)): sorted(
+            name for name in _imported_modules(path) if "devenv" in name.split(".")[:2]
+        )
+        for path in runtime
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+    assert not (REPO_ROOT / "plugins" / "prodops" / "devenv.py").exists()
+    assert Path(devenv.__file__).resolve().parent == REPO_ROOT / "tools" / "devenv"
+
+
+def test_the_package_imports_only_the_standard_library():
+    """``make stop`` runs it with a bare python3 when the venv is missing: no psycopg, no prodops at import."""
+    probe = (
+        "import sys, devenv, devenv.cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'prodops', 'airflow')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(REPO_ROOT / "tools"), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

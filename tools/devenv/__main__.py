@@ -1,0 +1,7 @@
+"""``python -m devenv ...`` (see devenv.cli)."""
+
+import sys
+
+from devenv.cli import main
+
+sys.exit(main())
