@@ -34,13 +34,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 
 from prodops.batch import quoting
 from prodops.batch.base import SubmissionSpec
 from prodops.batch.grid import JobPlacement
 from prodops.exceptions import ProdopsError
-from prodops.store.db import connect, q
+from prodops.store.db import Conn, connect, q
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ def _settings(settings: SteeringSettings | None) -> SteeringSettings:
 
 
 def decide_workflow(
-    conn: psycopg.Connection, workflow: str, *, now: datetime | None = None, settings: SteeringSettings | None = None
+    conn: Conn, workflow: str, *, now: datetime | None = None, settings: SteeringSettings | None = None
 ) -> list[dict[str, Any]]:
     """Record the workflow's new avoidances (at most one open per site) and return every open one.
     The caller commits."""
@@ -204,7 +203,7 @@ def decide_workflow(
 
 
 def steer_spec(
-    conn: psycopg.Connection,
+    conn: Conn,
     spec: SubmissionSpec,
     *,
     now: datetime | None = None,
@@ -226,7 +225,7 @@ def steer_spec(
 
 
 def lift(
-    conn: psycopg.Connection, steering_id: int, *, lifted_by: str, note: str = "", now: datetime | None = None
+    conn: Conn, steering_id: int, *, lifted_by: str, note: str = "", now: datetime | None = None
 ) -> dict[str, Any]:
     """A person ends an avoidance now; lifting an ended one returns it unchanged. The caller commits."""
     if not lifted_by or not lifted_by.strip():
@@ -244,7 +243,7 @@ def lift(
     return row
 
 
-def open_and_recent(conn: psycopg.Connection, *, now: datetime | None = None) -> list[dict[str, Any]]:
+def open_and_recent(conn: Conn, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every avoidance open now, then those that ended in the last day (the board's site section)."""
     return conn.execute(q("steering_open"), {"now": now or datetime.now(timezone.utc)}).fetchall()
 

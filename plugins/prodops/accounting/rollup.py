@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
 
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class RollupRun:
         }
 
 
-def roll_up(conn: psycopg.Connection, *, overlap: timedelta = OVERLAP) -> RollupRun:
+def roll_up(conn: Conn, *, overlap: timedelta = OVERLAP) -> RollupRun:
     """Account the attempts written since the last run, in one transaction (committed here, unless
     the caller has one open: then it is a savepoint of theirs)."""
     with conn.transaction():

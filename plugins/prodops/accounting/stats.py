@@ -11,11 +11,10 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date
 from typing import Any
 
-import psycopg
 
 from prodops.accounting.definitions import WasteCause, cpu_efficiency
 from prodops.constants import TimeWindow
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 DIMENSIONS = ("site", "cpu_model", "time_window", "stage")
 """The breakdowns, in the order the page shows them."""
@@ -131,7 +130,7 @@ def _order(dimension: str, rows: list[Breakdown]) -> list[Breakdown]:
     return sorted(rows, key=lambda b: (-b.wall_s, b.value))  # where the hours went first
 
 
-def stats(conn: psycopg.Connection, filters: StatsFilter) -> Stats:
+def stats(conn: Conn, filters: StatsFilter) -> Stats:
     """The filtered days' figures in all and by each of :data:`DIMENSIONS`."""
     by: dict[str, list[Breakdown]] = {d: [] for d in DIMENSIONS}
     for row in conn.execute(q("accounting_stats"), asdict(filters)):

@@ -506,20 +506,32 @@ class Runner:
                     resident_set_size_kb=job.peak_rss_kb, when=now,
                 )
                 self._dirty = True
-            limit_mb = int(ad["RequestMemory"])
-            if peak_mb > limit_mb:
-                reason = (
-                    f"Error from {self.machine.slot_name(job.slot)}: Job has gone over memory limit of "
-                    f"{limit_mb} megabytes. Peak usage: {peak_mb} megabytes."
-                )
-                self._stop(job.proc, Stop("hold", reason, HoldCode.JOB_OUT_OF_RESOURCES, MEMORY_SUBCODE))
-                log.info("Job %d.%d over its memory limit (%d > %d MB): holding it", cluster, job.proc, peak_mb, limit_mb)
+            if (over := self._memory_stop(job, ad)) is not None:
+                self._stop(job.proc, over)
+                log.info("Job %d.%d over its memory limit (%d MB peak): holding it", cluster, job.proc, peak_mb)
                 continue
             allowed = ad.get("AllowedExecuteDuration")
             if isinstance(allowed, int) and allowed > 0 and now - job.started > allowed:
                 reason = f"The job exceeded allowed execute duration of {format_duration(allowed)}"
                 self._stop(job.proc, Stop("hold", reason, HoldCode.JOB_EXECUTE_EXCEEDED, 0))
                 log.info("Job %d.%d ran past %d s: holding it", cluster, job.proc, allowed)
+
+    def _memory_stop(self, job: RunningJob, ad: classad2.ClassAd) -> Stop | None:
+        """The hold of a job whose peak went over its request_memory.
+
+        Checked while it runs and again when it ends (from its rusage): a pool's memory cgroup
+        stops a job over its limit however short it is, so a job that peaks between two samples
+        is held here too, not counted as a success.
+        """
+        peak_mb = math.ceil(job.peak_rss_kb / 1024)
+        limit_mb = int(ad["RequestMemory"])
+        if peak_mb <= limit_mb:
+            return None
+        reason = (
+            f"Error from {self.machine.slot_name(job.slot)}: Job has gone over memory limit of "
+            f"{limit_mb} megabytes. Peak usage: {peak_mb} megabytes."
+        )
+        return Stop("hold", reason, HoldCode.JOB_OUT_OF_RESOURCES, MEMORY_SUBCODE)
 
     def _reap(self) -> None:
         for job in list(self.running.values()):
@@ -549,7 +561,7 @@ class Runner:
         now = time.time()
         wall = max(0.0, now - job.started)
         self._end_run(ad, now, job)
-        stop = job.stop
+        stop = job.stop or self._memory_stop(job, ad)
         if stop is not None and stop.action == "hold":
             self.events.held(cluster, job.proc, reason=stop.reason, code=stop.code, subcode=stop.subcode, when=now)
             self._set_held(ad, stop.reason, stop.code, stop.subcode, now)

@@ -17,11 +17,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 
 from prodops.phases.markers import MARKER, MAX_MARKER_LINE, MarkerProblem, PhaseFields, PhaseSource, scan_numbered
 from prodops.phases.store import record_phases
-from prodops.store.db import connect, q
+from prodops.store.db import Conn, connect, q
 from prodops.triage.tail import LogLocation, LogPathRefused
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def _open_regular(path: str) -> int | None:
     return fd
 
 
-def harvest_jobs(conn: psycopg.Connection, submission: Mapping[str, Any], procs: Iterable[int]) -> HarvestResult:
+def harvest_jobs(conn: Conn, submission: Mapping[str, Any], procs: Iterable[int]) -> HarvestResult:
     """Record the markers of the given jobs (ProcIds) of one submission (a ``submissions`` row with
     ``id``, ``workdir``, ``event_log``, ``num_jobs`` and ``job_indexes``). The caller commits."""
     result = HarvestResult()

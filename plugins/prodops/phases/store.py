@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 
 from prodops.phases.markers import PhaseFields, PhaseSource, PhaseState
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class PhaseRow:
         return cls(**{**row, "state": PhaseState(row["state"]), "source": PhaseSource(row["source"])})
 
 
-def record_phases(conn: psycopg.Connection, submission_id: int,
+def record_phases(conn: Conn, submission_id: int,
                   events: Iterable[tuple[int, PhaseFields]], source: PhaseSource) -> int:
     """Store each (job index, event) of the submission; returns how many rows were written (a
     repeat, or a stdout marker of a phase the API already has, writes nothing). The caller commits."""
@@ -62,7 +61,7 @@ def record_phases(conn: psycopg.Connection, submission_id: int,
     return written
 
 
-def phases_of(conn: psycopg.Connection, jobs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[PhaseRow]]:
+def phases_of(conn: Conn, jobs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[PhaseRow]]:
     """The phases of each (submission id, job index), in the order the job reported them."""
     found: dict[tuple[int, int], list[PhaseRow]] = {job: [] for job in jobs}
     if not jobs:
@@ -81,7 +80,7 @@ def unfinished(rows: Iterable[PhaseRow]) -> list[PhaseRow]:
     return [r for r in rows if r.state is PhaseState.STARTED and r.phase not in finished]
 
 
-def attempt_phases(conn: psycopg.Connection, submission_id: int, proc_id: int) -> list[dict[str, Any]]:
+def attempt_phases(conn: Conn, submission_id: int, proc_id: int) -> list[dict[str, Any]]:
     """One attempt's phases for its page and JSON: plain values, ``open`` on a phase started and
     never finished (where the job was when it stopped)."""
     rows = conn.execute(q("attempt_phases"), {"submission_id": submission_id, "proc_id": proc_id}).fetchall()

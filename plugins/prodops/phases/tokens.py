@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 
 from prodops import config
 from prodops.batch.base import SubmissionSpec
 from prodops.constants import PHASE_TOKEN_VARIABLE
 from prodops.exceptions import ProdopsError
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 TOKEN_PREFIX = "pjt_"
 """Job tokens start so; feeder tokens (``pdo_``) are a different kind and never accepted here."""
@@ -62,7 +61,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(conn: psycopg.Connection, submission_id: int, *, now: datetime | None = None) -> str:
+def issue(conn: Conn, submission_id: int, *, now: datetime | None = None) -> str:
     """A new token for the submission (replacing an earlier one, e.g. of a submit that crashed before
     the batch system took it); returns the token. The caller commits before the jobs start."""
     now = now or datetime.now(timezone.utc)
@@ -74,7 +73,7 @@ def issue(conn: psycopg.Connection, submission_id: int, *, now: datetime | None 
     return token
 
 
-def with_phase_token(conn: psycopg.Connection, spec: SubmissionSpec, submission_id: int) -> SubmissionSpec:
+def with_phase_token(conn: Conn, spec: SubmissionSpec, submission_id: int) -> SubmissionSpec:
     """``spec`` with a new token, the API's URL and the submission id in its jobs' environment (the
     stored spec keeps none of them). The caller commits before submitting."""
     environment = {**spec.environment, TOKEN_VARIABLE: issue(conn, submission_id),
@@ -84,7 +83,7 @@ def with_phase_token(conn: psycopg.Connection, spec: SubmissionSpec, submission_
     return dataclasses.replace(spec, environment=environment)
 
 
-def scope(conn: psycopg.Connection, authorization: str | None, submission_id: int, *,
+def scope(conn: Conn, authorization: str | None, submission_id: int, *,
           now: datetime | None = None) -> JobScope:
     """The scope of the bearer token in ``authorization`` for writing ``submission_id``'s phases.
 

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
 
 from prodops.datasets import resolve_dataset
 from prodops.datasets.model import DatasetInvalid
 from prodops.request.form import ProductionRequest
+from prodops.store.db import Conn
 from prodops.workflows import WorkflowTemplate
 
 _BACKTICKS = re.compile(r"`+")
@@ -161,7 +161,7 @@ class ApprovalFacts:
     input_problem: str | None = None
 
 
-def approval_facts(conn: psycopg.Connection, request_id: int, request: ProductionRequest,
+def approval_facts(conn: Conn, request_id: int, request: ProductionRequest,
                    template: WorkflowTemplate, now: datetime) -> ApprovalFacts:
     """Totals, the workflow's services and their state now, maintenance open or ahead, the campaign's other requests."""
     from prodops.request.views import campaign_requests

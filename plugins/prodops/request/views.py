@@ -9,10 +9,9 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-import psycopg
 
 from prodops.constants import Outcome, RequestState
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 MAX_LISTED = 200
 PER_PAGE = 50
@@ -47,7 +46,7 @@ class RequestPage:
         return {**asdict(self), "pages": self.pages}
 
 
-def list_requests(conn: psycopg.Connection, *, experiment: str | None = None, campaign: str | None = None,
+def list_requests(conn: Conn, *, experiment: str | None = None, campaign: str | None = None,
                   state: str | None = None, created_from: date | None = None, created_to: date | None = None,
                   page: int = 1, per_page: int = PER_PAGE) -> RequestPage:
     """Requests newest first, filtered (None: any); dates are whole UTC days, both included."""
@@ -69,7 +68,7 @@ def _day(day: date | None, plus: int = 0) -> datetime | None:
     return None if day is None else datetime.combine(day + timedelta(days=plus), time(), tzinfo=timezone.utc)
 
 
-def filter_choices(conn: psycopg.Connection) -> dict[str, list[str]]:
+def filter_choices(conn: Conn) -> dict[str, list[str]]:
     """The experiments and campaigns on record, and every request state, for the list's filters."""
     rows = conn.execute(q("request_filter_choices")).fetchall()
     return {"experiments": sorted({r["experiment"] for r in rows}),
@@ -102,7 +101,7 @@ class Progress:
         return {**asdict(self), "cpu_efficiency": self.cpu_efficiency, "wasted_hours": self.wasted_s / 3600}
 
 
-def progress(conn: psycopg.Connection, request_ids: Sequence[int]) -> dict[int, dict[str, Progress]]:
+def progress(conn: Conn, request_ids: Sequence[int]) -> dict[int, dict[str, Progress]]:
     """Per request, per stage: its :class:`Progress` so far (read from the attempts, not the reports)."""
     out: dict[int, dict[str, Progress]] = {}
     for r in conn.execute(q("request_progress"), {"request_ids": list(request_ids)}):
@@ -110,14 +109,14 @@ def progress(conn: psycopg.Connection, request_ids: Sequence[int]) -> dict[int, 
     return out
 
 
-def failures_by_category(conn: psycopg.Connection, request_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+def failures_by_category(conn: Conn, request_ids: Sequence[int]) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
     for r in conn.execute(q("failures_by_category"), {"request_ids": list(request_ids)}):
         out.setdefault(r["request_id"], {})[r["category"]] = r["n"]
     return out
 
 
-def outcomes_over_time(conn: psycopg.Connection, request_ids: Sequence[int]) -> dict[str, Any]:
+def outcomes_over_time(conn: Conn, request_ids: Sequence[int]) -> dict[str, Any]:
     """Attempts that ended, by outcome, in time buckets (the narrowest width giving at most MAX_BUCKETS)."""
     span = conn.execute(q("attempt_end_range"), {"request_ids": list(request_ids)}).fetchone()
     if span is None or span["first"] is None:
@@ -137,12 +136,12 @@ def outcomes_over_time(conn: psycopg.Connection, request_ids: Sequence[int]) -> 
             "series": {k: v for k, v in series.items() if any(v)}}
 
 
-def dq_summary(conn: psycopg.Connection, request_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def dq_summary(conn: Conn, request_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     return {r["request_id"]: {"passed": r["passed"], "failed": r["failed"], "critical_failed": list(r["critical_failed"])}
             for r in conn.execute(q("dq_summary"), {"request_ids": list(request_ids)})}
 
 
-def request_detail(conn: psycopg.Connection, request_id: int) -> dict[str, Any] | None:
+def request_detail(conn: Conn, request_id: int) -> dict[str, Any] | None:
     """The request, its decision, each stage (submissions, report, progress), data quality, failed jobs, charts."""
     request = conn.execute(q("get_request"), {"request_id": request_id}).fetchone()
     if request is None:
@@ -184,7 +183,7 @@ def request_detail(conn: psycopg.Connection, request_id: int) -> dict[str, Any] 
     }
 
 
-def campaign_requests(conn: psycopg.Connection, experiment: str, campaign: str) -> list[dict[str, Any]]:
+def campaign_requests(conn: Conn, experiment: str, campaign: str) -> list[dict[str, Any]]:
     """Every request of the campaign, oldest first, with its stages, progress and failures by category."""
     rows = [plain(r) for r in conn.execute(q("campaign_requests"), {"experiment": experiment, "campaign": campaign})]
     ids = [r["id"] for r in rows]
@@ -199,7 +198,7 @@ def campaign_requests(conn: psycopg.Connection, experiment: str, campaign: str) 
     return rows
 
 
-def campaign_detail(conn: psycopg.Connection, experiment: str, campaign: str) -> dict[str, Any] | None:
+def campaign_detail(conn: Conn, experiment: str, campaign: str) -> dict[str, Any] | None:
     """A campaign at a glance: its requests, their progress and failures, in all and over time."""
     requests = campaign_requests(conn, experiment, campaign)
     if not requests:

@@ -15,14 +15,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
 
 from prodops.status import derive, records
 from prodops.status.maintenance import MaintenanceWindow
 from prodops.status.states import ServiceState
 from prodops.status.timeline import INFERRED_STREAM, EventPoint, Segment, Uptime, Window, current, segments
 from prodops.steering import open_and_recent
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 HISTORY_DAYS = 30
 BAR_DAYS = 30
@@ -51,7 +50,7 @@ class ServiceNow:
     last_report: datetime | None
 
 
-def timelines(conn: psycopg.Connection, services: Sequence[dict[str, Any]], start: datetime, end: datetime,
+def timelines(conn: Conn, services: Sequence[dict[str, Any]], start: datetime, end: datetime,
               windows: Sequence[MaintenanceWindow]) -> dict[str, tuple[list[Segment], list]]:
     """Per service name: (segments over [start, end), the event points behind them), from the events.
 
@@ -65,7 +64,7 @@ def timelines(conn: psycopg.Connection, services: Sequence[dict[str, Any]], star
     return out
 
 
-def _now_rows(conn: psycopg.Connection, names: Sequence[str], now: datetime) -> dict[str, dict[str, Any]]:
+def _now_rows(conn: Conn, names: Sequence[str], now: datetime) -> dict[str, dict[str, Any]]:
     return {r["service"]: r for r in conn.execute(q("derived_now"), {"services": list(names), "now": now})}
 
 
@@ -77,7 +76,7 @@ def _service_now(name: str, row: dict[str, Any] | None, since_after: datetime) -
     return ServiceNow(name=name, state=ServiceState(row["state"]), since=since, last_report=row["last_report"])
 
 
-def current_states(conn: psycopg.Connection, now: datetime, names: Sequence[str] | None = None,
+def current_states(conn: Conn, now: datetime, names: Sequence[str] | None = None,
                    lookback: timedelta = timedelta(days=HISTORY_DAYS)) -> dict[str, ServiceNow]:
     """The state of (some) active services at ``now``, with staleness and maintenance applied.
 
@@ -87,7 +86,7 @@ def current_states(conn: psycopg.Connection, now: datetime, names: Sequence[str]
     return {n: _service_now(n, rows.get(n), now - lookback) for n in services}
 
 
-def monitored_state(conn: psycopg.Connection, service: str, stale_after_s: int | None, now: datetime,
+def monitored_state(conn: Conn, service: str, stale_after_s: int | None, now: datetime,
                     windows: Sequence[MaintenanceWindow]) -> ServiceState:
     """What monitoring alone says at ``now`` (the inferred stream left out): each stream's last event."""
     rows = conn.execute(q("derive_carried_events"), {"services": [service], "t": [now]})
@@ -100,7 +99,7 @@ def monitored_state(conn: psycopg.Connection, service: str, stale_after_s: int |
 class _Clock:
     """Seconds per state of many services over many periods, from derived days and segments."""
 
-    def __init__(self, conn: psycopg.Connection, names: Sequence[str], now: datetime, now_rows: dict[str, dict],
+    def __init__(self, conn: Conn, names: Sequence[str], now: datetime, now_rows: dict[str, dict],
                  periods: Sequence[tuple[datetime, datetime]]) -> None:
         self.now = now
         self.open = {n: (r["start_at"], ServiceState(r["state"])) for n, r in now_rows.items()
@@ -171,7 +170,7 @@ def _bar_periods(now: datetime) -> list[tuple[datetime, datetime]]:
     return [(day_end - timedelta(days=k), min(day_end - timedelta(days=k - 1), now)) for k in range(BAR_DAYS, 0, -1)]
 
 
-def uptime(conn: psycopg.Connection, names: Sequence[str], now: datetime) -> dict[str, dict[str, Any]]:
+def uptime(conn: Conn, names: Sequence[str], now: datetime) -> dict[str, dict[str, Any]]:
     """Per service: uptime over the last 24 h, 7 d and 30 d."""
     rows = _now_rows(conn, names, now)
     periods = [(now - d, now) for d in UPTIME_PERIODS.values()]
@@ -196,7 +195,7 @@ def _outage(row: dict[str, Any], now: datetime, range_start: datetime) -> dict[s
     }
 
 
-def outage_history(conn: psycopg.Connection, service: str, now: datetime, *, before: datetime | None = None,
+def outage_history(conn: Conn, service: str, now: datetime, *, before: datetime | None = None,
                    limit: int = 50) -> list[dict[str, Any]]:
     """A service's outages that started before ``before`` (default ``now``), newest first."""
     rows = conn.execute(q("derived_outages_recent"), {"services": [service], "start": derive.EPOCH,
@@ -204,7 +203,7 @@ def outage_history(conn: psycopg.Connection, service: str, now: datetime, *, bef
     return [_outage(r, now, derive.EPOCH) for r in rows]
 
 
-def outage_events(conn: psycopg.Connection, service: str, start: datetime, now: datetime, *,
+def outage_events(conn: Conn, service: str, start: datetime, now: datetime, *,
                   after: tuple[datetime, int] | None = None, limit: int = 100) -> dict[str, Any] | None:
     """One page of the events of the outage of ``service`` that started at ``start`` (None: no such outage)."""
     o = conn.execute(q("derived_outage"), {"service": service, "start": start}).fetchone()
@@ -220,7 +219,7 @@ def outage_events(conn: psycopg.Connection, service: str, start: datetime, now: 
             "next": {"after": rows[-1]["observed_at"].isoformat(), "after_id": rows[-1]["id"]} if more else None}
 
 
-def board(conn: psycopg.Connection, now: datetime, templates: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
+def board(conn: Conn, now: datetime, templates: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Everything the board page shows, as plain JSON-able data."""
     services = records.active_services(conn)
     names = [s["name"] for s in services]

@@ -37,13 +37,12 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 
 from prodops.status.states import ServiceState
 from prodops.status.timeline import (
     ALL_STREAMS, FLAP_GAP_S, INFERRED_STREAM, EventPoint, Outage, Segment, Window, outages, segments,
 )
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class _Plan:
     """The stored open outage: start, event count, first and last event."""
 
 
-def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def update_stream_heads(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> None:
     """Move each stream's last event forward for newly stored events (service, stream, id, observed_at, ...).
 
     Only each stream's last new event is sent (a batch of a thousand events holds a few dozen streams)."""
@@ -90,7 +89,7 @@ def update_stream_heads(conn: psycopg.Connection, rows: Sequence[Mapping[str, An
         conn.execute(q("upsert_stream_heads"), {c: [r[c] for r in last.values()] for c in cols})
 
 
-def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime]) -> None:
+def refresh(conn: Conn, changed: Mapping[str, datetime]) -> None:
     """Re-derive each service from the time it changed (a maintenance window's edge; events: :func:`store`).
 
     Runs in the caller's transaction, under each service's advisory lock (taken here, in name order).
@@ -101,7 +100,7 @@ def refresh(conn: psycopg.Connection, changed: Mapping[str, datetime]) -> None:
     _derive(conn, names, [changed[n] for n in names])
 
 
-def store(conn: psycopg.Connection, insert: str, params: Mapping[str, Any],
+def store(conn: Conn, insert: str, params: Mapping[str, Any],
           sent: Mapping[str, datetime]) -> list[dict[str, Any]]:
     """Run ``insert`` (a batch of events, RETURNING the rows stored) and derive what it changed.
 
@@ -117,7 +116,7 @@ def store(conn: psycopg.Connection, insert: str, params: Mapping[str, Any],
     return _derive(conn, names, [sent[n] for n in names], insert=(insert, params))
 
 
-def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
+def rebuild(conn: Conn, services: Iterable[str]) -> int:
     """Derive services again from all their events (the repair job); returns how many."""
     names = sorted(set(services))
     if not names:
@@ -130,7 +129,7 @@ def rebuild(conn: psycopg.Connection, services: Iterable[str]) -> int:
     return len(names)
 
 
-def ensure_derived(conn: psycopg.Connection) -> list[str]:
+def ensure_derived(conn: Conn) -> list[str]:
     """Derive the services never derived, or derived with another staleness limit (registry sync)."""
     missing = [r["service"] for r in conn.execute(q("services_not_derived"))]
     if missing:
@@ -151,7 +150,7 @@ def _plan(row: Mapping[str, Any]) -> _Plan:
     return _Plan(row["service"], t, r, row["stale_after_s"], since, since.date(), fresh, open_outage)
 
 
-def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
+def _derive(conn: Conn, names: list[str], times: list[datetime],
             stored: Sequence[Mapping[str, Any]] = (),
             insert: tuple[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """(Store,) lock, read what the services carry into their change, derive from it, write: two round trips.
@@ -238,7 +237,7 @@ def _derive(conn: psycopg.Connection, names: list[str], times: list[datetime],
     return list(stored)
 
 
-def _write(conn: psycopg.Connection, rewritten: Sequence[_Plan], recounted: Sequence[_Plan], seg_rows: list[tuple],
+def _write(conn: Conn, rewritten: Sequence[_Plan], recounted: Sequence[_Plan], seg_rows: list[tuple],
            outage_rows: list[tuple], day_rows: list[tuple]) -> None:
     if rewritten:
         names = [p.service for p in rewritten]
@@ -333,7 +332,7 @@ def _days(segs: Sequence[Segment], since: date) -> dict[date, tuple[float, ...]]
     return {d: tuple(v / 1e6 for v in us) for d, us in sorted(acc.items())}
 
 
-def _insert(conn: psycopg.Connection, name: str, cols: Sequence[str], rows: Sequence[tuple]) -> None:
+def _insert(conn: Conn, name: str, cols: Sequence[str], rows: Sequence[tuple]) -> None:
     if rows:
         conn.execute(q(name), {c: [r[i] for r in rows] for i, c in enumerate(cols)})
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 
 from prodops.status import records
 from prodops.status.board import timelines
@@ -39,7 +38,7 @@ from prodops.status.events import PayloadInvalid, StatusEvent, natural_id
 from prodops.status.inference import ClearReason, Detection, Failure, InferredOutage, clearing, detect
 from prodops.status.states import Convention, EventSource, ServiceState
 from prodops.status.timeline import INFERRED_STREAM, Segment
-from prodops.store.db import connect
+from prodops.store.db import Conn, connect
 
 if TYPE_CHECKING:
     from prodops.triage.settings import TriageSettings
@@ -138,7 +137,7 @@ def _last_failure(outage: InferredOutage, failures: Iterable[Failure],
     return max(times, default=None)
 
 
-def _clear_due(conn: psycopg.Connection, failures: Sequence[Failure], *, now: datetime, settings: TriageSettings,
+def _clear_due(conn: Conn, failures: Sequence[Failure], *, now: datetime, settings: TriageSettings,
                stage_services: StageServices, result: InferenceResult) -> None:
     inference = settings.inferred_outages
     for outage in records.open_inferred(conn).values():
@@ -159,7 +158,7 @@ def _clear_due(conn: psycopg.Connection, failures: Sequence[Failure], *, now: da
                                "at": event.observed_at.isoformat(), "message": message})
 
 
-def run(conn: psycopg.Connection, *, now: datetime, settings: TriageSettings,
+def run(conn: Conn, *, now: datetime, settings: TriageSettings,
         stage_services: StageServices) -> InferenceResult:
     """Clear what is due, then post what is detected (see the module); the caller commits.
 
@@ -213,7 +212,7 @@ def infer_outages(db_url: str, *, now: datetime | None = None, settings: TriageS
     return result
 
 
-def review(conn: psycopg.Connection, event_id: int, *, action: ClearReason, by: str, now: datetime,
+def review(conn: Conn, event_id: int, *, action: ClearReason, by: str, now: datetime,
            note: str = "", min_jobs: int | None = None) -> dict[str, Any] | None:
     """A person closes an inferred outage or marks it false; the caller commits. None: no such outage.
 

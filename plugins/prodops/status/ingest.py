@@ -11,18 +11,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import psycopg
 
 from prodops.status import records
 from prodops.status.events import from_alertmanager, from_nagios, from_native, from_statuspage
 from prodops.status.records import StoreResult
+from prodops.store.db import Conn
 
 log = logging.getLogger(__name__)
 
 KINDS = ("native", "alertmanager", "nagios", "statuspage")
 
 
-def ingest(conn: psycopg.Connection, kind: str, payload: Any, *, feed: str, now: datetime,
+def ingest(conn: Conn, kind: str, payload: Any, *, feed: str, now: datetime,
            components: Mapping[str, str] | None = None) -> StoreResult:
     """Validate against the registry, then store every event in one statement; the caller commits.
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 import yaml
 
 from prodops.status import records
 from prodops.status.board import current_states
 from prodops.status.maintenance import blocking_windows
 from prodops.status.states import ServiceState
+from prodops.store.db import Conn
 from prodops.workflows import WorkflowTemplate
 
 
@@ -64,7 +64,7 @@ def workflow_policy(template: WorkflowTemplate) -> Policy:
     return Policy(services=tuple(template.services), allow_degraded=allow)
 
 
-def preflight(conn: psycopg.Connection, services: Sequence[str], *, now: datetime, run_for: timedelta,
+def preflight(conn: Conn, services: Sequence[str], *, now: datetime, run_for: timedelta,
               allow_degraded: bool = False) -> PreflightResult:
     """May a request needing ``services`` start now and run for ``run_for``?
 

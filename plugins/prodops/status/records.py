@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 
 from prodops.status import derive
 from prodops.status.events import StatusEvent
 from prodops.status.inference import Failure, InferredOutage
 from prodops.status.maintenance import Announcement, MaintenanceWindow
 from prodops.status.timeline import EventPoint
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 _EVENT_COLUMNS = ("service", "state", "observed_at", "source", "feed", "external_id", "stream",
                   "valid_until", "convention", "code", "message", "details")
@@ -37,11 +36,11 @@ class StoreResult:
         return {"received": self.received, "stored": self.stored, "duplicates": self.duplicates}
 
 
-def active_services(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def active_services(conn: Conn) -> list[dict[str, Any]]:
     return list(conn.execute(q("active_services")))
 
 
-def insert_events(conn: psycopg.Connection, events: Sequence[StatusEvent]) -> StoreResult:
+def insert_events(conn: Conn, events: Sequence[StatusEvent]) -> StoreResult:
     """Store events in one statement and derive what they change; repeats (same service, feed, id and time) are skipped."""
     if not events:
         return StoreResult(0, 0)
@@ -55,7 +54,7 @@ def insert_events(conn: psycopg.Connection, events: Sequence[StatusEvent]) -> St
     return StoreResult(received=len(events), stored=len(new))
 
 
-def event_points(conn: psycopg.Connection, services: Sequence[str], start: datetime,
+def event_points(conn: Conn, services: Sequence[str], start: datetime,
                  end: datetime) -> dict[str, list[EventPoint]]:
     """Per service: the events of [start, end) and each stream's last event before start."""
     found: dict[str, list[EventPoint]] = defaultdict(list)
@@ -65,19 +64,19 @@ def event_points(conn: psycopg.Connection, services: Sequence[str], start: datet
     return found
 
 
-def recent_events(conn: psycopg.Connection, services: Sequence[str], end: datetime, limit: int = 50) -> list[dict]:
+def recent_events(conn: Conn, services: Sequence[str], end: datetime, limit: int = 50) -> list[dict]:
     return list(conn.execute(q("recent_status_events"), {"services": list(services), "end": end, "limit": limit}))
 
 
-def last_reports(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def last_reports(conn: Conn) -> list[dict[str, Any]]:
     return list(conn.execute(q("last_report_per_service")))
 
 
-def count_events(conn: psycopg.Connection) -> int:
+def count_events(conn: Conn) -> int:
     return int(conn.execute(q("count_status_events")).fetchone()["n"])
 
 
-def upsert_window(conn: psycopg.Connection, window: MaintenanceWindow) -> tuple[int, bool]:
+def upsert_window(conn: Conn, window: MaintenanceWindow) -> tuple[int, bool]:
     before = conn.execute(q("window_by_key"), {"feed": window.feed, "external_id": window.external_id,
                                                "id": -1}).fetchone()
     row = conn.execute(q("upsert_maintenance_window"), window.row()).fetchone()
@@ -85,14 +84,14 @@ def upsert_window(conn: psycopg.Connection, window: MaintenanceWindow) -> tuple[
     return int(row["id"]), bool(row["created"])
 
 
-def cancel_window(conn: psycopg.Connection, window_id: int) -> bool:
+def cancel_window(conn: Conn, window_id: int) -> bool:
     before = conn.execute(q("window_by_key"), {"feed": None, "external_id": None, "id": window_id}).fetchone()
     found = conn.execute(q("cancel_maintenance_window"), {"id": window_id}).fetchone() is not None
     _window_changed(conn, [before])
     return found
 
 
-def _window_changed(conn: psycopg.Connection, windows: Sequence[dict[str, Any] | None]) -> None:
+def _window_changed(conn: Conn, windows: Sequence[dict[str, Any] | None]) -> None:
     """Re-derive the services a window (as it was and as it is now) covers, from its start."""
     changed: dict[str, datetime] = {}
     everyone: list[str] | None = None
@@ -108,7 +107,7 @@ def _window_changed(conn: psycopg.Connection, windows: Sequence[dict[str, Any] |
     derive.refresh(conn, changed)
 
 
-def windows_overlapping(conn: psycopg.Connection, start: datetime, end: datetime) -> list[MaintenanceWindow]:
+def windows_overlapping(conn: Conn, start: datetime, end: datetime) -> list[MaintenanceWindow]:
     return [
         MaintenanceWindow(
             starts_at=r["starts_at"], ends_at=r["ends_at"], reason=r["reason"], services=tuple(r["services"]),
@@ -118,16 +117,16 @@ def windows_overlapping(conn: psycopg.Connection, start: datetime, end: datetime
     ]
 
 
-def upsert_announcement(conn: psycopg.Connection, announcement: Announcement) -> tuple[int, bool]:
+def upsert_announcement(conn: Conn, announcement: Announcement) -> tuple[int, bool]:
     row = conn.execute(q("upsert_announcement"), announcement.row()).fetchone()
     return int(row["id"]), bool(row["created"])
 
 
-def end_announcement(conn: psycopg.Connection, announcement_id: int, now: datetime) -> bool:
+def end_announcement(conn: Conn, announcement_id: int, now: datetime) -> bool:
     return conn.execute(q("end_announcement"), {"id": announcement_id, "now": now}).fetchone() is not None
 
 
-def active_announcements(conn: psycopg.Connection, now: datetime) -> list[Announcement]:
+def active_announcements(conn: Conn, now: datetime) -> list[Announcement]:
     return [
         Announcement(text=r["text"], severity=r["severity"], starts_at=r["starts_at"], ends_at=r["ends_at"],
                      author=r["author"], feed=r["feed"], external_id=r["external_id"], id=r["id"])
@@ -137,7 +136,7 @@ def active_announcements(conn: psycopg.Connection, now: datetime) -> list[Announ
 
 # Inferred outages (include/sql/queries/inferred.sql; rules in prodops.status.inference)
 
-def lock_inferred(conn: psycopg.Connection) -> None:
+def lock_inferred(conn: Conn) -> None:
     """Serialize inference and reviews until the transaction ends."""
     conn.execute(q("lock_inferred_outages"))
 
@@ -147,24 +146,24 @@ def _inferred(row: dict[str, Any]) -> InferredOutage:
                           message=row["message"], details=row["details"] or {})
 
 
-def open_inferred(conn: psycopg.Connection) -> dict[str, InferredOutage]:
+def open_inferred(conn: Conn) -> dict[str, InferredOutage]:
     """Per service, the inferred outage open now (its last inferred event is not ``up``)."""
     return {r["service"]: _inferred(r) for r in conn.execute(q("last_inferred_events")) if r["state"] != "up"}
 
 
-def inferred_opening(conn: psycopg.Connection, event_id: int) -> InferredOutage | None:
+def inferred_opening(conn: Conn, event_id: int) -> InferredOutage | None:
     """The inferred outage that event ``event_id`` opened (None: no such inferred ``degraded`` event)."""
     row = conn.execute(q("inferred_event"), {"id": event_id}).fetchone()
     return None if row is None or row["state"] == "up" else _inferred(row)
 
 
-def inferred_events(conn: psycopg.Connection, services: Sequence[str], start: datetime,
+def inferred_events(conn: Conn, services: Sequence[str], start: datetime,
                     end: datetime) -> list[dict[str, Any]]:
     """Inferred events of [start, end) with the reviews of each (board history)."""
     return list(conn.execute(q("inferred_events_for_range"), {"services": list(services), "start": start, "end": end}))
 
 
-def service_failures(conn: psycopg.Connection, since: datetime, now: datetime) -> list[Failure]:
+def service_failures(conn: Conn, since: datetime, now: datetime) -> list[Failure]:
     """Failed attempts with a service verdict from their logs that ended in [since, now], every request."""
     return [
         Failure(service=r["service"], signature=r["signature"], ended=r["ended"],
@@ -173,28 +172,28 @@ def service_failures(conn: psycopg.Connection, since: datetime, now: datetime) -
     ]
 
 
-def running_jobs(conn: psycopg.Connection) -> int:
+def running_jobs(conn: Conn) -> int:
     return int(conn.execute(q("running_job_count")).fetchone()["n"])
 
 
-def succeeded_attempts(conn: psycopg.Connection, since: datetime, now: datetime, per_stage: int) -> list[dict[str, Any]]:
+def succeeded_attempts(conn: Conn, since: datetime, now: datetime, per_stage: int) -> list[dict[str, Any]]:
     """(workflow, stage, completion_date) of attempts that succeeded in (since, now], at most ``per_stage`` each."""
     return list(conn.execute(q("succeeded_attempts_since"), {"since": since, "now": now, "n": per_stage}))
 
 
-def inferred_thresholds(conn: psycopg.Connection) -> dict[str, int]:
+def inferred_thresholds(conn: Conn) -> dict[str, int]:
     """Per signature, the threshold a person raised it to."""
     return {r["signature"]: int(r["min_jobs"]) for r in conn.execute(q("inferred_thresholds"))}
 
 
-def upsert_inferred_review(conn: psycopg.Connection, *, event_id: int, action: str, service: str, signature: str,
+def upsert_inferred_review(conn: Conn, *, event_id: int, action: str, service: str, signature: str,
                            by: str, at: datetime, note: str, min_jobs: int | None) -> None:
     conn.execute(q("upsert_inferred_review"), {
         "event_id": event_id, "action": action, "service": service, "signature": signature, "reviewed_by": by,
         "reviewed_at": at, "note": note, "min_jobs": min_jobs})
 
 
-def upsert_inferred_threshold(conn: psycopg.Connection, *, signature: str, min_jobs: int, by: str, at: datetime,
+def upsert_inferred_threshold(conn: Conn, *, signature: str, min_jobs: int, by: str, at: datetime,
                               event_id: int, note: str) -> None:
     conn.execute(q("upsert_inferred_threshold"), {
         "signature": signature, "min_jobs": min_jobs, "set_by": by, "set_at": at, "event_id": event_id,

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
 
 from prodops import config
 from prodops.exceptions import FileInvalid
 from prodops.status.states import Convention
-from prodops.store.db import connect, q
+from prodops.store.db import Conn, connect, q
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ def load_registry(path: Path | None = None) -> Registry:
     return parse_registry(raw, path)
 
 
-def sync_registry(conn: psycopg.Connection, registry: Registry) -> int:
+def sync_registry(conn: Conn, registry: Registry) -> int:
     """Upsert every service of the registry and deactivate the others; returns the count loaded."""
     for s in registry.services:
         conn.execute(

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 
-from prodops.store.db import connect, q
+from prodops.store.db import Conn, connect, q
 
 TOKEN_PREFIX = "pdo_"
 _FEEDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -54,7 +53,7 @@ class FeederAccess:
     expires_at: datetime | None = None
 
 
-def issue(conn: psycopg.Connection, feeder: str, note: str = "", *, services: Sequence[str] | None = None,
+def issue(conn: Conn, feeder: str, note: str = "", *, services: Sequence[str] | None = None,
           expires_at: datetime | None = None) -> tuple[int, str]:
     """A new token for ``feeder``; returns (id, token). The caller commits.
 
@@ -77,7 +76,7 @@ def issue(conn: psycopg.Connection, feeder: str, note: str = "", *, services: Se
     return int(row["id"]), token
 
 
-def access_for(conn: psycopg.Connection, token: str) -> FeederAccess | None:
+def access_for(conn: Conn, token: str) -> FeederAccess | None:
     """What a valid, unrevoked, unexpired token may do; None for any other string."""
     if not token.startswith(TOKEN_PREFIX):
         return None
@@ -90,13 +89,13 @@ def access_for(conn: psycopg.Connection, token: str) -> FeederAccess | None:
     return FeederAccess(feeder=str(row["feeder"]), services=frozenset(row["services"]), expires_at=row["expires_at"])
 
 
-def feeder_for(conn: psycopg.Connection, token: str) -> str | None:
+def feeder_for(conn: Conn, token: str) -> str | None:
     """The feeder a valid, unrevoked, unexpired token belongs to; None otherwise."""
     access = access_for(conn, token)
     return access.feeder if access else None
 
 
-def revoke(conn: psycopg.Connection, *, id: int | None = None, prefix: str | None = None,
+def revoke(conn: Conn, *, id: int | None = None, prefix: str | None = None,
            feeder: str | None = None) -> list[dict[str, Any]]:
     """Revoke by id, by the printed prefix, or every token of a feeder; returns what was revoked."""
     if id is None and not prefix and not feeder:
@@ -104,7 +103,7 @@ def revoke(conn: psycopg.Connection, *, id: int | None = None, prefix: str | Non
     return list(conn.execute(q("revoke_feeder_tokens"), {"id": id, "prefix": prefix, "feeder": feeder}))
 
 
-def list_tokens(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def list_tokens(conn: Conn) -> list[dict[str, Any]]:
     return list(conn.execute(q("list_scoped_feeder_tokens")))
 
 

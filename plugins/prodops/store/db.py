@@ -9,17 +9,22 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import TypeAlias
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 from prodops import config
 
 CONNECT_TIMEOUT_S = 10
 _NAME = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.MULTILINE)
 
+Conn: TypeAlias = psycopg.Connection[DictRow]
+"""Every connection prodops opens (:func:`connect`): its rows are dicts, so the type checker knows
+``row["column"]``; a bare ``psycopg.Connection`` would mean tuple rows."""
 
-def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
+
+def connect(url: str, *, autocommit: bool = False) -> Conn:
     """Open a connection with dict rows and a bounded connect time."""
     return psycopg.connect(url, autocommit=autocommit, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S)
 

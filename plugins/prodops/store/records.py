@@ -22,10 +22,10 @@ from psycopg.types.json import Jsonb
 from prodops.batch.base import JobEventRecord, Submission, SubmissionSpec
 from prodops.batch.classads import COLUMNS
 from prodops.exceptions import BadEventLog
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 
 
-def upsert_request(conn: psycopg.Connection, *, dag_id: str, run_id: str, form: Mapping[str, Any]) -> int:
+def upsert_request(conn: Conn, *, dag_id: str, run_id: str, form: Mapping[str, Any]) -> int:
     row = conn.execute(
         q("upsert_request"),
         {
@@ -49,13 +49,13 @@ def upsert_request(conn: psycopg.Connection, *, dag_id: str, run_id: str, form: 
     return int(row["id"])
 
 
-def upsert_stages(conn: psycopg.Connection, request_id: int, stage_names: Sequence[str]) -> None:
+def upsert_stages(conn: Conn, request_id: int, stage_names: Sequence[str]) -> None:
     for position, name in enumerate(stage_names):
         conn.execute(q("upsert_stage"), {"request_id": request_id, "name": name, "position": position})
 
 
 def record_decision(
-    conn: psycopg.Connection,
+    conn: Conn,
     request_id: int,
     *,
     state: str,
@@ -77,19 +77,19 @@ def record_decision(
     )
 
 
-def set_request_state(conn: psycopg.Connection, request_id: int, state: str) -> None:
+def set_request_state(conn: Conn, request_id: int, state: str) -> None:
     conn.execute(q("set_request_state"), {"request_id": request_id, "state": state})
 
 
-def set_stage_state(conn: psycopg.Connection, request_id: int, stage: str, state: str) -> None:
+def set_stage_state(conn: Conn, request_id: int, stage: str, state: str) -> None:
     conn.execute(q("set_stage_state"), {"request_id": request_id, "stage": stage, "state": state})
 
 
-def get_request(conn: psycopg.Connection, request_id: int) -> dict[str, Any] | None:
+def get_request(conn: Conn, request_id: int) -> dict[str, Any] | None:
     return conn.execute(q("get_request"), {"request_id": request_id}).fetchone()
 
 
-def claim_submission(conn: psycopg.Connection, spec: SubmissionSpec, backend: str) -> dict[str, Any]:
+def claim_submission(conn: Conn, spec: SubmissionSpec, backend: str) -> dict[str, Any]:
     """The submission row for ``spec.key``, created if new; ``cluster_id`` is set once submitted."""
     return conn.execute(
         q("claim_submission"),
@@ -105,7 +105,7 @@ def claim_submission(conn: psycopg.Connection, spec: SubmissionSpec, backend: st
     ).fetchone()
 
 
-def record_submitted(conn: psycopg.Connection, submission_id: int, submission: Submission) -> None:
+def record_submitted(conn: Conn, submission_id: int, submission: Submission) -> None:
     conn.execute(
         q("record_submitted"),
         {
@@ -119,7 +119,7 @@ def record_submitted(conn: psycopg.Connection, submission_id: int, submission: S
     )
 
 
-def get_submission(conn: psycopg.Connection, submission_id: int, *, lock: bool = False) -> dict[str, Any]:
+def get_submission(conn: Conn, submission_id: int, *, lock: bool = False) -> dict[str, Any]:
     row = conn.execute(q("lock_submission" if lock else "get_submission"), {"submission_id": submission_id}).fetchone()
     if row is None:
         raise LookupError(f"submission {submission_id} is not in the prodops database")
@@ -139,19 +139,19 @@ def submission_handle(row: Mapping[str, Any]) -> Submission:
     )
 
 
-def save_event_offset(conn: psycopg.Connection, submission_id: int, offset: int) -> None:
+def save_event_offset(conn: Conn, submission_id: int, offset: int) -> None:
     conn.execute(q("save_event_offset"), {"submission_id": submission_id, "offset": offset})
 
 
-def finish_submission(conn: psycopg.Connection, submission_id: int) -> None:
+def finish_submission(conn: Conn, submission_id: int) -> None:
     conn.execute(q("finish_submission"), {"submission_id": submission_id})
 
 
-def save_history_cursor(conn: psycopg.Connection, submission_id: int, cursor: str) -> None:
+def save_history_cursor(conn: Conn, submission_id: int, cursor: str) -> None:
     conn.execute(q("save_history_cursor"), {"submission_id": submission_id, "cursor": cursor})
 
 
-def job_fingerprints(conn: psycopg.Connection, submission_id: int) -> dict[int, tuple[str, str]]:
+def job_fingerprints(conn: Conn, submission_id: int) -> dict[int, tuple[str, str]]:
     """proc -> (ad_hash, state) of every stored attempt of the submission."""
     rows = conn.execute(q("job_fingerprints"), {"submission_id": submission_id})
     return {r["proc_id"]: (r["ad_hash"], r["state"]) for r in rows}
@@ -201,7 +201,7 @@ def binary_copy(cur: psycopg.Cursor, statement: str, types: Sequence[str]) -> It
 
 
 def write_job_attempts(
-    conn: psycopg.Connection,
+    conn: Conn,
     submission_id: int,
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -249,7 +249,7 @@ def write_job_attempts(
 _encode_event = msgspec.json.Encoder(enc_hook=str).encode
 
 
-def write_job_events(conn: psycopg.Connection, submission_id: int, events: Sequence[JobEventRecord]) -> None:
+def write_job_events(conn: Conn, submission_id: int, events: Sequence[JobEventRecord]) -> None:
     """Insert events once each (keyed by log offset), by COPY.
 
     Events come after the submission's stored offset, which commits with them, so they go
@@ -280,7 +280,7 @@ def _copy_events(cur: psycopg.Cursor, statement: str, submission_id: int, events
             ))
 
 
-def write_event_log_problems(conn: psycopg.Connection, submission_id: int, problems: Sequence[BadEventLog]) -> int:
+def write_event_log_problems(conn: Conn, submission_id: int, problems: Sequence[BadEventLog]) -> int:
     """Store the garbled or unknown events a cycle's read skipped, once each; returns how many are new.
 
     One row per skipped event (its ``log_offset``, the end of the event in the log's stream):
@@ -307,19 +307,19 @@ def write_event_log_problems(conn: psycopg.Connection, submission_id: int, probl
     return len(new)
 
 
-def event_log_problems(conn: psycopg.Connection, submission_id: int) -> list[dict[str, Any]]:
+def event_log_problems(conn: Conn, submission_id: int) -> list[dict[str, Any]]:
     """The events tracking skipped in the submission's event log, in log order."""
     return conn.execute(q("event_log_problems_of_submission"), {"submission_id": submission_id}).fetchall()
 
 
-def jobs_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:
+def jobs_of_stage(conn: Conn, request_id: int, stage: str) -> list[dict[str, Any]]:
     return conn.execute(q("jobs_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
 
 
-def upsert_stage_report(conn: psycopg.Connection, request_id: int, stage: str, report: Mapping[str, Any]) -> None:
+def upsert_stage_report(conn: Conn, request_id: int, stage: str, report: Mapping[str, Any]) -> None:
     conn.execute(q("upsert_stage_report"), {"request_id": request_id, "stage": stage, "report": Jsonb(dict(report))})
 
 
-def get_stage_report(conn: psycopg.Connection, request_id: int, stage: str) -> dict[str, Any] | None:
+def get_stage_report(conn: Conn, request_id: int, stage: str) -> dict[str, Any] | None:
     row = conn.execute(q("get_stage_report"), {"request_id": request_id, "stage": stage}).fetchone()
     return None if row is None else row["report"]

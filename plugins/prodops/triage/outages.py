@@ -17,12 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
 
 from prodops.constants import Category
 from prodops.status import records
 from prodops.status.board import HISTORY_DAYS
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 from prodops.triage.settings import TriageSettings
 from prodops.triage.verdict import OUTAGE, JobFacts, Verdict
 
@@ -57,7 +56,7 @@ class Interval:
         return f"{self.service} {what} {self.start.strftime('%Y-%m-%d %H:%M')} - {end} UTC"
 
 
-def load_intervals(conn: psycopg.Connection, services: Iterable[str], start: datetime, end: datetime) -> list[Interval]:
+def load_intervals(conn: Conn, services: Iterable[str], start: datetime, end: datetime) -> list[Interval]:
     """Outages and maintenance windows of the registered ``services`` that touch [start, end).
 
     The board's history is read from before ``start`` so an outage that began earlier keeps its

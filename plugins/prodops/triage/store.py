@@ -11,23 +11,22 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import psycopg
 
-from prodops.store.db import q
+from prodops.store.db import Conn, q
 from prodops.triage.policy import Action, Decision
 from prodops.triage.verdict import JobFacts, Verdict
 
 ACTION_STATES = ("done", "skipped", "failed")
 
 
-def failed_attempts(conn: psycopg.Connection, request_id: int, stage: str,
+def failed_attempts(conn: Conn, request_id: int, stage: str,
                     submission_id: int | None = None, *, only_new: bool = False) -> list[dict[str, Any]]:
     """Failed, killed, held or removed attempts (``only_new``: those without a verdict yet)."""
     return conn.execute(q("failed_attempts_of_stage"), {"request_id": request_id, "stage": stage,
                                                         "submission_id": submission_id, "only_new": only_new}).fetchall()
 
 
-def retries_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:
+def retries_of_stage(conn: Conn, request_id: int, stage: str) -> list[dict[str, Any]]:
     return conn.execute(q("retries_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
 
 
@@ -35,7 +34,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 _dumps = _ENCODER.encode  # one encoder for 60,000 values: json.dumps with options builds one per call
 
 
-def write_verdicts(conn: psycopg.Connection, request_id: int, stage: str,
+def write_verdicts(conn: Conn, request_id: int, stage: str,
                    rows: Iterable[tuple[JobFacts, Verdict, Decision]]) -> int:
     """Upsert a batch of verdicts (idempotent: an unchanged verdict is not rewritten)."""
     cur = conn.cursor()
@@ -63,18 +62,18 @@ def write_verdicts(conn: psycopg.Connection, request_id: int, stage: str,
     return count
 
 
-def verdicts_of_stage(conn: psycopg.Connection, request_id: int, stage: str) -> list[dict[str, Any]]:
+def verdicts_of_stage(conn: Conn, request_id: int, stage: str) -> list[dict[str, Any]]:
     return conn.execute(q("verdicts_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
 
 
-def planned_actions(conn: psycopg.Connection, request_id: int, stage: str,
+def planned_actions(conn: Conn, request_id: int, stage: str,
                     actions: Sequence[Action] = (Action.RETRY, Action.RETRY_MORE_RESOURCES)) -> list[dict[str, Any]]:
     """Planned actions of a stage's attempts (default: the retries the retry step must make)."""
     return conn.execute(q("planned_actions"), {"request_id": request_id, "stage": stage,
                                                "actions": [a.value for a in actions]}).fetchall()
 
 
-def record_action(conn: psycopg.Connection, submission_id: int, proc_ids: Sequence[int], *, state: str,
+def record_action(conn: Conn, submission_id: int, proc_ids: Sequence[int], *, state: str,
                   note: str = "", retry_submission_id: int | None = None) -> int:
     """Record what was done about attempts' planned actions (done / skipped / failed); returns rows changed."""
     if state not in ACTION_STATES:
@@ -89,7 +88,7 @@ def record_action(conn: psycopg.Connection, submission_id: int, proc_ids: Sequen
 MAX_GROUP_OUTAGES = 3
 
 
-def groups(conn: psycopg.Connection, request_id: int, stage: str | None = None) -> list[dict[str, Any]]:
+def groups(conn: Conn, request_id: int, stage: str | None = None) -> list[dict[str, Any]]:
     """Failed attempts grouped by verdict and failure signature, each with sample attempts, an
     evidence line, its commonest site and exit code, and the outages that overlapped them."""
     params = {"request_id": request_id, "stage": stage}
@@ -105,5 +104,5 @@ def groups(conn: psycopg.Connection, request_id: int, stage: str | None = None) 
     return found
 
 
-def get_verdict(conn: psycopg.Connection, submission_id: int, proc_id: int) -> Mapping[str, Any] | None:
+def get_verdict(conn: Conn, submission_id: int, proc_id: int) -> Mapping[str, Any] | None:
     return conn.execute(q("get_verdict"), {"submission_id": submission_id, "proc_id": proc_id}).fetchone()

@@ -10,16 +10,16 @@ from contextlib import contextmanager
 
 import psycopg
 
-from prodops.store.db import connect
+from prodops.store.db import Conn, connect
 
 
 class ConnectionPool:
     def __init__(self, url: Callable[[], str], size: int = 16) -> None:
         self._url = url
-        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue(maxsize=size)
+        self._idle: queue.LifoQueue[Conn] = queue.LifoQueue(maxsize=size)
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self) -> Iterator[Conn]:
         """A connection in a clean state; commit what you want kept, the rest is rolled back."""
         try:
             conn = self._idle.get_nowait()
@@ -32,7 +32,7 @@ class ConnectionPool:
         finally:
             self._give_back(conn)
 
-    def _give_back(self, conn: psycopg.Connection) -> None:
+    def _give_back(self, conn: Conn) -> None:
         if conn.closed or conn.broken:
             return
         try:
