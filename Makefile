@@ -14,8 +14,9 @@ stop:  ## stop the Airflow of `make run` and the private PostgreSQL
 test:  ## the whole test suite from nothing; PYTEST_ARGS='-m "not e2e"' narrows it
 	@bash scripts/test.sh $(PYTEST_ARGS)
 
-lint:  ## ruff (pyflakes + bugbear, ruff.toml); make test runs it first
-	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; "$$VENV/bin/ruff" check .'
+lint:  ## ruff (pyflakes + bugbear, ruff.toml) and mypy (mypy.ini); make test runs it first
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; "$$VENV/bin/ruff" check .; \
+		"$$VENV/bin/mypy" || die "mypy found the type errors above (mypy.ini); fix them first"'
 
 venv:  ## create/refresh .venv only
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv'

@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 ensure_venv
 "$VENV/bin/ruff" check --quiet . || die "ruff found the problems above (make lint); fix them first"
+"$VENV/bin/mypy" || die "mypy found the type errors above (make lint, mypy.ini); fix them first"
 ensure_pg_binaries
 bash "$REPO_ROOT/scripts/install-browser.sh"  # Chromium for the board's browser test
 
