@@ -29,6 +29,17 @@ def connect(url: str, *, autocommit: bool = False) -> Conn:
     return psycopg.connect(url, autocommit=autocommit, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S)
 
 
+def one_row(cursor: psycopg.Cursor[DictRow]) -> DictRow:
+    """The row of a statement that always returns one (``INSERT ... RETURNING``, an upsert, ``count(*)``).
+
+    Typed as present, and a clear error rather than ``None["id"]`` if the statement ever changes.
+    """
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("a statement that always returns a row returned none; check its SQL in include/sql/queries")
+    return row
+
+
 def parse_queries(text: str, source: str = "<string>") -> dict[str, str]:
     """Split a file of ``-- name:`` blocks into {name: statement}."""
     parts = _NAME.split(text)

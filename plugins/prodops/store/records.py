@@ -22,11 +22,11 @@ from psycopg.types.json import Jsonb
 from prodops.batch.base import JobEventRecord, Submission, SubmissionSpec
 from prodops.batch.classads import COLUMNS
 from prodops.exceptions import BadEventLog
-from prodops.store.db import Conn, q
+from prodops.store.db import Conn, one_row, q
 
 
 def upsert_request(conn: Conn, *, dag_id: str, run_id: str, form: Mapping[str, Any]) -> int:
-    row = conn.execute(
+    row = one_row(conn.execute(
         q("upsert_request"),
         {
             "dag_id": dag_id,
@@ -45,7 +45,7 @@ def upsert_request(conn: Conn, *, dag_id: str, run_id: str, form: Mapping[str, A
             "workflow_options": Jsonb(form.get("workflow_options") or {}),
             "form": Jsonb(dict(form)),
         },
-    ).fetchone()
+    ))
     return int(row["id"])
 
 
@@ -91,7 +91,7 @@ def get_request(conn: Conn, request_id: int) -> dict[str, Any] | None:
 
 def claim_submission(conn: Conn, spec: SubmissionSpec, backend: str) -> dict[str, Any]:
     """The submission row for ``spec.key``, created if new; ``cluster_id`` is set once submitted."""
-    return conn.execute(
+    return one_row(conn.execute(
         q("claim_submission"),
         {
             "request_id": spec.request_id,
@@ -102,7 +102,7 @@ def claim_submission(conn: Conn, spec: SubmissionSpec, backend: str) -> dict[str
             "workdir": spec.workdir,
             "spec": Jsonb(spec.to_dict()),
         },
-    ).fetchone()
+    ))
 
 
 def record_submitted(conn: Conn, submission_id: int, submission: Submission) -> None:
@@ -188,7 +188,7 @@ class _JsonText(Dumper):
 
 
 @contextmanager
-def binary_copy(cur: psycopg.Cursor, statement: str, types: Sequence[str]) -> Iterator[psycopg.Copy]:
+def binary_copy(cur: psycopg.Cursor[Any], statement: str, types: Sequence[str]) -> Iterator[psycopg.Copy]:
     """A binary COPY of rows whose values already have the columns' types (jsonb as JSON text).
 
     Binary rows cost a third of text rows to format, and PostgreSQL reads numbers and
@@ -271,7 +271,7 @@ def write_job_events(conn: Conn, submission_id: int, events: Sequence[JobEventRe
         cur.execute("RELEASE SAVEPOINT new_job_events")
 
 
-def _copy_events(cur: psycopg.Cursor, statement: str, submission_id: int, events: Sequence[JobEventRecord]) -> None:
+def _copy_events(cur: psycopg.Cursor[Any], statement: str, submission_id: int, events: Sequence[JobEventRecord]) -> None:
     with binary_copy(cur, statement, EVENT_COPY_TYPES) as copy:
         for e in events:
             copy.write_row((

@@ -14,6 +14,7 @@ import hashlib
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,7 @@ class Score:
         return "\n".join(lines)
 
 
-def evaluate(cases: Sequence[Case], classify: Any, split: str, exclude: set[str] = frozenset(),
+def evaluate(cases: Sequence[Case], classify: Any, split: str, exclude: AbstractSet[str] = frozenset(),
              name: str | None = None) -> Score:
     """Score ``classify`` (a :class:`~prodops.triage.classify.Classifier`) on the cases of one split
     (without the cases whose source URL is in ``exclude``)."""

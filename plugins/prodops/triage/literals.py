@@ -9,15 +9,18 @@ Hyperscan installed, :attr:`LiteralSet.engine` is None and callers keep their ow
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
+from types import ModuleType
 from typing import Any
 
+hyperscan: ModuleType | None
 try:
-    import hyperscan
+    hyperscan = importlib.import_module("hyperscan")
 except ImportError:  # optional: the results are the same without it, only slower
     hyperscan = None
 

@@ -236,12 +236,12 @@ class Library:
             yield from self._keyword_lines_by_shape(blocks)
             return
         block, index, counted = -1, -1, 0
-        ids: dict[int, None] | None = None
+        ids: dict[int, None] = {}  # the keywords of the current line, empty before the first hit
         data = b""
         shaped = [b.translate(_LOWER, _DIGITS) for b in blocks]
         for at, end, literal in self._literals.block_hits(shaped):
             if at != block:
-                if ids is not None:
+                if ids:
                     yield block, index, tuple(ids)
                 block, data = at, shaped[at]
                 index, counted, ids = data.count(b"\n", 0, end - 1), end - 1, {literal: None}
@@ -253,7 +253,7 @@ class Library:
                 index, ids = line, {literal: None}
             else:
                 ids[literal] = None
-        if ids is not None:
+        if ids:
             yield block, index, tuple(ids)
 
     def _keyword_lines_by_shape(self, blocks: Sequence[bytes]) -> Iterator[tuple[int, int, bytes]]:

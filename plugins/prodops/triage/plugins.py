@@ -211,6 +211,7 @@ class _Progress:
                     return
                 self.current, self.started = i, time.monotonic()
                 facts, tail = items[i]
+                answer: tuple[int, Any, BaseException | None]
                 try:
                     answer = (i, func(facts, tail), None)
                 except BaseException as err:  # a plugin's failure is reported, never raised into triage

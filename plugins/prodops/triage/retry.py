@@ -27,7 +27,7 @@ from prodops.batch.base import Backend, JobAction, SubmissionSpec
 from prodops.exceptions import ProdopsError
 from prodops.stage import submit_stage
 from prodops.store import records
-from prodops.store.db import connect, q
+from prodops.store.db import Conn, connect, q
 from prodops.tracking import SubmissionTracker
 from prodops.triage import store
 from prodops.triage.settings import TriageSettings, load_settings
@@ -58,7 +58,7 @@ class RetryRound:
         return sorted({int(a["job_index"]) for a in self.actions})
 
 
-def _submissions(conn, request_id: int, stage: str) -> list[dict[str, Any]]:
+def _submissions(conn: Conn, request_id: int, stage: str) -> list[dict[str, Any]]:
     return conn.execute(q("submissions_of_stage"), {"request_id": request_id, "stage": stage}).fetchall()
 
 
@@ -68,7 +68,7 @@ def plan_round(db_url: str, request_id: int, stage: str, settings: TriageSetting
         return _plan(conn, request_id, stage, settings or load_settings())
 
 
-def _plan(conn, request_id: int, stage: str, settings: TriageSettings) -> RetryRound | None:
+def _plan(conn: Conn, request_id: int, stage: str, settings: TriageSettings) -> RetryRound | None:
     planned = store.planned_actions(conn, request_id, stage)
     if not planned:
         return None

@@ -219,10 +219,10 @@ def summarize(request_id: int, stage: str, facts: Sequence[JobFacts], verdicts: 
         for o in v.outages:
             if len(g["outages"]) >= 3:
                 break
-            key = (o["service"], o["kind"], o["start"], o["end"])
-            text = described.get(key)
+            outage = (o["service"], o["kind"], o["start"], o["end"])
+            text = described.get(outage)
             if text is None:
-                text = described[key] = outage_join.Interval(**{
+                text = described[outage] = outage_join.Interval(**{
                     **o, "start": datetime.fromisoformat(o["start"]),
                     "end": datetime.fromisoformat(o["end"]) if o["end"] else None}).describe()
             if text not in g["outages"]:

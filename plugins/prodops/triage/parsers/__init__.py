@@ -122,8 +122,8 @@ def prescan(tails: Sequence[Tail]) -> None:
     only for the triggers found (the raw bytes hold every trigger their decoded lines hold)."""
     if _TRIGGER_SET.engine is None:
         return
-    todo = [t for t in tails if t.reports is None and t.raw is not None and t.count]
-    for tail, held in zip(todo, _TRIGGER_SET.in_blocks([t.raw for t in todo])):
+    todo = [(t, t.raw) for t in tails if t.reports is None and t.raw is not None and t.count]
+    for (tail, _), held in zip(todo, _TRIGGER_SET.in_blocks([raw for _, raw in todo])):
         if held:
             tail.triggers = tuple(_ALL_TRIGGERS[i] for i in sorted(held))
         else:
