@@ -80,6 +80,12 @@ def write_records(job: int, records: int, sleep_s: float, storage_flag: str = ""
     return path
 
 
+HOG_HOLD_S = 1.0
+"""How long the overrun is held before the job goes on: a real overrun lasts, and the local pool
+samples memory every 0.2 s (a pool's memory cgroup would stop the job at once); without the hold
+a fast job could peak and finish between two samples and count as a success."""
+
+
 def hog_memory(megabytes: int) -> list[bytearray]:
     """Allocate in chunks and touch every page, so RSS grows as a real overrun does."""
     blocks = []
@@ -89,6 +95,7 @@ def hog_memory(megabytes: int) -> list[bytearray]:
             block[offset] = 1
         blocks.append(block)
         time.sleep(0.01)
+    time.sleep(HOG_HOLD_S)
     return blocks
 
 
