@@ -278,7 +278,8 @@ def located(err: BadClassAd, source: AdSource) -> BadClassAd:
 
 def ad_text(ad: classad2.ClassAd) -> str:
     """The whole ad as JSON text (expressions as ``"/Expr(...)/"`` strings), as stored."""
-    return ad.printJson()
+    text: str = ad.printJson()
+    return text
 
 
 def fingerprint(text: str) -> str:
@@ -310,7 +311,7 @@ class _Reader:
 
     def get(self, name: str) -> Any:
         value = self.values.get(name)
-        if value.__class__ is str and value.startswith(_EXPR_PREFIX):
+        if isinstance(value, str) and value.startswith(_EXPR_PREFIX):
             value = self.ad.eval(name)
             if isinstance(value, (classad2.Value, classad2.ExprTree)):
                 return None
@@ -459,7 +460,7 @@ def _first(values: dict[str, Any], names: Sequence[str], reader: _Reader) -> str
         value = values.get(name)
         if value is None or value == "":
             continue
-        if value.__class__ is str and not value.startswith(_EXPR_PREFIX):
+        if isinstance(value, str) and not value.startswith(_EXPR_PREFIX):
             return value
         return reader.first(names)
     return None
@@ -478,7 +479,7 @@ def _site(values: dict[str, Any], names: Sequence[str], reader: _Reader) -> str 
         value = values.get(name)
         if value is None or value == "":
             continue
-        if value.__class__ is not str or value.startswith(_EXPR_PREFIX):
+        if not isinstance(value, str) or value.startswith(_EXPR_PREFIX):
             return reader.site(names)
         if value.startswith("$$(") or value.strip().lower() in _NO_SITE:
             continue

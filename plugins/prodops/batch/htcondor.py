@@ -246,6 +246,7 @@ class HTCondorBackend:
         from prodops.hooks.htcondor import apply_settings
 
         settings = self.settings
+        assert settings is not None, "the schedd is located only without a factory, so with settings"
         problems = token_problems(settings)
         if problems:
             raise PoolCheckFailed("token", "; ".join(problems))
@@ -310,7 +311,8 @@ class HTCondorBackend:
             )
         error = box.get("error")
         if error is None:
-            return box["value"]
+            value: T = box["value"]
+            return value
         if isinstance(error, (htcondor2.HTCondorException, OSError, RuntimeError)):
             if what != "submit" or _UNREACHABLE.search(str(error)):
                 self._forget_schedd()

@@ -236,11 +236,12 @@ class LocalPoolBackend:
         if not self.ensure_runner(submission):
             feed.quiet_at = shown
 
-    def history(self, submission: Submission, since: int | None = None) -> list[classad2.ClassAd]:
+    def history(self, submission: Submission, since: int | str | None = None) -> list[classad2.ClassAd]:
         ads = self._workdir(submission).history()
         if since is None:
             return ads
-        return [ad for ad in ads if int(ad.get("EnteredCurrentStatus") or 0) >= since]
+        # the local pool's cursor is an EnteredCurrentStatus time (text when read back from the store)
+        return [ad for ad in ads if int(ad.get("EnteredCurrentStatus") or 0) >= int(since)]
 
     def act(
         self, submission: Submission, action: JobAction, reason: str, procs: Sequence[int] | None = None

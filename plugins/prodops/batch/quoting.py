@@ -68,7 +68,8 @@ def literal(value: str, field: str) -> str:
 
 def classad_string(value: str, field: str) -> str:
     """``value`` as a ClassAd string literal (quotes and backslashes escaped), for ``+Attr``."""
-    return classad2.quote(literal(value, field))
+    quoted: str = classad2.quote(literal(value, field))
+    return quoted
 
 
 def integer(value: object, field: str) -> str:

@@ -294,7 +294,8 @@ class Runner:
             return
         for job in self.running.values():
             self._update_running_ad(job)
-        queue, history = [], []
+        queue: list[classad2.ClassAd] = []
+        history: list[classad2.ClassAd] = []
         for proc in sorted(self.ads):
             ad = self.ads[proc]
             (queue if int(ad["JobStatus"]) in IN_QUEUE else history).append(ad)

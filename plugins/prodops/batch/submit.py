@@ -201,7 +201,8 @@ def expand_jobs(submit: htcondor2.Submit, cluster_id: int) -> list[JobDescriptio
 def _describe(job: htcondor2.Submit, keys: Iterable[str], cluster_id: int, proc_id: int) -> JobDescription:
     def value(name: str, default: str = "") -> str:
         try:
-            return job.expand(name).strip()
+            expanded: str = job.expand(name)
+            return expanded.strip()
         except KeyError:
             return default
 

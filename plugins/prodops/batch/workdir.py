@@ -62,7 +62,8 @@ class Workdir:
             return None
 
     def load_spec(self) -> dict[str, Any]:
-        return json.loads(self.spec_file.read_text())
+        spec: dict[str, Any] = json.loads(self.spec_file.read_text())
+        return spec
 
     def write_json(self, path: Path, data: Any) -> None:
         write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
