@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
-from prodops.store.db import Conn, q
+from prodops.store.db import Conn, one_row, q
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,10 @@ def roll_up(conn: Conn, *, overlap: timedelta = OVERLAP) -> RollupRun:
     the caller has one open: then it is a savepoint of theirs)."""
     with conn.transaction():
         conn.execute(q("accounting_lock"))
-        cursor = conn.execute(q("accounting_cursor")).fetchone()["updated_at"]
+        cursor = one_row(conn.execute(q("accounting_cursor")))["updated_at"]
         since = cursor - overlap if cursor is not None else None
         conn.execute(q("accounting_changed"), {"since": since})
-        changed = conn.execute(q("accounting_changed_summary")).fetchone()
+        changed = one_row(conn.execute(q("accounting_changed_summary")))
         counts: dict[str, int] = {}
         if changed["changed"]:
             for step in _STEPS:
@@ -76,7 +76,7 @@ def roll_up(conn: Conn, *, overlap: timedelta = OVERLAP) -> RollupRun:
                 log.debug("%s: %d rows in %.3f s", step, counts[step], time.perf_counter() - started)
         conn.execute(q("accounting_cleanup"))
         conn.execute(q("accounting_advance"), {"newest": changed["newest"]})
-        newest = conn.execute(q("accounting_cursor")).fetchone()["updated_at"]
+        newest = one_row(conn.execute(q("accounting_cursor")))["updated_at"]
     run = RollupRun(
         since=since,
         changed_attempts=changed["changed"],

@@ -17,7 +17,7 @@ from prodops.status.events import StatusEvent
 from prodops.status.inference import Failure, InferredOutage
 from prodops.status.maintenance import Announcement, MaintenanceWindow
 from prodops.status.timeline import EventPoint
-from prodops.store.db import Conn, q
+from prodops.store.db import Conn, one_row, q
 
 _EVENT_COLUMNS = ("service", "state", "observed_at", "source", "feed", "external_id", "stream",
                   "valid_until", "convention", "code", "message", "details")
@@ -73,13 +73,13 @@ def last_reports(conn: Conn) -> list[dict[str, Any]]:
 
 
 def count_events(conn: Conn) -> int:
-    return int(conn.execute(q("count_status_events")).fetchone()["n"])
+    return int(one_row(conn.execute(q("count_status_events")))["n"])
 
 
 def upsert_window(conn: Conn, window: MaintenanceWindow) -> tuple[int, bool]:
     before = conn.execute(q("window_by_key"), {"feed": window.feed, "external_id": window.external_id,
                                                "id": -1}).fetchone()
-    row = conn.execute(q("upsert_maintenance_window"), window.row()).fetchone()
+    row = one_row(conn.execute(q("upsert_maintenance_window"), window.row()))
     _window_changed(conn, [before, {"services": list(window.services), "starts_at": window.starts_at}])
     return int(row["id"]), bool(row["created"])
 
@@ -118,7 +118,7 @@ def windows_overlapping(conn: Conn, start: datetime, end: datetime) -> list[Main
 
 
 def upsert_announcement(conn: Conn, announcement: Announcement) -> tuple[int, bool]:
-    row = conn.execute(q("upsert_announcement"), announcement.row()).fetchone()
+    row = one_row(conn.execute(q("upsert_announcement"), announcement.row()))
     return int(row["id"]), bool(row["created"])
 
 
@@ -173,7 +173,7 @@ def service_failures(conn: Conn, since: datetime, now: datetime) -> list[Failure
 
 
 def running_jobs(conn: Conn) -> int:
-    return int(conn.execute(q("running_job_count")).fetchone()["n"])
+    return int(one_row(conn.execute(q("running_job_count")))["n"])
 
 
 def succeeded_attempts(conn: Conn, since: datetime, now: datetime, per_stage: int) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 
-from prodops.store.db import Conn, connect, q
+from prodops.store.db import Conn, connect, one_row, q
 
 TOKEN_PREFIX = "pdo_"
 _FEEDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -68,11 +68,11 @@ def issue(conn: Conn, feeder: str, note: str = "", *, services: Sequence[str] | 
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= datetime.now(timezone.utc)):
         raise ValueError(f"expires_at {expires_at!r} must be a time with a zone in the future")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = conn.execute(
+    row = one_row(conn.execute(
         q("insert_scoped_feeder_token"),
         {"feeder": feeder, "token_hash": hash_token(token), "prefix": token[:12], "note": note,
          "services": sorted(set(services)) if services is not None else None, "expires_at": expires_at},
-    ).fetchone()
+    ))
     return int(row["id"]), token
 
 
