@@ -518,12 +518,7 @@ class Runner:
                 log.info("Job %d.%d ran past %d s: holding it", cluster, job.proc, allowed)
 
     def _memory_stop(self, job: RunningJob, ad: classad2.ClassAd) -> Stop | None:
-        """The hold of a job whose peak went over its request_memory.
-
-        Checked while it runs and again when it ends (from its rusage): a pool's memory cgroup
-        stops a job over its limit however short it is, so a job that peaks between two samples
-        is held here too, not counted as a success.
-        """
+        """The hold of a job whose sampled peak went over its request_memory."""
         peak_mb = math.ceil(job.peak_rss_kb / 1024)
         limit_mb = int(ad["RequestMemory"])
         if peak_mb <= limit_mb:
@@ -549,8 +544,7 @@ class Runner:
                 log.error("Job %d (pid %d) was reaped by someone else: counting it as killed", job.proc, job.pid)
                 status, rusage = int(signal.SIGKILL), None
             job.popen.returncode = os.waitstatus_to_exitcode(status)
-            if rusage is not None:
-                job.peak_rss_kb = max(job.peak_rss_kb, int(rusage.ru_maxrss))
+            if rusage is not None:  # not its ru_maxrss: Linux counts the image it was forked from
                 job.cpu = Usage(max(job.cpu.user_s, rusage.ru_utime), max(job.cpu.sys_s, rusage.ru_stime))
             del self.running[job.proc]
             self._finish(job, status)
@@ -562,7 +556,7 @@ class Runner:
         now = time.time()
         wall = max(0.0, now - job.started)
         self._end_run(ad, now, job)
-        stop = job.stop or self._memory_stop(job, ad)
+        stop = job.stop
         if stop is not None and stop.action == "hold":
             self.events.held(cluster, job.proc, reason=stop.reason, code=stop.code, subcode=stop.subcode, when=now)
             self._set_held(ad, stop.reason, stop.code, stop.subcode, now)
