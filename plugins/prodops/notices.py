@@ -236,7 +236,4 @@ def for_request(db_url: str, request_id: int) -> dict[str, Any]:
     from prodops.store.db import connect
 
     with connect(db_url) as conn:
-        request = records.get_request(conn, request_id)
-    if request is None:
-        raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
-    return dict(request)
+        return dict(records.require_request(conn, request_id))

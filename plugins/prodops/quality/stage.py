@@ -112,7 +112,7 @@ def check_stage_outputs(db_url: str, request_id: int, stage: str, template: Work
         return []
     checks = load_suite(template.name, suite_name)
     with connect(db_url) as conn:
-        request = records.get_request(conn, request_id)
+        request = records.require_request(conn, request_id)
         first = _submissions(conn, request_id, stage)[0]  # every job of the stage; retries resubmit some
         inputs = list(first["spec"].get("inputs") or [])
         events = stage_input_files(conn, request, template, stage)

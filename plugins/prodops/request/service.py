@@ -52,7 +52,7 @@ def submit_workflow_stage(db_url: str, backend: Backend, request_id: int, stage:
     with connect(db_url) as conn:
         request = records.get_request(conn, request_id)
         state = None if request is None else request["state"]
-        if state not in _APPROVED_ONCE:
+        if request is None or state not in _APPROVED_ONCE:
             raise RuntimeError(f"request {request_id} is {state!r}, not approved; only approved requests are submitted")
         if state == RequestState.APPROVED.value:
             records.set_request_state(conn, request_id, RequestState.RUNNING.value)
@@ -82,7 +82,7 @@ def report_request(db_url: str, request_id: int, failed_tasks: Sequence[str] = (
     failed; ``report`` runs whatever happened, so a failed stage still ends its request.
     """
     with connect(db_url) as conn:
-        request = records.get_request(conn, request_id)
+        request = records.require_request(conn, request_id)
         submitted = {r["stage"] for r in conn.execute(q("stages_submitted"), {"request_id": request_id})}
         quality = conn.execute(q("request_dq_results"), {"request_id": request_id}).fetchall()
     template = load_templates()[request["workflow"]]

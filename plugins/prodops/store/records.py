@@ -89,6 +89,14 @@ def get_request(conn: Conn, request_id: int) -> dict[str, Any] | None:
     return conn.execute(q("get_request"), {"request_id": request_id}).fetchone()
 
 
+def require_request(conn: Conn, request_id: int) -> dict[str, Any]:
+    """The request row where the request must exist (its DAG run made it); a clear error otherwise."""
+    request = get_request(conn, request_id)
+    if request is None:
+        raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
+    return request
+
+
 def claim_submission(conn: Conn, spec: SubmissionSpec, backend: str) -> dict[str, Any]:
     """The submission row for ``spec.key``, created if new; ``cluster_id`` is set once submitted."""
     return one_row(conn.execute(

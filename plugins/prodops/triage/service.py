@@ -134,9 +134,7 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     now = now or datetime.now(timezone.utc)
     started = time.perf_counter()
     with connect(db_url) as conn:
-        request = records.get_request(conn, request_id)
-        if request is None:
-            raise LookupError(f"request {request_id} is not in the prodops database; check the request id")
+        request = records.require_request(conn, request_id)
         rows = store.failed_attempts(conn, request_id, stage, submission_id, only_new=only_new)
         retries = store.retries_of_stage(conn, request_id, stage)
     timings = {"read_attempts": time.perf_counter() - started}
