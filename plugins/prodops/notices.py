@@ -44,7 +44,7 @@ class NoticeSettings:
     on_call: tuple[str, ...] = ()
 
     def approvers_of(self, experiment: str) -> tuple[str, ...]:
-        return self.approvers.get(experiment) or self.approvers.get("default", ())
+        return self.approvers.get(experiment) or self.approvers.get("default") or ()
 
 
 def _addresses(value: Any, where: str, errors: dict[str, str]) -> tuple[str, ...]:

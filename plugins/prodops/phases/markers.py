@@ -14,7 +14,7 @@ one model here, :class:`PhaseFields`, so the API documents exactly what a marker
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -135,7 +135,7 @@ def parse_marker(line: str) -> PhaseFields:
         raise MarkerInvalid(describe_errors(err, values)) from None
 
 
-def describe_errors(err: ValidationError, values: dict[str, object] | None = None) -> str:
+def describe_errors(err: ValidationError, values: Mapping[str, object] | None = None) -> str:
     """One sentence per wrong field: the field, the value and what it must be."""
     parts = []
     for e in err.errors():
