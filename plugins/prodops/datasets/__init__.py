@@ -37,4 +37,6 @@ def resolve_dataset(name: str) -> list[DatasetFile]:
     """The dataset's files in a stable order, with their event counts and sizes."""
     if problem := dataset_error(name):
         raise DatasetInvalid(problem)
-    return _source(name).resolve(name)
+    source = _source(name)
+    assert source is not None, "dataset_error names every name without a source"
+    return source.resolve(name)

@@ -52,7 +52,9 @@ def resolve(name: str) -> list[DatasetFile]:
     for entry in _entries(name, answer):
         if not isinstance(entry, dict):
             raise DatasetInvalid(f"{name!r}: MetaCat's query listed {str(entry)[:100]!r}, not a file")
-        metadata = entry.get("metadata") if isinstance(entry.get("metadata"), dict) else {}
+        metadata = entry.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = {}
         files.append(catalogue_file(name, entry.get("name"), entry.get("size"), metadata.get("core.event_count")))
     return checked_count(name, sorted(files, key=lambda f: f.path))
 

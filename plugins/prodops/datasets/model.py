@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from prodops.batch.quoting import text_problem
 from prodops.exceptions import ProdopsError
@@ -40,7 +41,8 @@ def catalogue_file(dataset: str, name: object, size: object, events: object) -> 
     return DatasetFile(name, None if events is None else int(events), int(size))
 
 
-def _count(value: object) -> bool:
+def _count(value: object) -> TypeGuard[int | str]:
+    """A count as catalogues give it: a non-negative int or a string of digits."""
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
