@@ -173,7 +173,7 @@ def windows_from_statuspage(payload: Any, *, feed: str, components: Mapping[str,
             errors.add(loc, f"must be an object, got {type(m).__name__}")
             continue
         names = [c.get("name") for c in m.get("components") or [] if isinstance(c, dict)]
-        services = tuple(sorted({components[n] for n in names if n in components}))
+        services = tuple(sorted({components[n] for n in names if isinstance(n, str) and n in components}))
         if not services:
             continue  # not about any service prodops knows
         start = _time(m, "scheduled_for", loc, errors, default=None)
