@@ -163,6 +163,7 @@ class SubmissionTracker:
                 # Rows of jobs with none yet go straight in by COPY; when every job has one, all take
                 # the stage and merge (no empty COPY, and its savepoint, on the way).
                 known = self._known
+                assert known is not None  # loaded at the start of this cycle
                 new = any(key not in known for key in pending)
                 records.write_job_attempts(conn, self.submission_id, self._mapping(pending, mapped),
                                            existing=known if new else None)
@@ -246,6 +247,7 @@ class SubmissionTracker:
         cached = self._waiting_states
         states: dict[int, tuple[_Pending, str]] = {}
         for key, item in pending.items():
+            state: str | None
             seen = cached.get(key)
             if seen is not None and seen[0] is item:  # the same waiting ad as last cycle
                 state = seen[1]
@@ -316,7 +318,7 @@ class SubmissionTracker:
         """Map the changed ads one by one (the writer streams each row on), noting states and bad ads."""
         mapping = self.mapping
         for ad, text, digest in pending.values():
-            if text is None:
+            if text is None or digest is None:  # both or neither: the ad's text waits for its turn
                 text = ad_text(ad)
                 digest = fingerprint(text)
             try:
