@@ -276,6 +276,7 @@ class EventLogWriter:
         if return_value is not None:
             body = f"Job terminated.\n\t(1) Normal termination (return value {int(return_value)})\n"
         else:
+            assert signal is not None  # exactly one of the two, checked above
             body = f"Job terminated.\n\t(0) Abnormal termination (signal {int(signal)})\n\t(0) No core file\n"
         total = total_usage or run_usage
         none = Usage()
@@ -381,7 +382,7 @@ def _event_data(event: htcondor2.JobEvent) -> dict[str, Any]:
     ad = getattr(event, "_data", None)
     if not isinstance(ad, classad2.ClassAd):  # a future htcondor2 without the attribute: the slow path
         return {key: _plain(value) for key, value in event.items()}
-    data = _decode(ad.printJson())
+    data: dict[str, Any] = _decode(ad.printJson())
     for key, value in data.items():
         if value.__class__ is str and value.startswith(_EXPR) and value.endswith(")/"):
             data[key] = value[len(_EXPR):-2]
@@ -690,7 +691,7 @@ class _FileReader:
         parse(pieces, records)
         return end, limited
 
-    def _chunks(self, start: int):
+    def _chunks(self, start: int) -> Iterator[_Piece]:
         """Whole chunks (text up to an end marker) after ``start``, in windows of the file."""
         ends = _ENDS[self.fmt]
         with open(self.file.path, "rb") as f:
@@ -834,7 +835,7 @@ class _FileReader:
         if event_type == "JOB_HELD":
             self._check_hold_code(piece, data)
         cluster, proc = data.get("Cluster"), data.get("Proc", -1)  # the event's ad has no Proc when it is < 0
-        if cluster.__class__ is not int or proc.__class__ is not int:
+        if type(cluster) is not int or type(proc) is not int:
             cluster, proc = event.cluster, event.proc
         return JobEventRecord(
             cluster_id=int(cluster), proc_id=int(proc), event_type=event_type,
@@ -921,7 +922,7 @@ class _FileReader:
         bad: list[str] = []
         data = _xml_ad(root, bad)
         number, cluster, proc = data.get("EventTypeNumber"), data.get("Cluster"), data.get("Proc", -1)
-        if number.__class__ is not int or cluster.__class__ is not int or proc.__class__ is not int:
+        if type(number) is not int or type(cluster) is not int or type(proc) is not int:
             self._bad(piece, "this XML event lacks an integer EventTypeNumber, Cluster or Proc; skipped")
             return None
         if number not in _EVENT_TYPES:
@@ -1040,7 +1041,12 @@ def event_blocks(text: str, *, fmt: str | None = None, jobs: Container[tuple[int
         first = line_no
         line_no += chunk.count("\n") + 1
         position = start + len(marker) + 1
-        skip = 0 if chunk.startswith(plain) else leading(chunk).end()
+        if chunk.startswith(plain):
+            skip = 0
+        else:
+            blank = leading(chunk)
+            assert blank is not None  # the pattern matches the empty string too
+            skip = blank.end()
         if skip:
             first += chunk.count("\n", 0, skip)
             chunk = chunk[skip:]
