@@ -117,9 +117,9 @@ def request_totals(request: ProductionRequest, template: WorkflowTemplate,
 def dataset_files(name: str) -> InputFiles:
     """How many files the dataset names now and their bytes; raises DatasetInvalid like submission would."""
     files = resolve_dataset(name)
-    events = [f.events for f in files]
+    counted = [f.events for f in files if f.events is not None]
     return InputFiles(files=len(files), bytes=sum(f.size_bytes for f in files),
-                      events=None if None in events else sum(events))
+                      events=sum(counted) if len(counted) == len(files) else None)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ class PreflightSensor(BaseSensorOperator):
         return None
 
     def _tell_on_call(self, context: Context) -> None:
-        if self.request_id in (None, ""):
+        if self.request_id is None or self.request_id == "":
             return
         from prodops import notices
         from prodops.store.db import url_from_connection
