@@ -138,7 +138,9 @@ def run_checks(checks: tuple[Check, ...], tables: Mapping[str, Any], facts: Mapp
             suite.add_expectation(_expectation_class(check.type)(**kwargs, meta={"prodops_id": check.id}))
         outcome = batch.validate(suite, result_format="SUMMARY")
         for result in outcome.results:
-            check = by_id[result.expectation_config.meta["prodops_id"]]
+            config = result.expectation_config
+            assert config is not None and config.meta is not None  # each result carries its expectation (ours has meta)
+            check = by_id[config.meta["prodops_id"]]
             observed = result.result.get("observed_value")
             if observed is None and "unexpected_count" in result.result:
                 observed = {"unexpected_count": result.result["unexpected_count"],
