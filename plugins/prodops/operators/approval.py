@@ -88,8 +88,11 @@ class RequestApprovalOperator(ApprovalOperator):
         """The answer an approver already gave, read before asking again on a retry.
 
         Airflow 3.3.2 can fail a try answered the moment the gate opened (the scheduler sees
-        ``success`` while the instance is ``queued``); the retry keeps the HITL detail (its
-        ``ti_id`` follows the task instance's new id), and asking would erase the answer.
+        ``success`` while the instance is ``queued``); the gate's retries keep the run and what
+        follows from failing, and the retry keeps the same HITL detail, whose answer asking again
+        would erase. Seen on 3.3.2: the task supervisor refuses this read ("400 Unhandled
+        request"), so the retry asks again (the approver answers twice); an Airflow whose
+        supervisor serves it completes with the first answer.
         """
         if context["ti"].try_number <= 1:
             return None
@@ -97,8 +100,10 @@ class RequestApprovalOperator(ApprovalOperator):
 
         try:
             detail = get_hitl_detail_content_detail(context["task_instance"].id)
-        except Exception as exc:  # noqa: BLE001 - no detail yet (404) is the ordinary first-ask case
-            self.log.info("No HITL answer recorded before try %s (%s); asking", context["ti"].try_number, exc)
+        except Exception as exc:  # noqa: BLE001 - refused by 3.3.2 (400) or no detail (404): asking again is safe
+            self.log.warning(
+                "Could not read an answer given before try %s (%s); asking again", context["ti"].try_number, exc
+            )
             return None
         return recorded_answer(detail)
 
