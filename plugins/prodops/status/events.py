@@ -324,7 +324,7 @@ def from_nagios(payload: Any, *, feed: str, now: datetime,
         ttl = _ttl(item, "ttl", loc, errors)
         observed = _time(item, "execution_end", loc, errors, default=now)
         check_source = _str(item, "check_source", loc, errors, required=False, max_len=200)
-        if state is None or observed is None or not service:
+        if state is None or code is None or observed is None or not service:
             continue
         events.append(
             StatusEvent(
@@ -391,7 +391,9 @@ def from_alertmanager(payload: Any, *, feed: str, now: datetime,
                 errors.add((*loc, "endsAt"), "a resolved alert needs its real end time, not the zero time")
                 ends = None
             observed = ends
-        annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
+        annotations = alert.get("annotations")
+        if not isinstance(annotations, dict):
+            annotations = {}
         message = str(annotations.get("summary") or annotations.get("description") or labels.get("alertname") or "")
         problem = text_problem(message)
         if problem:

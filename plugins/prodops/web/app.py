@@ -152,17 +152,18 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
 
     def url() -> str:
         """The database URL, and the registry file loaded once per process before first use."""
-        if state["url"] is None:
-            state["url"] = (db_url if callable(db_url) else default_db_url)()
+        current: str | None = state["url"]
+        if current is None:
+            current = state["url"] = (db_url if callable(db_url) else default_db_url)()
         if not state["synced"]:
             with lock:
                 if not state["synced"]:
                     try:
-                        sync_file(state["url"])
+                        sync_file(current)
                     except RegistryInvalid as err:  # the board still works on what the database has
                         log.error("Service registry not loaded: %s", err)
                     state["synced"] = True
-        return state["url"]
+        return current
 
     app.state.db_url = url
     pool = ConnectionPool(url)
@@ -217,7 +218,7 @@ def create_app(db_url: str | Callable[[], str] | None = None, *, sync_registry: 
     ]
     for router in routers:
         app.include_router(router)
-    app.add_exception_handler(PayloadInvalid, lambda _request, err: _unprocessable(err))  # type: ignore[arg-type]
+    app.add_exception_handler(PayloadInvalid, lambda _request, err: _unprocessable(err))
     app.add_middleware(RefuseControlCharacters)
     document_bodies(app)
 
