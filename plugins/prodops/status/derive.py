@@ -151,7 +151,6 @@ def _plan(row: Mapping[str, Any]) -> _Plan:
 
 
 def _derive(conn: Conn, names: list[str], times: list[datetime],
-            stored: Sequence[Mapping[str, Any]] = (),
             insert: tuple[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """(Store,) lock, read what the services carry into their change, derive from it, write: two round trips.
 
@@ -169,6 +168,7 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
         window_rows = conn.execute(q("maintenance_windows_overlapping"), {"start": min(times), "end": HORIZON})
     plans: list[_Plan] = []
     prefix: dict[str, list[Segment]] = defaultdict(list)
+    stored: list[dict[str, Any]] = []
     for r in plan_rows.fetchall():
         if r["seg_state"] is None:
             plans.append(_plan(r))
@@ -186,9 +186,9 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
     events: dict[str, list[EventPoint]] = {p.service: _carried(carried[p.service]) if p.service in carried else []
                                            for p in plans}
     fresh = {p.service for p in plans if p.fresh}
-    for r in stored:  # a fresh service's events from t are the batch's own
-        if r["service"] in fresh:
-            events[r["service"]].append(EventPoint.from_row(r))
+    for row in stored:  # a fresh service's events from t are the batch's own
+        if row["service"] in fresh:
+            events[row["service"]].append(EventPoint.from_row(row))
     for r in later_rows.fetchall():
         events[r["service"]].append(EventPoint.from_row(r))
     windows = window_rows.fetchall()
@@ -315,7 +315,7 @@ def _stitch(kept: list[Segment], tail: list[Segment], t: datetime) -> tuple[list
     return out, first_new
 
 
-def _days(segs: Sequence[Segment], since: date) -> dict[date, tuple[float, ...]]:
+def _days(segs: Sequence[Segment], since: date) -> dict[date, tuple[float, float, float, float]]:
     """Seconds per known state per day from ``since`` on, from the closed segments."""
     start = datetime.combine(since, datetime.min.time(), tzinfo=timezone.utc)
     acc: dict[date, list[int]] = {}
@@ -329,7 +329,7 @@ def _days(segs: Sequence[Segment], since: date) -> dict[date, tuple[float, ...]]
             b = min(day_end, s.end)
             acc.setdefault(a.date(), [0, 0, 0, 0])[k] += (b - a) // timedelta(microseconds=1)
             a = b
-    return {d: tuple(v / 1e6 for v in us) for d, us in sorted(acc.items())}
+    return {d: (us[0] / 1e6, us[1] / 1e6, us[2] / 1e6, us[3] / 1e6) for d, us in sorted(acc.items())}
 
 
 def _insert(conn: Conn, name: str, cols: Sequence[str], rows: Sequence[tuple]) -> None:
