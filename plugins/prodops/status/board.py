@@ -105,7 +105,8 @@ class _Clock:
         self.open = {n: (r["start_at"], ServiceState(r["state"])) for n, r in now_rows.items()
                      if r["state"] is not None and r["end_at"] >= derive.HORIZON}
         self.partials: list[tuple[datetime, datetime]] = []
-        first, last = None, None
+        first: date | None = None
+        last: date | None = None
         for a, b in periods:
             fa, lb = _midnight(a) + (_DAY if _midnight(a) < a else timedelta(0)), _midnight(b)
             if fa > lb:  # inside one day
@@ -238,8 +239,8 @@ def board(conn: Conn, now: datetime, templates: dict[str, Sequence[str]] | None 
     inferred_rows = records.inferred_events(conn, names, start, now + timedelta(seconds=1))
     needed_by: dict[str, set[str]] = {}
     for wf, svcs in (templates or {}).items():
-        for s in svcs:
-            needed_by.setdefault(s, set()).add(wf)
+        for name in svcs:
+            needed_by.setdefault(name, set()).add(wf)
     out_services = []
     for s in services:
         here = _service_now(s["name"], rows.get(s["name"]), start)
