@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import BaseNotifier, Context, Param, ParamsDict
+from airflow.sdk import BaseNotifier, Context, Param
+from airflow.sdk.definitions.param import ParamsDict  # airflow.sdk's stub does not list it
 
 from prodops import config
 from prodops.constants import RequestState
