@@ -48,7 +48,13 @@ def _style(colours: tuple[str, ...]) -> Style:
                  major_label_font_size=12, title_font_size=15)
 
 
-def _data_uri(chart: pygal.graph.graph.Graph) -> str:
+def new_chart(kind: type[pygal.graph.graph.Graph], colours: tuple[str, ...], **options: Any) -> pygal.graph.graph.Graph:
+    """A pygal chart in the pages' look (no script, fluid width, the house style); ``options`` add the rest."""
+    return kind(js=[], width=720, explicit_size=False, disable_xml_declaration=True, margin=12,
+                style=_style(colours), **options)
+
+
+def data_uri(chart: pygal.graph.graph.Graph) -> str:
     svg = chart.render(is_unicode=True)
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
@@ -64,18 +70,17 @@ def outcomes_chart(over_time: dict[str, Any]) -> Chart | None:
     if not series:
         return None
     names = [o for o in OUTCOME_COLOURS if o in series]
-    chart = pygal.StackedBar(
-        js=[], width=720, height=300, explicit_size=False, disable_xml_declaration=True, legend_at_bottom=True,
+    chart = new_chart(
+        pygal.StackedBar, tuple(OUTCOME_COLOURS[n] for n in names), height=300, legend_at_bottom=True,
         legend_at_bottom_columns=len(names), x_label_rotation=-30, truncate_label=-1, show_minor_x_labels=True,
         x_labels_major_every=max(1, len(over_time["times"]) // 8), show_y_guides=True,
         y_labels=_whole_numbers(max(sum(column) for column in zip(*series.values()))),
-        title=f"Job attempts ended per {_bucket_name(over_time['bucket_s'])}, by outcome",
-        style=_style(tuple(OUTCOME_COLOURS[n] for n in names)), print_values=False, margin=12)
+        title=f"Job attempts ended per {_bucket_name(over_time['bucket_s'])}, by outcome", print_values=False)
     chart.x_labels = [_time_label(t, over_time["bucket_s"]) for t in over_time["times"]]
     for name in names:
         chart.add(name, series[name])
     totals = ", ".join(f"{sum(series[n]):,} {n}" for n in names)
-    return Chart(_data_uri(chart), f"Bar chart of job attempts ended per {_bucket_name(over_time['bucket_s'])}"
+    return Chart(data_uri(chart), f"Bar chart of job attempts ended per {_bucket_name(over_time['bucket_s'])}"
                                    f" from {chart.x_labels[0]} to {chart.x_labels[-1]} UTC: {totals}.")
 
 
@@ -84,14 +89,13 @@ def failures_chart(failures: dict[str, int]) -> Chart | None:
     if not failures:
         return None
     names = [c for c in CATEGORY_COLOURS if failures.get(c)]
-    chart = pygal.HorizontalBar(
-        js=[], width=720, height=70 + 42 * len(names), explicit_size=False, disable_xml_declaration=True,
-        show_legend=False, print_values=True, title="Failed attempts by triage category",
-        y_labels=_whole_numbers(max(failures[n] for n in names)),
-        style=_style((CATEGORY_COLOURS[names[0]],)), margin=12)
+    chart = new_chart(
+        pygal.HorizontalBar, (CATEGORY_COLOURS[names[0]],), height=70 + 42 * len(names), show_legend=False,
+        print_values=True, title="Failed attempts by triage category",
+        y_labels=_whole_numbers(max(failures[n] for n in names)))
     chart.x_labels = names
     chart.add("failed attempts", [{"value": failures[n], "color": CATEGORY_COLOURS[n]} for n in names])
-    return Chart(_data_uri(chart), "Bar chart of failed attempts by triage category: "
+    return Chart(data_uri(chart), "Bar chart of failed attempts by triage category: "
                  + ", ".join(f"{name} {failures[name]:,}" for name in names) + ".")
 
 

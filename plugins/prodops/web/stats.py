@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from prodops.accounting.definitions import WasteCause
 from prodops.accounting.stats import Breakdown, Stats, StatsFilter, stats
-from prodops.web.charts import Chart, _data_uri, _style
+from prodops.web.charts import Chart, data_uri, new_chart
 
 DEFAULT_DAYS = 30
 """Without dates the page shows the attempts that ended in the last 30 days (UTC), today included."""
@@ -95,12 +95,10 @@ def rate_chart(dimension: str, rows: Sequence[Breakdown]) -> Chart | None:
     if not drawn:
         return None
     title = DIMENSION_TITLES[dimension]
-    chart = pygal.HorizontalBar(
-        js=[],
-        width=720,
+    chart = new_chart(
+        pygal.HorizontalBar,
+        ("#c62828", "#1b7a43"),
         height=110 + 46 * len(drawn),
-        explicit_size=False,
-        disable_xml_declaration=True,
         legend_at_bottom=True,
         legend_at_bottom_columns=2,
         print_values=False,
@@ -108,8 +106,6 @@ def rate_chart(dimension: str, rows: Sequence[Breakdown]) -> Chart | None:
         truncate_label=40,
         title=f"Failure rate and cpu efficiency by {title}",
         value_formatter=lambda v: f"{v:.0f} %",
-        style=_style(("#c62828", "#1b7a43")),
-        margin=12,
     )
     chart.x_labels = [b.value for b in drawn]
     chart.add("failure rate", [_pct(b.failure_rate) for b in drawn])
@@ -117,7 +113,7 @@ def rate_chart(dimension: str, rows: Sequence[Breakdown]) -> Chart | None:
     words = "; ".join(
         f"{b.value}: {_percent(b.failure_rate)} failed, cpu efficiency {_percent(b.cpu_efficiency)}" for b in drawn
     )
-    return Chart(_data_uri(chart), f"Bar chart of failure rate and cpu efficiency by {title}: {words}.")
+    return Chart(data_uri(chart), f"Bar chart of failure rate and cpu efficiency by {title}: {words}.")
 
 
 def wasted_chart(total: Breakdown) -> Chart | None:
@@ -126,23 +122,19 @@ def wasted_chart(total: Breakdown) -> Chart | None:
     if not causes:
         return None
     per, unit = time_unit(max(s for _, s in causes))
-    chart = pygal.HorizontalBar(
-        js=[],
-        width=720,
+    chart = new_chart(
+        pygal.HorizontalBar,
+        (CAUSE_COLOURS[causes[0][0]],),
         height=70 + 42 * len(causes),
-        explicit_size=False,
-        disable_xml_declaration=True,
         show_legend=False,
         print_values=True,
         title=f"Wasted wall time by cause ({unit})",
         value_formatter=lambda v: f"{v:,.1f} {unit}",
-        style=_style((CAUSE_COLOURS[causes[0][0]],)),
-        margin=12,
     )
     chart.x_labels = [c.replace("_", " ") for c, _ in causes]
     chart.add("wasted", [{"value": s / per, "color": CAUSE_COLOURS[c]} for c, s in causes])
     return Chart(
-        _data_uri(chart),
+        data_uri(chart),
         "Bar chart of wasted wall time by cause: "
         + ", ".join(f"{c.replace('_', ' ')} {s / per:,.1f} {unit}" for c, s in causes)
         + ".",
@@ -155,25 +147,21 @@ def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
     if not drawn:
         return None
     per, unit = time_unit(max(max(b.wall_s, b.cpu_s) for b in drawn))
-    chart = pygal.Bar(
-        js=[],
-        width=720,
+    chart = new_chart(
+        pygal.Bar,
+        ("#1e63c4", "#5f6b7a"),
         height=320,
-        explicit_size=False,
-        disable_xml_declaration=True,
         legend_at_bottom=True,
         legend_at_bottom_columns=2,
         print_values=False,
         title=f"CPU and wall time per stage ({unit})",
         value_formatter=lambda v: f"{v:,.1f} {unit}",
-        style=_style(("#1e63c4", "#5f6b7a")),
-        margin=12,
     )
     chart.x_labels = [b.value for b in drawn]
     chart.add("cpu", [b.cpu_s / per for b in drawn])
     chart.add("wall", [b.wall_s / per for b in drawn])
     return Chart(
-        _data_uri(chart),
+        data_uri(chart),
         "Bar chart of cpu and wall time per stage: "
         + "; ".join(f"{b.value}: {b.cpu_s / per:,.1f} cpu {unit} of {b.wall_s / per:,.1f} wall {unit}" for b in drawn)
         + ".",
