@@ -13,12 +13,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from prodops.status.events import PayloadInvalid
 from prodops.status.inference import ClearReason
 from prodops.status.inferred import review
-from prodops.web.api.body import optional_json_body
+from prodops.web.api.body import optional_json_body, parse_body
 from prodops.web.api.schemas import documented
 
 
@@ -39,10 +39,7 @@ class FalseBody(CloseBody):
 
 
 def _body(model: type[CloseBody], payload: Any) -> CloseBody:
-    try:
-        return model.model_validate(payload if payload is not None else {})
-    except ValidationError as err:
-        raise PayloadInvalid([(tuple(e["loc"]), e["msg"]) for e in err.errors()]) from None
+    return parse_body(model, payload if payload is not None else {})
 
 
 def inferred_router(pool: Any, person: Callable[..., Any],

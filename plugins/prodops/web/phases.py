@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from prodops.phases import tokens
 from prodops.phases.markers import PhaseReport, PhaseSource
 from prodops.phases.store import record_phases
-from prodops.status.events import PayloadInvalid
-from prodops.web.api.body import json_body
+from prodops.web.api.body import json_body, parse_body
 from prodops.web.api.schemas import documented
 from prodops.web.pool import ConnectionPool
 
@@ -62,7 +61,7 @@ def phases_router(pool: ConnectionPool) -> APIRouter:
     )
     def post_phase(scope: tokens.JobScope = Depends(job_scope), payload: Any = Depends(json_body)) -> PhaseStored:
         """The body is read after the token check (``json_body``), within the app's size limit."""
-        report = _report(payload)
+        report = parse_body(PhaseReport, payload)
         try:
             scope.check_job(report.job_index)
         except tokens.TokenRefused as err:
@@ -75,10 +74,3 @@ def phases_router(pool: ConnectionPool) -> APIRouter:
 
     return router
 
-
-def _report(payload: Any) -> PhaseReport:
-    """The posted phase, or 422 naming each wrong field (as the status routes do)."""
-    try:
-        return PhaseReport.model_validate(payload)
-    except ValidationError as err:
-        raise PayloadInvalid([(tuple(str(part) for part in e["loc"]), e["msg"]) for e in err.errors()]) from None

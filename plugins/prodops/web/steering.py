@@ -12,11 +12,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from prodops.status.events import PayloadInvalid
 from prodops.steering import SteeringNotFound, lift, open_and_recent
-from prodops.web.api.body import optional_json_body
+from prodops.web.api.body import optional_json_body, parse_body
 from prodops.web.api.schemas import documented
 
 
@@ -52,9 +52,9 @@ def steering_router(
     )
     def lift_one(steering_id: int, who: Any = Depends(person), payload: Any = Depends(optional_json_body)) -> Any:
         try:
-            body = LiftBody.model_validate(payload if payload is not None else {})
-        except ValidationError as err:
-            return unprocessable(PayloadInvalid([(tuple(e["loc"]), e["msg"]) for e in err.errors()]))
+            body = parse_body(LiftBody, payload if payload is not None else {})
+        except PayloadInvalid as err:
+            return unprocessable(err)
         try:
             with pool.connection() as conn:
                 row = lift(conn, steering_id, lifted_by=who.name, note=body.note)

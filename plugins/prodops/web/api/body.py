@@ -8,11 +8,14 @@ dependency runs, so an anonymous 20 MB post would be parsed before its 401.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, status
+from pydantic import BaseModel, ValidationError
 
 from prodops.status.events import PayloadInvalid
+
+Model = TypeVar("Model", bound=BaseModel)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """Far above the largest honest payload (5,000 events of ~300 bytes); larger is refused unread (413)."""
@@ -64,3 +67,11 @@ async def optional_json_body(request: Request) -> Any:
     """The body as JSON, or None when there is none."""
     raw = await read_body(request)
     return parse_json(raw) if raw.strip() else None
+
+
+def parse_body(model: type[Model], payload: Any) -> Model:
+    """The body as ``model``; a wrong field is PayloadInvalid naming it (422, as the status routes answer)."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise PayloadInvalid([(tuple(e["loc"]), e["msg"]) for e in err.errors()]) from None

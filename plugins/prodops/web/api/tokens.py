@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import ValidationError
 
 from prodops.status import tokens
 from prodops.status.events import PayloadInvalid
-from prodops.web.api.body import json_body
+from prodops.web.api.body import json_body, parse_body
 from prodops.web.api.schemas import TokenBody, documented
 
 
@@ -27,10 +26,7 @@ def tokens_router(pool: Any, token_admin: Callable[..., Any]) -> APIRouter:
     @router.post("/api/v1/tokens", summary="Issue a feeder token (shown once)", status_code=status.HTTP_201_CREATED,
                  openapi_extra=documented(TokenBody))
     def issue_token(payload: Any = Depends(json_body)) -> dict[str, Any]:
-        try:
-            body = TokenBody.model_validate(payload)
-        except ValidationError as err:
-            raise PayloadInvalid([(tuple(e["loc"]), e["msg"]) for e in err.errors()]) from None
+        body = parse_body(TokenBody, payload)
         try:
             with pool.connection() as conn:
                 token_id, token = tokens.issue(conn, body.feeder, body.note, services=body.services,
