@@ -30,7 +30,7 @@ import logging
 import os
 import sys
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -39,6 +39,7 @@ from prodops.batch import quoting
 from prodops.batch.base import SubmissionSpec
 from prodops.batch.grid import JobPlacement
 from prodops.exceptions import ProdopsError
+from prodops.sections import checked, fraction, number
 from prodops.store.db import Conn, connect, q
 
 log = logging.getLogger(__name__)
@@ -53,47 +54,16 @@ class SteeringSettings:
     """The ``steering:`` section of include/triage/triage.yaml (see the module's rules)."""
 
     enabled: bool = True
-    window_h: float = 2.0
-    min_attempts: int = 10
-    failure_rate: float = 0.5
-    cooling_off_h: float = 6.0
+    window_h: float = number(2.0, above=0)
+    min_attempts: int = number(10, above=0)
+    failure_rate: float = fraction(0.5, of="the attempts")
+    cooling_off_h: float = number(6.0, above=0)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], source: str = "steering") -> SteeringSettings:
         """Checked settings; ValueError naming the key, the bad value and what it must be."""
-        if not isinstance(raw, Mapping):
-            raise ValueError(
-                f"{source}: must be a mapping, e.g. {{window_h: 2, min_attempts: 10, failure_rate: 0.5,"
-                " cooling_off_h: 6}"
-            )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{source}: {unknown[0]!r} is not a steering setting; use {', '.join(sorted(known))}")
-        values: dict[str, Any] = {}
-        for name, value in raw.items():
-            if name == "enabled":
-                if not isinstance(value, bool):
-                    raise ValueError(f"{source}: enabled = {value!r} must be true or false")
-                values[name] = value
-                continue
-            whole = name == "min_attempts"
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or (whole and not float(value).is_integer())
-                or value <= 0
-            ):
-                raise ValueError(
-                    f"{source}: {name} = {value!r} must be a {'whole number' if whole else 'number'} more than 0"
-                )
-            if name == "failure_rate" and value > 1:
-                raise ValueError(
-                    f"{source}: failure_rate = {value!r} must be a fraction of the attempts, more"
-                    " than 0 and at most 1 (0.5 is 50 %)"
-                )
-            values[name] = int(value) if whole else float(value)
-        return cls(**values)
+        return checked(cls, raw, source, what="a steering setting",
+                       example="{window_h: 2, min_attempts: 10, failure_rate: 0.5, cooling_off_h: 6}")
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,11 @@ import enum
 import math
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from prodops.sections import checked, fraction, number
 
 SAMPLE_JOBS = 10
 
@@ -69,44 +71,19 @@ class InferenceSettings:
     """The ``inferred_outages:`` section of include/triage/triage.yaml (see the module's rules)."""
 
     enabled: bool = True
-    min_jobs: int = 20
-    min_share: float = 0.05
-    floor_jobs: int = 5
-    window_min: float = 10.0
-    lookback_min: float = 60.0
-    clear_successes: int = 10
-    expire_after_min: float = 120.0
+    min_jobs: int = number(20, above=0)
+    min_share: float = fraction(0.05, of="the running jobs")
+    floor_jobs: int = number(5, above=0)
+    window_min: float = number(10.0, above=0)
+    lookback_min: float = number(60.0, above=0)
+    clear_successes: int = number(10, above=0)
+    expire_after_min: float = number(120.0, at_least=0, why="0: never")
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], source: str = "inferred_outages") -> InferenceSettings:
         """Checked settings; ValueError naming the key, the bad value and what it must be."""
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"{source}: must be a mapping, e.g. {{min_jobs: 20, min_share: 0.05, window_min: 10}}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{source}: {unknown[0]!r} is not an inferred-outage setting; use"
-                             f" {', '.join(sorted(known))}")
-        values: dict[str, Any] = {}
-        for name, value in raw.items():
-            if name == "enabled":
-                if not isinstance(value, bool):
-                    raise ValueError(f"{source}: enabled = {value!r} must be true or false")
-                values[name] = value
-                continue
-            whole = name in ("min_jobs", "floor_jobs", "clear_successes")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or (whole and not float(value).is_integer()):
-                raise ValueError(f"{source}: {name} = {value!r} must be a {'whole number' if whole else 'number'}")
-            if name == "min_share" and not 0 < value <= 1:
-                raise ValueError(f"{source}: min_share = {value!r} must be a fraction of the running jobs,"
-                                 " more than 0 and at most 1 (0.05 is 5 %)")
-            if name == "expire_after_min" and value < 0:
-                raise ValueError(f"{source}: expire_after_min = {value!r} must be >= 0 (0: never)")
-            if name not in ("min_share", "expire_after_min") and value <= 0:
-                raise ValueError(f"{source}: {name} = {value!r} must be more than 0")
-            values[name] = int(value) if whole else float(value)
-        settings = cls(**values)
+        settings = checked(cls, raw, source, what="an inferred-outage setting",
+                           example="{min_jobs: 20, min_share: 0.05, window_min: 10}")
         if settings.window_min > settings.lookback_min:
             raise ValueError(f"{source}: window_min = {settings.window_min:g} is longer than lookback_min ="
                              f" {settings.lookback_min:g}; the window must fit in what is looked at")

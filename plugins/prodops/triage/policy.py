@@ -18,10 +18,11 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from prodops.constants import Category
+from prodops.sections import checked, number
 from prodops.triage.verdict import JobFacts, Verdict
 
 
@@ -48,33 +49,22 @@ class Budget(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Policy:
-    max_service_retries: int = 3
-    max_resource_retries: int = 2
-    experiment_retries: int = 0
-    max_guess_retries: int = 0
-    memory_factor: float = 1.5
-    max_memory_mb: int = 16000
-    disk_factor: float = 1.5
-    max_disk_mb: int = 102400
-    time_factor: float = 1.5
-    max_wall_time_min: int = 2880
+    max_service_retries: int = number(3, at_least=0)
+    max_resource_retries: int = number(2, at_least=0)
+    experiment_retries: int = number(0, at_least=0)
+    max_guess_retries: int = number(0, at_least=0)
+    memory_factor: float = number(1.5, at_least=1, why="it multiplies the request")
+    max_memory_mb: int = number(16000, at_least=0)
+    disk_factor: float = number(1.5, at_least=1, why="it multiplies the request")
+    max_disk_mb: int = number(102400, at_least=0)
+    time_factor: float = number(1.5, at_least=1, why="it multiplies the request")
+    max_wall_time_min: int = number(2880, at_least=0)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], source: str = "policy") -> Policy:
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            raise ValueError(f"{source}: {unknown[0]!r} is not a policy setting; use {', '.join(sorted(known))}")
-        values: dict[str, Any] = {}
-        for name, value in raw.items():
-            want = float if "factor" in name else int
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
-                    or (want is int and not float(value).is_integer()):
-                raise ValueError(f"{source}: {name} = {value!r} must be a {'number' if want is float else 'whole number'} >= 0")
-            if "factor" in name and value < 1:
-                raise ValueError(f"{source}: {name} = {value!r} must be at least 1 (it multiplies the request)")
-            values[name] = want(value)
-        return cls(**values)
+        """Checked settings; ValueError naming the key, the bad value and what it must be."""
+        return checked(cls, raw, source, what="a policy setting",
+                       example="{max_service_retries: 3, memory_factor: 1.5}")
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ def test_settings_come_from_triage_yaml():
     ({"min_job": 3}, "'min_job' is not an inferred-outage setting"),
     ({"min_share": 5}, "min_share = 5 must be a fraction"),
     ({"min_jobs": 2.5}, "min_jobs = 2.5 must be a whole number"),
-    ({"window_min": 0}, "window_min = 0 must be more than 0"),
+    ({"window_min": 0}, "window_min = 0 must be a number more than 0"),
     ({"window_min": 90}, "window_min = 90 is longer than lookback_min = 60"),
     ({"enabled": "yes"}, "enabled = 'yes' must be true or false"),
     ([1], "must be a mapping"),

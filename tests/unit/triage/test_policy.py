@@ -67,7 +67,7 @@ def test_unknown_failures_use_the_experiments_budget():
 
 
 def test_policy_and_settings_errors_name_the_key():
-    with pytest.raises(ValueError, match="memory_factor = 0.5 must be at least 1"):
+    with pytest.raises(ValueError, match="memory_factor = 0.5 must be a number at least 1"):
         Policy.from_mapping({"memory_factor": 0.5})
     with pytest.raises(ValueError, match="'colour' is not a policy setting"):
         Policy.from_mapping({"colour": 1})
