@@ -1,4 +1,4 @@
-"""The job-attempt columns, written in several places, checked against the table the migrations make.
+"""Column lists written in SQL (job attempts, accounting figures), checked against the tables the migrations make.
 
 ``prodops.batch.classads.COLUMNS`` (the mapping's row), ``prodops.store.records.JOB_COPY_TYPES``
 (the binary COPY's types) and the column lists of the named COPY and merge statements must
@@ -45,3 +45,32 @@ def test_the_writers_name_the_table_columns_in_order_with_their_types(db_url):
     assert merge is not None and tuple(names(merge[1])) == tuple(names(merge[2])) == WRITTEN
     updated = set(re.findall(r"(\w+) = EXCLUDED\.\1", q("merge_job_stage")))
     assert updated == set(WRITTEN) - {"submission_id", "proc_id"}
+
+
+def table_columns(conn, table: str) -> list[str]:
+    rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                        " ORDER BY ordinal_position", (table,)).fetchall()
+    return [r["column_name"] for r in rows]
+
+
+def test_the_accounting_statements_name_the_tables_figures_in_order(db_url):
+    """018_accounting.sql gives the ledger, rollup and daily tables one figure list; the statements
+    that copy and sum it must name every figure, in the tables' order."""
+    with connect(db_url) as conn:
+        ledger = table_columns(conn, "accounting_attempts")
+        rollup = table_columns(conn, "accounting_rollup")
+        daily = table_columns(conn, "accounting_daily")
+    figures = ledger[ledger.index("attempts"):]
+    assert rollup[rollup.index("attempts"):] == daily[daily.index("attempts"):] == figures
+
+    record = re.search(r"INSERT INTO accounting_attempts \((.*?)\)\s*SELECT (.*?)\s+FROM accounting_fresh",
+                       q("accounting_record"), re.S)
+    assert record is not None and names(record[1]) == names(record[2]) == ledger
+
+    for statement, keys in (("accounting_rollup_sum", rollup[:rollup.index("attempts")]),
+                            ("accounting_daily_sum", daily[:daily.index("attempts")])):
+        select = re.search(r"SELECT (.*?)\s+FROM accounting_attempts", q(statement), re.S)
+        assert select is not None, statement
+        listed = names(select[1])
+        assert len(listed) == len(keys) + len(figures), statement
+        assert listed[len(keys):] == [f"sum(a.{f})" for f in figures], statement
