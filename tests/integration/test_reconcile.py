@@ -3,14 +3,16 @@ request had already ended (report wrote how)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import pytest
 
 from prodops import listeners
 from prodops.constants import RequestState
+from prodops.operators.approval import RequestApprovalOperator
 from prodops.request import service
-from prodops.request.decision import record_decision
+from prodops.request.decision import carry_over, decision_of_answer, record_decision
 from prodops.request.reconcile import end_failed_run
 from prodops.store import records
 from prodops.store.db import connect
@@ -58,3 +60,47 @@ def test_the_plugin_registers_the_listener():
     import prodops_plugin
 
     assert listeners in prodops_plugin.ProdopsPlugin.listeners
+
+
+APPROVED_AT = datetime(2026, 12, 2, 11, 0, tzinfo=timezone.utc)
+
+
+def test_an_answer_carried_over_from_a_failed_try_is_what_the_gates_next_try_completes_with(db_url, monkeypatch):
+    """The answer race (issue 15, item 6): the listener puts the answer Airflow recorded on the
+    request; the gate's next try reads it from there and records it as its own decision."""
+    made = service.record_request(db_url, dag_id="production_request", run_id="raced", conf=FORM)
+    answer = decision_of_answer(
+        ["Approve"], {"approved_priority": 77, "note": "go"}, {"id": "a", "name": "anna"}, APPROVED_AT
+    )
+    assert carry_over(db_url, "production_request", "raced", answer) == made["request_id"]
+    with connect(db_url) as conn:
+        request = records.get_request(conn, made["request_id"])
+    assert (request["state"], request["priority"], request["decided_by"], request["decision_note"]) == (
+        "approved",
+        77,
+        "anna",
+        "go",
+    )
+    assert request["answer_awaits_gate"] and request["decided_at"] == APPROVED_AT
+
+    monkeypatch.setenv("AIRFLOW_CONN_PRODOPS_DB", db_url)
+    gate = RequestApprovalOperator(task_id="await_approval", request_id=made["request_id"], subject="s")
+    event = gate.answer_carried_over()
+    assert event["chosen_options"] == ["Approve"] and event["params_input"] == {"approved_priority": 77, "note": "go"}
+
+    # a second failed try, or a decision already taken, changes nothing
+    assert carry_over(db_url, "production_request", "raced", answer) is None
+    assert carry_over(db_url, "production_request", "no-such-run", answer) is None
+    # the gate records the decision as its own: a later clear of the gate asks again
+    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=77, decided_by="anna")
+    assert gate.answer_carried_over() is None
+
+
+def test_a_request_whose_answer_was_carried_over_ends_with_its_failed_run(db_url):
+    made = service.record_request(db_url, dag_id="production_request", run_id="raced-out", conf=FORM)
+    answer = decision_of_answer(["Approve"], {}, "anna", APPROVED_AT)
+    carry_over(db_url, "production_request", "raced-out", answer)
+    assert (
+        end_failed_run(db_url, "production_request", "raced-out", "no try of await_approval left") == made["request_id"]
+    )
+    assert state_of(db_url, made["request_id"])[0] == "failed"

@@ -22,8 +22,20 @@ ON CONFLICT (request_id, name) DO UPDATE SET position = EXCLUDED.position;
 -- name: set_request_decision
 UPDATE requests
    SET state = %(state)s, priority = %(priority)s, decided_by = %(decided_by)s,
-       decision_note = %(decision_note)s, decided_at = %(decided_at)s, updated_at = now()
+       decision_note = %(decision_note)s, decided_at = %(decided_at)s, answer_awaits_gate = false,
+       updated_at = now()
  WHERE id = %(request_id)s;
+
+-- name: carry_over_answer
+-- The answer Airflow recorded for a try of the approval gate it then failed (the answer race of
+-- Airflow 3.3.2), put on the run's request while it still waits for a decision; the gate's next
+-- try completes with it (set_request_decision clears the flag).
+UPDATE requests
+   SET state = %(state)s, priority = coalesce(%(priority)s, requested_priority), decided_by = %(decided_by)s,
+       decision_note = %(decision_note)s, decided_at = %(decided_at)s, answer_awaits_gate = true,
+       updated_at = now()
+ WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s AND state = 'pending_approval'
+RETURNING id;
 
 -- name: set_request_state
 UPDATE requests SET state = %(state)s, updated_at = now() WHERE id = %(request_id)s;

@@ -11,7 +11,7 @@ from airflow.sdk.definitions.param import ParamsDict  # airflow.sdk's stub does 
 
 from prodops import config
 from prodops.constants import RequestState
-from prodops.request.decision import approver_name, record_decision
+from prodops.request.decision import Decision, approver_name, record_decision
 from prodops.request.form import ONE_LINE
 
 
@@ -62,12 +62,14 @@ class RequestApprovalOperator(ApprovalOperator):
     def execute(self, context: Context) -> Any:
         from airflow.sdk import Variable
 
-        answer = self.answer_of_an_earlier_try(context)
+        answer = self.answer_carried_over()
         if answer is not None:
             self.log.warning(
-                "Request %s was answered before try %s (Airflow failed the earlier try in the"
-                " answer race); honouring that answer instead of asking again",
+                "Request %s was %s by %s before try %s (Airflow failed the try that was answered, in the"
+                " answer race); completing with that answer instead of asking again",
                 self.request_id,
+                "approved" if answer["chosen_options"] == [self.APPROVE] else "rejected",
+                approver_name(answer["responded_by_user"]),
                 context["ti"].try_number,
             )
             return self.execute_complete(context, answer)
@@ -85,28 +87,22 @@ class RequestApprovalOperator(ApprovalOperator):
         self.log.info("Waiting up to %s for a decision on request %s", self.response_timeout, self.request_id)
         return super().execute(context)
 
-    def answer_of_an_earlier_try(self, context: Context) -> dict[str, Any] | None:
-        """The answer an approver already gave, read before asking again on a retry.
+    def answer_carried_over(self) -> dict[str, Any] | None:
+        """The answer an approver gave to a try Airflow then failed, as ``execute_complete``'s event.
 
         Airflow 3.3.2 can fail a try answered the moment the gate opened (the scheduler sees
-        ``success`` while the instance is ``queued``); the gate's retries keep the run and what
-        follows from failing, and the retry keeps the same HITL detail, whose answer asking again
-        would erase. Seen on 3.3.2: the task supervisor refuses this read ("400 Unhandled
-        request"), so the retry asks again (the approver answers twice); an Airflow whose
-        supervisor serves it completes with the first answer.
+        ``success`` while the instance is ``queued``). The gate's retries keep the run going, but
+        a task cannot read the recorded answer (3.3.2's task supervisor refuses the HITL read,
+        400) and asking again would erase it; so prodops' listener, in the scheduler, carries it
+        over to the request (:func:`prodops.request.decision.carry_over`), and it is read here.
         """
-        if context["ti"].try_number <= 1:
-            return None
-        from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
+        from prodops.request.decision import carried_over
+        from prodops.store import records
+        from prodops.store.db import connect, url_from_connection
 
-        try:
-            detail = get_hitl_detail_content_detail(context["task_instance"].id)
-        except Exception as exc:  # noqa: BLE001 - refused by 3.3.2 (400) or no detail (404): asking again is safe
-            self.log.warning(
-                "Could not read an answer given before try %s (%s); asking again", context["ti"].try_number, exc
-            )
-            return None
-        return recorded_answer(detail)
+        with connect(url_from_connection(self.conn_id)) as conn:
+            decision = carried_over(records.require_request(conn, int(self.request_id)))
+        return None if decision is None else answer_event(decision)
 
     def open_with_request_facts(self, now: datetime | None = None) -> None:
         """Default the approved priority to the requested one and write the full body."""
@@ -200,18 +196,14 @@ class RequestApprovalOperator(ApprovalOperator):
         return super().execute_complete(context, event)
 
 
-def recorded_answer(detail: Any) -> dict[str, Any] | None:
-    """The ``execute_complete`` event for a HITL detail that holds a response, else None."""
-    if detail is None or not getattr(detail, "response_received", False) or not detail.chosen_options:
-        return None
-    user = detail.responded_by_user
-    if user is not None and not isinstance(user, dict):
-        user = {"id": user.id, "name": user.name}
+def answer_event(decision: Decision) -> dict[str, Any]:
+    """The event Airflow resumes the gate with, for a decision the request recorded."""
+    user = decision.decided_by
     return {
-        "chosen_options": list(detail.chosen_options),
-        "params_input": dict(detail.params_input or {}),
-        "responded_at": detail.responded_at,
-        "responded_by_user": user,
+        "chosen_options": [decision.option],
+        "params_input": {"approved_priority": decision.priority, "note": decision.note},
+        "responded_at": decision.decided_at,
+        "responded_by_user": None if user is None else {"id": user, "name": user},
     }
 
 
