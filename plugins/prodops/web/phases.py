@@ -39,7 +39,9 @@ def phases_router(pool: ConnectionPool) -> APIRouter:
     def job_scope(submission_id: int,
                   authorization: str | None = Header(None, description="Bearer <the job's PRODOPS_PHASE_TOKEN>"),
                   ) -> tokens.JobScope:
-        """The token is checked before the body, so a caller without one learns that first."""
+        """The token is checked before the body, so a caller without one learns that first. Its pool
+        connection goes back before the body is read: a slow sender must not hold one (the write
+        takes another, from the same pool, once the body is in)."""
         try:
             with pool.connection() as conn:
                 return tokens.scope(conn, authorization, submission_id)
