@@ -12,6 +12,7 @@ import base64
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
 
 import pygal
@@ -59,6 +60,11 @@ def data_uri(chart: pygal.graph.graph.Graph) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
+def described(chart: pygal.graph.graph.Graph, what: str, parts: Iterable[str], sep: str = ", ") -> Chart:
+    """The chart with the sentence that stands for it: "Bar chart of <what>: <each bar's figures>."."""
+    return Chart(data_uri(chart), f"Bar chart of {what}: {sep.join(parts)}.")
+
+
 def _time_label(iso: str, bucket_s: int) -> str:
     t = datetime.fromisoformat(iso)
     return t.strftime("%m-%d %H:%M") if bucket_s < 86400 else t.strftime("%Y-%m-%d")
@@ -79,9 +85,9 @@ def outcomes_chart(over_time: dict[str, Any]) -> Chart | None:
     chart.x_labels = [_time_label(t, over_time["bucket_s"]) for t in over_time["times"]]
     for name in names:
         chart.add(name, series[name])
-    totals = ", ".join(f"{sum(series[n]):,} {n}" for n in names)
-    return Chart(data_uri(chart), f"Bar chart of job attempts ended per {_bucket_name(over_time['bucket_s'])}"
-                                   f" from {chart.x_labels[0]} to {chart.x_labels[-1]} UTC: {totals}.")
+    return described(chart, f"job attempts ended per {_bucket_name(over_time['bucket_s'])} from"
+                            f" {chart.x_labels[0]} to {chart.x_labels[-1]} UTC",
+                     (f"{sum(series[n]):,} {n}" for n in names))
 
 
 def failures_chart(failures: dict[str, int]) -> Chart | None:
@@ -95,8 +101,7 @@ def failures_chart(failures: dict[str, int]) -> Chart | None:
         y_labels=_whole_numbers(max(failures[n] for n in names)))
     chart.x_labels = names
     chart.add("failed attempts", [{"value": failures[n], "color": CATEGORY_COLOURS[n]} for n in names])
-    return Chart(data_uri(chart), "Bar chart of failed attempts by triage category: "
-                 + ", ".join(f"{name} {failures[name]:,}" for name in names) + ".")
+    return described(chart, "failed attempts by triage category", (f"{name} {failures[name]:,}" for name in names))
 
 
 def _whole_numbers(top: int) -> list[int]:

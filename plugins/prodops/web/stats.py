@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from prodops.accounting.definitions import WasteCause
 from prodops.accounting.stats import Breakdown, Stats, StatsFilter, stats
-from prodops.web.charts import Chart, data_uri, new_chart
+from prodops.web.charts import Chart, described, new_chart
 
 DEFAULT_DAYS = 30
 """Without dates the page shows the attempts that ended in the last 30 days (UTC), today included."""
@@ -110,10 +110,12 @@ def rate_chart(dimension: str, rows: Sequence[Breakdown]) -> Chart | None:
     chart.x_labels = [b.value for b in drawn]
     chart.add("failure rate", [_pct(b.failure_rate) for b in drawn])
     chart.add("cpu efficiency", [_pct(b.cpu_efficiency) for b in drawn])
-    words = "; ".join(
-        f"{b.value}: {_percent(b.failure_rate)} failed, cpu efficiency {_percent(b.cpu_efficiency)}" for b in drawn
+    return described(
+        chart,
+        f"failure rate and cpu efficiency by {title}",
+        (f"{b.value}: {_percent(b.failure_rate)} failed, cpu efficiency {_percent(b.cpu_efficiency)}" for b in drawn),
+        sep="; ",
     )
-    return Chart(data_uri(chart), f"Bar chart of failure rate and cpu efficiency by {title}: {words}.")
 
 
 def wasted_chart(total: Breakdown) -> Chart | None:
@@ -133,11 +135,8 @@ def wasted_chart(total: Breakdown) -> Chart | None:
     )
     chart.x_labels = [c.replace("_", " ") for c, _ in causes]
     chart.add("wasted", [{"value": s / per, "color": CAUSE_COLOURS[c]} for c, s in causes])
-    return Chart(
-        data_uri(chart),
-        "Bar chart of wasted wall time by cause: "
-        + ", ".join(f"{c.replace('_', ' ')} {s / per:,.1f} {unit}" for c, s in causes)
-        + ".",
+    return described(
+        chart, "wasted wall time by cause", (f"{c.replace('_', ' ')} {s / per:,.1f} {unit}" for c, s in causes)
     )
 
 
@@ -160,11 +159,11 @@ def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
     chart.x_labels = [b.value for b in drawn]
     chart.add("cpu", [b.cpu_s / per for b in drawn])
     chart.add("wall", [b.wall_s / per for b in drawn])
-    return Chart(
-        data_uri(chart),
-        "Bar chart of cpu and wall time per stage: "
-        + "; ".join(f"{b.value}: {b.cpu_s / per:,.1f} cpu {unit} of {b.wall_s / per:,.1f} wall {unit}" for b in drawn)
-        + ".",
+    return described(
+        chart,
+        "cpu and wall time per stage",
+        (f"{b.value}: {b.cpu_s / per:,.1f} cpu {unit} of {b.wall_s / per:,.1f} wall {unit}" for b in drawn),
+        sep="; ",
     )
 
 
