@@ -73,23 +73,40 @@ def phase_rows(airflow, request_id: int) -> list[dict]:
                                          " ORDER BY p.submission_id, p.job_index, p.phase, p.state", r=request_id)
 
 
-@pytest.fixture(scope="module")
-def approved_run(airflow):
+def open_request(airflow, form: dict = FORM) -> str:
+    """Trigger a request and wait until its approval gate asks; returns the run id."""
     airflow.unpause(DAG)
-    run_id = airflow.trigger(DAG, FORM)
+    run_id = airflow.trigger(DAG, form)
     airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
     details = airflow.hitl_details(DAG, run_id)
     assert len(details) == 1 and details[0]["subject"].startswith("Approve production request")
-    assert f"({FORM['experiment']} / {FORM['campaign']})" in details[0]["subject"]
-    assert f"**Justification:** `{FORM['justification']}`" in details[0]["body"]
+    assert f"({form['experiment']} / {form['campaign']})" in details[0]["subject"]
+    assert f"**Justification:** `{form['justification']}`" in details[0]["body"]
     assert set(details[0]["params"]) == {"approved_priority", "note"}
+    return run_id
+
+
+def approve_and_finish(airflow, run_id: str) -> None:
+    """Approve (priority 80, note "go") and wait until the run succeeded."""
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 80, "note": "go"})
     airflow.wait_for_task_state(DAG, run_id, "demo.run.track_stage", ["deferred"], timeout=120)
     assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"
+
+
+@pytest.fixture(scope="module")
+def approved_run(airflow):
+    run_id = open_request(airflow)
+    approve_and_finish(airflow, run_id)
     return run_id
 
 
 def test_approved_request_runs_and_records_every_job(airflow, approved_run):
+    assert_request_records(airflow, approved_run)
+
+
+def assert_request_records(airflow, approved_run: str) -> None:
+    """The records of the approved FORM request: every job's attempt, verdicts, retries, report
+    (also asserted on the Celery topology, tests/e2e/test_celery.py)."""
     request = request_row(airflow, approved_run)
     assert request["state"] == "failed"  # some jobs failed on purpose
     assert (request["priority"], request["decided_by"], request["decision_note"]) == (80, "admin", "go")
@@ -141,6 +158,10 @@ ALL_PHASES = {("process", "started"), ("process", "finished"), ("copy-out", "sta
 
 
 def test_the_demo_jobs_post_their_phases_through_the_api(airflow, approved_run):
+    assert_phases_posted(airflow, approved_run)
+
+
+def assert_phases_posted(airflow, approved_run: str) -> None:
     """Every job reports process and copy-out (issue 13 item 2). A post may legitimately fall back to
     the stdout marker on a loaded machine, so each row is either posted, or harvested from a job whose
     client said on stderr that it could not post that event; and the API path is proven by the rows
