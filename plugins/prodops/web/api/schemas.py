@@ -9,10 +9,10 @@ compares each model's fields with its adapter's, so the two cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 from pydantic.json_schema import models_json_schema
 
 from prodops.status.events import MAX_EVENTS_PER_PAYLOAD, MAX_TTL_S
@@ -22,8 +22,10 @@ from prodops.status.states import STATE_MAP, Convention
 Time = AwareDatetime | float
 """ISO 8601 with a zone (``2026-11-25T10:00:00Z``) or seconds since the epoch; 1970 to a year ahead."""
 TIME = "ISO 8601 with a zone (e.g. 2026-11-25T10:00:00Z) or seconds since the epoch; 1970 to a year from now."
-NAME = {"min_length": 1, "max_length": 200, "pattern": r"^[^\x00-\x1f\x7f]+$"}
-TEXT = {"max_length": 4000, "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"}
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""A name or id: one line, no control characters."""
+Text = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+"""Free text: lines and tabs, no other control characters."""
 
 
 class _Body(BaseModel):
@@ -33,16 +35,16 @@ class _Body(BaseModel):
 class NativeEvent(_Body):
     """One status report in prodops' own JSON."""
 
-    service: str = Field(..., **NAME, description="A registered service (include/services.yaml).")
+    service: Name = Field(..., description="A registered service (include/services.yaml).")
     state: Literal[(*STATE_MAP[Convention.NATIVE], *STATE_MAP[Convention.STATUSPAGE])] = Field(  # type: ignore[valid-type]
         ..., description="A prodops state, or a Statuspage component status (any letter case).")
     time: Time | None = Field(None, description=f"When it was observed (default: received). {TIME}")
-    id: str | None = Field(None, **NAME, description="The sender's id: the same id and time again is stored once.")
-    message: str | None = Field(None, **TEXT)
+    id: Name | None = Field(None, description="The sender's id: the same id and time again is stored once.")
+    message: Text | None = Field(None)
     source: Literal["feed", "manual"] | None = Field(
         None, description="feed (default). manual (a person's word, overriding every stream) is a person's only.")
     ttl: float | None = Field(None, gt=0, le=MAX_TTL_S, description="Seconds the report holds; then unknown.")
-    stream: str | None = Field(None, **NAME, description="The stream it belongs to (default: the feeder).")
+    stream: Name | None = Field(None, description="The stream it belongs to (default: the feeder).")
 
 
 class NativeEvents(_Body):
@@ -56,13 +58,13 @@ class EventsBody(RootModel[NativeEvent | NativeEvents]):
 class CheckResult(_Body):
     """One Icinga/Nagios check result (Icinga 2's process-check-result fields)."""
 
-    service: str = Field(..., **NAME)
+    service: Name = Field(...)
     exit_status: int = Field(..., ge=0, le=3, description="0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
-    plugin_output: str = Field(..., min_length=1, **TEXT)
+    plugin_output: Text = Field(..., min_length=1)
     ttl: float | None = Field(None, gt=0, le=MAX_TTL_S, description="Seconds the result holds; then unknown.")
     execution_end: Time | None = Field(None, description=f"When the check ended (default: received). {TIME}")
     execution_start: Any = Field(None, description="Accepted and ignored.")
-    check_source: str | None = Field(None, **NAME, description="The checking host: one stream per source.")
+    check_source: Name | None = Field(None, description="The checking host: one stream per source.")
     performance_data: Any = Field(None, description="Accepted and ignored.")
     check_command: Any = Field(None, description="Accepted and ignored.")
     host: Any = Field(None, description="Accepted and ignored.")
@@ -88,7 +90,7 @@ class Alert(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     startsAt: Time  # noqa: N815 - Alertmanager's own field names
     endsAt: Time | None = None  # noqa: N815
-    fingerprint: str = Field(..., **NAME)
+    fingerprint: Name = Field(...)
 
 
 class AlertmanagerBody(BaseModel):
@@ -106,20 +108,20 @@ class WindowBody(_Body):
         ..., description="Services it holds; [] or \"all\": every service (a person's only).")
     start: Time = Field(..., description=TIME)
     end: Time = Field(..., description=f"After start; a feeder's window has a configured maximum length. {TIME}")
-    reason: str = Field(..., min_length=1, **TEXT)
-    id: str | None = Field(None, **NAME)
-    created_by: str | None = Field(None, **NAME, description="A person's only: a feeder's window is its own.")
+    reason: Text = Field(..., min_length=1)
+    id: Name | None = Field(None)
+    created_by: Name | None = Field(None, description="A person's only: a feeder's window is its own.")
 
 
 class AnnouncementBody(_Body):
     """An announcement on the board (and Airflow's dashboard); the same ``id`` again updates it."""
 
-    text: str = Field(..., min_length=1, **TEXT, description="Shown as plain text when a feeder posts it.")
+    text: Text = Field(..., min_length=1, description="Shown as plain text when a feeder posts it.")
     severity: Literal[SEVERITIES] = "info"  # type: ignore[valid-type]
     start: Time | None = Field(None, description=f"Default: now. {TIME}")
     end: Time | None = Field(None, description=f"Default: no end. {TIME}")
-    author: str | None = Field(None, **NAME, description="A person's only (and replaced by their login).")
-    id: str | None = Field(None, **NAME)
+    author: Name | None = Field(None, description="A person's only (and replaced by their login).")
+    id: Name | None = Field(None)
 
 
 class TokenBody(_Body):
