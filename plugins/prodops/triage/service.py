@@ -30,8 +30,8 @@ from prodops.triage.classify import Classifier
 from prodops.triage.plugins import PluginRunner, discover
 from prodops.triage.policy import Action, Decision, History, decide
 from prodops.triage.settings import TriageSettings, load_settings
-from prodops.triage.tail import EVENTLOG, STDERR, STDOUT, JobTail, LogLocation, LogPathRefused, Tail, event_log_tails, job_tail
 from prodops.triage.verdict import JobFacts, Verdict
+from prodops.triage.workers import read_and_classify
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +49,6 @@ def _workflow_services(workflow: str, stage: str) -> tuple[str, ...]:
         return tuple(template.stage_services(stage))
     except KeyError:
         return tuple(template.services)
-
-
-def read_tails(rows: Sequence[Mapping[str, Any]], lines: int) -> list[JobTail]:
-    """Each attempt's tails; the shared event log of a submission is read once for all its jobs."""
-    by_submission: dict[int, list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        by_submission[int(row["submission_id"])].append(i)
-    tails: list[JobTail | None] = [None] * len(rows)
-    for submission_id, indexes in by_submission.items():
-        first = rows[indexes[0]]
-        try:
-            loc = LogLocation.from_submission({"id": submission_id, **first})
-        except LogPathRefused as err:
-            log.error("Not reading the logs of submission %d: %s", submission_id, err)
-            for i in indexes:
-                tails[i] = JobTail(*(Tail(stream=s, path=None, status="refused", error=str(err))
-                                     for s in (STDOUT, STDERR, EVENTLOG)))
-            continue
-        wanted = {(int(rows[i]["cluster_id"]), int(rows[i]["proc_id"])) for i in indexes}
-        events, whole = event_log_tails(loc.event_log, lines=lines, jobs=wanted)
-        if whole.status not in ("ok", "empty"):
-            log.warning("Event log of submission %d: %s %s", submission_id, whole.status, whole.error or "")
-        for i in indexes:
-            tails[i] = job_tail(loc, int(rows[i]["cluster_id"]), int(rows[i]["proc_id"]), lines=lines, events=events)
-    return [t for t in tails if t is not None]
 
 
 class _Histories:
@@ -141,12 +116,15 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     experiment, workflow = request["experiment"], request["workflow"]
     facts = [JobFacts.from_row(r, experiment=experiment, workflow=workflow, stage=stage) for r in rows]
     mark = time.perf_counter()
-    tails = read_tails(rows, settings.tail_lines)
-    timings["read_tails"], mark = time.perf_counter() - mark, time.perf_counter()
     classifier = classifier or default_classifier(settings)
-    verdicts = classifier.classify(list(zip(facts, tails)))
-    timings["classify"], mark = time.perf_counter() - mark - classifier.plugin_seconds, time.perf_counter()
-    timings["plugins"], timings["of_which_matching"] = classifier.plugin_seconds, classifier.match_seconds
+    # streaming triage runs in the triggerer's threads: it stays in its process (and its batches are small)
+    outcome = read_and_classify(rows, facts, lines=settings.tail_lines, classifier=classifier,
+                                workers=1 if only_new else settings.worker_count())
+    verdicts, tails = outcome.verdicts, outcome.tails
+    elapsed, mark = time.perf_counter() - mark, time.perf_counter()
+    timings["read_tails"], timings["plugins"] = outcome.read_seconds, outcome.plugin_seconds
+    timings["classify"] = max(0.0, elapsed - outcome.read_seconds - outcome.plugin_seconds)
+    timings["of_which_matching"] = outcome.match_seconds
     apply_phase_hints(db_url, facts, tails, verdicts)  # weak verdicts of jobs stopped in copy-out: storage
     needed = set(_workflow_services(workflow, stage))
     margin = timedelta(seconds=settings.outage_margin_s)
@@ -173,6 +151,7 @@ def _triage_stage(db_url: str, request_id: int, stage: str, *, submission_id: in
     summary["inferred_outages"] = inferred
     runner = classifier.runner
     summary["plugins"] = {"errors": dict(runner.errors), "timed_out": list(runner.timed_out)}
+    summary["workers"] = outcome.workers
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     log.info("Triaged %d failed attempts of request %d stage %s in %.2f s", len(facts), request_id, stage,

@@ -16,6 +16,7 @@ from prodops.status.inference import InferenceSettings
 from prodops.steering import SteeringSettings
 from prodops.triage.policy import Policy
 from prodops.triage.tail import DEFAULT_LINES, check_lines
+from prodops.triage.workers import available_cpus
 
 
 class SettingsInvalid(ProdopsError):
@@ -31,6 +32,11 @@ class TriageSettings:
     policy: Policy = Policy()
     inferred_outages: InferenceSettings = InferenceSettings()
     steering: SteeringSettings = SteeringSettings()
+    workers: int = 0
+    """Processes a big stage's triage runs on; 0: every CPU this process may use."""
+
+    def worker_count(self) -> int:
+        return self.workers or available_cpus()
 
     def board_services(self, service: str | None) -> tuple[str, ...]:
         """The service-board services whose outages are evidence for a verdict naming ``service``."""
@@ -40,7 +46,7 @@ class TriageSettings:
 
 
 _KEYS = {"tail_lines", "plugin_timeout_s", "outage_margin_s", "service_aliases", "policy", "inferred_outages",
-         "steering"}
+         "steering", "workers"}
 
 
 def parse_settings(raw: Any, source: str = "triage.yaml") -> TriageSettings:
@@ -61,6 +67,10 @@ def parse_settings(raw: Any, source: str = "triage.yaml") -> TriageSettings:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise SettingsInvalid(f"{source}: {key} = {value!r} must be a number of seconds >= 0")
         numbers[key] = float(value)
+    workers = raw.get("workers", 0)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise SettingsInvalid(f"{source}: workers = {workers!r} must be a whole number of processes >= 0"
+                              " (0: every CPU)")
     aliases = raw.get("service_aliases") or {}
     if not isinstance(aliases, dict) or not all(
             isinstance(k, str) and isinstance(v, list) and all(isinstance(s, str) for s in v) for k, v in aliases.items()):
@@ -79,7 +89,8 @@ def parse_settings(raw: Any, source: str = "triage.yaml") -> TriageSettings:
     except ValueError as err:
         raise SettingsInvalid(str(err)) from None
     return TriageSettings(tail_lines=lines, service_aliases={k: tuple(v) for k, v in aliases.items()},
-                          policy=policy, inferred_outages=inferred, steering=steering, **numbers)
+                          policy=policy, inferred_outages=inferred, steering=steering, workers=workers,
+                          **numbers)
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prodops.batch.eventlog import TEXT, XML, event_blocks
+from prodops.batch.eventlog import TEXT, XML, EventBlock, event_blocks
 from prodops.batch.submit import ERROR_PATTERN, EVENT_LOG_NAME, OUTPUT_PATTERN
 from prodops.exceptions import ProdopsError
 from prodops.triage.literals import JoinedLines, lines_holding
@@ -349,20 +349,33 @@ def event_log_tails(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES,
     if not whole and fmt == XML:
         first = _XML_EVENT_START.search(text)  # the first whole event: a top-level <c> at a line's start
         text = text[first.start():] if first is not None else ""
-    per_job: dict[tuple[int, int], deque[tuple[int, str]]] = {}
+    per_job: dict[tuple[int, int], list[EventBlock]] = {}
     for block in event_blocks(text, fmt=fmt, jobs=jobs):
         if block.cluster_id is None or block.proc_id is None:
             continue  # the partial first event of a bounded text read
         key = (block.cluster_id, block.proc_id)
-        q = per_job.get(key)
-        if q is None:
-            q = per_job[key] = deque(maxlen=lines)
-        q.extend((block.first_line + k, t) for k, t in enumerate(block.lines))
-    for key, entries in per_job.items():
-        kept = [t for _, t in entries]
+        listed = per_job.get(key)
+        if listed is None:
+            per_job[key] = [block]
+        else:
+            listed.append(block)
+    for key, blocks in per_job.items():
+        # a job's last ``lines`` lines: whole events from the end, then the lines of those
+        since, count = len(blocks), 0
+        while since > 0 and count < lines:
+            since -= 1
+            count += len(blocks[since].lines)
+        kept: list[str] = []
+        numbers: list[int | None] = []
+        for block in blocks[since:]:
+            kept += block.lines
+            if whole:
+                numbers += range(block.first_line, block.first_line + len(block.lines))
+        if len(kept) > lines:
+            del kept[:-lines], numbers[:-lines]
         found[key] = Tail(
             stream=EVENTLOG, path=str(path), lines=[_clean(t, binary) for t in kept] if binary else kept,
-            numbers=[i for i, _ in entries] if whole else [None] * len(entries), size=size, bytes_read=len(data),
+            numbers=numbers if whole else [None] * len(kept), size=size, bytes_read=len(data),
             truncated=not whole, binary=binary, first_line=None,
         )
     return found, whole_tail

@@ -1,0 +1,182 @@
+"""Reading and classifying a stage's failed attempts, on every CPU when the batch is big.
+
+Triage of a stage is Python work (two tail files read per attempt, the framework parsers, the
+pattern scan, the plugins): one process uses one CPU, and a 20,000-job stage took 5 s of CPU.
+From :data:`MIN_PARALLEL` attempts on, the attempts are cut into one contiguous chunk per worker
+process, *forked* from this one: each worker inherits the compiled library, the parsers' tables
+and the plugins already loaded (nothing is compiled or sent twice), reads its chunk's tails (the
+shared event log once per chunk), classifies them, and sends back the verdicts and the only part
+of the tails read afterwards (the stdout phase-marker lines, :func:`marker_tail`). A chunk is
+classified exactly as the serial path would classify it: the verdicts are the same (a test
+compares them on the real corpus). A plugin's time bound holds per worker (one that hangs is
+skipped for the rest of that worker's chunk).
+
+The serial path is kept for small batches (forking costs more than it saves), where ``fork`` is
+not offered, and as the fallback when a worker cannot be started or dies (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+from prodops.phases.markers import MARKER
+from prodops.triage.classify import Classifier
+from prodops.triage.tail import (
+    EVENTLOG,
+    STDERR,
+    STDOUT,
+    JobTail,
+    LogLocation,
+    LogPathRefused,
+    Tail,
+    event_log_tails,
+    job_tail,
+)
+from prodops.triage.verdict import JobFacts, Verdict
+
+log = logging.getLogger(__name__)
+
+MIN_PARALLEL = 2000
+"""Below this many attempts one process does it all: starting workers and sending the verdicts back
+would cost about what the second CPU saves."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, which a batch slot or a container narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not offered on every platform
+        return os.cpu_count() or 1
+
+
+def read_tails(rows: Sequence[Mapping[str, Any]], lines: int) -> list[JobTail]:
+    """Each attempt's tails; the shared event log of a submission is read once for all its jobs."""
+    by_submission: dict[int, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_submission[int(row["submission_id"])].append(i)
+    tails: list[JobTail | None] = [None] * len(rows)
+    for submission_id, indexes in by_submission.items():
+        first = rows[indexes[0]]
+        try:
+            loc = LogLocation.from_submission({"id": submission_id, **first})
+        except LogPathRefused as err:
+            log.error("Not reading the logs of submission %d: %s", submission_id, err)
+            for i in indexes:
+                tails[i] = JobTail(*(Tail(stream=s, path=None, status="refused", error=str(err))
+                                     for s in (STDOUT, STDERR, EVENTLOG)))
+            continue
+        wanted = {(int(rows[i]["cluster_id"]), int(rows[i]["proc_id"])) for i in indexes}
+        events, whole = event_log_tails(loc.event_log, lines=lines, jobs=wanted)
+        if whole.status not in ("ok", "empty"):
+            log.warning("Event log of submission %d: %s %s", submission_id, whole.status, whole.error or "")
+        for i in indexes:
+            tails[i] = job_tail(loc, int(rows[i]["cluster_id"]), int(rows[i]["proc_id"]), lines=lines, events=events)
+    return [t for t in tails if t is not None]
+
+
+def marker_tail(tail: JobTail) -> JobTail:
+    """What is read of a tail after classification (the stdout's ``@@prodops`` phase-marker lines, by
+    :func:`prodops.phases.triage.apply_phase_hints`), kept small enough to send between processes."""
+    out = tail.stdout
+    kept = [out.line(i) for i in out.holding(MARKER)] if out.status == "ok" else []
+    empty = [Tail(stream=s, path=None, status="empty") for s in (STDERR, EVENTLOG)]
+    return JobTail(Tail(stream=STDOUT, path=out.path, lines=kept, status=out.status), *empty)
+
+
+@dataclass
+class Outcome:
+    """A batch's verdicts, its tails (whole, or only :func:`marker_tail`) and what the plugins did."""
+
+    verdicts: list[Verdict]
+    tails: list[JobTail]
+    workers: int = 1
+    read_seconds: float = 0.0
+    plugin_seconds: float = 0.0
+    match_seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+    timed_out: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    rows: Sequence[Mapping[str, Any]]
+    facts: Sequence[JobFacts]
+    lines: int
+    classifier: Classifier
+
+
+_BATCH: _Batch | None = None
+"""The batch the forked workers read their chunks from (set just before they are forked)."""
+
+
+def _serial(batch: _Batch, start: int, stop: int, *, markers_only: bool) -> Outcome:
+    runner = batch.classifier.runner
+    errors_before, timed_out_before = dict(runner.errors), len(runner.timed_out)
+    started = time.perf_counter()
+    tails = read_tails(batch.rows[start:stop], batch.lines)
+    read_seconds = time.perf_counter() - started
+    verdicts = batch.classifier.classify(list(zip(batch.facts[start:stop], tails)))
+    return Outcome(
+        verdicts=verdicts, tails=[marker_tail(t) for t in tails] if markers_only else tails,
+        read_seconds=read_seconds, plugin_seconds=batch.classifier.plugin_seconds, match_seconds=batch.classifier.match_seconds,
+        errors={k: n - errors_before.get(k, 0) for k, n in runner.errors.items() if n > errors_before.get(k, 0)},
+        timed_out=runner.timed_out[timed_out_before:])
+
+
+def _chunk(bounds: tuple[int, int]) -> Outcome:
+    """In a forked worker: one chunk of :data:`_BATCH`."""
+    assert _BATCH is not None, "the batch is set before the workers are forked"
+    return _serial(_BATCH, *bounds, markers_only=True)
+
+
+def chunks(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous (start, stop) ranges covering 0..n, sizes differing by at most one."""
+    size, extra = divmod(n, parts)
+    bounds, start = [], 0
+    for k in range(parts):
+        stop = start + size + (k < extra)
+        bounds.append((start, stop))
+        start = stop
+    return [b for b in bounds if b[1] > b[0]]
+
+
+def read_and_classify(rows: Sequence[Mapping[str, Any]], facts: Sequence[JobFacts], *, lines: int,
+                      classifier: Classifier, workers: int = 1, min_parallel: int = MIN_PARALLEL) -> Outcome:
+    """Verdicts for the attempts ``rows`` (with their ``facts``), on ``workers`` processes when there
+    are at least ``min_parallel`` of them (else, or when workers cannot run, in this process)."""
+    batch = _Batch(rows, facts, lines, classifier)
+    parts = min(workers, len(rows))
+    if parts < 2 or len(rows) < min_parallel or "fork" not in multiprocessing.get_all_start_methods():
+        return _serial(batch, 0, len(rows), markers_only=False)
+    global _BATCH
+    _BATCH = batch
+    try:
+        with ProcessPoolExecutor(max_workers=parts, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(_chunk, chunks(len(rows), parts)))
+    except (BrokenProcessPool, OSError, AssertionError) as err:  # a worker died or could not start
+        log.error("Triage workers failed (%s: %s); triaging the %d attempts in this process instead",
+                  type(err).__name__, err, len(rows))
+        return _serial(batch, 0, len(rows), markers_only=False)
+    finally:
+        _BATCH = None
+    merged = Outcome(verdicts=[v for o in done for v in o.verdicts], tails=[t for o in done for t in o.tails],
+                     workers=len(done), read_seconds=max(o.read_seconds for o in done),
+                     plugin_seconds=max(o.plugin_seconds for o in done),
+                     match_seconds=max(o.match_seconds for o in done))
+    runner = classifier.runner
+    for o in done:
+        for pid, n in o.errors.items():
+            runner.errors[pid] = runner.errors.get(pid, 0) + n
+            merged.errors[pid] = merged.errors.get(pid, 0) + n
+        merged.timed_out += [p for p in o.timed_out if p not in merged.timed_out]
+    runner.timed_out += [p for p in merged.timed_out if p not in runner.timed_out]
+    return merged
