@@ -9,6 +9,9 @@ something to measure. A request can tell chosen jobs to fail the ways grid jobs 
 over its request_memory, ``--art-error`` stops with an art ProductNotFound exception (a
 code failure), and ``--storage-flag FILE`` streams its records through the demo storage
 (demo_storage.py), failing with dCache's xrootd error when the storage goes down under it.
+A debug rerun (the debug_rerun DAG) turns its log up: ``--debug debug`` logs a line every 10
+records, ``--debug trace`` one per record (``DEMO_LOG_LEVEL`` says the same when the argument is
+absent), and ``--debug-config FILE`` prints the config snippet the rerun sent with the job.
 It reports its phases to prodops as it goes (prodops_phase.py, docs/instrumenting.md):
 ``process`` (writing the records) and ``copy-out`` (making the output durable), each started and
 finished with a status. Standard library only: it runs with whatever python3 a worker node has.
@@ -29,6 +32,8 @@ from demo_storage import XROOTD_ERROR, storage_down
 from prodops_phase import report as report_phase
 
 CHUNK_MB = 8
+LOG_EVERY = {"debug": 10, "trace": 1}
+"""Debug levels: a log line every N records."""
 ART_PRODUCT_NOT_FOUND = """%MSG-s ArtException:  PostEndJob 25-Nov-2026 10:00:00 CST ModuleEndJob
 ---- ProductNotFound BEGIN
   getByLabel: Found zero products matching all criteria
@@ -50,6 +55,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--memory", type=int, default=0, dest="memory_mb", help="allocate and touch this many MB")
     parser.add_argument("--art-error", action="store_true", help="stop with an art ProductNotFound exception")
     parser.add_argument("--storage-flag", default="", help="stream records through the demo storage of this flag")
+    parser.add_argument("--debug", default=os.environ.get("DEMO_LOG_LEVEL", ""), choices=["", *LOG_EVERY],
+                        help="log more: 'debug' a line every 10 records, 'trace' one per record")
+    parser.add_argument("--debug-config", default="", help="a debug config snippet to print at the start")
     args = parser.parse_args(argv)
     if args.records < 0 or args.sleep < 0 or args.memory_mb < 0:
         parser.error("--records, --sleep and --memory must not be negative")
@@ -60,9 +68,11 @@ class StorageDown(Exception):
     """The demo storage went down while the job streamed through it."""
 
 
-def write_records(job: int, records: int, sleep_s: float, storage_flag: str = "") -> str:
+def write_records(job: int, records: int, sleep_s: float, storage_flag: str = "", debug: str = "") -> str:
     """Each record carries a SHA-256 chain (some CPU); sleeping is spread over the records.
-    With a storage flag every record is read through the demo storage first."""
+    With a storage flag every record is read through the demo storage first; with a debug level
+    a line is logged every :data:`LOG_EVERY` records."""
+    every = LOG_EVERY.get(debug, 0)
     path = f"demo_output_{job}.txt"
     digest = hashlib.sha256(f"job {job}".encode()).digest()
     pause = sleep_s / records if records else 0.0
@@ -73,6 +83,8 @@ def write_records(job: int, records: int, sleep_s: float, storage_flag: str = ""
             for _ in range(200):
                 digest = hashlib.sha256(digest).digest()
             out.write(f"{job}\t{index}\t{digest.hex()}\n")
+            if every and index % every == 0:
+                print(f"DEBUG record {index} of job {job}: digest {digest.hex()[:16]}", flush=True)
             if pause:
                 time.sleep(pause)
     if not records and sleep_s:
@@ -108,15 +120,25 @@ def copy_out(path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     print(f"demo job {args.job} on {socket.gethostname()} pid {os.getpid()}: {args.records} records", flush=True)
+    if args.debug:
+        print(f"DEBUG log level {args.debug}; environment DEMO_LOG_LEVEL={os.environ.get('DEMO_LOG_LEVEL', '')}",
+              flush=True)
+    if args.debug_config:
+        with open(args.debug_config) as snippet:
+            for line in snippet:
+                print(f"DEBUG config: {line.rstrip()}", flush=True)
     report_phase("process", "started", job=args.job)
     started, cpu_started = time.monotonic(), time.process_time()
     if args.art_error:
+        if args.debug:
+            print("DEBUG event 0: module kalmantrack produced no std::vector<rb::Track>; its input list was empty",
+                  flush=True)
         print(ART_PRODUCT_NOT_FOUND, file=sys.stderr, flush=True)
         report_phase("process", "finished", job=args.job, status=65)
         return 65
     held = hog_memory(args.memory_mb) if args.memory_mb else []
     try:
-        path = write_records(args.job, args.records, args.sleep, args.storage_flag)
+        path = write_records(args.job, args.records, args.sleep, args.storage_flag, args.debug)
     except StorageDown as err:
         print(f"{err}: {XROOTD_ERROR}", file=sys.stderr, flush=True)
         return 84

@@ -104,6 +104,8 @@ class WorkflowTemplate:
     options_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
     fault_arguments: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
+    debug: Mapping[str, Any] = field(default_factory=dict)
+    """How a debug rerun reaches the jobs (the ``debug:`` block; read by :mod:`prodops.rerun.settings`)."""
 
     def stage(self, name: str) -> StageTemplate:
         for stage in self.stages:
@@ -228,6 +230,7 @@ def parse_template(path: Path, raw: Any) -> WorkflowTemplate:
         options_schema=raw.get("options_schema") or {"type": "object"},
         fault_arguments=raw.get("fault_arguments") or {},
         path=path,
+        debug=raw.get("debug") or {},
     )
 
 

@@ -75,9 +75,11 @@ SELECT v.*, j.site, j.exit_code, j.exit_signal, j.hold_reason_code, j.last_remot
 
 -- name: planned_actions
 -- What the retry step has to do: planned retries (with their parameters) and the debug-rerun list.
+-- A debug rerun's attempts are for a person to read: nothing is planned from them (022_debug_rerun.sql).
 SELECT v.submission_id, v.proc_id, v.job_index, v.attempt, v.cluster_id, v.category, v.service, v.rule, v.action,
        v.action_reason, v.action_budget, v.action_params, j.state
   FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
+  JOIN submissions s ON s.id = v.submission_id AND s.kind = 'production'
  WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s AND v.action_state = 'planned'
    AND v.action = ANY(%(actions)s::text[])
  ORDER BY v.job_index, v.attempt;

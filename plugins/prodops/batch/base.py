@@ -69,6 +69,9 @@ class SubmissionSpec:
     placement: JobPlacement | None = None
     """The template's ``submit:`` block for this stage (:class:`prodops.batch.grid.JobPlacement`):
     sites, OS, container, sandboxes, resource-limit policy, extra commands. None: the defaults."""
+    debug: Mapping[str, Any] | None = None
+    """Set on a debug rerun only (:mod:`prodops.rerun`): the settings it runs with. Its attempts are
+    never a job's production attempt (outputs, DQ, outcome) and count as wasted in accounting."""
 
     def __post_init__(self) -> None:
         if isinstance(self.placement, Mapping):  # as stored (to_dict), or built from a stored spec

@@ -157,11 +157,14 @@ def stage_retries(db_url: str, request_id: int, stage: str, *, now: datetime | N
     )
 
 
-def _latest_items(submissions: Sequence[Mapping[str, Any]]) -> dict[int, tuple[SubmissionSpec, int]]:
-    """Each job index's newest item: the spec that last ran it and its place in that spec."""
+def latest_items(submissions: Sequence[Mapping[str, Any]]) -> dict[int, tuple[SubmissionSpec, int]]:
+    """Each job index's newest production item: the spec that last ran it and its place in that
+    spec (a debug rerun's item is never run again as production: :mod:`prodops.rerun`)."""
     latest: dict[int, tuple[SubmissionSpec, int]] = {}
     for row in submissions:
         spec = SubmissionSpec.from_dict(row["spec"])
+        if spec.debug:
+            continue
         for item in range(len(spec.items)):
             latest[spec.job_index(item)] = (spec, item)
     return latest
@@ -176,7 +179,7 @@ _PARAM_TO_RESOURCE = {
 
 def round_spec(plan: RetryRound) -> SubmissionSpec:
     """The submission of a round: each job's last item again, with more of what its action asks for."""
-    latest = _latest_items(plan.submissions)
+    latest = latest_items(plan.submissions)
     first = SubmissionSpec.from_dict(plan.submissions[0]["spec"])
     params = {int(a["job_index"]): a["action_params"] or {} for a in plan.actions}
     items, resources = [], []
