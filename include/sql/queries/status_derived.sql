@@ -8,15 +8,15 @@
 -- services, which the planner's estimates (thousands of events a service) would compile for ~7 ms.
 SELECT count(pg_advisory_xact_lock(hashtext('prodops.status.derive'), hashtext(s))) AS locked,
        set_config('jit', 'off', true) AS jit
-  FROM (SELECT s FROM unnest(%(services)s::text[]) AS s ORDER BY s) x;
+  FROM (SELECT s FROM unnest(%(services)b::text[]) AS s ORDER BY s) x;
 
 -- name: upsert_stream_heads
 -- Each stream's last new event (one per stream, chosen by the caller; by time, then id), if newer
 -- than the stored one: the current report of every stream. Rows locked in (service, stream) order.
 INSERT INTO status_streams (service, stream, event_id, observed_at, state, valid_until)
 SELECT service, stream, id, observed_at, state, valid_until
-  FROM unnest(%(service)s::text[], %(stream)s::text[], %(id)s::bigint[], %(observed_at)s::timestamptz[],
-              %(state)s::text[], %(valid_until)s::timestamptz[])
+  FROM unnest(%(service)b::text[], %(stream)b::text[], %(id)b::bigint[], %(observed_at)b::timestamptz[],
+              %(state)b::text[], %(valid_until)b::timestamptz[])
        AS e (service, stream, id, observed_at, state, valid_until)
  ORDER BY service, stream
 ON CONFLICT (service, stream) DO UPDATE SET
@@ -25,18 +25,20 @@ ON CONFLICT (service, stream) DO UPDATE SET
 WHERE (EXCLUDED.observed_at, EXCLUDED.event_id) > (status_streams.observed_at, status_streams.event_id);
 
 -- name: delete_stream_heads
-DELETE FROM status_streams WHERE service = ANY(%(services)s::text[]);
+DELETE FROM status_streams WHERE service = ANY(%(services)b::text[]);
 
 -- name: rebuild_stream_heads
 INSERT INTO status_streams (service, stream, event_id, observed_at, state, valid_until)
 SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, valid_until
-  FROM status_events WHERE service = ANY(%(services)s::text[])
+  FROM status_events WHERE service = ANY(%(services)b::text[])
  ORDER BY service, stream, observed_at DESC, id DESC;
 
 -- name: derive_plan
 -- Per service changed from time t (rows with seg_state NULL): what it was derived with, the segment
 -- holding t, the last one starting before t (written again: cut at t, or merged with what follows),
--- the start of the first outage the change may reach (one that ends within the flapping gap of t),
+-- the start of the first outage the change may reach (one that ends within the flapping gap of t:
+-- a service's outages never overlap, so the first to end is the first to start, found in the
+-- (service, end_at) index instead of walking every outage since the first),
 -- the newest stream head (older than t: no stored event at or after t but the batch's own), and
 -- the open outage with its counts (an in-order batch adds its own events to them).
 -- Then (rows with seg_state) the stored segments the re-derivation keeps but reads: those starting
@@ -49,12 +51,13 @@ WITH x AS MATERIALIZED (
                   ORDER BY g.start_at DESC LIMIT 2) AS starts,
            (SELECT h.observed_at FROM status_streams h WHERE h.service = x.service
              ORDER BY h.observed_at DESC LIMIT 1) AS last_head,
-           least(op.start_at, (SELECT min(o.start_at) FROM status_outages o
-                                WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s)))
+           least(op.start_at, (SELECT o.start_at FROM status_outages o
+                                WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s)
+                                ORDER BY o.end_at LIMIT 1))
              AS outage_from,
            op.start_at AS open_start, op.event_count AS open_count, op.first_event_id AS open_first,
            op.last_event_id AS open_last
-      FROM unnest(%(services)s::text[], %(times)s::timestamptz[]) AS x (service, t)
+      FROM unnest(%(services)b::text[], %(times)b::timestamptz[]) AS x (service, t)
       JOIN services s ON s.name = x.service
       LEFT JOIN status_derived d ON d.service = x.service
       LEFT JOIN LATERAL (SELECT o.start_at, o.event_count, o.first_event_id, o.last_event_id FROM status_outages o
@@ -80,19 +83,19 @@ SELECT lo.service, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N
 -- A stream whose head is `up` with no expiry changes nothing from then on but the stale clock
 -- and an older override, which the latest monitoring head changes too: only that one is read.
 SELECT x.service, st.event_id AS id, st.observed_at, st.state, st.stream, st.valid_until
-  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  FROM unnest(%(services)b::text[], %(t)b::timestamptz[]) AS x (service, t)
   JOIN status_streams st ON st.service = x.service AND st.observed_at < x.t
  WHERE NOT (st.state = 'up' AND st.valid_until IS NULL AND st.stream <> '*')
 UNION ALL
 SELECT x.service, h.event_id, h.observed_at, h.state, h.stream, h.valid_until
-  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  FROM unnest(%(services)b::text[], %(t)b::timestamptz[]) AS x (service, t)
   JOIN LATERAL (SELECT * FROM status_streams st
                  WHERE st.service = x.service AND st.observed_at < x.t AND st.stream <> 'inferred'
                  ORDER BY st.observed_at DESC, st.event_id DESC LIMIT 1) h
     ON h.state = 'up' AND h.valid_until IS NULL AND h.stream <> '*'
 UNION ALL
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
-  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  FROM unnest(%(services)b::text[], %(t)b::timestamptz[]) AS x (service, t)
   JOIN LATERAL (SELECT st.stream FROM status_streams st
                  WHERE st.service = x.service AND st.observed_at >= x.t OFFSET 0) st ON true
   JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
@@ -103,7 +106,7 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
 -- derive_events_from for the services with a stored event at or after t (a stream head there): the
 -- others' events from t are the batch's own, which the caller has.
 WITH x AS MATERIALIZED (
-    SELECT x.service, x.t FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+    SELECT x.service, x.t FROM unnest(%(services)b::text[], %(t)b::timestamptz[]) AS x (service, t)
      WHERE EXISTS (SELECT 1 FROM status_streams h WHERE h.service = x.service AND h.observed_at >= x.t))
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
   FROM x JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
@@ -111,7 +114,7 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
 
 -- name: derive_events_from
 SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
-  FROM unnest(%(services)s::text[], %(t)s::timestamptz[]) AS x (service, t)
+  FROM unnest(%(services)b::text[], %(t)b::timestamptz[]) AS x (service, t)
   JOIN LATERAL (SELECT id, observed_at, state, stream, valid_until FROM status_events e
                  WHERE e.service = x.service AND e.observed_at >= x.t OFFSET 0) e ON true;
 
@@ -120,23 +123,23 @@ SELECT x.service, e.id, e.observed_at, e.state, e.stream, e.valid_until
 -- segments from the last one starting before t (written again, cut at t or merged), outages from
 -- r, days from day.
 DELETE FROM status_segments WHERE ctid = ANY(ARRAY(
-    SELECT g.ctid FROM unnest(%(services)s::text[], %(since)s::timestamptz[]) AS x (service, since)
+    SELECT g.ctid FROM unnest(%(services)b::text[], %(since)b::timestamptz[]) AS x (service, since)
       JOIN LATERAL (SELECT ctid FROM status_segments g WHERE g.service = x.service AND g.start_at >= x.since OFFSET 0) g
         ON true));
 
 -- name: delete_outages_from
 DELETE FROM status_outages WHERE ctid = ANY(ARRAY(
-    SELECT o.ctid FROM unnest(%(services)s::text[], %(r)s::timestamptz[]) AS x (service, r)
+    SELECT o.ctid FROM unnest(%(services)b::text[], %(r)b::timestamptz[]) AS x (service, r)
       JOIN LATERAL (SELECT ctid FROM status_outages o WHERE o.service = x.service AND o.start_at >= x.r OFFSET 0) o ON true));
 
 -- name: delete_days_from
 DELETE FROM status_daily WHERE ctid = ANY(ARRAY(
-    SELECT d.ctid FROM unnest(%(services)s::text[], %(day)s::date[]) AS x (service, day)
+    SELECT d.ctid FROM unnest(%(services)b::text[], %(day)b::date[]) AS x (service, day)
       JOIN LATERAL (SELECT ctid FROM status_daily d WHERE d.service = x.service AND d.day >= x.day OFFSET 0) d ON true));
 
 -- name: insert_derived_segments
 INSERT INTO status_segments (service, start_at, end_at, state)
-SELECT * FROM unnest(%(service)s::text[], %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(state)s::text[]);
+SELECT * FROM unnest(%(service)b::text[], %(start_at)b::timestamptz[], %(end_at)b::timestamptz[], %(state)b::text[]);
 
 -- name: insert_derived_outages
 -- With each outage its event count and first and last event (any stream, start <= time <= end):
@@ -145,9 +148,9 @@ INSERT INTO status_outages (service, start_at, end_at, worst, flapping, episodes
                             last_event_id)
 SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes, coalesce(o.n, c.n),
        CASE WHEN o.n IS NULL THEN f.id ELSE o.first END, CASE WHEN o.n IS NULL THEN l.id ELSE o.last END
-  FROM unnest(%(service)s::text[], %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(worst)s::text[],
-              %(flapping)s::boolean[], %(episodes)s::integer[], %(n)s::integer[], %(first)s::bigint[],
-              %(last)s::bigint[])
+  FROM unnest(%(service)b::text[], %(start_at)b::timestamptz[], %(end_at)b::timestamptz[], %(worst)b::text[],
+              %(flapping)b::boolean[], %(episodes)b::integer[], %(n)b::integer[], %(first)b::bigint[],
+              %(last)b::bigint[])
        AS o (service, start_at, end_at, worst, flapping, episodes, n, first, last)
   LEFT JOIN LATERAL (SELECT count(*) AS n FROM status_events e
                       WHERE o.n IS NULL AND e.service = o.service AND e.observed_at >= o.start_at
@@ -163,17 +166,17 @@ SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes, coalesc
 
 -- name: insert_derived_days
 INSERT INTO status_daily (service, day, up_s, degraded_s, down_s, maintenance_s)
-SELECT * FROM unnest(%(service)s::text[], %(day)s::date[], %(up_s)s::float8[], %(degraded_s)s::float8[],
-                     %(down_s)s::float8[], %(maintenance_s)s::float8[]);
+SELECT * FROM unnest(%(service)b::text[], %(day)b::date[], %(up_s)b::float8[], %(degraded_s)b::float8[],
+                     %(down_s)b::float8[], %(maintenance_s)b::float8[]);
 
 -- name: upsert_derived_marks
 INSERT INTO status_derived (service, stale_after_s, derived_at)
-SELECT * FROM unnest(%(services)s::text[], %(stale_after_s)s::integer[], %(now)s::timestamptz[])
+SELECT * FROM unnest(%(services)b::text[], %(stale_after_s)b::integer[], %(now)b::timestamptz[])
 ON CONFLICT (service) DO UPDATE SET stale_after_s = EXCLUDED.stale_after_s, derived_at = EXCLUDED.derived_at;
 
 -- name: clear_derived_marks
 -- A rebuild starts from nothing: without its mark a service is derived again from its first event.
-DELETE FROM status_derived WHERE service = ANY(%(services)s::text[]);
+DELETE FROM status_derived WHERE service = ANY(%(services)b::text[]);
 
 -- name: services_with_events
 SELECT name AS service FROM services s WHERE EXISTS (SELECT 1 FROM status_events e WHERE e.service = s.name)
@@ -205,7 +208,7 @@ SELECT x.service, g.start_at, g.end_at, g.state,
                                WHERE e.service = st.service AND e.stream = st.stream AND e.observed_at < %(now)s
                                ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) END)
           FROM status_streams st WHERE st.service = x.service AND st.stream <> 'inferred') AS last_report
-  FROM unnest(%(services)s::text[]) AS x (service)
+  FROM unnest(%(services)b::text[]) AS x (service)
   LEFT JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
                       WHERE g.service = x.service AND g.start_at < %(now)s
                       ORDER BY g.start_at DESC LIMIT 1) g ON true;
@@ -213,7 +216,7 @@ SELECT x.service, g.start_at, g.end_at, g.state,
 -- name: derived_spans
 -- The segments overlapping each [a, b): the one holding a, and those starting inside.
 SELECT x.service, x.k, g.start_at, g.end_at, g.state
-  FROM unnest(%(services)s::text[], %(k)s::integer[], %(a)s::timestamptz[], %(b)s::timestamptz[]) AS x (service, k, a, b)
+  FROM unnest(%(services)b::text[], %(k)b::integer[], %(a)b::timestamptz[], %(b)b::timestamptz[]) AS x (service, k, a, b)
   JOIN LATERAL ((SELECT start_at, end_at, state FROM status_segments g
                   WHERE g.service = x.service AND g.start_at <= x.a ORDER BY g.start_at DESC LIMIT 1)
                 UNION ALL
@@ -223,7 +226,7 @@ SELECT x.service, x.k, g.start_at, g.end_at, g.state
 -- name: derived_days
 SELECT service, day, up_s, degraded_s, down_s, maintenance_s
   FROM status_daily
- WHERE service = ANY(%(services)s::text[]) AND day >= %(first)s AND day < %(last)s;
+ WHERE service = ANY(%(services)b::text[]) AND day >= %(first)s AND day < %(last)s;
 
 -- name: derived_outages_recent
 -- Each service's latest outages touching [start, end), newest first, at most `limit` each, with how
@@ -234,7 +237,7 @@ WITH x AS MATERIALIZED (
              WHERE c.service = x.service AND c.end_at > %(start)s AND c.start_at < %(end)s)
          + (SELECT count(*) FROM status_outages c
              WHERE c.service = x.service AND c.end_at IS NULL AND c.start_at < %(end)s) AS in_range
-      FROM unnest(%(services)s::text[]) AS x (service))
+      FROM unnest(%(services)b::text[]) AS x (service))
 SELECT o.*, x.in_range
   FROM x JOIN LATERAL (SELECT * FROM status_outages o
                         WHERE o.service = x.service AND o.start_at < %(end)s
@@ -246,7 +249,7 @@ SELECT o.*, x.in_range
 -- Outages of the services touching [start, end) (triage's join), oldest first.
 SELECT o.*
   FROM status_outages o
- WHERE o.service = ANY(%(services)s::text[]) AND o.start_at < %(end)s
+ WHERE o.service = ANY(%(services)b::text[]) AND o.start_at < %(end)s
    AND (o.end_at IS NULL OR o.end_at > %(start)s)
  ORDER BY o.start_at, o.service;
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +37,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 
+from prodops import config
 from prodops.status.states import ServiceState
 from prodops.status.timeline import (
     ALL_STREAMS, FLAP_GAP_S, INFERRED_STREAM, EventPoint, Outage, Segment, Window, outages, segments,
@@ -75,18 +75,40 @@ class _Plan:
     """The stored open outage: start, event count, first and last event."""
 
 
-def update_stream_heads(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Move each stream's last event forward for newly stored events (service, stream, id, observed_at, ...).
+Stored = tuple[str, EventPoint]
+"""A newly stored event: its service and what the derivation needs of it."""
+_STORED_COLUMNS = ["id", "service", "stream", "observed_at", "state", "valid_until"]
+"""What an event insert given to :func:`store` returns, in this order."""
+
+
+def _stored_row(cursor: Any) -> Any:
+    """Row factory for the insert's RETURNING: (service, EventPoint), made straight from the values
+    (no dict per row, then a point from it: a batch stores a thousand)."""
+    names = [c.name for c in cursor.description or ()]
+    if names != _STORED_COLUMNS:
+        raise ValueError(f"an event insert must return {', '.join(_STORED_COLUMNS)} (in this order), not {names}")
+
+    def make(v: Sequence[Any]) -> Stored:
+        return v[1], EventPoint.from_values(v[3], v[4], v[2], v[0], v[5])
+
+    return make
+
+
+def update_stream_heads(conn: Conn, stored: Sequence[Stored]) -> None:
+    """Move each stream's last event forward for newly stored events.
 
     Only each stream's last new event is sent (a batch of a thousand events holds a few dozen streams)."""
-    last: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for r in rows:
-        k = (r["service"], r["stream"])
-        if k not in last or (r["observed_at"], r["id"]) > (last[k]["observed_at"], last[k]["id"]):
-            last[k] = r
+    last: dict[tuple[str, str], EventPoint] = {}
+    for service, e in stored:
+        k = (service, e.stream)
+        had = last.get(k)
+        if had is None or (e.observed_at, e.id) > (had.observed_at, had.id):
+            last[k] = e
     if last:
-        cols = ("service", "stream", "id", "observed_at", "state", "valid_until")
-        conn.execute(q("upsert_stream_heads"), {c: [r[c] for r in last.values()] for c in cols})
+        conn.execute(q("upsert_stream_heads"), {
+            "service": [k[0] for k in last], "stream": [k[1] for k in last],
+            "id": [e.id for e in last.values()], "observed_at": [e.observed_at for e in last.values()],
+            "state": [e.state.value for e in last.values()], "valid_until": [e.valid_until for e in last.values()]})
 
 
 def refresh(conn: Conn, changed: Mapping[str, datetime]) -> None:
@@ -100,8 +122,7 @@ def refresh(conn: Conn, changed: Mapping[str, datetime]) -> None:
     _derive(conn, names, [changed[n] for n in names])
 
 
-def store(conn: Conn, insert: str, params: Mapping[str, Any],
-          sent: Mapping[str, datetime]) -> list[dict[str, Any]]:
+def store(conn: Conn, insert: str, params: Mapping[str, Any], sent: Mapping[str, datetime]) -> int:
     """Run ``insert`` (a batch of events, RETURNING the rows stored) and derive what it changed.
 
     The insert goes to the server in the same round trip as the derivation's lock and reads (the
@@ -109,11 +130,11 @@ def store(conn: Conn, insert: str, params: Mapping[str, Any],
     stream carries in, with no lookup), which
     start from each service's earliest event ``sent`` (stored, or a repeat that is not: a re-derivation
     from earlier than needed comes out the same). Services none of whose events were stored are left
-    as they are. Returns the stored rows."""
+    as they are. Returns how many events were stored."""
     if not sent:
-        return []
+        return 0
     names = sorted(sent)
-    return _derive(conn, names, [sent[n] for n in names], insert=(insert, params))
+    return len(_derive(conn, names, [sent[n] for n in names], insert=(insert, params)))
 
 
 def rebuild(conn: Conn, services: Iterable[str]) -> int:
@@ -151,16 +172,16 @@ def _plan(row: Mapping[str, Any]) -> _Plan:
 
 
 def _derive(conn: Conn, names: list[str], times: list[datetime],
-            insert: tuple[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+            insert: tuple[str, Mapping[str, Any]] | None = None) -> list[Stored]:
     """(Store,) lock, read what the services carry into their change, derive from it, write: two round trips.
 
     The insert, the lock and every read go in one pipeline (the lock before the reads, so they see
     what the previous writer of these services committed), the writes in another. A service to
     derive from its start instead (never derived, or derived with another staleness) is read again.
-    Returns the rows ``insert`` stored."""
+    Returns the events ``insert`` stored."""
     asked = dict(zip(names, times))
     with conn.pipeline():
-        inserted = conn.execute(insert[0], insert[1]) if insert is not None else None
+        inserted = conn.cursor(row_factory=_stored_row).execute(insert[0], insert[1]) if insert is not None else None
         conn.execute(q("lock_derived_services"), {"services": names})
         plan_rows = conn.execute(q("derive_plan"), {"services": names, "times": times, "gap_s": FLAP_GAP_S})
         carried_rows = conn.execute(q("derive_carried_events"), {"services": names, "t": times})
@@ -168,7 +189,7 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
         window_rows = conn.execute(q("maintenance_windows_overlapping"), {"start": min(times), "end": HORIZON})
     plans: list[_Plan] = []
     prefix: dict[str, list[Segment]] = defaultdict(list)
-    stored: list[dict[str, Any]] = []
+    stored: list[Stored] = []
     for r in plan_rows.fetchall():
         if r["seg_state"] is None:
             plans.append(_plan(r))
@@ -176,19 +197,19 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
             prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["seg_state"])))
     if inserted is not None:
         stored = inserted.fetchall()
-        touched = {r["service"] for r in stored}
+        touched = {service for service, _ in stored}
         plans = [p for p in plans if p.service in touched]
         if not plans:
-            return list(stored)
+            return stored
     carried: dict[str, list[EventPoint]] = defaultdict(list)
     for r in carried_rows.fetchall():
         carried[r["service"]].append(EventPoint.from_row(r))
     events: dict[str, list[EventPoint]] = {p.service: _carried(carried[p.service]) if p.service in carried else []
                                            for p in plans}
     fresh = {p.service for p in plans if p.fresh}
-    for row in stored:  # a fresh service's events from t are the batch's own
-        if row["service"] in fresh:
-            events[row["service"]].append(EventPoint.from_row(row))
+    for service, e in stored:  # a fresh service's events from t are the batch's own
+        if service in fresh:
+            events[service].append(e)
     for r in later_rows.fetchall():
         events[r["service"]].append(EventPoint.from_row(r))
     windows = window_rows.fetchall()
@@ -234,7 +255,7 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
     with conn.pipeline():  # the writes need no answer: sent without waiting for each
         _write(conn, rewritten, recounted, seg_rows, outage_rows, day_rows)
         update_stream_heads(conn, stored)
-    return list(stored)
+    return stored
 
 
 def _write(conn: Conn, rewritten: Sequence[_Plan], recounted: Sequence[_Plan], seg_rows: list[tuple],
@@ -340,7 +361,7 @@ def _insert(conn: Conn, name: str, cols: Sequence[str], rows: Sequence[tuple]) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Rebuild the service board's derived rows from the stored events")
     parser.add_argument("command", choices=["rebuild"])
-    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    parser.add_argument("--url", default=config.db_url(), help="libpq URL of the prodops database")
     parser.add_argument("--service", action="append", default=[], help="a service to rebuild (default: every one)")
     args = parser.parse_args(argv)
     if not args.url:

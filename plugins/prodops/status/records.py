@@ -50,8 +50,8 @@ def insert_events(conn: Conn, events: Sequence[StatusEvent]) -> StoreResult:
     for r in rows:
         if r["service"] not in sent or r["observed_at"] < sent[r["service"]]:
             sent[r["service"]] = r["observed_at"]
-    new = derive.store(conn, q("insert_status_events"), params, sent)
-    return StoreResult(received=len(events), stored=len(new))
+    stored = derive.store(conn, q("insert_status_events"), params, sent)
+    return StoreResult(received=len(events), stored=stored)
 
 
 def event_points(conn: Conn, services: Sequence[str], start: datetime,

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from prodops.status.states import ServiceState, worst
 
@@ -45,9 +45,11 @@ _RANK = {s: s.severity for s in ServiceState}
 _STATES = {s.value: s for s in ServiceState}
 
 
-@dataclass(frozen=True)
-class EventPoint:
-    """What the derivation needs of a stored status event."""
+class EventPoint(NamedTuple):
+    """What the derivation needs of a stored status event.
+
+    A named tuple, not a frozen dataclass: ingest makes one per stored event (a thousand a
+    batch), and a tuple is made three times faster."""
 
     observed_at: datetime
     state: ServiceState
@@ -58,8 +60,14 @@ class EventPoint:
     @classmethod
     def from_row(cls, r: Mapping[str, Any]) -> EventPoint:
         """From a ``status_events`` row (or a ``status_streams`` one read as such)."""
-        return cls(observed_at=r["observed_at"], state=_STATES.get(r["state"]) or ServiceState(r["state"]), stream=r["stream"], id=r["id"],
-                   valid_until=r["valid_until"])
+        return cls(r["observed_at"], _STATES.get(r["state"]) or ServiceState(r["state"]), r["stream"], r["id"],
+                   r["valid_until"])
+
+    @classmethod
+    def from_values(cls, observed_at: datetime, state: str, stream: str, id: int,
+                    valid_until: datetime | None) -> EventPoint:
+        """From a row's values (the state as stored, text)."""
+        return cls(observed_at, _STATES.get(state) or ServiceState(state), stream, id, valid_until)
 
 
 @dataclass(frozen=True)
