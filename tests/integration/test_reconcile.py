@@ -88,12 +88,21 @@ def test_an_answer_carried_over_from_a_failed_try_is_what_the_gates_next_try_com
     event = gate.answer_carried_over()
     assert event["chosen_options"] == ["Approve"] and event["params_input"] == {"approved_priority": 77, "note": "go"}
 
-    # a second failed try, or a decision already taken, changes nothing
-    assert carry_over(db_url, "production_request", "raced", answer) is None
+    assert carry_over(db_url, "production_request", "raced", answer) == made["request_id"]  # a second failed try
     assert carry_over(db_url, "production_request", "no-such-run", answer) is None
+    other = decision_of_answer(["Reject"], {}, "ben", APPROVED_AT.replace(minute=5))
+    assert carry_over(db_url, "production_request", "raced", other) is None  # a decision taken is kept
+
     # the gate records the decision as its own: a later clear of the gate asks again
-    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=77, decided_by="anna")
+    record_decision(
+        db_url, made["request_id"], state=RequestState.APPROVED, priority=77, decided_by="anna", decided_at=APPROVED_AT
+    )
     assert gate.answer_carried_over() is None
+    # ... unless Airflow fails the try that recorded it (the stale success came while it ran)
+    assert carry_over(db_url, "production_request", "raced", answer) == made["request_id"]
+    assert gate.answer_carried_over()["chosen_options"] == ["Approve"]
+    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=77, decided_by="anna")
+    assert carry_over(db_url, "production_request", "raced", answer) is None  # another answer since (a cleared gate)
 
 
 def test_a_request_whose_answer_was_carried_over_ends_with_its_failed_run(db_url):

@@ -25,6 +25,7 @@ Command line, from the repo root with ``tools/`` and ``plugins/`` on PYTHONPATH 
 
 from devenv.airflow_stack import (
     ADMIN_USER,
+    OPERATOR_USER,
     DevStack,
     OutputPump,
     admin_password,
@@ -33,6 +34,7 @@ from devenv.airflow_stack import (
     health_line,
     migrate_airflow,
     start_airflow,
+    user_password,
     wait_for_api,
     watch_health,
 )
@@ -51,12 +53,14 @@ from devenv.processes import REPO_ROOT, DevEnvError, free_port, port_in_use, pyt
 
 __all__ = [
     "ADMIN_USER",
+    "OPERATOR_USER",
     "REPO_ROOT",
     "DevEnvError",
     "DevStack",
     "OutputPump",
     "PrivatePostgres",
     "admin_password",
+    "user_password",
     "airflow_env",
     "database_name",
     "dev_stack",

@@ -29,6 +29,8 @@ DEFAULT_LOCAL_SLOTS = 4
 PROD_DB_NAME = "prodops"
 METADATA_DB_NAME = "airflow"
 ADMIN_USER = "admin"
+OPERATOR_USER = "operator"
+"""A second login, role ``op``: may trigger and operate, is no approver (include/approvers.yaml)."""
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 PIDFILE_NAME = "standalone.pid"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -67,7 +69,7 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{api_port}/execution/",
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{OPERATOR_USER}:op",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(Path(airflow_home) / PASSWORDS_FILE),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(metadata_url),
         "AIRFLOW__API__PORT": str(api_port),
@@ -238,11 +240,16 @@ def wait_for_api(base_url: str, *, timeout: float = 180, proc: subprocess.Popen 
 
 
 def admin_password(airflow_home: Path | str) -> str:
+    return user_password(airflow_home, ADMIN_USER)
+
+
+def user_password(airflow_home: Path | str, user: str) -> str:
+    """The password the simple auth manager generated for ``user`` (its passwords file)."""
     path = Path(airflow_home) / PASSWORDS_FILE
     try:
-        return json.loads(path.read_text())[ADMIN_USER]
+        return json.loads(path.read_text())[user]
     except (OSError, ValueError, KeyError) as exc:
-        raise DevEnvError(f"no admin password in {path} ({exc}): has the api-server started once?") from exc
+        raise DevEnvError(f"no password of {user} in {path} ({exc}): has the api-server started once?") from exc
 
 
 # --------------------------------------------------------------------------- the `make run` stack

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from devenv.airflow_stack import (
     ADMIN_USER,
+    OPERATOR_USER,
     LOG_BACKUPS,
     LOG_MAX_BYTES,
     PIDFILE_NAME,
@@ -20,6 +21,7 @@ from devenv.airflow_stack import (
     dev_stack,
     migrate_airflow,
     start_airflow,
+    user_password,
     wait_for_api,
     watch_health,
 )
@@ -38,13 +40,15 @@ def _read_pidfile(path: Path) -> int | None:
 def _banner(stack: DevStack) -> str:
     try:
         password = admin_password(stack.airflow_home)
+        operator = user_password(stack.airflow_home, OPERATOR_USER)
     except DevEnvError:
-        password = f"(see {stack.airflow_home / PASSWORDS_FILE})"
+        password = operator = f"(see {stack.airflow_home / PASSWORDS_FILE})"
     return f"""
 ======================================================================
  prodops is running.
    Airflow UI : {stack.base_url}/
-   Login      : {ADMIN_USER} / {password}
+   Login      : {ADMIN_USER} / {password}  (approves requests: include/approvers.yaml)
+                {OPERATOR_USER} / {operator}  (triggers and operates; may not approve)
                 (kept in {stack.airflow_home / PASSWORDS_FILE})
    prodops DB : {stack.prodops_url}
    Logs       : {stack.airflow_home / "logs"} (standalone.log: every component's output)

@@ -28,13 +28,15 @@ UPDATE requests
 
 -- name: carry_over_answer
 -- The answer Airflow recorded for a try of the approval gate it then failed (the answer race of
--- Airflow 3.3.2), put on the run's request while it still waits for a decision; the gate's next
--- try completes with it (set_request_decision clears the flag).
+-- Airflow 3.3.2), put on the run's request while it still waits for a decision, or flagged when
+-- that try had recorded this very answer before Airflow failed it; the gate's next try completes
+-- with it (set_request_decision clears the flag). Any other decision or end is kept.
 UPDATE requests
    SET state = %(state)s, priority = coalesce(%(priority)s, requested_priority), decided_by = %(decided_by)s,
        decision_note = %(decision_note)s, decided_at = %(decided_at)s, answer_awaits_gate = true,
        updated_at = now()
- WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s AND state = 'pending_approval'
+ WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s
+   AND (state = 'pending_approval' OR (state = %(state)s AND decided_at = %(decided_at)s))
 RETURNING id;
 
 -- name: set_request_state

@@ -27,6 +27,8 @@ class RequestApprovalOperator(ApprovalOperator):
     the requester asked for (an approver who only clicks Approve keeps it), and the body
     shows the form with the totals, the workflow's services now, maintenance and the
     campaign's other requests (:func:`prodops.request.approval_text.approval_body`).
+    Only the experiment's approvers (include/approvers.yaml, :mod:`prodops.request.approvers`)
+    are the task's assigned users: Airflow answers anyone else with 403.
     Approve and reject are stored on the request; no answer within the response timeout
     marks it ``expired``. The experiment's approvers are told when the gate opens, the
     request's contact when it is decided (:mod:`prodops.notices`). The timeout is read when the gate opens, from the Airflow Variable
@@ -105,7 +107,9 @@ class RequestApprovalOperator(ApprovalOperator):
         return None if decision is None else answer_event(decision)
 
     def open_with_request_facts(self, now: datetime | None = None) -> None:
-        """Default the approved priority to the requested one and write the full body."""
+        """Default the approved priority to the requested one, write the full body, and assign the
+        experiment's approvers (include/approvers.yaml): Airflow refuses anyone else's answer."""
+        from prodops.request import approvers
         from prodops.request.approval_text import approval_body, approval_facts
         from prodops.request.form import ProductionRequest
         from prodops.store import records
@@ -128,6 +132,7 @@ class RequestApprovalOperator(ApprovalOperator):
             )
         self.params["approved_priority"] = request.priority
         self.body = approval_body(request, facts)
+        self.assigned_users = approvers.assigned_users(request.experiment)  # type: ignore[assignment]
 
     @staticmethod
     def decision_params() -> dict[str, Param]:

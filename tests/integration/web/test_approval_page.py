@@ -19,6 +19,7 @@ from prodops.status.registry import load_registry, sync_registry
 from prodops.store.db import connect, q
 
 pytestmark = pytest.mark.integration
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 FORM = {"experiment": "nova", "campaign": "gate", "workflow": "demo-grid", "n_jobs": 12, "request_memory_mb": 1024,
@@ -29,6 +30,8 @@ FORM = {"experiment": "nova", "campaign": "gate", "workflow": "demo-grid", "n_jo
 @pytest.fixture
 def gate(db_url, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_PRODOPS_DB", db_url)
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", SIMPLE_AUTH_MANAGER)
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,operator:op,eve:admin")
     earlier = service.record_request(db_url, dag_id="production_request", run_id="gate-0", conf={**FORM, "priority": 10})
     record_decision(db_url, earlier["request_id"], state=RequestState.REJECTED, decided_by="anna")
     with connect(db_url) as conn:
@@ -47,6 +50,13 @@ def gate(db_url, monkeypatch):
     op = RequestApprovalOperator(task_id="await_approval", request_id=made["request_id"], subject="s", body="b")
     op.open_with_request_facts(NOW)
     return op, earlier["request_id"]
+
+
+def test_only_the_experiment_s_approvers_are_assigned(gate):
+    """include/approvers.yaml gives every experiment the admin role: its users, not the operator."""
+    op, _ = gate
+    assert op.assigned_users == [{"id": "admin", "name": "admin"}, {"id": "eve", "name": "eve"}]
+    assert op.hitl_summary["assigned_users"] == op.assigned_users  # what execute() hands to Airflow
 
 
 def test_the_priority_field_starts_at_the_requested_priority(gate):
