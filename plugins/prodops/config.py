@@ -1,14 +1,63 @@
-"""Settings read in one place: paths and defaults, overridable by environment variables."""
+"""Settings read in one place: paths and defaults, overridable by environment variables.
+
+No other module of the runtime package reads the environment for a setting (a test holds it), and
+every ``PRODOPS_*`` variable read here is in the README's settings table. A value that is not what
+its setting takes is a :class:`SettingInvalid` naming the variable, the value and the fix, not a
+bare ``ValueError`` from deep inside a task. Airflow Variables hold only what an operator changes
+while prodops runs (the approval timeout); connections hold endpoints and credentials.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prodops.exceptions import ProdopsError
+
 if TYPE_CHECKING:
     from prodops.batch.classads import MappingConfig
+
+
+
+class SettingInvalid(ProdopsError, ValueError):
+    """An environment variable holds a value its setting cannot take."""
+
+
+def _text(name: str) -> str | None:
+    """The variable's value, or None when it is unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _number(name: str, default: float, unit: str, *, minimum: float | None = None) -> float:
+    raw = _text(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum:g}"
+        raise SettingInvalid(f"{name}={raw!r} is not a number of {unit}{bound}; set e.g. {default:g}, or unset it")
+    return value
+
+
+def _whole(name: str, default: int, unit: str, *, minimum: int = 1) -> int:
+    raw = _text(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise SettingInvalid(f"{name}={raw!r} is not a whole number of {unit} >= {minimum}; set e.g. {default}")
+    return value
+
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +69,15 @@ JOBS_DIR = INCLUDE_DIR / "jobs"
 DB_CONN_ID = os.environ.get("PRODOPS_DB_CONN_ID", "prodops_db")
 """Airflow connection that names the prodops PostgreSQL database."""
 
+HTCONDOR_CONN_ID = os.environ.get("PRODOPS_HTCONDOR_CONN_ID", "htcondor_default")
+"""Airflow connection that names the HTCondor pool (collector, schedd, token)."""
+
+
+def db_url() -> str | None:
+    """``PRODOPS_DB_URL``: the prodops database as a libpq URL, where no Airflow connection is read
+    (the command-line tools, the api-server's alerts); None when unset."""
+    return _text("PRODOPS_DB_URL")
+
 
 def prodops_home() -> Path:
     """Where the local pool keeps job workdirs (read each call: tests change it)."""
@@ -28,12 +86,12 @@ def prodops_home() -> Path:
 
 def approval_timeout_hours() -> float:
     """How long an approver has before a request expires."""
-    return float(os.environ.get("PRODOPS_APPROVAL_TIMEOUT_HOURS", "72"))
+    return _number("PRODOPS_APPROVAL_TIMEOUT_HOURS", 72, "hours", minimum=0)
 
 
 def feeder_max_window_hours() -> float:
     """The longest maintenance window a feeder token may schedule (a person may schedule up to 31 days)."""
-    return float(os.environ.get("PRODOPS_FEEDER_MAX_WINDOW_HOURS", "72"))
+    return _number("PRODOPS_FEEDER_MAX_WINDOW_HOURS", 72, "hours", minimum=0)
 
 
 def batch_backend() -> str:
@@ -42,29 +100,30 @@ def batch_backend() -> str:
 
 
 def track_poll_interval_s() -> float:
-    return float(os.environ.get("PRODOPS_TRACK_POLL_INTERVAL", "5"))
+    """Seconds between two tracking cycles of a submission."""
+    return _number("PRODOPS_TRACK_POLL_INTERVAL", 5, "seconds", minimum=0)
 
 
 def stream_triage_interval_s() -> float:
     """How often tracking triages the attempts that failed since (negative: never, the stage's
     triage step does it all at the end)."""
-    return float(os.environ.get("PRODOPS_STREAM_TRIAGE_INTERVAL", "30"))
+    return _number("PRODOPS_STREAM_TRIAGE_INTERVAL", 30, "seconds")
 
 
 def retry_batch_interval_s() -> float:
     """The least time between two retry rounds of a stage while other jobs of it run: failures
     that come together are resubmitted together, in one cluster."""
-    return float(os.environ.get("PRODOPS_RETRY_BATCH_INTERVAL", "60"))
+    return _number("PRODOPS_RETRY_BATCH_INTERVAL", 60, "seconds", minimum=0)
 
 
 def preflight_poll_interval_s() -> float:
     """How often a waiting preflight asks again whether the services are up."""
-    return float(os.environ.get("PRODOPS_PREFLIGHT_POLL_INTERVAL", "15"))
+    return _number("PRODOPS_PREFLIGHT_POLL_INTERVAL", 15, "seconds", minimum=0)
 
 
 def preflight_timeout_hours() -> float:
     """How long preflight waits for the services before the request's run fails."""
-    return float(os.environ.get("PRODOPS_PREFLIGHT_TIMEOUT_HOURS", "24"))
+    return _number("PRODOPS_PREFLIGHT_TIMEOUT_HOURS", 24, "hours", minimum=0)
 
 
 def phase_api_url() -> str:
@@ -88,12 +147,12 @@ def phase_api_url() -> str:
 
 def phase_token_grace_s() -> float:
     """How long after its submission is done a job token still posts (late posts of the last jobs)."""
-    return float(os.environ.get("PRODOPS_PHASE_TOKEN_GRACE_S", "3600"))
+    return _number("PRODOPS_PHASE_TOKEN_GRACE_S", 3600, "seconds", minimum=0)
 
 
 def phase_token_max_days() -> float:
     """The longest a job token lives, however long its submission stays queued."""
-    return float(os.environ.get("PRODOPS_PHASE_TOKEN_MAX_DAYS", "30"))
+    return _number("PRODOPS_PHASE_TOKEN_MAX_DAYS", 30, "days", minimum=0)
 
 
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -168,4 +227,18 @@ def metacat_conn_id() -> str:
 
 def dataset_server_timeout_s() -> float:
     """Seconds one call to a dataset catalogue (samweb, MetaCat) may take before it counts as down."""
-    return float(os.environ.get("PRODOPS_DATASET_TIMEOUT_S", "30"))
+    return _number("PRODOPS_DATASET_TIMEOUT_S", 30, "seconds", minimum=0)
+
+
+DEFAULT_LOCAL_SLOTS = 4
+
+
+def local_slots() -> int:
+    """Concurrent jobs of the local pool."""
+    return _whole("PRODOPS_LOCAL_SLOTS", DEFAULT_LOCAL_SLOTS, "job slots")
+
+
+def local_machine_overrides() -> tuple[str | None, str | None, str | None]:
+    """What the local pool's machine advertises instead of this host's: site, CPU model, vendor
+    (``PRODOPS_LOCAL_SITE``, ``PRODOPS_LOCAL_CPU_MODEL``, ``PRODOPS_LOCAL_CPU_VENDOR``)."""
+    return _text("PRODOPS_LOCAL_SITE"), _text("PRODOPS_LOCAL_CPU_MODEL"), _text("PRODOPS_LOCAL_CPU_VENDOR")

@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 
+from prodops import config
 from prodops.batch import quoting
 from prodops.batch.base import SubmissionSpec
 from prodops.batch.grid import JobPlacement
@@ -221,7 +221,7 @@ def open_and_recent(conn: Conn, *, now: datetime | None = None) -> list[dict[str
 def main(argv: list[str] | None = None) -> int:
     """``python -m prodops.steering list`` | ``lift ID --by NAME [--note TEXT]``."""
     parser = argparse.ArgumentParser(description="Sites avoided by site steering: list them, or lift one.")
-    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    parser.add_argument("--url", default=config.db_url(), help="libpq URL of the prodops database")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="avoidances open now and those that ended in the last day")
     lifting = commands.add_parser("lift", help="end an avoidance now (a person's decision, recorded)")

@@ -25,13 +25,11 @@ from pathlib import Path
 
 import classad2
 
+from prodops import config
 from prodops.batch.classads import AdSource, set_ad_source
 from prodops.batch.submit import JobDescription, format_environment
 from prodops.exceptions import BadClassAd
 
-SITE_ENV = "PRODOPS_LOCAL_SITE"
-CPU_MODEL_ENV = "PRODOPS_LOCAL_CPU_MODEL"
-CPU_VENDOR_ENV = "PRODOPS_LOCAL_CPU_VENDOR"
 DEFAULT_SITE = "local"
 OUTPUT_STATS_PREFIX = "Local"
 """Protocol prefix of the local pool's TransferInputStats / TransferOutputStats (``LocalFilesCountLastRun``, ...)."""
@@ -107,12 +105,13 @@ def local_machine() -> Machine:
     ``PRODOPS_LOCAL_CPU_MODEL`` and ``PRODOPS_LOCAL_CPU_VENDOR`` when set, else from
     /proc/cpuinfo; a vendor that cannot be read stays empty and is recorded as NULL.
     """
+    site, cpu_model, cpu_vendor = config.local_machine_overrides()
     return Machine(
         hostname=socket.gethostname(),
         ip="127.0.0.1",
-        cpu_model=os.environ.get(CPU_MODEL_ENV) or _cpu_model(),
-        site=os.environ.get(SITE_ENV, DEFAULT_SITE) or DEFAULT_SITE,
-        cpu_vendor=os.environ.get(CPU_VENDOR_ENV) or _cpuinfo("vendor_id"),
+        cpu_model=cpu_model or _cpu_model(),
+        site=site or DEFAULT_SITE,
+        cpu_vendor=cpu_vendor or _cpuinfo("vendor_id"),
     )
 
 

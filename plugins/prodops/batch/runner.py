@@ -33,6 +33,7 @@ from pathlib import Path
 import classad2
 import psutil
 
+from prodops import config
 from prodops.batch.base import JobAction
 from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage, log_end, parse_rusage, read_events
 from prodops.batch.jobads import (
@@ -53,22 +54,7 @@ from prodops.batch.workdir import Workdir
 
 log = logging.getLogger("prodops.batch.runner")
 
-SLOTS_ENV = "PRODOPS_LOCAL_SLOTS"
-DEFAULT_SLOTS = 4
 _MIB = 1024 * 1024
-
-
-def slots_from_env() -> int:
-    raw = os.environ.get(SLOTS_ENV, "")
-    if not raw:
-        return DEFAULT_SLOTS
-    try:
-        slots = int(raw)
-    except ValueError:
-        slots = 0
-    if slots < 1:
-        raise ValueError(f"{SLOTS_ENV}={raw!r} is not a positive integer; set it to the number of job slots")
-    return slots
 
 
 def format_duration(seconds: int) -> str:
@@ -119,7 +105,7 @@ class Runner:
         machine: Machine | None = None,
     ) -> None:
         self.workdir = Workdir(workdir)
-        self.slots = slots or slots_from_env()
+        self.slots = slots or config.local_slots()
         self.tick_s = tick_s
         self.ads_interval_s = ads_interval_s
         self.machine = machine or local_machine()
@@ -729,7 +715,7 @@ def detach(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m prodops.batch.runner", description=__doc__.splitlines()[0])
     parser.add_argument("workdir", help="the submission's directory (holds queue.ads and jobs.log)")
-    parser.add_argument("--slots", type=int, default=None, help=f"job slots (default ${SLOTS_ENV} or {DEFAULT_SLOTS})")
+    parser.add_argument("--slots", type=int, default=None, help=f"job slots (default $PRODOPS_LOCAL_SLOTS or {config.DEFAULT_LOCAL_SLOTS})")
     parser.add_argument("--detach", action="store_true", help="fork into the background and return at once")
     args = parser.parse_args(argv)
     if args.detach:

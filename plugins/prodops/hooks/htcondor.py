@@ -49,11 +49,12 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from prodops import config
 from prodops.batch.grid import PoolSubmit, SubmitConfigInvalid
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONN_ID = os.environ.get("PRODOPS_HTCONDOR_CONN_ID", "htcondor_default")
+DEFAULT_CONN_ID = config.HTCONDOR_CONN_ID
 DEFAULT_PORT = 9618
 DEFAULT_TIMEOUT_S = 60.0
 

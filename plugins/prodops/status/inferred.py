@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 
+from prodops import config
 from prodops.status import records
 from prodops.status.board import timelines
 from prodops.status.events import PayloadInvalid, StatusEvent, natural_id
@@ -254,7 +254,7 @@ def review(conn: Conn, event_id: int, *, action: ClearReason, by: str, now: date
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Post and clear inferred outages once (what triage does after each stage).")
-    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    parser.add_argument("--url", default=config.db_url(), help="libpq URL of the prodops database")
     args = parser.parse_args(argv)
     if not args.url:
         parser.error("no database: pass --url postgresql://... or set PRODOPS_DB_URL")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
 from collections.abc import Mapping
@@ -211,7 +210,7 @@ def sync_file(db_url: str, path: Path | None = None) -> Registry:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    parser.add_argument("--url", default=config.db_url(), help="libpq URL of the prodops database")
     parser.add_argument("--file", type=Path, default=SERVICES_FILE)
     args = parser.parse_args(argv)
     if not args.url:

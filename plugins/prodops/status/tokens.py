@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
 import secrets
 import sys
@@ -30,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 
+from prodops import config
 from prodops.store.db import Conn, connect, one_row, q
 
 TOKEN_PREFIX = "pdo_"
@@ -109,7 +109,7 @@ def list_tokens(conn: Conn) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Issue, revoke and list feeders' bearer tokens.")
-    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    parser.add_argument("--url", default=config.db_url(), help="libpq URL of the prodops database")
     sub = parser.add_subparsers(dest="command", required=True)
     p_issue = sub.add_parser("issue", help="issue a token for a feeder (printed once)")
     p_issue.add_argument("feeder")

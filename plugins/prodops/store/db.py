@@ -87,9 +87,7 @@ async def aurl_from_connection(conn_id: str = config.DB_CONN_ID) -> str:
 def component_url() -> str:
     """The URL outside a task (api-server, scheduler listeners): PRODOPS_DB_URL, else the Airflow
     connection ``prodops_db`` read from the secrets backends (set for every component)."""
-    import os
-
-    url = os.environ.get("PRODOPS_DB_URL")
+    url = config.db_url()
     if url:
         return url
     from airflow.models.connection import Connection

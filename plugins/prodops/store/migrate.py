@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -90,7 +89,7 @@ def migrate(url: str, directory: Path | None = None) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=os.environ.get("PRODOPS_DB_URL"), help="libpq URL of the prodops database")
+    parser.add_argument("--url", default=config.db_url(), help="libpq URL of the prodops database")
     args = parser.parse_args(argv)
     if not args.url:
         parser.error("no database: pass --url postgresql://... or set PRODOPS_DB_URL")

@@ -13,13 +13,14 @@ person's announcement keeps its markdown.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
+
+from prodops import config
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class AnnouncementAlerts(list):
         self._warned = False
 
     def _url(self) -> str | None:
-        return self._db_url or os.environ.get("PRODOPS_DB_URL")
+        return self._db_url or config.db_url()
 
     def _load(self) -> list[Any]:
         from airflow.api_fastapi.common.types import UIAlert

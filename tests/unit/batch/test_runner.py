@@ -15,7 +15,7 @@ from prodops.batch.base import Submission, SubmissionSpec
 from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage, read_events
 from prodops.batch.jobads import read_ads, write_ads
 from prodops.batch.local import PLUGINS_DIR, LocalPoolBackend
-from prodops.batch.runner import Runner, format_duration, slots_from_env
+from prodops.batch.runner import Runner, format_duration
 from prodops.batch.workdir import Workdir
 
 
@@ -212,13 +212,3 @@ def test_runner_refuses_a_directory_without_a_queue(tmp_path):
 @pytest.mark.parametrize(("seconds", "text"), [(1, "00:00:01"), (72000, "20:00:00"), (3 * 86400 + 61, "3+00:01:01")])
 def test_durations_are_formatted_like_htcondor(seconds, text):
     assert format_duration(seconds) == text
-
-
-def test_slots_come_from_the_environment(monkeypatch):
-    monkeypatch.delenv("PRODOPS_LOCAL_SLOTS", raising=False)
-    assert slots_from_env() == 4
-    monkeypatch.setenv("PRODOPS_LOCAL_SLOTS", "2")
-    assert slots_from_env() == 2
-    monkeypatch.setenv("PRODOPS_LOCAL_SLOTS", "many")
-    with pytest.raises(ValueError, match="PRODOPS_LOCAL_SLOTS='many' is not a positive integer"):
-        slots_from_env()
