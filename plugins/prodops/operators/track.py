@@ -72,9 +72,14 @@ class StageRetriesOperator(BaseOperator):
         )
         return None
 
-    def resume(self, context: Context, event: dict[str, Any], request_id: int, stage: str) -> dict[str, Any] | None:
+    def resume(self, context: Context, event: dict[str, Any], request_id: int | None = None,
+               stage: str | None = None) -> dict[str, Any] | None:
         from prodops.triage import retry
 
+        # every StageTrigger event names its stage: dag.test() resumes with the event alone (Airflow
+        # 3.3.2 replaces the deferral's kwargs by the event when it runs a trigger in line)
+        request_id = int(event["request_id"]) if request_id is None else request_id
+        stage = str(event["stage"]) if stage is None else stage
         status = event.get("status")
         if status == "error":
             raise AirflowException(f"Tracking stage {stage} of request {request_id} failed: {event.get('message')}")
