@@ -6,7 +6,7 @@ From :data:`MIN_PARALLEL` attempts on, the attempts are cut into one contiguous 
 process, *forked* from this one: each worker inherits the compiled library, the parsers' tables
 and the plugins already loaded (nothing is compiled or sent twice), reads its chunk's tails (the
 shared event log once per chunk), classifies them, and sends back the verdicts and the only part
-of the tails read afterwards (the stdout phase-marker lines, :func:`marker_tail`). A chunk is
+of the tails read afterwards (the stdout phase-marker lines, :func:`marker_lines`). A chunk is
 classified exactly as the serial path would classify it: the verdicts are the same (a test
 compares them on the real corpus). A plugin's time bound holds per worker (one that hangs is
 skipped for the rest of that worker's chunk).
@@ -17,6 +17,7 @@ not offered, and as the fallback when a worker cannot be started or dies (logged
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from prodops.constants import Category
 from prodops.phases.markers import MARKER
 from prodops.triage.classify import Classifier
 from prodops.triage.tail import (
@@ -83,18 +85,17 @@ def read_tails(rows: Sequence[Mapping[str, Any]], lines: int) -> list[JobTail]:
     return [t for t in tails if t is not None]
 
 
-def marker_tail(tail: JobTail) -> JobTail:
-    """What is read of a tail after classification (the stdout's ``@@prodops`` phase-marker lines, by
-    :func:`prodops.phases.triage.apply_phase_hints`), kept small enough to send between processes."""
+def marker_lines(tail: JobTail) -> list[str]:
+    """What is read of a tail after classification: its stdout's ``@@prodops`` phase-marker lines
+    (:func:`prodops.phases.triage.apply_phase_hints`), all a worker sends back of it."""
     out = tail.stdout
-    kept = [out.line(i) for i in out.holding(MARKER)] if out.status == "ok" else []
-    empty = [Tail(stream=s, path=None, status="empty") for s in (STDERR, EVENTLOG)]
-    return JobTail(Tail(stream=STDOUT, path=out.path, lines=kept, status=out.status), *empty)
+    return [out.line(i) for i in out.holding(MARKER)] if out.status == "ok" else []
 
 
 @dataclass
 class Outcome:
-    """A batch's verdicts, its tails (whole, or only :func:`marker_tail`) and what the plugins did."""
+    """A batch's verdicts, its tails (whole, or from a worker only their :func:`marker_lines`) and what
+    the plugins did."""
 
     verdicts: list[Verdict]
     tails: list[JobTail]
@@ -118,7 +119,7 @@ _BATCH: _Batch | None = None
 """The batch the forked workers read their chunks from (set just before they are forked)."""
 
 
-def _serial(batch: _Batch, start: int, stop: int, *, markers_only: bool) -> Outcome:
+def _serial(batch: _Batch, start: int, stop: int) -> Outcome:
     runner = batch.classifier.runner
     errors_before, timed_out_before = dict(runner.errors), len(runner.timed_out)
     started = time.perf_counter()
@@ -126,16 +127,39 @@ def _serial(batch: _Batch, start: int, stop: int, *, markers_only: bool) -> Outc
     read_seconds = time.perf_counter() - started
     verdicts = batch.classifier.classify(list(zip(batch.facts[start:stop], tails)))
     return Outcome(
-        verdicts=verdicts, tails=[marker_tail(t) for t in tails] if markers_only else tails,
+        verdicts=verdicts, tails=tails,
         read_seconds=read_seconds, plugin_seconds=batch.classifier.plugin_seconds, match_seconds=batch.classifier.match_seconds,
         errors={k: n - errors_before.get(k, 0) for k, n in runner.errors.items() if n > errors_before.get(k, 0)},
         timed_out=runner.timed_out[timed_out_before:])
 
 
-def _chunk(bounds: tuple[int, int]) -> Outcome:
-    """In a forked worker: one chunk of :data:`_BATCH`."""
+_FIELDS = tuple(f.name for f in dataclasses.fields(Verdict))
+_NO_MARKERS = JobTail(*(Tail(stream=s, path=None, status="empty") for s in (STDOUT, STDERR, EVENTLOG)))
+"""The tail given back for a job that printed no phase marker (only read, never changed)."""
+
+
+def _chunk(bounds: tuple[int, int]) -> tuple[list[tuple[Any, ...]], list[list[str] | None], Outcome]:
+    """In a forked worker: one chunk of :data:`_BATCH`, packed as plain values (pickling the Verdict
+    and Tail objects themselves cost five times more, most of it in the parent that unpickles them)."""
     assert _BATCH is not None, "the batch is set before the workers are forked"
-    return _serial(_BATCH, *bounds, markers_only=True)
+    done = _serial(_BATCH, *bounds)
+    verdicts = [tuple(v.category.value if k == "category" else getattr(v, k) for k in _FIELDS) for v in done.verdicts]
+    markers = [marker_lines(t) or None for t in done.tails]
+    done.verdicts, done.tails = [], []
+    return verdicts, markers, done
+
+
+def _unpack(packed: tuple[list[tuple[Any, ...]], list[list[str] | None], Outcome]) -> Outcome:
+    verdicts, markers, done = packed
+    category = _FIELDS.index("category")
+    done.verdicts = []
+    for values in verdicts:
+        fields = dict(zip(_FIELDS, values))
+        fields["category"] = Category(values[category])
+        done.verdicts.append(Verdict(**fields))
+    done.tails = [_NO_MARKERS if m is None else JobTail(Tail(stream=STDOUT, path=None, lines=m), _NO_MARKERS.stderr,
+                                                        _NO_MARKERS.eventlog) for m in markers]
+    return done
 
 
 def chunks(n: int, parts: int) -> list[tuple[int, int]]:
@@ -156,16 +180,16 @@ def read_and_classify(rows: Sequence[Mapping[str, Any]], facts: Sequence[JobFact
     batch = _Batch(rows, facts, lines, classifier)
     parts = min(workers, len(rows))
     if parts < 2 or len(rows) < min_parallel or "fork" not in multiprocessing.get_all_start_methods():
-        return _serial(batch, 0, len(rows), markers_only=False)
+        return _serial(batch, 0, len(rows))
     global _BATCH
     _BATCH = batch
     try:
         with ProcessPoolExecutor(max_workers=parts, mp_context=multiprocessing.get_context("fork")) as pool:
-            done = list(pool.map(_chunk, chunks(len(rows), parts)))
+            done = [_unpack(packed) for packed in pool.map(_chunk, chunks(len(rows), parts))]
     except (BrokenProcessPool, OSError, AssertionError) as err:  # a worker died or could not start
         log.error("Triage workers failed (%s: %s); triaging the %d attempts in this process instead",
                   type(err).__name__, err, len(rows))
-        return _serial(batch, 0, len(rows), markers_only=False)
+        return _serial(batch, 0, len(rows))
     finally:
         _BATCH = None
     merged = Outcome(verdicts=[v for o in done for v in o.verdicts], tails=[t for o in done for t in o.tails],
