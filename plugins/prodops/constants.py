@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from htcondor2 import JobStatus
+
 PHASE_TOKEN_VARIABLE = "PRODOPS_PHASE_TOKEN"
 """The job's phase token in its environment (:mod:`prodops.phases.tokens`): never stored with its ad."""
 
@@ -24,7 +26,7 @@ class JobState(str, enum.Enum):
         try:
             return _BY_CODE[code]
         except KeyError:
-            raise ValueError(f"JobStatus {code!r} is not an HTCondor job status (1..7)") from None
+            raise ValueError(f"JobStatus {code!r} is not an HTCondor job status ({min(_BY_CODE)}..{max(_BY_CODE)})") from None
 
     @property
     def is_final(self) -> bool:
@@ -32,15 +34,8 @@ class JobState(str, enum.Enum):
         return self in (JobState.COMPLETED, JobState.REMOVED, JobState.HELD)
 
 
-_BY_CODE = {
-    1: JobState.IDLE,
-    2: JobState.RUNNING,
-    3: JobState.REMOVED,
-    4: JobState.COMPLETED,
-    5: JobState.HELD,
-    6: JobState.TRANSFERRING_OUTPUT,
-    7: JobState.SUSPENDED,
-}
+_BY_CODE = {int(status): JobState[status.name] for status in JobStatus}
+"""HTCondor's JobStatus numbers (the bindings' enum) to the states, by name: one table, theirs."""
 
 
 class Outcome(str, enum.Enum):

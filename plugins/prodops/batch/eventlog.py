@@ -38,6 +38,7 @@ from xml.etree import ElementTree
 
 import classad2
 import htcondor2
+from htcondor2 import JobEventType
 import msgspec
 
 from prodops.batch.base import JobEventRecord
@@ -50,19 +51,6 @@ _SYNC = re.compile(rb"(?m)^\.\.\.\n")
 _RUSAGE = re.compile(r"Usr (\d+) (\d+):(\d+):(\d+), Sys (\d+) (\d+):(\d+):(\d+)")
 _SCAN_CHUNK = 1 << 20
 _BATCH = 4096
-
-
-class EventType:
-    """HTCondor user-log event numbers the local pool writes."""
-
-    SUBMIT = 0
-    EXECUTE = 1
-    JOB_EVICTED = 4
-    JOB_TERMINATED = 5
-    IMAGE_SIZE = 6
-    JOB_ABORTED = 9
-    JOB_HELD = 12
-    JOB_RELEASED = 13
 
 
 @dataclass(frozen=True)
@@ -214,7 +202,7 @@ class EventLogWriter:
         while written < len(data):
             written += os.write(self._fd, data[written:])
 
-    def _event(self, number: int, cluster: int, proc: int, body: str, when: float | None) -> str:
+    def _event(self, number: JobEventType, cluster: int, proc: int, body: str, when: float | None) -> str:
         text = format_event(number, cluster, proc, body, when)
         self.append(text)
         return text
@@ -223,7 +211,7 @@ class EventLogWriter:
         body = f"Job submitted from host: {self.address}\n"
         if notes:
             body += f"    {_one_line(notes)}\n"
-        return self._event(EventType.SUBMIT, cluster, proc, body, when)
+        return self._event(JobEventType.SUBMIT, cluster, proc, body, when)
 
     def execute(
         self,
@@ -237,7 +225,7 @@ class EventLogWriter:
         body = f"Job executing on host: {self.address}\n\tSlotName: {slot_name}\n"
         for name, amount in sorted((provisioned or {}).items()):
             body += f"\t{name}Provisioned = {amount}\n"
-        return self._event(EventType.EXECUTE, cluster, proc, body, when)
+        return self._event(JobEventType.EXECUTE, cluster, proc, body, when)
 
     def image_size(
         self,
@@ -254,7 +242,7 @@ class EventLogWriter:
             f"\t{int(memory_usage_mb)}  -  MemoryUsage of job (MB)\n"
             f"\t{int(resident_set_size_kb)}  -  ResidentSetSize of job (KB)\n"
         )
-        return self._event(EventType.IMAGE_SIZE, cluster, proc, body, when)
+        return self._event(JobEventType.IMAGE_SIZE, cluster, proc, body, when)
 
     def terminated(
         self,
@@ -292,7 +280,7 @@ class EventLogWriter:
         )
         if resources:
             body += _usage_table(resources)
-        return self._event(EventType.JOB_TERMINATED, cluster, proc, body, when)
+        return self._event(JobEventType.JOB_TERMINATED, cluster, proc, body, when)
 
     def evicted(
         self, cluster: int, proc: int, *, run_usage: Usage = Usage(), reason: str = "", when: float | None = None
@@ -307,21 +295,21 @@ class EventLogWriter:
         )
         if reason:
             body += f"\tReason: {_one_line(reason)}\n"
-        return self._event(EventType.JOB_EVICTED, cluster, proc, body, when)
+        return self._event(JobEventType.JOB_EVICTED, cluster, proc, body, when)
 
     def held(
         self, cluster: int, proc: int, *, reason: str, code: int, subcode: int = 0, when: float | None = None
     ) -> str:
         body = f"Job was held.\n\t{_one_line(reason) or 'Reason unspecified'}\n\tCode {int(code)} Subcode {int(subcode)}\n"
-        return self._event(EventType.JOB_HELD, cluster, proc, body, when)
+        return self._event(JobEventType.JOB_HELD, cluster, proc, body, when)
 
     def released(self, cluster: int, proc: int, *, reason: str, when: float | None = None) -> str:
         body = "Job was released.\n" + (f"\t{_one_line(reason)}\n" if reason else "")
-        return self._event(EventType.JOB_RELEASED, cluster, proc, body, when)
+        return self._event(JobEventType.JOB_RELEASED, cluster, proc, body, when)
 
     def aborted(self, cluster: int, proc: int, *, reason: str, when: float | None = None) -> str:
         body = "Job was aborted.\n" + (f"\t{_one_line(reason)}\n" if reason else "")
-        return self._event(EventType.JOB_ABORTED, cluster, proc, body, when)
+        return self._event(JobEventType.JOB_ABORTED, cluster, proc, body, when)
 
 
 def _last_boundary(path: Path, size: int) -> int:
@@ -430,7 +418,7 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _SNIFF = 4096
 _MAX_LINE = 300
 _ROTATION_LIMIT = 1000
-_EVENT_TYPES = {int(t): t.name for t in htcondor2.JobEventType}
+_EVENT_TYPES = {int(t): t.name for t in JobEventType}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import classad2
+from htcondor2 import JobStatus
 
 from prodops import config
 from prodops.batch.classads import AdSource, set_ad_source
@@ -35,21 +36,12 @@ OUTPUT_STATS_PREFIX = "Local"
 """Protocol prefix of the local pool's TransferInputStats / TransferOutputStats (``LocalFilesCountLastRun``, ...)."""
 
 
-class JobStatus(enum.IntEnum):
-    """HTCondor's JobStatus codes."""
-
-    IDLE = 1
-    RUNNING = 2
-    REMOVED = 3
-    COMPLETED = 4
-    HELD = 5
-
-
 IN_QUEUE = frozenset({JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD})
 
 
 class HoldCode(enum.IntEnum):
-    """HoldReasonCode values the local pool sets (HTCondor's hold reason codes table)."""
+    """HoldReasonCode values the local pool sets: names and numbers of HTCondor's table, which
+    include/triage/facts/hold_codes.yaml holds whole (a test compares the two)."""
 
     USER_REQUEST = 1
     FAILED_TO_CREATE_PROCESS = 6
@@ -60,7 +52,7 @@ class HoldCode(enum.IntEnum):
 
 
 MEMORY_SUBCODE = 102
-"""HoldReasonSubCode of code 34 when the exceeded resource is memory."""
+"""HoldReasonSubCode of code 34 when the exceeded resource is memory (hold_codes.yaml, held to it by a test)."""
 
 
 @dataclass(frozen=True)

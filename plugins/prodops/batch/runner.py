@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import classad2
+from htcondor2 import JobStatus
 import psutil
 
 from prodops import config
@@ -40,7 +41,6 @@ from prodops.batch.jobads import (
     IN_QUEUE,
     MEMORY_SUBCODE,
     HoldCode,
-    JobStatus,
     OUTPUT_STATS_PREFIX,
     Machine,
     local_machine,
