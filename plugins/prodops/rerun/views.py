@@ -50,3 +50,25 @@ def debug_reruns(conn: Conn, request_id: int, *, lines: int = TAIL_LINES) -> lis
     rows = conn.execute(q("debug_reruns_of_request"), {"request_id": request_id, "limit": MAX_SHOWN}).fetchall()
     return [{**plain({k: row[k] for k in ("stage", "job_index", "run_id", "requested_by", "settings", "created_at")}),
              "original": _side(row, "o", lines), "rerun": _side(row, "r", lines)} for row in rows]
+
+
+DAG_ID = "debug_rerun"
+APP_PREFIX = "prodops/"
+"""The prodops app's place under the Airflow api-server (prodops.web.app.URL_PREFIX, as a page's root ends)."""
+
+
+def rerun_conf(request_id: int, stage: str | None, group: Mapping[str, Any]) -> dict[str, Any]:
+    """The debug_rerun form for one triage group (its category and signature), level ``debug``."""
+    return {"request_id": request_id, "stage": stage or "", "job_indexes": [], "category": group["category"],
+            "signature": group.get("signature") or "", "site": "", "level": "debug"}
+
+
+def trigger_href(root: str) -> str:
+    """The debug_rerun DAG's page in the Airflow UI, from a prodops page's root (``/prodops/``).
+
+    Airflow 3.3.2's UI opens its trigger form only from the DAG page (a modal: no route of its own,
+    nothing read from the URL; checked in its bundled UI), so the link opens that page and the
+    triage page shows the form's values as the JSON its "configuration" field takes.
+    """
+    base = root[: -len(APP_PREFIX)] if root.endswith(APP_PREFIX) else "/"
+    return f"{base}dags/{DAG_ID}"

@@ -11,6 +11,8 @@ from typing import Any
 
 import jinja2
 
+from prodops.rerun.views import trigger_href
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 _env = jinja2.Environment(
@@ -70,7 +72,8 @@ def _percent(fraction: float | None) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:.0f} %"
 
 
-_env.filters.update(when=_when, duration=_duration, pct=_pct, line_of=_line_of, hours=_hours, percent=_percent)
+_env.filters.update(when=_when, duration=_duration, pct=_pct, line_of=_line_of, hours=_hours, percent=_percent,
+                    debug_rerun_href=trigger_href)
 
 
 def render_board(data: dict[str, Any]) -> str:

@@ -95,9 +95,17 @@ def requests_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
     def get_requests(filters: Annotated[RequestFilters, Query()]) -> dict[str, Any]:
         return _page(filters)[0].to_dict()
 
-    @router.get("/api/v1/requests/{request_id}", summary="One request: stages, progress, reports, data quality, failed jobs")
+    def _reruns(request_id: int) -> list[dict[str, Any]]:
+        """Debug reruns beside the attempts they rerun (read on the page and in the API, not polled live)."""
+        from prodops.rerun.views import debug_reruns
+
+        with pool.connection() as conn:
+            return debug_reruns(conn, request_id)
+
+    @router.get("/api/v1/requests/{request_id}",
+                summary="One request: stages, progress, reports, data quality, failed jobs, debug reruns")
     def get_request(request_id: int) -> dict[str, Any]:
-        return _detail(request_id)
+        return {**_detail(request_id), "debug_reruns": _reruns(request_id)}
 
     @router.get("/api/v1/requests/{request_id}/live", summary="The request page's figures and parts, for its live refresh")
     def get_request_live(request: Request, request_id: int) -> dict[str, Any]:
@@ -137,7 +145,7 @@ def requests_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
         detail = _detail(request_id)
         return HTMLResponse(render_template("request.html", detail=detail, charts=chart_images(detail),
                                             root=root_of(request), interval=LIVE_INTERVAL_S,
-                                            updated_at=datetime.now(timezone.utc)))
+                                            updated_at=datetime.now(timezone.utc), reruns=_reruns(request_id)))
 
     @router.get("/campaigns/{experiment}/{campaign}", response_class=HTMLResponse, summary="A campaign's page")
     def campaign_page(request: Request, experiment: str, campaign: str) -> HTMLResponse:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from prodops.phases.store import attempt_phases
 from prodops.request.views import LIVE_STATES, plain
+from prodops.rerun.views import rerun_conf
 from prodops.store.db import q
 from prodops.triage import store
 from prodops.triage.patterns import load_library
@@ -35,6 +36,7 @@ def triage_data(conn: Any, request_id: int, stage: str | None = None) -> dict[st
     by_category: Counter[str] = Counter()
     for g in groups:
         by_category[g["category"]] += g["jobs"]
+        g["rerun_conf"] = rerun_conf(request_id, stage, g)  # the debug_rerun form for this group
     return {"request_id": request_id, "stage": stage, "failed": sum(by_category.values()),
             "by_category": dict(by_category.most_common()), "groups": groups,
             "live": request["state"] in LIVE_STATES}
