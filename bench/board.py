@@ -10,13 +10,14 @@ five maintenance windows), in a fresh database:
 * board p50/p95 (``status.board.board``), uptime p95 and outage-history p95 (one service),
   preflight p95 (three services);
 * ingest: events/s of ``records.insert_events`` (the push API's store step) with the derived
-  writes, beside the same batches stored without them (the statement alone, as before issue 17);
+  writes, beside the same batches stored without them (the insert statement alone) and by the
+  insert as it was before issue 17 (the same statement with its arrays in text format);
 * database size.
 
 Usage (from the repository root): ``make bench-board`` or
     .venv/bin/python bench/board.py [--sizes 10000,100000,1000000,5000000] [--repeat 30]
 Prints one line per size and writes bench/results/board-<time>.json. Targets: board p95 < 100 ms
-at 1M and < 200 ms at 5M; ingest with derived writes >= 80 % of without.
+at 1M and < 200 ms at 5M; ingest with derived writes >= 80 % of without (printed against both).
 """
 
 from __future__ import annotations
@@ -165,40 +166,52 @@ def _batch(rng: random.Random, seq: int, batch: int, offset: timedelta) -> list[
     return events
 
 
-def ingest_rates(url: str, rng: random.Random, batches: int, batch: int, rounds: int = 3) -> dict[str, float]:
-    """Events/s of in-order batches (one transaction each) without and with the derived writes.
+VARIANTS = ("plain", "derived", "before")
+"""Ingest variants: the insert statement alone; ``records.insert_events`` (insert + derived writes);
+the insert alone as the push API sent it before issue 17 (arrays in text format)."""
 
-    The two alternate batch by batch, so both see the same load of a shared machine. Figures: the
-    best of ``rounds`` runs of ``batches`` for each, and the ratio of their median batch times over
+
+def ingest_rates(url: str, rng: random.Random, batches: int, batch: int, rounds: int = 3) -> dict[str, float]:
+    """Events/s of in-order batches (one transaction each): the insert alone, with the derived writes,
+    and the insert as it was before issue 17.
+
+    The three alternate batch by batch, so all see the same load of a shared machine. Figures: the
+    best of ``rounds`` runs of ``batches`` for each, and the ratios of the median batch times over
     all rounds (a load spike during one batch moves it little).
 
-    Without: the insert statement alone (the push API's store step before issue 17); with:
-    ``records.insert_events``. Each has its own span after NOW (one event a second), the derived one
-    after the plain one's last event, so no derived batch is late to the plain events."""
-    best = {False: 0.0, True: 0.0}
-    seq = {False: 0, True: 0}
-    took: dict[bool, list[float]] = {False: [], True: []}
+    Plain: the insert statement alone (the push API's store step without the derivation); derived:
+    ``records.insert_events``; before: the same statement with its arrays sent in text format, as
+    the store step was before issue 17 (binary arrays came with the derived writes, and make the
+    statement itself cheaper). Each has its own span after NOW (one event a second), so no batch is
+    late to another variant's events."""
+    best = dict.fromkeys(VARIANTS, 0.0)
+    seq = dict.fromkeys(VARIANTS, 0)
+    took: dict[str, list[float]] = {v: [] for v in VARIANTS}
     span = timedelta(seconds=rounds * batches * batch + 3600)
+    insert = q("insert_status_events")
+    as_text = insert.replace(")b::", ")s::")  # the same statement, text arrays
     with connect(url) as conn:
         for _ in range(rounds):
-            elapsed = {False: 0.0, True: 0.0}
+            elapsed = dict.fromkeys(VARIANTS, 0.0)
             for _ in range(batches):
-                for derived in (False, True):
-                    events = _batch(rng, seq[derived], batch, timedelta(hours=1) + (span if derived else timedelta(0)))
-                    seq[derived] += batch
+                for k, variant in enumerate(VARIANTS):
+                    events = _batch(rng, seq[variant], batch, timedelta(hours=1) + k * span)
+                    seq[variant] += batch
                     t = time.perf_counter()
-                    if derived:
+                    if variant == "derived":
                         records.insert_events(conn, events)
                     else:
                         rows = [e.row() for e in events]
-                        conn.execute(q("insert_status_events"), {c: [r[c] for r in rows] for c in COLUMNS}).fetchall()
+                        conn.execute(insert if variant == "plain" else as_text,
+                                     {c: [r[c] for r in rows] for c in COLUMNS}).fetchall()
                     conn.commit()
-                    took[derived].append(time.perf_counter() - t)
-                    elapsed[derived] += took[derived][-1]
-            for derived in (False, True):
-                best[derived] = max(best[derived], batches * batch / elapsed[derived])
-    return {"plain": best[False], "derived": best[True],
-            "median_ratio": statistics.median(took[False]) / statistics.median(took[True])}
+                    took[variant].append(time.perf_counter() - t)
+                    elapsed[variant] += took[variant][-1]
+            for variant in VARIANTS:
+                best[variant] = max(best[variant], batches * batch / elapsed[variant])
+    median = {v: statistics.median(took[v]) for v in VARIANTS}
+    return {**best, "median_ratio": median["plain"] / median["derived"],
+            "median_ratio_before": median["before"] / median["derived"]}
 
 
 def run_size(pg: str, size: int, repeat: int, keep: bool) -> dict:
@@ -224,7 +237,7 @@ def run_size(pg: str, size: int, repeat: int, keep: bool) -> dict:
             conn.rollback()
         load_before = os.getloadavg()[0]
         rates = ingest_rates(url, rng, 20, 1000)
-        plain, with_derived = rates["plain"], rates["derived"]
+        plain, with_derived, before = rates["plain"], rates["derived"], rates["before"]
         machine_load = max(read_load, load_before, os.getloadavg()[0])
         with connect(url) as conn:
             db_bytes = conn.execute("SELECT pg_database_size(current_database()) AS n").fetchone()["n"]
@@ -240,7 +253,10 @@ def run_size(pg: str, size: int, repeat: int, keep: bool) -> dict:
         "uptime_p95_ms": round(1000 * p95(u), 2), "outage_history_p95_ms": round(1000 * p95(h), 2),
         "preflight_p95_ms": round(1000 * p95(p), 2),
         "ingest_events_s_with_derived": round(with_derived), "ingest_events_s_without": round(plain),
-        "ingest_ratio": round(with_derived / plain, 3), "ingest_median_batch_ratio": round(rates["median_ratio"], 3), "db_mb": round(db_bytes / 2**20, 1),
+        "ingest_ratio": round(with_derived / plain, 3), "ingest_median_batch_ratio": round(rates["median_ratio"], 3),
+        "ingest_events_s_before_issue17": round(before), "ingest_ratio_before_issue17": round(with_derived / before, 3),
+        "ingest_median_batch_ratio_before_issue17": round(rates["median_ratio_before"], 3),
+        "db_mb": round(db_bytes / 2**20, 1),
         "derived_rows": derived_rows, "load_1min": round(machine_load, 2),
     }
 
@@ -262,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
               f" {r['outage_history_p95_ms']} ms; preflight p95 {r['preflight_p95_ms']} ms; ingest"
               f" {r['ingest_events_s_with_derived']:,} ev/s with derived writes vs {r['ingest_events_s_without']:,}"
               f" without ({100 * r['ingest_ratio']:.0f} %, best of 3; median batch"
-              f" {100 * r['ingest_median_batch_ratio']:.0f} %); db {r['db_mb']} MB; load: copy {r['copy_s']} s,"
+              f" {100 * r['ingest_median_batch_ratio']:.0f} %), {r['ingest_events_s_before_issue17']:,} the insert as"
+              f" before issue 17 ({100 * r['ingest_ratio_before_issue17']:.0f} %; median batch"
+              f" {100 * r['ingest_median_batch_ratio_before_issue17']:.0f} %); db {r['db_mb']} MB; load: copy {r['copy_s']} s,"
               f" derive {r['derive_s']} s; machine load (1 min) {r['load_1min']} on {os.cpu_count()} CPUs", flush=True)
     out = REPO / "bench" / "results" / f"board-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
