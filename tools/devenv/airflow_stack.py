@@ -148,21 +148,53 @@ def start_airflow(
 LOG_MAX_BYTES = 20 * 1024 * 1024
 LOG_BACKUPS = 5
 _ERROR_LINE = re.compile(rb"\[(?:error|critical)\s*\]|\b(?:ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)")
+REPEAT_QUIET_S = 600.0
+_VARYING = re.compile(r"\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?|\b0x[0-9a-fA-F]+\b|\d+")
+
+
+class ErrorEcho:
+    """Shows an error line once, then the same error (times, numbers and ids aside) only after
+    ``quiet_s``, with how many came meanwhile: a DAG file that fails to import is logged at every
+    parse, every few seconds, and would fill the terminal again."""
+
+    def __init__(self, echo, *, quiet_s: float = REPEAT_QUIET_S, clock=time.monotonic, remember: int = 1000) -> None:
+        self.echo, self.quiet_s, self.clock, self.remember = echo, quiet_s, clock, remember
+        self.seen: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, line: str) -> bool:
+        """Echo ``line`` unless the same error was shown less than ``quiet_s`` ago; True if shown."""
+        key, now = _VARYING.sub("#", line), self.clock()
+        shown_at, held = self.seen.get(key, (None, 0))
+        if shown_at is not None and now - shown_at < self.quiet_s:
+            self.seen[key] = (shown_at, held + 1)
+            return False
+        if len(self.seen) >= self.remember:
+            self.seen.clear()
+        self.echo(f"{line}  (and {held} more like it since it was last shown)" if held else line)
+        self.seen[key] = (now, 0)
+        return True
 
 
 class OutputPump:
     """Copies a child's output into a rotating log file and echoes only the lines a person must
-    see (errors, tracebacks): ``make run`` prints its banner, health and errors, not every
-    dag-processor line (28 MB in 30 minutes)."""
+    see (errors, tracebacks; a repeated error once in ``quiet_s``, :class:`ErrorEcho`): ``make run``
+    prints its banner, health and errors, not every dag-processor line (28 MB in 30 minutes)."""
 
     def __init__(
-        self, stream, log_file: Path, echo=None, *, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS
+        self,
+        stream,
+        log_file: Path,
+        echo=None,
+        *,
+        max_bytes: int = LOG_MAX_BYTES,
+        backups: int = LOG_BACKUPS,
+        quiet_s: float = REPEAT_QUIET_S,
     ) -> None:
         import logging.handlers
 
         log_file.parent.mkdir(parents=True, exist_ok=True)
         self.stream, self.log_file = stream, log_file
-        self.echo = echo or (lambda line: print(line, flush=True))
+        self.echo = ErrorEcho(echo or (lambda line: print(line, flush=True)), quiet_s=quiet_s)
         self.writer = logging.handlers.RotatingFileHandler(
             log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )

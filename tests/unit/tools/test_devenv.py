@@ -188,3 +188,24 @@ def test_the_package_imports_only_the_standard_library():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_make_run_shows_a_repeated_error_once_in_a_while_with_how_many_came_meanwhile():
+    """An import error is logged at every parse (every few seconds): shown, then held quiet."""
+    from devenv.airflow_stack import ErrorEcho
+
+    now = [0.0]
+    shown: list[str] = []
+    echo = ErrorEcho(shown.append, quiet_s=600, clock=lambda: now[0])
+    broken = "dag-processor | 2026-12-01T08:00:{:02d}Z [error    ] Failed to import: /dags/x.py pid={}"
+    for second in range(0, 60, 10):  # six parses in a minute, each its own time and pid
+        now[0] = second
+        echo(broken.format(second, 4000 + second))
+    assert echo("scheduler | [error    ] Executor reports task failed")  # another error is shown at once
+    now[0] = 700.0  # the quiet time is over: shown again, with the count held back
+    echo(broken.format(40, 4999))
+    assert shown == [
+        broken.format(0, 4000),
+        "scheduler | [error    ] Executor reports task failed",
+        broken.format(40, 4999) + "  (and 5 more like it since it was last shown)",
+    ]
