@@ -8,6 +8,8 @@ plugins/ because it is development tooling: no runtime module of prodops imports
 - :mod:`devenv.processes`: ports, process sessions, the error and log line every part uses;
 - :mod:`devenv.postgres`: the private PostgreSQL, URLs, databases, the prodops schema;
 - :mod:`devenv.airflow_stack`: Airflow's environment, start, output, health, the ``make run`` stack;
+- :mod:`devenv.celery_stack`: the CeleryExecutor topology (Redis, every component its own process,
+  two workers) of the multi-host deployment, for its e2e test and bench;
 - :mod:`devenv.cli`: the command line.
 
 Only the standard library is imported at module level (``make stop`` runs it without the

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,11 +90,17 @@ def stop_session(leader: int | subprocess.Popen, timeout: float = 30.0) -> None:
     workers running, so every member of its session gets SIGTERM, then SIGKILL after
     ``timeout`` seconds.
     """
-    proc = leader if isinstance(leader, subprocess.Popen) else None
-    sid = proc.pid if proc else int(leader)
+    stop_sessions([leader], timeout)
+
+
+def stop_sessions(leaders: Sequence[int | subprocess.Popen], timeout: float = 30.0) -> None:
+    """:func:`stop_session` for several sessions at once: one SIGTERM to all, one wait, SIGKILL
+    for what is left (the components of a Celery stack shut down in parallel)."""
+    procs = [leader for leader in leaders if isinstance(leader, subprocess.Popen)]
+    sids = [leader.pid if isinstance(leader, subprocess.Popen) else int(leader) for leader in leaders]
 
     def signal_all(sig: int) -> list[int]:
-        members = session_members(sid)
+        members = [pid for sid in sids for pid in session_members(sid)]
         for pid in members:
             try:
                 os.kill(pid, sig)
@@ -104,16 +111,16 @@ def stop_session(leader: int | subprocess.Popen, timeout: float = 30.0) -> None:
     signal_all(signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc is not None:
+        for proc in procs:
             proc.poll()
-        if not session_members(sid):
+        if not any(session_members(sid) for sid in sids):
             break
         time.sleep(0.2)
     else:
         left = signal_all(signal.SIGKILL)
         if left:
-            log(f"killed {len(left)} process(es) of session {sid} that ignored SIGTERM for {timeout:.0f}s")
-    if proc is not None:
+            log(f"killed {len(left)} process(es) of session(s) {sids} that ignored SIGTERM for {timeout:.0f}s")
+    for proc in procs:
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
