@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import classad2
+from htcondor2 import JobStatus
 
 from prodops.batch.base import Submission
-from prodops.batch.jobads import IN_QUEUE, JobStatus, read_ads, write_atomic
+from prodops.batch.jobads import IN_QUEUE, read_ads, write_atomic
 
 
 class Workdir:

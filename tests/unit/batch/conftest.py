@@ -43,7 +43,7 @@ def stop_pool_processes(root: Path) -> None:
             continue
         try:
             proc = psutil.Process(pid)
-            if "prodops.batch.runner" not in " ".join(proc.cmdline()):
+            if "prodops.batch.local.runner" not in " ".join(proc.cmdline()):
                 continue
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=15)

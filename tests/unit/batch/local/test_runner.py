@@ -15,7 +15,7 @@ from prodops.batch.base import Submission, SubmissionSpec
 from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage, read_events
 from prodops.batch.jobads import read_ads, write_ads
 from prodops.batch.local import PLUGINS_DIR, LocalPoolBackend
-from prodops.batch.runner import Runner, format_duration
+from prodops.batch.local.runner import Runner, format_duration
 from prodops.batch.workdir import Workdir
 
 
@@ -167,7 +167,7 @@ def test_termination_in_the_log_but_not_in_the_ads_is_reconciled(pool_home, demo
 def test_sigterm_evicts_running_jobs_and_a_new_runner_finishes_them(pool_home, demo_job):
     _, workdir = submit(pool_home, demo_job, ["--job 0 --records 50 --sleep 30", "--job 1 --records 3 --sleep 0"])
     env = {**os.environ, "PYTHONPATH": str(PLUGINS_DIR)}
-    runner = subprocess.Popen([sys.executable, "-m", "prodops.batch.runner", str(workdir.path), "--slots", "1"],
+    runner = subprocess.Popen([sys.executable, "-m", "prodops.batch.local.runner", str(workdir.path), "--slots", "1"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
@@ -203,7 +203,7 @@ def test_malformed_control_request_is_set_aside(pool_home, demo_job):
 
 def test_runner_refuses_a_directory_without_a_queue(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(PLUGINS_DIR)}
-    done = subprocess.run([sys.executable, "-m", "prodops.batch.runner", str(tmp_path)], env=env,
+    done = subprocess.run([sys.executable, "-m", "prodops.batch.local.runner", str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "submit through LocalPoolBackend.submit first" in done.stderr

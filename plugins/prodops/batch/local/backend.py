@@ -1,7 +1,7 @@
 """The local pool backend: HTCondor semantics on one machine, for laptops, the demo and tests.
 
 ``submit`` renders the spec with ``htcondor2.Submit``, expands it into job ads, writes the
-submit events, and starts a detached runner (``prodops.batch.runner``) that runs the jobs;
+submit events, and starts a detached runner (``prodops.batch.local.runner``) that runs the jobs;
 ``poll``, ``history`` and ``act`` read and steer that runner through files in the
 submission's workdir (see :mod:`prodops.batch.workdir`). The runner writes the job event log
 in HTCondor's text format with the writer of :mod:`prodops.batch.eventlog`, whose reader
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import classad2
 import htcondor2
+from htcondor2 import JobStatus
 
 import prodops
 from prodops import config
@@ -37,7 +38,7 @@ from prodops.batch.base import (
     RECONCILE_INTERVAL_S, Feed, JobAction, JobEventRecord, PollResult, Submission, SubmissionSpec,
 )
 from prodops.batch.eventlog import EventLogWriter, log_end, read_event_log
-from prodops.batch.jobads import JobStatus, new_job_ad, write_ads, write_atomic
+from prodops.batch.jobads import new_job_ad, write_ads, write_atomic
 from prodops.batch.submit import expand_jobs, render_submit, submit_file_text
 from prodops.batch.workdir import Workdir
 from prodops.exceptions import BackendUnavailable, SubmitFailed
@@ -59,7 +60,7 @@ class LocalPoolBackend:
     ``pool_dir`` holds the cluster id counter (default ``$PRODOPS_HOME/pool``); ``slots``
     overrides ``PRODOPS_LOCAL_SLOTS`` for the runners this backend starts; ``act`` waits up
     to ``act_timeout_s`` for the runner to apply a request. With ``autostart=False`` no
-    runner is ever started (tests and tools drive :class:`~prodops.batch.runner.Runner`).
+    runner is ever started (tests and tools drive :class:`~prodops.batch.local.runner.Runner`).
     ``reconcile_interval`` (seconds) spaces the full reads of a tracker that follows the log.
     """
 
@@ -279,7 +280,7 @@ class LocalPoolBackend:
         env["PYTHONPATH"] = os.pathsep.join([str(PLUGINS_DIR), *existing])
         if self.slots is not None:
             env["PRODOPS_LOCAL_SLOTS"] = str(self.slots)
-        argv = [self.python, "-m", "prodops.batch.runner", "--detach", str(workdir.path)]
+        argv = [self.python, "-m", "prodops.batch.local.runner", "--detach", str(workdir.path)]
         with open(workdir.runner_log, "ab") as runner_log:
             launcher = subprocess.Popen(
                 argv, cwd=workdir.path, env=env, stdin=subprocess.DEVNULL, stdout=runner_log,

@@ -1,6 +1,6 @@
 """The local pool's schedd and startds: runs one submission's jobs as local processes.
 
-``python -m prodops.batch.runner <workdir>`` runs the jobs queued in ``<workdir>/queue.ads``
+``python -m prodops.batch.local.runner <workdir>`` runs the jobs queued in ``<workdir>/queue.ads``
 with at most ``PRODOPS_LOCAL_SLOTS`` (default 4) at a time, each in its own process
 session with its own stdout/stderr files. It writes the HTCondor event log and keeps the
 job ads current, measures each job's process tree (CPU, peak RSS) with psutil, and holds
@@ -36,7 +36,7 @@ import psutil
 
 from prodops import config
 from prodops.batch.base import JobAction
-from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage, log_end, parse_rusage, read_events
+from prodops.batch.eventlog import EventLogWriter, ResourceUsage, Usage, log_end, read_events
 from prodops.batch.jobads import (
     IN_QUEUE,
     MEMORY_SUBCODE,
@@ -44,15 +44,15 @@ from prodops.batch.jobads import (
     OUTPUT_STATS_PREFIX,
     Machine,
     local_machine,
-    one_line,
     read_ads,
     transfer_stats,
     write_atomic,
 )
 from prodops.batch.submit import parse_environment, split_arguments
+from prodops.batch.local import processes, transitions
 from prodops.batch.workdir import Workdir
 
-log = logging.getLogger("prodops.batch.runner")
+log = logging.getLogger("prodops.batch.local.runner")
 
 _MIB = 1024 * 1024
 
@@ -212,25 +212,11 @@ class Runner:
             if proc in self.running:
                 continue
             event = last.get(proc, {})
-            kind = event.get("type")
-            status = int(ad["JobStatus"])
-            if kind == "JOB_TERMINATED" and status != JobStatus.COMPLETED:
-                self._complete_from_event(ad, event)
-            elif kind == "JOB_ABORTED" and status != JobStatus.REMOVED:
-                self._end_run(ad, event["time"], None)
-                self._set_removed(ad, event.get("Reason", ""), event["time"])
-            elif kind == "JOB_HELD" and status != JobStatus.HELD:
-                self._end_run(ad, event["time"], None)
-                self._set_held(ad, event.get("HoldReason", ""), event.get("HoldReasonCode", 0),
-                               event.get("HoldReasonSubCode", 0), event["time"])
-            elif kind == "EXECUTE":
+            what = transitions.recovery(ad, event)
+            if what is transitions.Recovery.EVICT:
                 log.warning("Job %s.%d was running under a runner that died: evicting it", ad["ClusterId"], proc)
                 self.events.evicted(int(ad["ClusterId"]), proc, reason="the local pool's runner restarted")
-                self._end_run(ad, now, None)
-                self._set_status(ad, JobStatus.IDLE, now)
-            elif status == JobStatus.RUNNING:
-                self._end_run(ad, now, None)
-                self._set_status(ad, JobStatus.IDLE, now)
+            transitions.recover(ad, what, event, now)
         self._dirty = True
         self._flush(force=True)
 
@@ -339,7 +325,8 @@ class Runner:
                 return False
             reason = reason or "via condor_release"
             self.events.released(cluster, proc, reason=reason)
-            self._set_released(ad, reason, now)
+            transitions.release(ad, reason, now)
+            self._dirty = True
             return True
         reason = reason or "via condor_rm"
         if proc in self.running:
@@ -359,10 +346,7 @@ class Runner:
         return True
 
     def _kill(self, job: RunningJob) -> None:
-        try:
-            os.killpg(job.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        processes.kill_session(job.pid)
 
     def _evict_all(self, reason: str) -> None:
         for proc in list(self.running):
@@ -444,24 +428,7 @@ class Runner:
                          "Disk": int(ad["RequestDisk"])},
             when=now,
         )
-        ad["LastJobStatus"] = int(ad["JobStatus"])
-        ad["JobStatus"] = int(JobStatus.RUNNING)
-        ad["EnteredCurrentStatus"] = int(now)
-        ad["JobCurrentStartDate"] = int(now)
-        ad["JobCurrentStartExecutingDate"] = int(now)
-        ad["LastMatchTime"] = int(now)
-        if "JobStartDate" not in ad:
-            ad["JobStartDate"] = int(now)
-        for name in ("NumJobStarts", "NumShadowStarts", "JobRunCount"):
-            ad[name] = int(ad.get(name) or 0) + 1
-        ad["RemoteHost"] = slot_name
-        ad["StartdIpAddr"] = self.machine.address
-        ad["MachineAttrCPUModel0"] = self.machine.cpu_model
-        if self.machine.cpu_vendor:
-            ad["MachineAttrCPUVendor0"] = self.machine.cpu_vendor
-        ad["MATCH_EXP_JOB_GLIDEIN_Site"] = self.machine.site
-        ad["MachineAttrGLIDEIN_Site0"] = self.machine.site
-        ad["GLIDEIN_Site"] = self.machine.site
+        transitions.start(ad, slot_name, self.machine, now)
         self._dirty = True
         log.info("Started job %d.%d in %s as pid %d", cluster, proc, slot_name, popen.pid)
 
@@ -474,11 +441,11 @@ class Runner:
     def _measure(self) -> None:
         """Sample each running job's process tree; enforce memory and execute-time limits."""
         now = time.time()
-        trees = _process_trees([job.pid for job in self.running.values() if job.stop is None])
+        trees = processes.process_trees([job.pid for job in self.running.values() if job.stop is None])
         for job in list(self.running.values()):
             if job.stop is not None:
                 continue
-            rss, cpu = _tree_usage(trees.get(job.pid, [job.pid]))
+            rss, cpu = processes.tree_usage(trees.get(job.pid, [job.pid]))
             if rss is None:
                 continue
             job.peak_rss_kb = max(job.peak_rss_kb, rss // 1024)
@@ -567,7 +534,8 @@ class Runner:
                 cluster, job.proc, return_value=code, signal=signum, run_usage=job.cpu, total_usage=total,
                 resources=resources, when=now,
             )
-            self._set_completed(ad, code, signum, now)
+            transitions.complete(ad, code, signum, now)
+            self._dirty = True
         log.info("Job %d.%d ended after %.1f s (%s, wait status %d)", cluster, job.proc, wall,
                  stop.action if stop else "exited", status)
 
@@ -577,131 +545,30 @@ class Runner:
             ad["ResidentSetSize"] = job.peak_rss_kb
             ad["ImageSize"] = max(int(ad.get("ImageSize") or 0), job.peak_rss_kb)
             ad["MemoryUsage"] = max(int(ad.get("MemoryUsage") or 0), math.ceil(job.peak_rss_kb / 1024))
-        ad["DiskUsage"] = _disk_usage_kb(ad)
+        ad["DiskUsage"] = processes.disk_usage_kb(ad)
 
     def _end_run(self, ad: classad2.ClassAd, now: float, job: RunningJob | None) -> None:
-        """Account one run in the ad (wall and CPU add up over runs) and free its slot."""
-        started = ad.get("JobCurrentStartDate")
+        """Account one run in the ad and free its slot; a run the runner saw also brings its
+        memory, disk and the stdout/stderr a pool would transfer back (here already in place)."""
         if job is not None:
-            wall = max(0.0, now - job.started)
-            ad["RemoteWallClockTime"] = float(ad.get("RemoteWallClockTime") or 0.0) + wall
-            ad["CumulativeSlotTime"] = float(ad.get("CumulativeSlotTime") or 0.0) + wall
-            ad["RemoteUserCpu"] = float(ad.get("RemoteUserCpu") or 0.0) + job.cpu.user_s
-            ad["RemoteSysCpu"] = float(ad.get("RemoteSysCpu") or 0.0) + job.cpu.sys_s
-            ad["LastRemoteWallClockTime"] = wall
             self._update_running_ad(job)
-            # a pool transfers stdout and stderr back when a run ends; here they are already in place
             outputs = transfer_stats([str(ad.get("Out") or ""), str(ad.get("Err") or "")])
             ad["TransferOutputStats"] = outputs
             ad["BytesSent"] = float(outputs[f"{OUTPUT_STATS_PREFIX}SizeBytesLastRun"])
-        elif isinstance(started, int) and int(ad["JobStatus"]) == JobStatus.RUNNING:
-            ad["RemoteWallClockTime"] = float(ad.get("RemoteWallClockTime") or 0.0) + max(0.0, now - started)
-        if "RemoteHost" in ad:
-            ad["LastRemoteHost"] = ad["RemoteHost"]
-            del ad["RemoteHost"]
+        transitions.end_run(ad, now, None if job is None else transitions.Run(job.started, job.cpu))
         self._dirty = True
 
     def _set_status(self, ad: classad2.ClassAd, status: JobStatus, now: float) -> None:
-        ad["LastJobStatus"] = int(ad["JobStatus"])
-        ad["JobStatus"] = int(status)
-        ad["EnteredCurrentStatus"] = int(now)
+        transitions.set_status(ad, status, now)
         self._dirty = True
 
     def _set_held(self, ad: classad2.ClassAd, reason: str, code: int, subcode: int, now: float) -> None:
-        ad["HoldReason"] = one_line(reason)
-        ad["HoldReasonCode"] = int(code)
-        ad["HoldReasonSubCode"] = int(subcode)
-        ad["NumHolds"] = int(ad.get("NumHolds") or 0) + 1
-        self._set_status(ad, JobStatus.HELD, now)
-
-    def _set_released(self, ad: classad2.ClassAd, reason: str, now: float) -> None:
-        for name in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
-            if name in ad:
-                ad[f"Last{name}"] = ad[name]
-                del ad[name]
-        ad["ReleaseReason"] = one_line(reason)
-        self._set_status(ad, JobStatus.IDLE, now)
+        transitions.hold(ad, reason, code, subcode, now)
+        self._dirty = True
 
     def _set_removed(self, ad: classad2.ClassAd, reason: str, now: float) -> None:
-        ad["RemoveReason"] = one_line(reason)
-        self._set_status(ad, JobStatus.REMOVED, now)
-
-    def _set_completed(self, ad: classad2.ClassAd, code: int | None, signum: int | None, now: float) -> None:
-        ad["ExitBySignal"] = signum is not None
-        if signum is None:
-            ad["ExitCode"] = int(code or 0)
-            ad["ExitStatus"] = int(code or 0)
-        else:
-            ad["ExitSignal"] = int(signum)
-            ad["ExitStatus"] = int(signum)
-        ad["CompletionDate"] = int(now)
-        self._set_status(ad, JobStatus.COMPLETED, now)
-
-    def _complete_from_event(self, ad: classad2.ClassAd, event: dict) -> None:
-        """Finish a job whose termination reached the log but not the ads (runner died between)."""
-        when = float(event.get("time") or time.time())
-        try:
-            run = parse_rusage(str(event.get("RunRemoteUsage", "")))
-        except Exception:
-            run = Usage()
-        ad["RemoteUserCpu"] = float(ad.get("RemoteUserCpu") or 0.0) + run.user_s
-        ad["RemoteSysCpu"] = float(ad.get("RemoteSysCpu") or 0.0) + run.sys_s
-        self._end_run(ad, when, None)
-        if event.get("TerminatedNormally"):
-            self._set_completed(ad, int(event.get("ReturnValue", 0)), None, when)
-        else:
-            self._set_completed(ad, None, int(event.get("TerminatedBySignal", 0)), when)
-
-
-def _process_trees(roots: Sequence[int]) -> dict[int, list[int]]:
-    """Each root pid with its descendants, from one scan of the process table for all jobs."""
-    if not roots:
-        return {}
-    children: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        children.setdefault(proc.info["ppid"], []).append(proc.pid)
-    trees = {}
-    for root in roots:
-        tree, stack = [root], [root]
-        while stack:
-            for child in children.get(stack.pop(), []):
-                tree.append(child)
-                stack.append(child)
-        trees[root] = tree
-    return trees
-
-
-def _tree_usage(pids: Sequence[int]) -> tuple[int | None, Usage]:
-    """Summed RSS (bytes) and CPU of a job's processes; None when its main process is gone.
-
-    A process's own CPU plus what it collected from its waited-for children counts each
-    finished descendant once, in the live ancestor that reaped it.
-    """
-    rss, user, system = 0, 0.0, 0.0
-    for index, pid in enumerate(pids):
-        try:
-            proc = psutil.Process(pid)
-            with proc.oneshot():
-                rss += proc.memory_info().rss
-                times = proc.cpu_times()
-        except psutil.Error:
-            if index == 0:
-                return None, Usage()
-            continue
-        user += times.user + times.children_user
-        system += times.system + times.children_system
-    return rss, Usage(user, system)
-
-
-def _disk_usage_kb(ad: classad2.ClassAd) -> int:
-    """The job's stdout and stderr in KB: what the local pool can attribute to one job."""
-    total = 0
-    for name in ("Out", "Err"):
-        try:
-            total += os.path.getsize(str(ad.get(name) or ""))
-        except OSError:
-            continue
-    return max(1, math.ceil(total / 1024))
+        transitions.remove(ad, reason, now)
+        self._dirty = True
 
 
 def detach(argv: Sequence[str]) -> int:
@@ -713,7 +580,7 @@ def detach(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m prodops.batch.runner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m prodops.batch.local.runner", description=__doc__.splitlines()[0])
     parser.add_argument("workdir", help="the submission's directory (holds queue.ads and jobs.log)")
     parser.add_argument("--slots", type=int, default=None, help=f"job slots (default $PRODOPS_LOCAL_SLOTS or {config.DEFAULT_LOCAL_SLOTS})")
     parser.add_argument("--detach", action="store_true", help="fork into the background and return at once")
