@@ -74,7 +74,6 @@ def test_a_failed_demo_job_is_rerun_with_debug_and_linked(dag, airflow_metadata,
     monkeypatch.setenv("AIRFLOW_CONN_PRODOPS_DB", db_url)
     monkeypatch.setenv("PRODOPS_HOME", str(tmp_path))
     monkeypatch.setenv("PRODOPS_TRACK_POLL_INTERVAL", "0.5")
-    monkeypatch.delenv("PRODOPS_PHASE_API_URL", raising=False)
     request_id, first = failed_demo_request(db_url)
 
     run = dag.test(run_conf={"request_id": request_id, "job_indexes": [CODE_JOB], "level": "trace",

@@ -5,6 +5,7 @@ job's production attempt (outputs, report) and counted as wasted hours by accoun
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,6 @@ DEBUG = {"level": "trace", "request_memory_mb": 256, "overrides": {"note": "why 
 @pytest.fixture
 def backend(tmp_path, monkeypatch):
     monkeypatch.setenv("PRODOPS_HOME", str(tmp_path))
-    monkeypatch.delenv("PRODOPS_PHASE_API_URL", raising=False)
     return LocalPoolBackend(pool_dir=tmp_path / "pool")
 
 
@@ -172,3 +172,34 @@ def test_bad_choices_are_refused_naming_the_field_before_anything_is_written(db_
         assert field in err.value.errors, (selection, debug, err.value.errors)
     assert len(rows(db_url, "SELECT 1 FROM submissions WHERE request_id = %(r)s", r=request_id)) == 1
     assert rows(db_url, "SELECT 1 FROM debug_reruns") == []
+
+
+def test_a_debug_attempt_s_outputs_are_never_the_stage_s_outputs_nor_checked(db_url, backend):
+    """mc_chain gen: job 0 rerun with debug succeeds and writes its file; the stage's outputs, its DQ
+    checks and the next stage's inputs are still the production attempts' only."""
+    from prodops.quality.stage import check_stage_outputs, collect_stage_outputs
+    from prodops.stage import stage_input_files
+    from prodops.workflows import load_templates
+
+    form = {**FORM, "workflow": "mc_chain", "workflow_options": {"events_per_job": 4, "sleep_s": 0}}
+    request_id = service.record_request(db_url, dag_id="production_request", run_id="debug-mc", conf=form)["request_id"]
+    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
+    first = service.submit_workflow_stage(db_url, backend, request_id, "gen")
+    track(db_url, backend, first)
+    made = submit_debug_rerun(db_url, backend, {"request_id": request_id, "job_indexes": [0]},
+                              {"level": "debug", "overrides": {"events_per_job": 7}}, run_id="manual__mc")
+    track(db_url, backend, made.submission_id)
+    assert rows(db_url, "SELECT outcome FROM job_attempts WHERE submission_id = %(s)s",
+                s=made.submission_id)[0]["outcome"] == "succeeded"
+    workdir = rows(db_url, "SELECT workdir FROM submissions WHERE id = %(s)s", s=made.submission_id)[0]["workdir"]
+    assert any(Path(workdir).glob("manifest_gen_0.json"))  # the debug job did declare an output
+    collect_stage_outputs(db_url, request_id, "gen")
+    outputs = rows(db_url, "SELECT DISTINCT submission_id FROM job_outputs o JOIN submissions s ON s.id = o.submission_id"
+                           " WHERE s.request_id = %(r)s", r=request_id)
+    assert [o["submission_id"] for o in outputs] == [first]
+    assert all(r.success for r in check_stage_outputs(db_url, request_id, "gen", load_templates()["mc_chain"]))
+    with connect(db_url) as conn:
+        request = conn.execute("SELECT * FROM requests WHERE id = %(r)s", {"r": request_id}).fetchone()
+        inputs = stage_input_files(conn, request, load_templates()["mc_chain"], "g4")
+    assert len(inputs) == 3 and set(inputs.values()) == {4}  # not the debug job's 7 events
+    assert not any("attempt-2-debug" in path for path in inputs)
