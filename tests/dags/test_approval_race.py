@@ -4,8 +4,8 @@ Airflow 3.3.2 fails the try of a HITL task that was answered before the schedule
 executor's ``success`` for the pause: the answer moved the instance on to ``queued``, and
 ``process_executor_events`` then takes it for a task killed externally. Here that order is made
 by hand, deterministically: a real run of ``production_request`` in the metadata database, the
-gate ``queued`` with its HITL detail answered as Airflow's REST PATCH writes it, and the
-executor's ``success`` for the same try. Airflow's scheduler code fails the try; prodops'
+gate ``queued`` (or its resumed try already ``running``, as seen in e2e) with its HITL detail
+answered as Airflow's REST PATCH writes it, and the executor's ``success`` for the same try. Airflow's scheduler code fails the try; prodops'
 listener carries the answer over; the gate's next try completes with it.
 """
 
@@ -18,7 +18,9 @@ from types import SimpleNamespace
 import pytest
 
 import devenv
+from prodops.constants import RequestState
 from prodops.request import service
+from prodops.request.decision import record_decision
 from prodops.store import records
 from prodops.store.db import connect
 from tests.integration.test_request_flow import FORM
@@ -55,7 +57,7 @@ class ExecutorThatSawThePause:
         pass
 
 
-def run_with_gate_queued_and_answered(session, run_id: str):
+def run_with_gate_answered(session, run_id: str, state: str):
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import get_or_create_dagrun
@@ -85,7 +87,7 @@ def run_with_gate_queued_and_answered(session, run_id: str):
         session=session,
     )
     gate = run.get_task_instance(GATE, session=session)
-    gate.try_number, gate.state, gate.queued_by_job_id = 1, TaskInstanceState.QUEUED, None
+    gate.try_number, gate.state, gate.queued_by_job_id = 1, TaskInstanceState(state), None
     session.add(
         HITLDetail(
             ti_id=gate.id,
@@ -106,7 +108,14 @@ def run_with_gate_queued_and_answered(session, run_id: str):
     return gate
 
 
-def test_the_answer_of_a_try_the_scheduler_fails_in_the_race_is_kept(airflow_metadata, db_url, monkeypatch):
+@pytest.mark.parametrize(
+    "resumed",
+    [
+        "queued",  # the answer requeued the gate; its resumed try has not started
+        "running",  # the resumed try runs, and records the answer after the listener ran
+    ],
+)
+def test_the_answer_of_a_try_the_scheduler_fails_in_the_race_is_kept(airflow_metadata, db_url, monkeypatch, resumed):
     from airflow import settings
     from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
     from airflow.models.dagbag import DBDagBag
@@ -114,11 +123,11 @@ def test_the_answer_of_a_try_the_scheduler_fails_in_the_race_is_kept(airflow_met
 
     monkeypatch.setenv("PRODOPS_DB_URL", db_url)
     monkeypatch.setenv("AIRFLOW_CONN_PRODOPS_DB", db_url)
-    run_id = "raced"
+    run_id = f"raced-{resumed}"
     made = service.record_request(db_url, dag_id=DAG_ID, run_id=run_id, conf=FORM)
     session = settings.Session()
     try:
-        gate = run_with_gate_queued_and_answered(session, run_id)
+        gate = run_with_gate_answered(session, run_id, resumed)
         SchedulerJobRunner.process_executor_events(
             executor=ExecutorThatSawThePause(gate.key), job_id=None, scheduler_dag_bag=DBDagBag(), session=session
         )
@@ -136,6 +145,16 @@ def test_the_answer_of_a_try_the_scheduler_fails_in_the_race_is_kept(airflow_met
         "anna",
         True,
     )
+    if resumed == "running":  # the failed try goes on and records the same answer (seen in e2e)
+        record_decision(
+            db_url,
+            made["request_id"],
+            state=RequestState.APPROVED,
+            priority=90,
+            decided_by="anna",
+            note="go",
+            decided_at=ANSWERED_AT,
+        )
 
     from prodops.operators.approval import RequestApprovalOperator
 

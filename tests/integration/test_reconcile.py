@@ -93,15 +93,29 @@ def test_an_answer_carried_over_from_a_failed_try_is_what_the_gates_next_try_com
     other = decision_of_answer(["Reject"], {}, "ben", APPROVED_AT.replace(minute=5))
     assert carry_over(db_url, "production_request", "raced", other) is None  # a decision taken is kept
 
-    # the gate records the decision as its own: a later clear of the gate asks again
+    # the try Airflow failed may record the same answer after the listener ran (the stale success
+    # came while it ran): the next try still completes with it
     record_decision(
         db_url, made["request_id"], state=RequestState.APPROVED, priority=77, decided_by="anna", decided_at=APPROVED_AT
     )
+    assert gate.answer_carried_over()["chosen_options"] == ["Approve"]
+    # the next try completes with it: the answer is the gate's own now, a later clear asks again
+    record_decision(
+        db_url,
+        made["request_id"],
+        state=RequestState.APPROVED,
+        priority=77,
+        decided_by="anna",
+        decided_at=APPROVED_AT,
+        settles_carried_over=True,
+    )
     assert gate.answer_carried_over() is None
-    # ... unless Airflow fails the try that recorded it (the stale success came while it ran)
+    # the failed try recorded the answer before the listener ran: carried over all the same
     assert carry_over(db_url, "production_request", "raced", answer) == made["request_id"]
     assert gate.answer_carried_over()["chosen_options"] == ["Approve"]
-    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=77, decided_by="anna")
+    record_decision(
+        db_url, made["request_id"], state=RequestState.REJECTED, decided_by="ben", settles_carried_over=True
+    )
     assert carry_over(db_url, "production_request", "raced", answer) is None  # another answer since (a cleared gate)
 
 

@@ -22,15 +22,20 @@ ON CONFLICT (request_id, name) DO UPDATE SET position = EXCLUDED.position;
 -- name: set_request_decision
 UPDATE requests
    SET state = %(state)s, priority = %(priority)s, decided_by = %(decided_by)s,
-       decision_note = %(decision_note)s, decided_at = %(decided_at)s, answer_awaits_gate = false,
-       updated_at = now()
+       decision_note = %(decision_note)s, decided_at = %(decided_at)s, updated_at = now()
  WHERE id = %(request_id)s;
+
+-- name: settle_carried_over_answer
+-- The gate completed with the answer carried over to it: the answer is the gate's own now, and a
+-- gate cleared later asks again. (A decision recorded otherwise leaves the flag: the try that
+-- recorded it may be the one Airflow failed meanwhile.)
+UPDATE requests SET answer_awaits_gate = false, updated_at = now() WHERE id = %(request_id)s;
 
 -- name: carry_over_answer
 -- The answer Airflow recorded for a try of the approval gate it then failed (the answer race of
 -- Airflow 3.3.2), put on the run's request while it still waits for a decision, or flagged when
 -- that try had recorded this very answer before Airflow failed it; the gate's next try completes
--- with it (set_request_decision clears the flag). Any other decision or end is kept.
+-- with it (settle_carried_over_answer clears the flag). Any other decision or end is kept.
 UPDATE requests
    SET state = %(state)s, priority = coalesce(%(priority)s, requested_priority), decided_by = %(decided_by)s,
        decision_note = %(decision_note)s, decided_at = %(decided_at)s, answer_awaits_gate = true,

@@ -183,6 +183,7 @@ class RequestApprovalOperator(ApprovalOperator):
             decided_by=approver_name(event.get("responded_by_user")),
             note=params.get("note") or None,
             decided_at=event.get("responded_at"),
+            settles_carried_over=bool(event.get("carried_over")),
         )
         self.log.info(
             "Request %s %s by %s",
@@ -202,13 +203,15 @@ class RequestApprovalOperator(ApprovalOperator):
 
 
 def answer_event(decision: Decision) -> dict[str, Any]:
-    """The event Airflow resumes the gate with, for a decision the request recorded."""
+    """The event Airflow resumes the gate with, for a decision carried over to the request
+    (marked, so recording it settles the carry-over)."""
     user = decision.decided_by
     return {
         "chosen_options": [decision.option],
         "params_input": {"approved_priority": decision.priority, "note": decision.note},
         "responded_at": decision.decided_at,
         "responded_by_user": None if user is None else {"id": user, "name": user},
+        "carried_over": True,
     }
 
 

@@ -27,8 +27,10 @@ def record_decision(
     decided_by: str | None = None,
     note: str | None = None,
     decided_at: datetime | None = None,
+    settles_carried_over: bool = False,
 ) -> None:
-    """Store the approver's answer (or the expiry) on the request; idempotent."""
+    """Store the approver's answer (or the expiry) on the request; idempotent. ``settles_carried_over``:
+    the gate completes with the answer :func:`carry_over` put there, which stops waiting for it."""
     with connect(db_url) as conn:
         current = records.get_request(conn, request_id)
         if current is None:
@@ -42,6 +44,8 @@ def record_decision(
             note=note,
             decided_at=decided_at,
         )
+        if settles_carried_over:
+            conn.execute(q("settle_carried_over_answer"), {"request_id": request_id})
         conn.commit()
 
 

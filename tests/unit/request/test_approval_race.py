@@ -84,6 +84,7 @@ def test_the_event_is_one_the_gate_accepts():
         "params_input": {"approved_priority": 80, "note": None},
         "responded_at": ANSWERED_AT,
         "responded_by_user": {"id": "anna", "name": "anna"},
+        "carried_over": True,  # recording it settles the carry-over
     }
     op = gate()
     op.validate_chosen_options(event["chosen_options"])
