@@ -181,6 +181,9 @@ def read_and_classify(rows: Sequence[Mapping[str, Any]], facts: Sequence[JobFact
     parts = min(workers, len(rows))
     if parts < 2 or len(rows) < min_parallel or "fork" not in multiprocessing.get_all_start_methods():
         return _serial(batch, 0, len(rows))
+    if multiprocessing.current_process().daemon:  # a daemonic process may not start children
+        log.info("Triage of %d attempts in this process: it is a daemonic worker process", len(rows))
+        return _serial(batch, 0, len(rows))
     global _BATCH
     _BATCH = batch
     try:

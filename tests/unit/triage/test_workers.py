@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -88,6 +89,14 @@ def test_a_worker_that_dies_leaves_the_batch_to_this_process(stage, monkeypatch,
                                         min_parallel=0)
     assert outcome.workers == 1 and len(outcome.verdicts) == 40
     assert "Triage workers failed" in caplog.text
+
+
+def test_a_daemonic_process_triages_alone(stage, monkeypatch):
+    rows, facts = stage
+    monkeypatch.setattr(workers.multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
+    outcome = workers.read_and_classify(rows[:40], facts[:40], lines=50, classifier=_classifier(), workers=2,
+                                        min_parallel=0)
+    assert outcome.workers == 1 and len(outcome.verdicts) == 40
 
 
 @pytest.mark.parametrize(("n", "parts", "want"), [(10, 3, [(0, 4), (4, 7), (7, 10)]), (1, 2, [(0, 1)]),
