@@ -203,3 +203,21 @@ def test_a_debug_attempt_s_outputs_are_never_the_stage_s_outputs_nor_checked(db_
         inputs = stage_input_files(conn, request, load_templates()["mc_chain"], "g4")
     assert len(inputs) == 3 and set(inputs.values()) == {4}  # not the debug job's 7 events
     assert not any("attempt-2-debug" in path for path in inputs)
+
+
+def test_a_planned_retry_of_a_job_rerun_with_debug_still_goes_as_its_own_round(db_url, backend):
+    """Job 0 goes over its memory (a retry with more memory is planned); a debug rerun of it is no retry round."""
+    form = {**FORM, "workflow_options": {"records": 5, "sleep_s": 0, "exceed_memory": [0]}}
+    request_id = service.record_request(db_url, dag_id="production_request", run_id="debug-rt", conf=form)["request_id"]
+    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
+    first = service.submit_workflow_stage(db_url, backend, request_id, "run")
+    track(db_url, backend, first)
+    triage_stage(db_url, request_id, "run")
+    made = submit_debug_rerun(db_url, backend, {"request_id": request_id, "job_indexes": [0]},
+                              {"level": "debug", "request_memory_mb": 1024}, run_id="manual__rt")
+    track(db_url, backend, made.submission_id)
+    plan = retry.plan_round(db_url, request_id, "run")
+    assert plan is not None and plan.resumed is None and plan.job_indexes == [0] and plan.attempt == made.attempt + 1
+    spec = retry.round_spec(plan)
+    assert "--debug" not in spec.items[0] and not spec.debug and "DEMO_LOG_LEVEL" not in spec.environment
+    assert retry.stage_retries(db_url, request_id, "run").rounds == 0

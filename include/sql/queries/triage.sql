@@ -145,7 +145,7 @@ SELECT category, action, action_state, count(*) AS n
 -- Every submission of the stage (its first and its retry rounds): whether it is still tracked,
 -- whether some of its failed attempts have no verdict yet, and when it was submitted. The
 -- stage's tracking step reads it each cycle to know what to track, triage and wait for.
-SELECT s.id, s.attempt, s.state, s.cluster_id, s.num_jobs, s.submitted_at,
+SELECT s.id, s.attempt, s.kind, s.state, s.cluster_id, s.num_jobs, s.submitted_at,
        EXISTS (SELECT 1 FROM job_attempts j
                 WHERE j.submission_id = s.id
                   AND j.outcome IN ('failed', 'killed', 'held', 'removed')

@@ -79,7 +79,7 @@ def _plan(conn: Conn, request_id: int, stage: str, settings: TriageSettings) -> 
     newest = max(int(a["attempt"]) for a in planned)
     resumed, actions = None, planned
     for row in submissions:
-        if int(row["attempt"]) <= newest:
+        if int(row["attempt"]) <= newest or row["kind"] != "production":  # a debug rerun is no retry round
             continue
         indexes = set(row["spec"].get("job_indexes") or ())
         covered = [a for a in planned if int(a["job_index"]) in indexes]
@@ -147,7 +147,7 @@ def stage_retries(db_url: str, request_id: int, stage: str, *, now: datetime | N
                 ready, waiting = replace(plan, actions=free, services=()), replace(plan, actions=held)
             else:
                 waiting = plan
-    rounds = [r for r in progress if int(r["attempt"]) > 1]
+    rounds = [r for r in progress if int(r["attempt"]) > 1 and r["kind"] == "production"]
     return StageRetries(
         ready=ready, waiting=waiting, blockers=blockers,
         running=tuple(int(r["id"]) for r in progress if r["state"] != "done" and r["cluster_id"] is not None),
