@@ -12,14 +12,20 @@ SELECT updated_at FROM accounting_cursor WHERE id = 1 FOR UPDATE;
 -- Attempts written since the cursor (less the overlap; NULL: all of them) and the jobs they
 -- belong to: a new attempt of a job changes what its earlier attempts count as (retried away).
 -- The job index is read as in the stage_job_attempts view (006_retries.sql).
+-- A phase a job reported since then (020_accounting_phases.sql) brings its job in too.
 CREATE TEMP TABLE accounting_changed ON COMMIT DROP AS
 SELECT s.request_id, s.stage, coalesce((s.spec -> 'job_indexes' ->> j.proc_id)::integer, j.proc_id) AS job_index,
-       j.updated_at
+       j.updated_at, true AS attempt
   FROM job_attempts j JOIN submissions s ON s.id = j.submission_id
- WHERE %(since)s::timestamptz IS NULL OR j.updated_at > %(since)s::timestamptz;
+ WHERE %(since)s::timestamptz IS NULL OR j.updated_at > %(since)s::timestamptz
+UNION ALL
+SELECT s.request_id, s.stage, p.job_index, p.received_at, false
+  FROM job_phases p JOIN submissions s ON s.id = p.submission_id
+ WHERE %(since)s::timestamptz IS NULL OR p.received_at > %(since)s::timestamptz;
 
 -- name: accounting_changed_summary
-SELECT count(*) AS changed, max(updated_at) AS newest FROM accounting_changed;
+SELECT count(*) FILTER (WHERE attempt) AS changed, count(*) AS rows, max(updated_at) AS newest
+  FROM accounting_changed;
 
 -- name: accounting_changed_jobs
 -- The jobs (and their stages) whose attempts are accounted again, with statistics for the planner.
@@ -102,7 +108,8 @@ SELECT f.submission_id, f.proc_id, f.outcome <> 'unfinished' AS ended,
        CASE WHEN f.cause = 'debug_rerun' THEN f.wall ELSE 0 END AS wasted_debug_rerun_s,
        -- eviction badput of a kept attempt, as cms-htcondor-es: RemoteWallClockTime - CommittedTime
        CASE WHEN f.cause IS NULL AND f.outcome <> 'unfinished' THEN greatest(f.wall - f.committed, 0) ELSE 0 END
-           AS wasted_evicted_s
+           AS wasted_evicted_s,
+       f.job_index
   FROM figured f JOIN requests r ON r.id = f.request_id;
 ANALYZE accounting_fresh;
 
@@ -172,6 +179,38 @@ SELECT a.experiment, a.campaign, a.day, d.dimension, d.value,
                             ('stage', a.stage)) d (dimension, value)
  GROUP BY a.experiment, a.campaign, a.day, d.dimension, d.value;
 
+-- name: accounting_phase_forget
+DELETE FROM accounting_phase_attempts a USING accounting_fresh f
+ WHERE a.submission_id = f.submission_id AND a.proc_id = f.proc_id;
+
+-- name: accounting_phase_record
+-- Each phase an ended attempt reported, once: its finished report's cpu, wall and events.
+INSERT INTO accounting_phase_attempts (submission_id, proc_id, phase, experiment, campaign, day, stage, attempts,
+    finished, failed, unfinished, cpu_s, wall_s, events)
+SELECT f.submission_id, f.proc_id, p.phase, f.experiment, f.campaign, f.day, f.stage, 1,
+       bool_or(p.state = 'finished')::int,
+       bool_or(p.state = 'finished' AND coalesce(p.status_code, 0) <> 0)::int,
+       (NOT bool_or(p.state = 'finished'))::int,
+       coalesce(max(p.cpu_s) FILTER (WHERE p.state = 'finished'), 0),
+       coalesce(max(p.wall_s) FILTER (WHERE p.state = 'finished'), 0),
+       coalesce(max(p.events) FILTER (WHERE p.state = 'finished'), 0)
+  FROM accounting_fresh f
+  JOIN job_phases p ON p.submission_id = f.submission_id AND p.job_index = f.job_index
+ WHERE f.ended
+ GROUP BY f.submission_id, f.proc_id, p.phase, f.experiment, f.campaign, f.day, f.stage;
+
+-- name: accounting_phase_daily_clear
+DELETE FROM accounting_phase_daily d USING accounting_slices k
+ WHERE (d.experiment, d.campaign, d.day) = (k.experiment, k.campaign, k.day);
+
+-- name: accounting_phase_daily_sum
+INSERT INTO accounting_phase_daily
+SELECT a.experiment, a.campaign, a.day, a.stage, a.phase, sum(a.attempts), sum(a.finished), sum(a.failed),
+       sum(a.unfinished), sum(a.cpu_s), sum(a.wall_s), sum(a.events)
+  FROM accounting_phase_attempts a
+  JOIN accounting_slices k ON (a.experiment, a.campaign, a.day) = (k.experiment, k.campaign, k.day)
+ GROUP BY a.experiment, a.campaign, a.day, a.stage, a.phase;
+
 -- name: accounting_cleanup
 -- The run's temporary tables go with its transaction, or here when it ran inside a caller's.
 DROP TABLE IF EXISTS accounting_changed, accounting_jobs, accounting_fresh, accounting_slices;
@@ -210,3 +249,15 @@ SELECT dimension, value,
    AND day >= %(day_from)s::date AND day <= %(day_to)s::date
  GROUP BY dimension, value
  ORDER BY dimension, value;
+
+-- name: accounting_phase_stats
+-- The stats page's phases: the filtered days of the phase rollup, per stage and phase.
+SELECT stage, phase, sum(attempts)::bigint AS attempts, sum(finished)::bigint AS finished,
+       sum(failed)::bigint AS failed, sum(unfinished)::bigint AS unfinished,
+       sum(cpu_s) AS cpu_s, sum(wall_s) AS wall_s, sum(events)::bigint AS events
+  FROM accounting_phase_daily
+ WHERE (%(experiment)s::text IS NULL OR experiment = %(experiment)s::text)
+   AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s::text)
+   AND day >= %(day_from)s::date AND day <= %(day_to)s::date
+ GROUP BY stage, phase
+ ORDER BY stage, sum(wall_s) DESC, phase;

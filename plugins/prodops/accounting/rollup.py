@@ -32,6 +32,10 @@ _STEPS = (
     "accounting_rollup_sum",
     "accounting_daily_clear",
     "accounting_daily_sum",
+    "accounting_phase_forget",
+    "accounting_phase_record",
+    "accounting_phase_daily_clear",
+    "accounting_phase_daily_sum",
 )
 
 
@@ -47,6 +51,8 @@ class RollupRun:
     rollup_rows: int
     daily_rows: int
     cursor: datetime | None
+    phase_rows: int = 0
+    """Phases of those attempts written to the phase ledger."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +61,7 @@ class RollupRun:
             "accounted_attempts": self.accounted_attempts,
             "rollup_rows": self.rollup_rows,
             "daily_rows": self.daily_rows,
+            "phase_rows": self.phase_rows,
             "cursor": self.cursor.isoformat() if self.cursor else None,
         }
 
@@ -69,7 +76,7 @@ def roll_up(conn: Conn, *, overlap: timedelta = OVERLAP) -> RollupRun:
         conn.execute(q("accounting_changed"), {"since": since})
         changed = one_row(conn.execute(q("accounting_changed_summary")))
         counts: dict[str, int] = {}
-        if changed["changed"]:
+        if changed["rows"]:
             for step in _STEPS:
                 started = time.perf_counter()
                 counts[step] = conn.execute(q(step)).rowcount
@@ -84,12 +91,15 @@ def roll_up(conn: Conn, *, overlap: timedelta = OVERLAP) -> RollupRun:
         rollup_rows=counts.get("accounting_rollup_sum", 0),
         daily_rows=counts.get("accounting_daily_sum", 0),
         cursor=newest,
+        phase_rows=counts.get("accounting_phase_record", 0),
     )
     log.info(
-        "Accounted %d attempts (%d changed since %s): %d rollup rows and %d daily rows summed again",
+        "Accounted %d attempts (%d changed since %s) and %d of their phases: %d rollup rows and %d daily rows"
+        " summed again",
         run.accounted_attempts,
         run.changed_attempts,
         since,
+        run.phase_rows,
         run.rollup_rows,
         run.daily_rows,
     )

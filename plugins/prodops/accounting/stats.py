@@ -7,7 +7,7 @@ in docs/accounting.md.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -111,16 +111,44 @@ class Breakdown:
 
 
 @dataclass(frozen=True)
+class PhaseFigures:
+    """What the jobs of one stage said of one of their phases (job_phases), summed."""
+
+    stage: str
+    phase: str
+    attempts: int = 0
+    """Ended attempts that reported the phase."""
+    finished: int = 0
+    failed: int = 0
+    """Finished with a status code other than 0."""
+    unfinished: int = 0
+    """Started, never finished, and the attempt ended: where a job stopped."""
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    events: int = 0
+
+    @property
+    def cpu_efficiency(self) -> float | None:
+        return cpu_efficiency(self.cpu_s, self.wall_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cpu_efficiency": self.cpu_efficiency,
+                "wall_hours": self.wall_s / 3600, "cpu_hours": self.cpu_s / 3600}
+
+
+@dataclass(frozen=True)
 class Stats:
     filters: StatsFilter
     total: Breakdown
     by: dict[str, list[Breakdown]]
+    phases: list[PhaseFigures] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "filters": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(self.filters).items()},
             "total": self.total.to_dict(),
             **{f"by_{name}": [b.to_dict() for b in rows] for name, rows in self.by.items()},
+            "by_phase": [p.to_dict() for p in self.phases],
         }
 
 
@@ -135,7 +163,8 @@ def stats(conn: Conn, filters: StatsFilter) -> Stats:
     by: dict[str, list[Breakdown]] = {d: [] for d in DIMENSIONS}
     for row in conn.execute(q("accounting_stats"), asdict(filters)):
         by[row["dimension"]].append(Breakdown.from_row(row))
-    return Stats(filters, total_of(by["stage"]), {d: _order(d, rows) for d, rows in by.items()})
+    phases = [PhaseFigures(**row) for row in conn.execute(q("accounting_phase_stats"), asdict(filters))]
+    return Stats(filters, total_of(by["stage"]), {d: _order(d, rows) for d, rows in by.items()}, phases)
 
 
 def total_of(rows: list[Breakdown]) -> Breakdown:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from prodops.accounting.definitions import WasteCause
-from prodops.accounting.stats import Breakdown, Stats, StatsFilter, stats
+from prodops.accounting.stats import Breakdown, PhaseFigures, Stats, StatsFilter, stats
 from prodops.web.charts import Chart, described, new_chart
 
 DEFAULT_DAYS = 30
@@ -167,6 +167,34 @@ def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
     )
 
 
+def phase_chart(phases: Sequence[PhaseFigures]) -> Chart | None:
+    """CPU time beside wall time of each phase the jobs reported, labelled stage/phase."""
+    drawn = [p for p in phases if p.wall_s or p.cpu_s][:MAX_BARS]
+    if not drawn:
+        return None
+    per, unit = time_unit(max(max(p.wall_s, p.cpu_s) for p in drawn))
+    chart = new_chart(
+        pygal.HorizontalBar,
+        ("#1e63c4", "#5f6b7a"),
+        height=110 + 46 * len(drawn),
+        legend_at_bottom=True,
+        legend_at_bottom_columns=2,
+        print_values=False,
+        truncate_label=40,
+        title=f"CPU and wall time per phase ({unit})",
+        value_formatter=lambda v: f"{v:,.1f} {unit}",
+    )
+    chart.x_labels = [f"{p.stage}/{p.phase}" for p in drawn]
+    chart.add("cpu", [p.cpu_s / per for p in drawn])
+    chart.add("wall", [p.wall_s / per for p in drawn])
+    return described(
+        chart,
+        "cpu and wall time per phase",
+        (f"{p.stage}/{p.phase}: {p.cpu_s / per:,.1f} cpu {unit} of {p.wall_s / per:,.1f} wall {unit}" for p in drawn),
+        sep="; ",
+    )
+
+
 def _percent(fraction: float | None) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:.0f} %"
 
@@ -176,6 +204,7 @@ def stats_charts(data: Stats) -> dict[str, Chart | None]:
         **{d: rate_chart(d, data.by[d]) for d in DIMENSION_TITLES},
         "wasted": wasted_chart(data.total),
         "stage": stage_chart(data.by["stage"]),
+        "phase": phase_chart(data.phases),
     }
 
 

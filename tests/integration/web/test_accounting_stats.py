@@ -126,3 +126,21 @@ def test_page_draws_the_charts_with_their_words_and_escapes_everything(client, a
     assert b"<script>alert(" not in site_svg and b"&lt;script&gt;alert(" in site_svg  # pygal escapes its labels
     empty = client.get("/stats", params={**WHOLE, "campaign": "none-such"}).text
     assert empty.count("No accounted attempt matches these filters.") >= 5
+
+
+def test_page_and_json_show_the_phases_jobs_reported(client, db_url):
+    from tests.integration.test_accounting_phases import fixture as phases_fixture
+
+    with connect(db_url) as conn:
+        phases_fixture(conn)
+        conn.commit()
+        roll_up(conn)
+    answer = client.get("/api/v1/stats", params=WHOLE).json()
+    assert [(p["phase"], p["attempts"], p["failed"], p["unfinished"]) for p in answer["by_phase"]] == [
+        ("reco", 4, 1, 1), ("copy-in", 3, 0, 0), ("copy-out", 1, 0, 0)]
+    html = client.get("/stats", params=WHOLE).text
+    assert 'data-chart="phase"><img src="data:image/svg+xml;base64,' in html
+    assert "Bar chart of cpu and wall time per phase: reco/reco: 14.8 cpu min of 22.0 wall min" in html
+    assert 'data-row="reco/copy-in"' in html
+    empty = client.get("/stats", params={**WHOLE, "campaign": "none-such"}).text
+    assert "No job of these attempts reported a phase." in empty
