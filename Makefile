@@ -1,5 +1,5 @@
 # The two README commands and their helpers; the work is in scripts/ and tools/devenv (python -m devenv).
-.PHONY: run stop test lint pg-start pg-stop venv bench-tracking bench-triage bench-board bench-accounting eval-triage
+.PHONY: run stop test lint pg-start pg-stop venv bench-tracking bench-triage bench-board bench-accounting bench-celery eval-triage
 
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -42,6 +42,10 @@ bench-board:  ## the service board at 10k-5M status events: reads over derived r
 bench-accounting:  ## accounting over 5M synthetic attempts: incremental run over the newest 100k, stats page p95; BENCH_ARGS='--attempts 500000'
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
 		export PRODOPS_PG_URL="$$("$$PY" -m devenv pg-start)"; "$$PY" bench/accounting.py $(BENCH_ARGS)'
+
+bench-celery:  ## status events/s through two api-server workers while the Celery stack (Redis, two workers) runs a request; BENCH_ARGS='--seconds 30'
+	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; ensure_pg_binaries; \
+		export PRODOPS_PG_URL="$$("$$PY" -m devenv pg-start)"; "$$PY" bench/celery_ingest.py $(BENCH_ARGS)'
 
 eval-triage:  ## triage accuracy on the real public corpus (tests/fixtures/triage/real), train and test apart
 	@bash -c 'set -euo pipefail; source scripts/lib.sh; ensure_venv; PYTHONPATH=plugins "$$PY" -m prodops.triage.corpus eval $(EVAL_ARGS)'
