@@ -140,59 +140,41 @@ def wasted_chart(total: Breakdown) -> Chart | None:
     )
 
 
-def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
-    """CPU time beside wall time of each stage."""
-    drawn = [b for b in rows if b.wall_s or b.cpu_s]
+def cpu_wall_chart(of: str, bars: Sequence[tuple[str, float, float]], **options: Any) -> Chart | None:
+    """CPU time beside wall time of each (label, cpu s, wall s): "cpu and wall time per ``of``"."""
+    drawn = [(label, cpu, wall) for label, cpu, wall in bars if cpu or wall]
     if not drawn:
         return None
-    per, unit = time_unit(max(max(b.wall_s, b.cpu_s) for b in drawn))
+    per, unit = time_unit(max(max(cpu, wall) for _, cpu, wall in drawn))
     chart = new_chart(
-        pygal.Bar,
+        options.pop("kind", pygal.Bar),
         ("#1e63c4", "#5f6b7a"),
-        height=320,
         legend_at_bottom=True,
         legend_at_bottom_columns=2,
         print_values=False,
-        title=f"CPU and wall time per stage ({unit})",
+        title=f"CPU and wall time per {of} ({unit})",
         value_formatter=lambda v: f"{v:,.1f} {unit}",
+        **options,
     )
-    chart.x_labels = [b.value for b in drawn]
-    chart.add("cpu", [b.cpu_s / per for b in drawn])
-    chart.add("wall", [b.wall_s / per for b in drawn])
+    chart.x_labels = [label for label, _, _ in drawn]
+    chart.add("cpu", [cpu / per for _, cpu, _ in drawn])
+    chart.add("wall", [wall / per for _, _, wall in drawn])
     return described(
         chart,
-        "cpu and wall time per stage",
-        (f"{b.value}: {b.cpu_s / per:,.1f} cpu {unit} of {b.wall_s / per:,.1f} wall {unit}" for b in drawn),
+        f"cpu and wall time per {of}",
+        (f"{label}: {cpu / per:,.1f} cpu {unit} of {wall / per:,.1f} wall {unit}" for label, cpu, wall in drawn),
         sep="; ",
     )
+
+
+def stage_chart(rows: Sequence[Breakdown]) -> Chart | None:
+    return cpu_wall_chart("stage", [(b.value, b.cpu_s, b.wall_s) for b in rows], height=320)
 
 
 def phase_chart(phases: Sequence[PhaseFigures]) -> Chart | None:
-    """CPU time beside wall time of each phase the jobs reported, labelled stage/phase."""
-    drawn = [p for p in phases if p.wall_s or p.cpu_s][:MAX_BARS]
-    if not drawn:
-        return None
-    per, unit = time_unit(max(max(p.wall_s, p.cpu_s) for p in drawn))
-    chart = new_chart(
-        pygal.HorizontalBar,
-        ("#1e63c4", "#5f6b7a"),
-        height=110 + 46 * len(drawn),
-        legend_at_bottom=True,
-        legend_at_bottom_columns=2,
-        print_values=False,
-        truncate_label=40,
-        title=f"CPU and wall time per phase ({unit})",
-        value_formatter=lambda v: f"{v:,.1f} {unit}",
-    )
-    chart.x_labels = [f"{p.stage}/{p.phase}" for p in drawn]
-    chart.add("cpu", [p.cpu_s / per for p in drawn])
-    chart.add("wall", [p.wall_s / per for p in drawn])
-    return described(
-        chart,
-        "cpu and wall time per phase",
-        (f"{p.stage}/{p.phase}: {p.cpu_s / per:,.1f} cpu {unit} of {p.wall_s / per:,.1f} wall {unit}" for p in drawn),
-        sep="; ",
-    )
+    """Labelled stage/phase; horizontal, as there may be many."""
+    drawn = [(f"{p.stage}/{p.phase}", p.cpu_s, p.wall_s) for p in phases if p.cpu_s or p.wall_s][:MAX_BARS]
+    return cpu_wall_chart("phase", drawn, kind=pygal.HorizontalBar, height=110 + 46 * len(drawn), truncate_label=40)
 
 
 def _percent(fraction: float | None) -> str:
