@@ -242,15 +242,20 @@ def read_tail(path: str | os.PathLike[str], *, lines: int = DEFAULT_LINES, strea
         cut = data.find(b"\n")
         if 0 <= cut < len(data) - 1:
             data = data[cut + 1:]  # the first line is only partly read
-    _fill(tail, data, lines, whole)
+            newlines -= 1
+    _fill(tail, data, lines, whole, newlines)
     return tail
 
 
-def _fill(tail: Tail, data: bytes, lines: int, whole: bool) -> None:
-    """Keep the last ``lines`` lines' bytes; decoding waits until someone reads ``tail.lines``."""
+def _fill(tail: Tail, data: bytes, lines: int, whole: bool, newlines: int | None = None) -> None:
+    """Keep the last ``lines`` lines' bytes; decoding waits until someone reads ``tail.lines``.
+    ``newlines``: how many ``data`` holds, when the reader counted them already."""
+    if newlines is None:
+        newlines = data.count(b"\n")
     if data.endswith(b"\n"):
         data = data[:-1]
-    parts = data.count(b"\n") + 1
+        newlines -= 1
+    parts = newlines + 1
     if parts > lines:
         if parts - lines < lines:  # fewer lines to drop than to keep: count them from the start
             cut = -1
