@@ -126,6 +126,19 @@ def preflight_timeout_hours() -> float:
     return _number("PRODOPS_PREFLIGHT_TIMEOUT_HOURS", 24, "hours", minimum=0)
 
 
+def preflight_waits_for_unknown() -> bool:
+    """Whether preflight holds work for a service whose state is ``unknown`` (no monitoring reports
+    it, or its reports stopped). ``wait`` on a real pool; ``pass`` on the embedded default (the local
+    pool's jobs use this machine's disk, and no monitoring watches the grid's services for it):
+    there a stage waits only for a service reported down, degraded or in maintenance."""
+    default = "pass" if batch_backend() == "local" else "wait"
+    raw = (_text("PRODOPS_PREFLIGHT_UNKNOWN") or default).lower()
+    if raw not in ("wait", "pass"):
+        raise SettingInvalid(f"PRODOPS_PREFLIGHT_UNKNOWN={raw!r} is not wait or pass; set one, or unset it"
+                             f" (default {default} with PRODOPS_BATCH_BACKEND={batch_backend()})")
+    return raw == "wait"
+
+
 def phase_api_url() -> str:
     """Where jobs post their phases (the prodops app, ``/prodops``), given to them at submission.
 

@@ -87,3 +87,16 @@ def test_settings_take_their_defaults_when_unset_or_blank(monkeypatch):
     monkeypatch.setenv("PRODOPS_LOCAL_SITE", "US_Wisconsin")
     monkeypatch.delenv("PRODOPS_LOCAL_CPU_MODEL", raising=False)
     assert config.local_machine_overrides()[:2] == ("US_Wisconsin", None)
+
+
+def test_preflight_passes_unknown_services_on_the_local_pool_and_waits_for_them_on_a_real_one(monkeypatch):
+    monkeypatch.delenv("PRODOPS_PREFLIGHT_UNKNOWN", raising=False)
+    monkeypatch.setenv("PRODOPS_BATCH_BACKEND", "local")
+    assert config.preflight_waits_for_unknown() is False
+    monkeypatch.setenv("PRODOPS_BATCH_BACKEND", "htcondor")
+    assert config.preflight_waits_for_unknown() is True
+    monkeypatch.setenv("PRODOPS_PREFLIGHT_UNKNOWN", "PASS")
+    assert config.preflight_waits_for_unknown() is False
+    monkeypatch.setenv("PRODOPS_PREFLIGHT_UNKNOWN", "maybe")
+    with pytest.raises(config.SettingInvalid, match="PRODOPS_PREFLIGHT_UNKNOWN='maybe' is not wait or pass"):
+        config.preflight_waits_for_unknown()
