@@ -148,6 +148,11 @@ def start_airflow(
 LOG_MAX_BYTES = 20 * 1024 * 1024
 LOG_BACKUPS = 5
 _ERROR_LINE = re.compile(rb"\[(?:error|critical)\s*\]|\b(?:ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)")
+_TRACEBACK = re.compile(rb"Traceback \(most recent call last\)")
+_EXCEPTION_LINE = re.compile(
+    rb"^(?:[\w-]+\s+\|\s+)?[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure|Timeout|Refused)\b(?::|$)"
+)
+TRACEBACK_MAX_LINES = 400
 REPEAT_QUIET_S = 600.0
 _VARYING = re.compile(r"\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?|\b0x[0-9a-fA-F]+\b|\d+")
 
@@ -177,8 +182,9 @@ class ErrorEcho:
 
 class OutputPump:
     """Copies a child's output into a rotating log file and echoes only the lines a person must
-    see (errors, tracebacks; a repeated error once in ``quiet_s``, :class:`ErrorEcho`): ``make run``
-    prints its banner, health and errors, not every dag-processor line (28 MB in 30 minutes)."""
+    see (errors; of a traceback, the exception it ends with; a repeated error once in ``quiet_s``,
+    :class:`ErrorEcho`): ``make run`` prints its banner, health and errors, not every
+    dag-processor line (28 MB in 30 minutes)."""
 
     def __init__(
         self,
@@ -204,12 +210,21 @@ class OutputPump:
     def run(self) -> None:
         import logging
 
+        in_traceback = 0  # lines read since a traceback began; 0: none open
         try:
             for raw in iter(self.stream.readline, b""):
                 line = raw.rstrip(b"\n").decode("utf-8", errors="replace")
                 self.writer.emit(logging.makeLogRecord({"msg": line, "args": None}))
                 self.lines += 1
-                if _ERROR_LINE.search(raw):
+                if _TRACEBACK.search(raw):  # its frames go to the file; the exception it ends with is shown
+                    self.errors += 1
+                    in_traceback = 1
+                elif in_traceback:
+                    in_traceback = 0 if in_traceback >= TRACEBACK_MAX_LINES else in_traceback + 1
+                    if _EXCEPTION_LINE.match(raw):
+                        self.echo(line)
+                        in_traceback = 0
+                elif _ERROR_LINE.search(raw):
                     self.errors += 1
                     self.echo(line)
         finally:

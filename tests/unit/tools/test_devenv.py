@@ -83,6 +83,9 @@ def test_make_run_keeps_airflows_output_in_a_rotating_file_and_shows_only_errors
         "    print(f'dag-processor | 2026-12-01T08:00:00Z [info     ] Searching for files {i:04d}')\n"
         "print('scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed')\n"
         "print('Traceback (most recent call last):', file=sys.stderr)\n"
+        "print('scheduler  | File \"/x/httpcore/_backends/sync.py\", line 207, in connect_tcp')\n"
+        "print('scheduler  | raise to_exc(exc) from exc')\n"
+        "print('scheduler  | httpx.ConnectError: [Errno 111] Connection refused')\n"
         "print('api-server | INFO: 127.0.0.1 GET /api/v2/monitor/health 200')\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -91,11 +94,11 @@ def test_make_run_keeps_airflows_output_in_a_rotating_file_and_shows_only_errors
     pump = devenv.OutputPump(proc.stdout, log_file, shown.append, max_bytes=64_000, backups=2)
     pump.run()
     proc.wait()
-    assert shown == [
+    assert shown == [  # of a traceback, the exception it ends with
         "scheduler  | 2026-12-01T08:00:01Z [error    ] Executor reports task failed",
-        "Traceback (most recent call last):",
+        "scheduler  | httpx.ConnectError: [Errno 111] Connection refused",
     ]
-    assert pump.lines == 3003 and pump.errors == 2
+    assert pump.lines == 3006 and pump.errors == 2
     rotated = sorted(p.name for p in log_file.parent.iterdir())
     assert rotated == ["standalone.log", "standalone.log.1", "standalone.log.2"]  # older ones dropped
     assert all(p.stat().st_size <= 64_000 for p in log_file.parent.iterdir())
