@@ -12,6 +12,8 @@ import pytest
 from tests.unit.triage.families import best_pattern, classify_stderr
 
 MALLOC = "https://github.com/bminor/glibc/blob/2fb12bbd092b0c10f1f2083216e723d2406e21c4/malloc/malloc.c"
+FORTIFY = "https://github.com/bminor/glibc/blob/6d7e8eda9b85b08f207a6dc6f187e94e4817270f/debug/fortify_fail.c"
+FORTIFY_OLD = "https://github.com/bminor/glibc/blob/04277e02d7f54d3582bebcf8386b317018cd5e1d/debug/fortify_fail.c"
 SLURM = "https://github.com/SchedMD/slurm/blob/4a6c103e0dd51f2f6d1aeb8283f7d4b4ce7834ae/src/slurmd/slurmstepd/req.c"
 CURL = "https://github.com/curl/curl/blob/39a33fcac0e4530ef0c60d3319504e078ea2f137/src/tool_operate.c"
 DCACHE = ("https://github.com/dCache/dcache/blob/9f0a1abf06c4b20ff25082c487862ec21e79c0d2/modules/dcache/src/main/java/"
@@ -27,6 +29,13 @@ LINES = [
     ("free(): double free detected in tcache 2", "glibc-heap-corruption", "code", False, None, MALLOC),
     ("*** Error in `./reco': free(): invalid next size (fast): 0x0000000001c4d010 ***",
      "glibc-heap-corruption", "code", False, None, MALLOC),
+    # __fortify_fail: "*** %s ***: terminated" (stack_chk_fail.c, chk_fail.c, longjmp_chk.c's checks); before
+    # glibc 2.26 "*** %s ***: %s terminated" with the program's argv[0]
+    ("*** stack smashing detected ***: terminated", "glibc-fortify-abort", "code", False, None, FORTIFY),
+    ("*** buffer overflow detected ***: terminated", "glibc-fortify-abort", "code", False, None, FORTIFY),
+    ("*** stack smashing detected ***: ./reco terminated", "glibc-fortify-abort", "code", False, None, FORTIFY_OLD),
+    ("*** longjmp causes uninitialized stack frame ***: terminated", "glibc-fortify-abort", "code", False, None,
+     FORTIFY),
     # req.c: "*** %s ON %s CANCELLED AT %s DUE TO ..." (entity "JOB %u" or "STEP %u.%u")
     ("slurmstepd: error: *** JOB 7654321 ON nid00042 CANCELLED AT 2024-03-04T10:11:12 DUE TO PREEMPTION ***",
      "slurm-preempted", "infrastructure", True, None, SLURM),
@@ -60,6 +69,14 @@ def test_heap_corruption_before_the_abort_is_the_cause():
     verdict = classify_stderr(["free(): invalid pointer", "Aborted (core dumped)"], experiment="nova", exit_code=134)
     assert (verdict.rule, verdict.category.value) == ("glibc-heap-corruption", "code")
     assert verdict.evidence[0]["text"] == "free(): invalid pointer"
+
+
+def test_a_fortify_check_before_the_abort_is_the_cause():
+    verdict = classify_stderr(["Begin processing the 5th record. run: 1 subRun: 0 event: 5",
+                               "*** stack smashing detected ***: terminated", "Aborted (core dumped)"],
+                              experiment="nova", exit_code=134)
+    assert (verdict.rule, verdict.category.value) == ("glibc-fortify-abort", "code")
+    assert verdict.evidence[0]["text"] == "*** stack smashing detected ***: terminated"
 
 
 def test_an_abort_names_the_report_printed_before_it():
