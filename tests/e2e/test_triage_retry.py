@@ -1,7 +1,9 @@
 """Triage and retry through a running Airflow: dCache goes down while the jobs stream from it
 (the outage is reported through the status API), the failed jobs are classified `service` while the
 stage is tracked and retried by the tracking step as soon as dCache is up, and succeed; a job with a code error is classified
-`code`, not retried, and listed with its evidence line."""
+`code`, not retried, and listed with its evidence line; then rerun with debug through the
+`debug_rerun` DAG: linked to the attempt it reruns, its phases posted by the job, shown beside the
+original on the request page, and accounted as wasted hours."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 import pytest
 import requests
 
+from prodops.accounting.rollup import roll_up
 from prodops.store.db import connect
 
 os.environ.setdefault("PRODOPS_PREFLIGHT_POLL_INTERVAL", "2")
@@ -142,3 +145,54 @@ def test_the_code_failure_is_not_retried_and_is_listed_with_its_evidence(airflow
     assert f'data-signature="{v["signature"]}"' in page
     request = fetch(airflow.prodops_db_url, "SELECT state FROM requests WHERE id = %(r)s", r=request_id)[0]
     assert request["state"] == "failed"  # a job still needs a person
+
+
+@pytest.fixture(scope="module")
+def debug_run(airflow, outage_run):
+    """The code failure rerun with debug through the debug_rerun DAG; returns its run id."""
+    _, request_id, _ = outage_run
+    airflow.wait_for_dag("debug_rerun")
+    airflow.unpause("debug_rerun")
+    run_id = airflow.trigger("debug_rerun", {"request_id": request_id, "job_indexes": [CODE_JOB], "level": "trace",
+                                             "overrides": {"records": 5, "sleep_s": 0}})
+    assert airflow.wait_for_run("debug_rerun", run_id, timeout=400) == "success"
+    return run_id
+
+
+def test_the_code_failure_rerun_with_debug_is_linked_triaged_shown_and_accounted(airflow, outage_run, debug_run):
+    _, request_id, _ = outage_run
+    url = airflow.prodops_db_url
+    [link] = fetch(url, "SELECT * FROM debug_reruns WHERE request_id = %(r)s", r=request_id)
+    first = fetch(url, "SELECT id FROM submissions WHERE request_id = %(r)s AND attempt = 1", r=request_id)[0]["id"]
+    assert (link["rerun_of_submission_id"], link["rerun_of_proc_id"], link["job_index"]) == (first, CODE_JOB, CODE_JOB)
+    assert link["run_id"] == debug_run
+    rerun = fetch(url, "SELECT * FROM submissions WHERE id = %(s)s", s=link["submission_id"])[0]
+    assert (rerun["kind"], rerun["attempt"], rerun["spec"]["job_indexes"]) == ("debug", 3, [CODE_JOB])
+    assert rerun["spec"]["environment"]["DEMO_LOG_LEVEL"] == "trace"
+    v = fetch(url, "SELECT * FROM triage_verdicts WHERE submission_id = %(s)s", s=link["submission_id"])[0]
+    assert (v["category"], v["rule"], v["job_index"]) == ("code", "art:ProductNotFound", CODE_JOB)
+    # the job reported its phases itself (to the API, or as stdout markers if a post could not go)
+    phases = fetch(url, "SELECT phase, state, source FROM job_phases WHERE submission_id = %(s)s",
+                   s=link["submission_id"])
+    assert ("process", "started") in {(p["phase"], p["state"]) for p in phases}, phases
+    # the job's production attempt is still the original one
+    latest = fetch(url, "SELECT submission_id FROM stage_job_attempts WHERE request_id = %(r)s AND job_index = %(j)s"
+                        " AND latest", r=request_id, j=CODE_JOB)
+    assert [r["submission_id"] for r in latest] == [first]
+
+    page = airflow.request("GET", f"/prodops/requests/{request_id}").text
+    assert f'data-rerun="{link["submission_id"]}.0"' in page and "DEBUG config: log_level = trace" in page
+    [pair] = airflow.call("GET", f"/prodops/api/v1/requests/{request_id}")["debug_reruns"]
+    assert (pair["original"]["exit_code"], pair["rerun"]["exit_code"]) == (65, 65)
+    assert pair["original"]["category"] == pair["rerun"]["category"] == "code"
+    assert "job 2: attempt 1 exit 65 code/art:ProductNotFound -> debug attempt 3 exit 65" in airflow.task_log(
+        "debug_rerun", debug_run, "triage_rerun")
+
+    # the accounting rows that follow (as the job_accounting DAG rolls them up): its wall time is wasted, for debug
+    with connect(url) as conn:
+        roll_up(conn)
+        conn.commit()
+    ledger = fetch(url, "SELECT waste_cause, wall_s, wasted_debug_rerun_s FROM accounting_attempts"
+                        " WHERE submission_id = %(s)s", s=link["submission_id"])[0]
+    assert ledger["waste_cause"] == "debug_rerun" and ledger["wasted_debug_rerun_s"] == ledger["wall_s"]
+
