@@ -47,6 +47,9 @@ from prodops.triage.verdict import JobFacts, Verdict
 
 log = logging.getLogger(__name__)
 
+DEADLINE_S, DEADLINE_S_PER_ATTEMPT = 120.0, 0.002
+"""How long the workers may take (ten times what a loaded machine needs): a worker that hangs (a
+lock held by another thread when it was forked) leaves the batch to this process after that."""
 MIN_PARALLEL = 2000
 """Below this many attempts one process does it all: starting workers and sending the verdicts back
 would cost about what the second CPU saves."""
@@ -162,6 +165,13 @@ def _unpack(packed: tuple[list[tuple[Any, ...]], list[list[str] | None], Outcome
     return done
 
 
+def _stop(pool: ProcessPoolExecutor | None) -> None:
+    """Kill the pool's worker processes (one that hangs would otherwise keep its parent waiting at exit)."""
+    processes = getattr(pool, "_processes", None) or {}  # pid -> Process (not public before Python 3.14)
+    for process in list(processes.values()):
+        process.kill()
+
+
 def chunks(n: int, parts: int) -> list[tuple[int, int]]:
     """``parts`` contiguous (start, stop) ranges covering 0..n, sizes differing by at most one."""
     size, extra = divmod(n, parts)
@@ -186,15 +196,20 @@ def read_and_classify(rows: Sequence[Mapping[str, Any]], facts: Sequence[JobFact
         return _serial(batch, 0, len(rows))
     global _BATCH
     _BATCH = batch
+    deadline = DEADLINE_S + DEADLINE_S_PER_ATTEMPT * len(rows)
+    pool = None
     try:
-        with ProcessPoolExecutor(max_workers=parts, mp_context=multiprocessing.get_context("fork")) as pool:
-            done = [_unpack(packed) for packed in pool.map(_chunk, chunks(len(rows), parts))]
-    except (BrokenProcessPool, OSError, AssertionError) as err:  # a worker died or could not start
+        pool = ProcessPoolExecutor(max_workers=parts, mp_context=multiprocessing.get_context("fork"))
+        done = [_unpack(packed) for packed in pool.map(_chunk, chunks(len(rows), parts), timeout=deadline)]
+    except (BrokenProcessPool, OSError, AssertionError, TimeoutError) as err:  # a worker died, hung or never started
         log.error("Triage workers failed (%s: %s); triaging the %d attempts in this process instead",
-                  type(err).__name__, err, len(rows))
+                  type(err).__name__, str(err) or f"no answer within {deadline:.0f} s", len(rows))
+        _stop(pool)
         return _serial(batch, 0, len(rows))
     finally:
         _BATCH = None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     merged = Outcome(verdicts=[v for o in done for v in o.verdicts], tails=[t for o in done for t in o.tails],
                      workers=len(done), read_seconds=max(o.read_seconds for o in done),
                      plugin_seconds=max(o.plugin_seconds for o in done),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -89,6 +90,29 @@ def test_a_worker_that_dies_leaves_the_batch_to_this_process(stage, monkeypatch,
                                         min_parallel=0)
     assert outcome.workers == 1 and len(outcome.verdicts) == 40
     assert "Triage workers failed" in caplog.text
+
+
+def _hang(bounds: tuple[int, int]) -> workers.Outcome:
+    time.sleep(3600)
+    raise AssertionError("unreachable")
+
+
+def test_a_worker_that_hangs_is_killed_and_the_batch_done_here(stage, monkeypatch, caplog):
+    rows, facts = stage
+    monkeypatch.setattr(workers, "_chunk", _hang)
+    monkeypatch.setattr(workers, "DEADLINE_S", 1.0)
+    monkeypatch.setattr(workers, "DEADLINE_S_PER_ATTEMPT", 0.0)
+    killed = []
+    stop = workers._stop
+    monkeypatch.setattr(workers, "_stop", lambda pool: killed.extend(pool._processes.values()) or stop(pool))
+    outcome = workers.read_and_classify(rows[:40], facts[:40], lines=50, classifier=_classifier(), workers=2,
+                                        min_parallel=0)
+    assert outcome.workers == 1 and len(outcome.verdicts) == 40
+    assert "no answer within 1 s" in caplog.text
+    assert len(killed) == 2
+    for process in killed:
+        process.join(timeout=60)  # generous: a loaded machine delivers the kill late, never not at all
+        assert process.exitcode is not None and process.exitcode < 0
 
 
 def test_a_daemonic_process_triages_alone(stage, monkeypatch):
