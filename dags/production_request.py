@@ -5,7 +5,8 @@ One production request, end to end: the operator fills the form, an approver app
 and sets the priority, preflight waits until the services the workflow needs are up and no
 maintenance window overlaps the run, then each stage of the chosen workflow runs in turn:
 
-`submit_stage` -> `track_stage` (in the triggerer: no worker slot held; each failed job is
+`preflight` (the stage's own: the services it needs, its template's `services:` and the workflow's,
+checked again right before it is submitted) -> `submit_stage` -> `track_stage` (in the triggerer: no worker slot held; each failed job is
 triaged within a cycle of its end, service and infrastructure failures are resubmitted while the
 rest of the stage runs, a service retry once preflight passes for that service, resource limits
 at once with more of the resource, within the retry budgets; it ends when every job succeeded
@@ -91,6 +92,8 @@ def workflow_branch(template: WorkflowTemplate, request) -> tuple[list, list]:
     with TaskGroup(group_id=template.name, tooltip=template.description):
         for stage in template.stages:
             with TaskGroup(group_id=stage.name, tooltip=f"stage {stage.name} of {template.name}"):
+                gate = PreflightSensor(task_id="preflight", workflow=template.name, stage=stage.name,
+                                       run_for_min="{{ params.max_wall_time_min }}", request_id=request["request_id"])
                 submitted = submit_stage(request, stage.name)
                 track = TrackStageOperator(task_id="track_stage", submission_id=submitted, backend=BACKEND)
                 triaged = triage_failures(request, stage.name)
@@ -100,10 +103,11 @@ def workflow_branch(template: WorkflowTemplate, request) -> tuple[list, list]:
                 checked = check_outputs.override(outlets=[stage_asset(template.name, stage.name)])(
                     request, template.name, stage.name
                 )
+                gate >> submitted
                 track >> triaged >> retried >> collected >> checked
             if previous is not None:
-                previous >> submitted
-            first = first or submitted
+                previous >> gate
+            first = first or gate
             previous = checked
     return first, previous
 
@@ -145,7 +149,7 @@ def production_request() -> None:
     def choose_workflow(request: dict) -> str:
         """Follow the branch of the workflow the form names."""
         template = TEMPLATES[request["workflow"]]
-        return f"{template.name}.{template.stages[0].name}.submit_stage"
+        return f"{template.name}.{template.stages[0].name}.preflight"
 
     @task(retries=1, trigger_rule="all_done")
     def report() -> dict:

@@ -70,11 +70,18 @@ def test_every_workflow_template_is_a_branch_of_stage_groups(dagbag):
     dag = dagbag.dags["production_request"]
     choose = dag.get_task("choose_workflow")
     for template in load_templates().values():
-        first = f"{template.name}.{template.stages[0].name}.submit_stage"
+        first = f"{template.name}.{template.stages[0].name}.preflight"
         assert first in choose.downstream_task_ids
+        before = None
         for stage in template.stages:
             check = dag.get_task(f"{template.name}.{stage.name}.check_outputs")
             assert [a.uri for a in check.outlets] == [f"prodops://{template.name}/{stage.name}"]
+            # every stage is gated on its own services right before it is submitted
+            gate = dag.get_task(f"{template.name}.{stage.name}.preflight")
+            assert (gate.workflow, gate.stage) == (template.name, stage.name)
+            assert gate.downstream_task_ids == {f"{template.name}.{stage.name}.submit_stage"}
+            assert gate.upstream_task_ids - {"validate_request"} == ({before} if before else {"choose_workflow"})
+            before = check.task_id
         assert dag.get_task(f"{template.name}.{template.stages[-1].name}.check_outputs").downstream_task_ids == {"report"}
 
 

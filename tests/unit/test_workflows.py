@@ -111,3 +111,20 @@ def test_every_shipped_template_declares_its_placement():
             placement = stage.placement()
             assert placement.container_image and placement.os == ("EL9",)
             assert any(path.endswith("include/jobs/demo_storage.py") for path in placement.input_files)
+
+
+def test_each_stage_needs_the_workflows_services_and_its_own(tmp_path):
+    """What a stage's preflight waits for and triage's outage join reads (issue 14 item 5)."""
+    templates = load_templates()
+    chain, keepup = templates["mc_chain"], templates["keepup"]
+    assert [chain.stage_services(s.name) for s in chain.stages] == [(), (), ("dcache", "conditions-db"), ("dcache",)]
+    assert [keepup.stage_services(s.name) for s in keepup.stages] == [("samweb", "dcache", "conditions-db"), ("dcache",)]
+    assert templates["demo-grid"].stage_services("run") == ("dcache", "samweb")  # the workflow's, for every stage
+    path = tmp_path / "both.yaml"
+    path.write_text("name: both\nservices: [batch-pool, dcache]\nstages:\n"
+                    "  - {name: a, executable: e, arguments: '', services: [dcache, fts]}\n"
+                    "  - {name: b, executable: e, arguments: '', split: {all_files: true}}\n")
+    both = load_templates(tmp_path)["both"]
+    assert both.stage_services("a") == ("batch-pool", "dcache", "fts") and both.stage_services("b") == ("batch-pool", "dcache")
+    with pytest.raises(KeyError, match="workflow 'both' has no stage 'c'"):
+        both.stage_services("c")

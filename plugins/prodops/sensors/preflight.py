@@ -1,4 +1,9 @@
-"""The ``preflight`` gate of production_request: needed services up, no maintenance window over the run."""
+"""The ``preflight`` gates of production_request: needed services up, no maintenance window over the run.
+
+One before the request starts (the workflow's services) and one at the head of each stage's task
+group (that stage's services, checked again right before it is submitted: an outage that began
+while an earlier stage ran holds the stage that needs the service, not the one before it).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ from prodops import config
 from prodops.triggers.preflight import PreflightTrigger
 
 class PreflightSensor(BaseSensorOperator):
-    """Passes when every service the workflow needs is up and no maintenance window overlaps
-    [now, now + run_for_min); otherwise waits in the triggerer (no worker slot held), logging
-    which service blocks and until when, and fails with that list at ``timeout``.
+    """Passes when every service the workflow (with ``stage``: that stage) needs is up and no
+    maintenance window overlaps [now, now + run_for_min); otherwise waits in the triggerer (no
+    worker slot held), logging which service blocks and until when, and fails with that list at
+    ``timeout``.
 
     ``workflow`` and ``run_for_min`` are templated (the request form's workflow and wall time);
     ``timeout`` defaults to PRODOPS_PREFLIGHT_TIMEOUT_HOURS (24 h). With ``request_id``, on-call is
-    told when the request starts to wait (:mod:`prodops.notices`).
+    told when the request (or its stage) starts to wait (:mod:`prodops.notices`).
     """
 
     template_fields: Sequence[str] = ("workflow", "run_for_min", "request_id")
@@ -33,6 +39,7 @@ class PreflightSensor(BaseSensorOperator):
         poke_interval: float | None = None,
         timeout: float | None = None,
         request_id: int | str | None = None,
+        stage: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -44,7 +51,13 @@ class PreflightSensor(BaseSensorOperator):
         self.run_for_min = run_for_min
         self.conn_id = conn_id
         self.request_id = request_id
+        self.stage = stage
         self._summary = ""
+
+    def _what(self) -> str:
+        from prodops.status.preflight import gated
+
+        return gated(str(self.workflow), self.stage)
 
     def _run_for(self) -> timedelta:
         try:
@@ -60,14 +73,14 @@ class PreflightSensor(BaseSensorOperator):
         from prodops.store.db import url_from_connection
 
         result = check_workflow(url_from_connection(self.conn_id), str(self.workflow), run_for=self._run_for(),
-                                now=datetime.now(timezone.utc))
+                                now=datetime.now(timezone.utc), stage=self.stage)
         self._summary = result.summary()
-        self.log.info("Preflight for workflow %s: %s", self.workflow, self._summary)
+        self.log.info("Preflight for %s: %s", self._what(), self._summary)
         return result.ok
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         if self.poke(context):
-            return {"status": "success", "workflow": self.workflow}
+            return {"status": "success", "workflow": self.workflow, "stage": self.stage}
         self._tell_on_call(context)
         deadline = datetime.now(timezone.utc) + timedelta(seconds=float(self.timeout))
         self.defer(
@@ -77,6 +90,7 @@ class PreflightSensor(BaseSensorOperator):
                 deadline=deadline.isoformat(),
                 conn_id=self.conn_id,
                 poll_interval=float(self.poke_interval),
+                stage=self.stage,
             ),
             method_name="execute_complete",
             # a backstop only: the trigger reports the deadline itself, with what blocked
@@ -92,17 +106,17 @@ class PreflightSensor(BaseSensorOperator):
 
         settings = notices.load_settings()
         request = notices.for_request(url_from_connection(self.conn_id), int(self.request_id))
-        notices.send(notices.outage_holds(request, settings, what="the start (preflight)", blockers=self._summary),
-                     context, settings)
+        what = f"stage {self.stage} (its preflight)" if self.stage else "the start (preflight)"
+        notices.send(notices.outage_holds(request, settings, what=what, blockers=self._summary), context, settings)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         status = event.get("status")
         if status == "success":
-            self.log.info("Preflight for workflow %s passed: %s", self.workflow, event.get("summary"))
+            self.log.info("Preflight for %s passed: %s", self._what(), event.get("summary"))
             return event
         if status == "timeout":
             raise AirflowSensorTimeout(
-                f"Preflight for workflow {self.workflow} gave up after {self.timeout:.0f} s: {event.get('summary')}."
-                " Nothing was submitted. When the services are back (see the service board), clear this task to try again."
+                f"Preflight for {self._what()} gave up after {self.timeout:.0f} s: {event.get('summary')}."
+                " Nothing of it was submitted. When the services are back (see the service board), clear this task to try again."
             )
-        raise AirflowException(f"Preflight for workflow {self.workflow} could not check: {event.get('message')}")
+        raise AirflowException(f"Preflight for {self._what()} could not check: {event.get('message')}")

@@ -123,7 +123,7 @@ def stage_retries(db_url: str, request_id: int, stage: str, *, now: datetime | N
 
     A round whose services pass preflight is ready as a whole. When a service it implicated is
     down, its other retries (a resource limit, a node's failure) are ready on their own if the
-    workflow's own services pass, and the service retries wait: no job waits for a service
+    stage's own services (the workflow's and the stage's ``services:``) pass, and the service retries wait: no job waits for a service
     that did not fail it.
     """
     from prodops.status.preflight import check_workflow
@@ -136,14 +136,14 @@ def stage_retries(db_url: str, request_id: int, stage: str, *, now: datetime | N
     blockers = ""
     if plan is not None:
         run_for = timedelta(minutes=plan.run_for_min)
-        check = check_workflow(db_url, plan.workflow, run_for=run_for, now=now, services=plan.services)
+        check = check_workflow(db_url, plan.workflow, run_for=run_for, now=now, services=plan.services, stage=stage)
         if plan.resumed is not None or check.ok:
             ready = plan
         else:
             blockers = check.summary()
             free = tuple(a for a in plan.actions if a["category"] != "service")
             held = tuple(a for a in plan.actions if a["category"] == "service")
-            if free and held and check_workflow(db_url, plan.workflow, run_for=run_for, now=now).ok:
+            if free and held and check_workflow(db_url, plan.workflow, run_for=run_for, now=now, stage=stage).ok:
                 ready, waiting = replace(plan, actions=free, services=()), replace(plan, actions=held)
             else:
                 waiting = plan

@@ -18,7 +18,8 @@ from prodops import config
 
 
 class PreflightTrigger(BaseTrigger):
-    """Yields ``success`` once the workflow may start, ``error`` at the deadline (with what blocked it)."""
+    """Yields ``success`` once the workflow (with ``stage``: that stage) may start, ``timeout`` at the
+    deadline (with what blocked it), ``error`` when it cannot check."""
 
     def __init__(
         self,
@@ -29,9 +30,11 @@ class PreflightTrigger(BaseTrigger):
         conn_id: str = config.DB_CONN_ID,
         poll_interval: float = 60.0,
         services: list[str] | None = None,
+        stage: str | None = None,
     ) -> None:
         super().__init__()
         self.services = list(services or [])
+        self.stage = stage
         self.workflow = workflow
         self.run_for_s = run_for_s
         self.deadline = deadline
@@ -48,6 +51,7 @@ class PreflightTrigger(BaseTrigger):
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
                 "services": self.services,
+                "stage": self.stage,
             },
         )
 
@@ -63,19 +67,24 @@ class PreflightTrigger(BaseTrigger):
                 now = datetime.now(timezone.utc)
                 result = await asyncio.to_thread(
                     check_workflow, db_url, self.workflow, run_for=timedelta(seconds=self.run_for_s), now=now,
-                    services=self.services,
+                    services=self.services, stage=self.stage,
                 )
                 if result.ok:
                     yield TriggerEvent({"status": "success", "workflow": self.workflow, **result.to_dict()})
                     return
                 summary = result.summary()
                 if summary != last_summary:
-                    self.log.info("Preflight for workflow %s waits: %s", self.workflow, summary)
+                    self.log.info("Preflight for %s waits: %s", self._what(), summary)
                     last_summary = summary
                 if now >= deadline:
                     yield TriggerEvent({"status": "timeout", "workflow": self.workflow, **result.to_dict()})
                     return
                 await asyncio.sleep(max(0.1, min(self.poll_interval, (deadline - now).total_seconds())))
         except Exception as err:  # noqa: BLE001 - reported to the task, which fails with it
-            self.log.exception("Preflight for workflow %s failed", self.workflow)
+            self.log.exception("Preflight for %s failed", self._what())
             yield TriggerEvent({"status": "error", "workflow": self.workflow, "message": str(err)})
+
+    def _what(self) -> str:
+        from prodops.status.preflight import gated
+
+        return gated(str(self.workflow), self.stage)

@@ -7,7 +7,7 @@ import importlib
 from prodops.triggers.preflight import PreflightTrigger
 
 KWARGS = {"workflow": "demo-grid", "run_for_s": 3600.0, "deadline": "2026-11-25T12:00:00+00:00",
-          "conn_id": "prodops_db", "poll_interval": 30.0, "services": ["dcache"]}
+          "conn_id": "prodops_db", "poll_interval": 30.0, "services": ["dcache"], "stage": "reco"}
 
 
 def test_serialize_round_trip():
