@@ -4,7 +4,6 @@ job that failed with a code error is rerun with debug, tracked and triaged in th
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -16,8 +15,8 @@ from prodops.constants import RequestState
 from prodops.request import service
 from prodops.request.decision import record_decision
 from prodops.store.db import connect
-from prodops.tracking import SubmissionTracker
 from prodops.triage.service import triage_stage
+from tests.integration.test_debug_rerun import track
 
 CODE_JOB = 2
 FORM = {
@@ -60,11 +59,7 @@ def failed_demo_request(db_url: str) -> tuple[int, int]:
     request_id = service.record_request(db_url, dag_id="production_request", run_id="dag-debug", conf=FORM)["request_id"]
     record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
     first = service.submit_workflow_stage(db_url, backend, request_id, "run")
-    tracker = SubmissionTracker(backend=backend, db_url=db_url, submission_id=first)
-    deadline = time.monotonic() + 120
-    while not tracker.cycle().done:
-        assert time.monotonic() < deadline, "the demo request did not finish"
-        time.sleep(0.3)
+    track(db_url, backend, first)
     triage_stage(db_url, request_id, "run")
     return request_id, first
 
