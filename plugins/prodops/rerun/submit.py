@@ -115,7 +115,7 @@ def submit_debug_rerun(db_url: str, backend: Backend, selection: dict[str, Any],
                                                        "run_id": run_id}).fetchone()
         if found is None:
             found = _claim(conn, backend, chosen.request_id, stage, targets, applied, run_id,
-                           int(request["priority"] or request["requested_priority"]))
+                           int(request["requested_priority"] if request["priority"] is None else request["priority"]))
         spec = SubmissionSpec.from_dict(found["spec"])
         _link(conn, found, spec, targets, run_id, requested_by, applied)
         conn.commit()
