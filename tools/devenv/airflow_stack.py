@@ -257,6 +257,8 @@ def watch_health(base_url: str, echo, *, every: float = 30.0, stop=None) -> None
                 line = health_line(json.loads(resp.read()))
         except (OSError, ValueError) as exc:
             line = f"health: the api-server does not answer ({exc})"
+        if stop is not None and stop.is_set():  # stopped while asking: say nothing of the components going down
+            return
         if line != last:
             echo(line)
             last = line

@@ -97,13 +97,16 @@ def cmd_run(repo: Path = REPO_ROOT) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, shutdown)
+    import threading
+
+    stopping = threading.Event()  # no health line about the components being stopped
     try:
         try:
             wait_for_api(stack.base_url, proc=proc, timeout=300)
             print(_banner(stack), flush=True)
-            import threading
-
-            threading.Thread(target=watch_health, args=(stack.base_url, log), daemon=True, name="health").start()
+            threading.Thread(
+                target=watch_health, args=(stack.base_url, log), kwargs={"stop": stopping}, daemon=True, name="health"
+            ).start()
         except DevEnvError as exc:
             log(str(exc))
         code = proc.wait()
@@ -115,6 +118,7 @@ def cmd_run(repo: Path = REPO_ROOT) -> int:
         log("stopping Airflow (all of its processes)")
         return 0
     finally:
+        stopping.set()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         stop_session(proc)

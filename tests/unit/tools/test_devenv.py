@@ -212,3 +212,25 @@ def test_make_run_shows_a_repeated_error_once_in_a_while_with_how_many_came_mean
         "scheduler | [error    ] Executor reports task failed",
         broken.format(40, 4999) + "  (and 5 more like it since it was last shown)",
     ]
+
+
+def test_no_health_line_once_make_run_is_stopping():
+    """Ctrl-C stops the components: the api-server's silence then is no news to print."""
+    import threading
+
+    stop = threading.Event()
+    shown: list[str] = []
+
+    def refused(*args, **kwargs):
+        stop.set()  # make run began stopping while the health was being asked
+        raise OSError("[Errno 111] Connection refused")
+
+    import urllib.request
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(urllib.request, "urlopen", refused)
+    try:
+        devenv.watch_health("http://127.0.0.1:1", shown.append, every=0.01, stop=stop)
+    finally:
+        mp.undo()
+    assert shown == []
