@@ -92,8 +92,9 @@ class RequestApprovalOperator(ApprovalOperator):
     def answer_carried_over(self) -> dict[str, Any] | None:
         """The answer an approver gave to a try Airflow then failed, as ``execute_complete``'s event.
 
-        Airflow 3.3.2 can fail a try answered the moment the gate opened (the scheduler sees
-        ``success`` while the instance is ``queued``). The gate's retries keep the run going, but
+        Airflow 3.3.2 can fail a try answered the moment the gate opened (the scheduler sees the
+        pause's ``success`` while the instance is ``queued``, or already ``running`` the answer: that
+        try may even record it before it is stopped). The gate's retries keep the run going, but
         a task cannot read the recorded answer (3.3.2's task supervisor refuses the HITL read,
         400) and asking again would erase it; so prodops' listener, in the scheduler, carries it
         over to the request (:func:`prodops.request.decision.carry_over`), and it is read here.
