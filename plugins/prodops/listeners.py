@@ -6,8 +6,8 @@ error must not disturb the scheduler.
 
 - A failed production run ends its request (``on_dag_run_failed``).
 - A try of the approval gate that Airflow fails after an approver answered it (the answer race
-  of Airflow 3.3.2: the scheduler sees ``success`` while the instance is ``queued``) carries its
-  answer over to the request (``on_task_instance_failed``): the gate's next try completes with
+  of Airflow 3.3.2: the scheduler sees the pause's ``success`` while the instance is ``queued``, or
+  already ``running`` the answer) carries its answer over to the request (``on_task_instance_failed``): the gate's next try completes with
   it, where a task could not read it (3.3.2's task supervisor refuses the HITL read) and would
   erase it by asking again.
 """
