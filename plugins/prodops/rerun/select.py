@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from prodops.constants import Category
+from prodops.forms import FormModel
 from prodops.rerun.settings import DebugSettingsInvalid
 from prodops.store.db import Conn, q
 
@@ -23,10 +24,8 @@ MAX_JOBS = 50
 """The most jobs one debug rerun may run again."""
 
 
-class Selection(BaseModel):
+class Selection(FormModel):
     """The debug_rerun form's choice of jobs: a request, and job indexes or a triage filter."""
-
-    model_config = ConfigDict(extra="forbid")
 
     request_id: int = Field(ge=1, description="The production request whose jobs are rerun.")
     stage: str | None = Field(None, max_length=80, description="The stage; needed when the jobs could be in several.")
@@ -34,12 +33,6 @@ class Selection(BaseModel):
     category: Category | None = Field(None, description="Rerun the failed jobs with this verdict category.")
     signature: str | None = Field(None, max_length=128, description="... with this failure signature (triage page).")
     site: str | None = Field(None, max_length=128, description="... that failed at this site.")
-
-    @field_validator("stage", "category", "signature", "site", mode="before")
-    @classmethod
-    def _empty_means_any(cls, value: Any) -> Any:
-        """The trigger form sends every field; an empty one is not set."""
-        return None if value == "" else value
 
     @field_validator("job_indexes")
     @classmethod

@@ -10,9 +10,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
 from prodops.constants import RequestState
+from prodops.forms import FormModel
 from prodops.request.views import PER_PAGE, campaign_detail, filter_choices, list_requests, request_detail
 from prodops.web.charts import failures_chart, outcomes_chart
 
@@ -23,10 +24,8 @@ REQUEST_PARTS = {"summary": "request_summary.html", "stages": "request_stages.ht
                  "quality": "request_quality.html", "jobs": "request_jobs.html"}
 CAMPAIGN_PARTS = {"summary": "campaign_summary.html", "requests": "campaign_requests.html", "charts": "charts.html"}
 
-class RequestFilters(BaseModel):
+class RequestFilters(FormModel):
     """The request list's filters (each optional) and its page."""
-
-    model_config = ConfigDict(extra="forbid")
 
     experiment: str | None = Field(None, max_length=64, description="Only this experiment's requests.")
     campaign: str | None = Field(None, max_length=128, description="Only this campaign's requests.")
@@ -35,12 +34,6 @@ class RequestFilters(BaseModel):
     created_to: date | None = Field(None, description="Created on or before this day (UTC).")
     page: int = Field(1, ge=1, le=100_000)
     per_page: int = Field(PER_PAGE, ge=1, le=200)
-
-    @field_validator("experiment", "campaign", "state", "created_from", "created_to", mode="before")
-    @classmethod
-    def _empty_means_any(cls, value: Any) -> Any:
-        """The page's form sends every field; an empty one filters nothing."""
-        return None if value == "" else value
 
     def query(self) -> dict[str, Any]:
         """The filters that are set."""

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 import pygal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from prodops.accounting.definitions import WasteCause
 from prodops.accounting.stats import Breakdown, PhaseFigures, Stats, StatsFilter, stats
+from prodops.forms import FormModel
 from prodops.web.charts import Chart, described, new_chart
 
 DEFAULT_DAYS = 30
@@ -40,10 +41,8 @@ CAUSE_COLOURS = {
 }
 
 
-class StatsQuery(BaseModel):
+class StatsQuery(FormModel):
     """The page's filters, each optional: an experiment, a campaign, and the days attempts ended (UTC)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     experiment: str | None = Field(None, max_length=64, description="Only this experiment's requests.")
     campaign: str | None = Field(None, max_length=128, description="Only this campaign's requests.")
@@ -51,12 +50,6 @@ class StatsQuery(BaseModel):
         None, description=f"Attempts that ended on or after this day (default: {DEFAULT_DAYS} days before day_to)."
     )
     day_to: date | None = Field(None, description="Attempts that ended on or before this day (default: today, UTC).")
-
-    @field_validator("experiment", "campaign", "day_from", "day_to", mode="before")
-    @classmethod
-    def _empty_means_any(cls, value: Any) -> Any:
-        """The page's form sends every field; an empty one filters nothing."""
-        return None if value == "" else value
 
     @field_validator("day_to")
     @classmethod
