@@ -49,3 +49,21 @@ def test_bad_run_time_names_the_value():
     sensor = PreflightSensor(task_id="p", workflow="demo", run_for_min="soon")
     with pytest.raises(ValueError, match="run_for_min='soon' is not a number of minutes"):
         sensor._run_for()
+
+
+def test_a_stage_preflight_checks_its_stage_and_tells_on_call_the_stage_is_held(monkeypatch):
+    monkeypatch.setattr("prodops.store.db.url_from_connection", lambda conn_id: "postgresql://unused")
+    asked, sent = [], []
+    monkeypatch.setattr("prodops.status.preflight.check_workflow", lambda *a, **k: asked.append(k["stage"]) or BLOCKED)
+    monkeypatch.setattr("prodops.notices.for_request", lambda url, rid: {"id": rid, "experiment": "nova",
+                                                                         "campaign": "c", "workflow": "mc_chain"})
+    monkeypatch.setattr("prodops.notices.send", lambda notice, *a, **k: sent.append(notice))
+    sensor = PreflightSensor(task_id="preflight", workflow="mc_chain", stage="reco", run_for_min="10", request_id="7")
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    assert asked == ["reco"] and deferred.value.trigger.stage == "reco"
+    [notice] = sent
+    assert notice.subject == "[prodops] Held by an outage: stage reco (its preflight) of request 7"
+    assert "dcache: is down" in notice.text
+    with pytest.raises(AirflowSensorTimeout, match="Preflight for stage reco of workflow mc_chain gave up"):
+        sensor.execute_complete({}, {"status": "timeout", "summary": BLOCKED.summary()})
