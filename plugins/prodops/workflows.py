@@ -119,7 +119,13 @@ class WorkflowTemplate:
         return self.stages[index - 1] if index else None
 
     def stage_services(self, name: str) -> tuple[str, ...]:
+        """What stage ``name`` needs up before it is submitted (its preflight) and whose outages
+        explain its failures (triage): the workflow's ``services:``, then the stage's own."""
         return tuple(dict.fromkeys((*self.services, *self.stage(name).services)))
+
+    def needed_services(self) -> tuple[str, ...]:
+        """Every service some stage of the workflow needs (what the board lists the workflow under)."""
+        return tuple(dict.fromkeys(s for stage in self.stages for s in self.stage_services(stage.name)))
 
     def options_errors(self, options: Mapping[str, Any]) -> dict[str, str]:
         """Errors in a request's workflow options, keyed ``workflow_options.<field>``."""

@@ -120,6 +120,7 @@ def test_each_stage_needs_the_workflows_services_and_its_own(tmp_path):
     assert [chain.stage_services(s.name) for s in chain.stages] == [(), (), ("dcache", "conditions-db"), ("dcache",)]
     assert [keepup.stage_services(s.name) for s in keepup.stages] == [("samweb", "dcache", "conditions-db"), ("dcache",)]
     assert templates["demo-grid"].stage_services("run") == ("dcache", "samweb")  # the workflow's, for every stage
+    assert chain.needed_services() == ("dcache", "conditions-db")  # the board lists mc_chain under these
     path = tmp_path / "both.yaml"
     path.write_text("name: both\nservices: [batch-pool, dcache]\nstages:\n"
                     "  - {name: a, executable: e, arguments: '', services: [dcache, fts]}\n"

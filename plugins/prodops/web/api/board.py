@@ -19,7 +19,7 @@ def board_router(pool: Any, viewer: Callable[..., Any]) -> APIRouter:
         from prodops.workflows import load_templates
 
         with pool.connection() as conn:
-            return board_data(conn, datetime.now(timezone.utc), {n: t.services for n, t in load_templates().items()})
+            return board_data(conn, datetime.now(timezone.utc), {n: t.needed_services() for n, t in load_templates().items()})
 
     @router.get("/api/v1/board", summary="Everything the board shows")
     def get_board() -> dict[str, Any]:
