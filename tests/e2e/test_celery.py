@@ -21,17 +21,24 @@ import pytest
 
 from devenv.celery_stack import CeleryStack, celery_stack, jobdir_command
 
+from prodops.batch.workdir import Workdir
+from prodops.store.db import connect
+
 from .airflow_client import AirflowStack
 from .conftest import MAIN_DAG, REPO_ROOT
 from .test_production_request import (
     DAG,
+    FORM,
     STAGE_TASKS,
     approve_and_finish,
     assert_phases_posted,
     assert_request_records,
+    fetch,
     open_request,
+    request_row,
 )
 
+HEARTBEAT_TIMEOUT_S = 45
 BEFORE_GATE = ("validate_request",)
 AFTER_GATE = ("await_approval", "preflight", "choose_workflow", "report", *(f"demo.run.{t}" for t in STAGE_TASKS))
 
@@ -46,6 +53,8 @@ def celery(make_database, tmp_path_factory) -> Iterator[CeleryStack]:
         workdir=workdir,
         log_dir=artifacts,
         worker_concurrency=2,
+        # a killed worker's task is failed (and retried) this long after its last heartbeat (default 300 s)
+        overrides={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S)},
     ) as stack:
         yield stack
     logs = workdir / "airflow-home" / "logs"
@@ -110,3 +119,63 @@ def test_a_worker_that_does_not_see_the_job_directory_refuses_to_start(celery: C
     assert f"PRODOPS_HOME={tmp_path}" in proc.stderr and "has no .prodops-jobdir.json" in proc.stderr
     assert "Fix: mount the deployment's shared job directory" in proc.stderr
     assert "celery@worker-c" not in str(celery.active_queues(timeout=5))
+
+
+KILL_JOBS = 4
+KILL_FORM = {
+    **FORM,
+    "campaign": "e2e-celery-kill",
+    "n_jobs": KILL_JOBS,
+    "workflow_options": {"records": 20, "sleep_s": 1},
+}
+BLOCKED_STAGE_UPDATE = (
+    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+    " AND wait_event_type = 'Lock' AND query ~ '^UPDATE stages '"
+)
+
+
+def test_a_worker_killed_inside_submit_stage_leaves_the_jobs_submitted_once(
+    celery: CeleryStack, airflow_on_celery: AirflowStack
+):
+    """SIGKILL of the worker at the worst point of submit_stage: the pool has the jobs, prodops has
+    not recorded the cluster. The test holds the stage's row so submit_stage stops right there (its
+    last statement, after the batch system took the jobs), kills the worker, and lets go. Airflow
+    fails the task when its heartbeat stops and retries it on the other worker, which finds the
+    submission the pool holds (the local pool's workdir, as the HTCondor backend finds its
+    ProdopsSubmission jobs) and records it once: one cluster, every job once."""
+    airflow, url = airflow_on_celery, airflow_on_celery.prodops_db_url
+    celery.serve("worker-b")
+    celery.drain("worker-a")
+    run_id = open_request(airflow, KILL_FORM)
+    request_id = request_row(airflow, run_id)["id"]
+    with connect(url) as hold:  # a transaction that holds the stage's row until rollback
+        hold.execute(
+            "SELECT 1 FROM stages WHERE request_id = %s AND name = 'run' FOR NO KEY UPDATE", (request_id,)
+        ).fetchone()
+        airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 80, "note": "go"})
+        deadline = time.monotonic() + 240
+        while fetch(url, BLOCKED_STAGE_UPDATE)[0]["n"] == 0:
+            assert time.monotonic() < deadline, f"submit_stage never reached its stage update; see {celery.log_dir}"
+            time.sleep(1)
+        (claimed,) = fetch(
+            url, "SELECT id, cluster_id, workdir FROM submissions WHERE request_id = %(r)s", r=request_id
+        )
+        pooled = Workdir(claimed["workdir"]).load_submission()
+        assert claimed["cluster_id"] is None and pooled is not None  # submitted, not yet recorded
+        celery.kill("worker-b")
+        hold.rollback()
+    celery.serve("worker-a")
+
+    assert airflow.wait_for_run(DAG, run_id, timeout=HEARTBEAT_TIMEOUT_S + 400) == "success"
+    submit = airflow.task_instance(DAG, run_id, "demo.run.submit_stage")
+    assert (submit["try_number"], submit["hostname"]) == (2, "worker-a"), submit
+    submissions = fetch(url, "SELECT attempt, cluster_id FROM submissions WHERE request_id = %(r)s", r=request_id)
+    assert submissions == [{"attempt": 1, "cluster_id": pooled.cluster_id}]
+    jobs = fetch(
+        url,
+        "SELECT j.proc_id, j.state, j.exit_code FROM job_attempts j JOIN submissions s ON s.id = j.submission_id"
+        " WHERE s.request_id = %(r)s ORDER BY j.proc_id",
+        r=request_id,
+    )
+    assert jobs == [{"proc_id": p, "state": "completed", "exit_code": 0} for p in range(KILL_JOBS)]
+    assert request_row(airflow, run_id)["state"] == "succeeded"

@@ -19,6 +19,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from devenv.airflow_stack import admin_password, airflow_bin, airflow_env, migrate_airflow, wait_for_api
 from devenv.postgres import migrate_prodops, sqlalchemy_url
-from devenv.processes import REPO_ROOT, DevEnvError, free_port, log, stop_sessions
+from devenv.processes import REPO_ROOT, DevEnvError, free_port, log, session_members, stop_sessions
 
 HOSTNAME_VAR = "PRODOPS_COMPONENT_HOSTNAME"
 DEFAULT_QUEUE = "default"
@@ -185,6 +186,19 @@ class CeleryStack:
         """Components that exited, with their codes."""
         return {name: proc.returncode for name, proc in self.processes.items() if proc.poll() is not None}
 
+    def kill(self, component: str, timeout: float = 30.0) -> None:
+        """SIGKILL every process of ``component``'s session at once, as a host that dies would;
+        processes it started in sessions of their own (the local pool's runner) live on."""
+        proc = self.processes[component]
+        members = session_members(proc.pid)
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while session_members(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def _control(self):
         from celery import Celery
 
@@ -270,13 +284,15 @@ def celery_stack(
     worker_concurrency: int = 2,
     api_workers: int = 1,
     base_env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
     ready_timeout: float = 240.0,
 ) -> Iterator[CeleryStack]:
     """Redis, the prodops and Airflow schemas, the job directory's marker, then every component.
 
     Yields once the API answers, every component reports healthy and every worker consumes
     the default queue; stops them all (and Redis) on exit. The databases must exist (empty
-    or migrated); ``workdir`` holds AIRFLOW_HOME, PRODOPS_HOME and Redis' directory.
+    or migrated); ``workdir`` holds AIRFLOW_HOME, PRODOPS_HOME and Redis' directory;
+    ``overrides`` are set last (e.g. a shorter task heartbeat timeout for a test that kills a worker).
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -300,6 +316,7 @@ def celery_stack(
             worker_concurrency=worker_concurrency,
             api_workers=api_workers,
         )
+        env.update(overrides or {})
         Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
         migrate_prodops(prodops_url, env)
         _init_jobdir(env, log_dir / "jobdir-init.log")

@@ -86,3 +86,24 @@ def test_stopping_signals_every_session_at_once_grandchildren_too():
     stop_sessions(procs, timeout=10)
     assert [devenv.session_members(p.pid) for p in procs] == [[], [], []]
     assert all(p.returncode is not None for p in procs)
+
+
+def test_killing_a_component_kills_its_session_and_spares_what_it_started_in_a_session_of_its_own(tmp_path):
+    """As a worker host dying under the local pool: the worker goes, the runner it detached lives on."""
+    detached = tmp_path / "detached.pid"
+    proc = subprocess.Popen(
+        ["sh", "-c", f"setsid sh -c 'echo $$ > {detached}; exec sleep 60' & sleep 60 & sleep 60"],
+        start_new_session=True,
+    )
+    stack = celery_stack.CeleryStack(env={}, base_url="", broker_url="", log_dir=tmp_path, processes={"worker-b": proc})
+    deadline = time.monotonic() + 5
+    while not (detached.exists() and detached.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner = int(detached.read_text())
+    try:
+        stack.kill("worker-b")
+        assert devenv.session_members(proc.pid) == [] and proc.returncode == -9
+        assert stack.dead() == {"worker-b": -9}
+        assert devenv.session_members(runner) == [runner]  # still running
+    finally:
+        stop_sessions([runner], timeout=5)
