@@ -34,48 +34,51 @@ SELECT DISTINCT ON (service, stream) service, stream, id, observed_at, state, va
  ORDER BY service, stream, observed_at DESC, id DESC;
 
 -- name: derive_plan
--- Per service changed from time t (rows with seg_state NULL): what it was derived with, the segment
--- holding t, the last one starting before t (written again: cut at t, or merged with what follows),
--- the start of the first outage the change may reach (one that ends within the flapping gap of t:
--- a service's outages never overlap, so the first to end is the first to start, found in the
--- (service, end_at) index instead of walking every outage since the first),
--- the newest stream head (older than t: no stored event at or after t but the batch's own), and
--- the open outage with its counts (an in-order batch adds its own events to them).
--- Then (rows with seg_state) the stored segments the re-derivation keeps but reads: those starting
--- before t and ending at or after lo, the earlier of that outage and the day of the last segment
--- starting before t. (LATERAL ... OFFSET 0, here and below: one index range per service, never a
--- join over every service's rows, which the planner would pick for an unnest of 50 names.)
+-- Per service changed from time t: what it was derived with, the segment holding t (holding_start),
+-- the last one starting before t (since: written again from there, cut at t or merged with what
+-- follows), the newest stream head (older than t: no stored event at or after t but the batch's
+-- own), and what the re-derivation starts from, each an index probe or a range from since on:
+-- r, the start of the outage run the segment ending at since is in (migration 025; else since),
+-- the stored day row of since's day (re-counted from the segments it loses and gains), the stored
+-- segments from the one ending at since on (seg_*) and the outages from r on with their counts
+-- (out_*). Nothing before since is read, however long the outage running through it.
 WITH x AS MATERIALIZED (
     SELECT x.service, x.t, s.stale_after_s, (d.service IS NOT NULL) AS derived, d.stale_after_s AS derived_stale_s,
            ARRAY(SELECT g.start_at FROM status_segments g WHERE g.service = x.service AND g.start_at <= x.t
                   ORDER BY g.start_at DESC LIMIT 2) AS starts,
            (SELECT h.observed_at FROM status_streams h WHERE h.service = x.service
-             ORDER BY h.observed_at DESC LIMIT 1) AS last_head,
-           least(op.start_at, (SELECT o.start_at FROM status_outages o
-                                WHERE o.service = x.service AND o.end_at >= x.t - make_interval(secs => %(gap_s)s)
-                                ORDER BY o.end_at LIMIT 1))
-             AS outage_from,
-           op.start_at AS open_start, op.event_count AS open_count, op.first_event_id AS open_first,
-           op.last_event_id AS open_last
+             ORDER BY h.observed_at DESC LIMIT 1) AS last_head
       FROM unnest(%(services)b::text[], %(times)b::timestamptz[]) AS x (service, t)
       JOIN services s ON s.name = x.service
-      LEFT JOIN status_derived d ON d.service = x.service
-      LEFT JOIN LATERAL (SELECT o.start_at, o.event_count, o.first_event_id, o.last_event_id FROM status_outages o
-                          WHERE o.service = x.service AND o.end_at IS NULL LIMIT 1) op ON true),
+      LEFT JOIN status_derived d ON d.service = x.service),
 p AS MATERIALIZED (
     SELECT service, t, stale_after_s, derived, derived_stale_s, starts[1] AS holding_start,
-           CASE WHEN starts[1] < t THEN starts[1] ELSE starts[2] END AS rewritten_start, last_head, outage_from,
-           open_start, open_count, open_first, open_last
-      FROM x),
-lo AS MATERIALIZED (
-    SELECT service, t, least(t, outage_from, date_trunc('day', least(t, rewritten_start), 'UTC')) AS lo FROM p)
-SELECT p.*, NULL::timestamptz AS start_at, NULL::timestamptz AS end_at, NULL::text AS seg_state FROM p
-UNION ALL
-SELECT lo.service, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       g.start_at, g.end_at, g.state
-  FROM lo JOIN LATERAL (SELECT start_at, end_at, state FROM status_segments g
-                         WHERE g.service = lo.service AND g.end_at >= lo.lo AND g.start_at < lo.t OFFSET 0) g ON true
- ORDER BY service, start_at NULLS FIRST;
+           CASE WHEN starts[1] < t THEN starts[1] ELSE starts[2] END AS since, last_head
+      FROM x)
+SELECT p.*, coalesce(pr.run_start, p.since) AS r,
+       dd.up_s AS day_up_s, dd.degraded_s AS day_degraded_s, dd.down_s AS day_down_s,
+       dd.maintenance_s AS day_maintenance_s,
+       g.seg_start, g.seg_end, g.seg_state, g.seg_run_start, g.seg_run_worst, g.seg_run_episodes,
+       o.out_start, o.out_end, o.out_n, o.out_first, o.out_last
+  FROM p
+  LEFT JOIN LATERAL (SELECT g.run_start FROM status_segments g
+                      WHERE g.service = p.service AND g.end_at = p.since LIMIT 1) pr ON true
+  LEFT JOIN status_daily dd ON dd.service = p.service AND dd.day = (p.since AT TIME ZONE 'UTC')::date
+  LEFT JOIN LATERAL (SELECT array_agg(g.start_at ORDER BY g.start_at) AS seg_start,
+                            array_agg(g.end_at ORDER BY g.start_at) AS seg_end,
+                            array_agg(g.state ORDER BY g.start_at) AS seg_state,
+                            array_agg(g.run_start ORDER BY g.start_at) AS seg_run_start,
+                            array_agg(g.run_worst ORDER BY g.start_at) AS seg_run_worst,
+                            array_agg(g.run_episodes ORDER BY g.start_at) AS seg_run_episodes
+                       FROM status_segments g WHERE g.service = p.service AND g.end_at >= p.since) g ON true
+  LEFT JOIN LATERAL (SELECT array_agg(o.start_at ORDER BY o.start_at) AS out_start,
+                            array_agg(o.end_at ORDER BY o.start_at) AS out_end,
+                            array_agg(o.event_count ORDER BY o.start_at) AS out_n,
+                            array_agg(o.first_event_id ORDER BY o.start_at) AS out_first,
+                            array_agg(o.last_event_id ORDER BY o.start_at) AS out_last
+                       FROM status_outages o
+                      WHERE o.service = p.service AND o.start_at >= coalesce(pr.run_start, p.since)) o ON true
+ ORDER BY p.service;
 
 -- name: derive_carried_events
 -- Each stream's last event before t: the state the stream carries into the re-derived span. A
@@ -138,20 +141,28 @@ DELETE FROM status_daily WHERE ctid = ANY(ARRAY(
       JOIN LATERAL (SELECT ctid FROM status_daily d WHERE d.service = x.service AND d.day >= x.day OFFSET 0) d ON true));
 
 -- name: insert_derived_segments
-INSERT INTO status_segments (service, start_at, end_at, state)
-SELECT * FROM unnest(%(service)b::text[], %(start_at)b::timestamptz[], %(end_at)b::timestamptz[], %(state)b::text[]);
+INSERT INTO status_segments (service, start_at, end_at, state, run_start, run_worst, run_episodes)
+SELECT * FROM unnest(%(service)b::text[], %(start_at)b::timestamptz[], %(end_at)b::timestamptz[], %(state)b::text[],
+                     %(run_start)b::timestamptz[], %(run_worst)b::text[], %(run_episodes)b::integer[]);
 
 -- name: insert_derived_outages
--- With each outage its event count and first and last event (any stream, start <= time <= end):
--- given (n, first, last: the open outage an in-order batch added to), or counted here.
+-- With each outage its event count and first and last event (any stream, start <= time <= end).
+-- Given n: the caller counted the outage's events in three parts, in time order: a (from the stored
+-- row: its first and last, or its last looked up here before probe_to), b (counted here: the events
+-- strictly between b_from and b_to, a gap the outage now reaches across) and c (the events at or
+-- after the change, which the caller has); n is a + c. Without n: counted here from the events.
 INSERT INTO status_outages (service, start_at, end_at, worst, flapping, episodes, event_count, first_event_id,
                             last_event_id)
-SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes, coalesce(o.n, c.n),
-       CASE WHEN o.n IS NULL THEN f.id ELSE o.first END, CASE WHEN o.n IS NULL THEN l.id ELSE o.last END
+SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes,
+       CASE WHEN o.n IS NULL THEN c.n ELSE o.n + b.n END,
+       CASE WHEN o.n IS NULL THEN f.id ELSE coalesce(o.a_first, b.first, o.c_first) END,
+       CASE WHEN o.n IS NULL THEN l.id ELSE coalesce(o.c_last, b.last, o.a_last, pr.id) END
   FROM unnest(%(service)b::text[], %(start_at)b::timestamptz[], %(end_at)b::timestamptz[], %(worst)b::text[],
-              %(flapping)b::boolean[], %(episodes)b::integer[], %(n)b::integer[], %(first)b::bigint[],
-              %(last)b::bigint[])
-       AS o (service, start_at, end_at, worst, flapping, episodes, n, first, last)
+              %(flapping)b::boolean[], %(episodes)b::integer[], %(n)b::integer[], %(a_first)b::bigint[],
+              %(a_last)b::bigint[], %(c_first)b::bigint[], %(c_last)b::bigint[], %(b_from)b::timestamptz[],
+              %(b_to)b::timestamptz[], %(probe_to)b::timestamptz[])
+       AS o (service, start_at, end_at, worst, flapping, episodes, n, a_first, a_last, c_first, c_last, b_from, b_to,
+             probe_to)
   LEFT JOIN LATERAL (SELECT count(*) AS n FROM status_events e
                       WHERE o.n IS NULL AND e.service = o.service AND e.observed_at >= o.start_at
                         AND (o.end_at IS NULL OR e.observed_at <= o.end_at)) c ON true
@@ -162,7 +173,16 @@ SELECT o.service, o.start_at, o.end_at, o.worst, o.flapping, o.episodes, coalesc
   LEFT JOIN LATERAL (SELECT e.id FROM status_events e
                       WHERE o.n IS NULL AND e.service = o.service AND e.observed_at >= o.start_at
                         AND (o.end_at IS NULL OR e.observed_at <= o.end_at)
-                      ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) l ON true;
+                      ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) l ON true
+  LEFT JOIN LATERAL (SELECT count(*) AS n, (array_agg(e.id ORDER BY e.observed_at, e.id))[1] AS first,
+                            (array_agg(e.id ORDER BY e.observed_at DESC, e.id DESC))[1] AS last
+                       FROM status_events e
+                      WHERE o.b_from IS NOT NULL AND e.service = o.service AND e.observed_at > o.b_from
+                        AND e.observed_at < o.b_to) b ON true
+  LEFT JOIN LATERAL (SELECT e.id FROM status_events e
+                      WHERE o.probe_to IS NOT NULL AND e.service = o.service AND e.observed_at >= o.start_at
+                        AND e.observed_at < o.probe_to
+                      ORDER BY e.observed_at DESC, e.id DESC LIMIT 1) pr ON true;
 
 -- name: insert_derived_days
 INSERT INTO status_daily (service, day, up_s, degraded_s, down_s, maintenance_s)

@@ -12,8 +12,12 @@ in the transaction that stores them, so reads never replay history:
 
 A change at time ``t`` re-derives the service from ``t`` on: the state each stream carries into
 ``t`` (its last event before it) plus the events from ``t``, through :func:`timeline.segments`,
-stitched onto the stored segments before ``t``; outages from the first one that ends within a
-flapping gap of ``t``; days from ``t``'s day. Events in order cost only themselves: when every
+stitched onto the segment holding ``t``. Nothing before that segment is read back: the segment
+before it carries the outage run :func:`timeline.outages` is in at its end (start, worst,
+episodes; migration 025), so outages are scanned on from there; an outage's events are counted
+from its stored row (count, first and last event) and the events from ``t``; a day's seconds from
+its stored row, less the segments written again, plus the new ones. So a batch that extends a
+long flapping outage costs the batch, not the outage. Events in order cost only themselves: when every
 stream's head is older than ``t`` (the heads move only after the derivation read them), the state
 carried in is the heads and the events from ``t`` are the batch's own, so nothing is read back
 from ``status_events``; the lock and every read go to the server in one pipeline, the writes in
@@ -28,19 +32,20 @@ derived (or derived with another ``stale_after_s``) is derived from its first ev
 from __future__ import annotations
 
 import argparse
+from bisect import bisect_left, bisect_right
 import logging
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 
 from prodops import config
-from prodops.status.states import ServiceState
+from prodops.status.states import ServiceState, worst
 from prodops.status.timeline import (
-    ALL_STREAMS, FLAP_GAP_S, INFERRED_STREAM, EventPoint, Outage, Segment, Window, outages, segments,
+    ALL_STREAMS, FLAP_GAP_S, INFERRED_STREAM, OUTAGE_STATES, EventPoint, Segment, Window, segments,
 )
 from prodops.store.db import Conn, q
 
@@ -55,24 +60,43 @@ KNOWN = (ServiceState.UP, ServiceState.DEGRADED, ServiceState.DOWN, ServiceState
 """The states counted per day; unknown is the rest of the day."""
 
 
+Run = tuple[datetime, ServiceState, int]
+"""An outage run as the scan of :func:`timeline.outages` holds it at a segment's end: start, worst, episodes."""
+_NO_DAY = (0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class _OldOutage:
+    end: datetime | None
+    n: int
+    first: int | None
+    last: int | None
+
+
 @dataclass(frozen=True)
 class _Plan:
     service: str
     t: datetime
     """Re-derive segments from here."""
     r: datetime
-    """Re-derive outages from here."""
+    """Outages are written again from here: the start of the run the segment before ``since`` is in
+    (it may go on), else ``since``."""
     stale_after_s: int | None
     since: datetime
     """Segments are written again from here: the last one starting before ``t`` (or ``t``)."""
-    day: date
-    """Re-count days from here: the day the last segment starting before ``t`` starts (it is
-    written again, and may have been the open one, in no day yet, or become it)."""
     fresh: bool
     """No stored event at or after ``t`` but the batch's own (every stream's head is older): an
     in-order batch, derived from the heads and the new events without reading events back."""
-    open_outage: tuple[datetime, int, int | None, int | None] | None = None
-    """The stored open outage: start, event count, first and last event."""
+    stored: tuple[tuple[Segment, Run | None], ...] = ()
+    """The stored segments from the one ending at ``since`` on, each with its run (migration 025)."""
+    day: tuple[int, int, int, int] = _NO_DAY
+    """The stored row of ``since``'s day, in microseconds per known state."""
+    old_outages: Mapping[datetime, _OldOutage] | None = None
+    """The stored outages from ``r`` on, by start."""
+
+    @property
+    def first_day(self) -> date:
+        return self.since.astimezone(timezone.utc).date()
 
 
 Stored = tuple[str, EventPoint]
@@ -160,15 +184,21 @@ def ensure_derived(conn: Conn) -> list[str]:
 
 
 def _plan(row: Mapping[str, Any]) -> _Plan:
-    t = row["t"]
-    if not row["derived"] or row["derived_stale_s"] != row["stale_after_s"] or row["holding_start"] is None:
-        t = EPOCH  # never derived, derived with another staleness, or nothing before t: from the start
-    r = t if row["outage_from"] is None or t == EPOCH else min(t, row["outage_from"])
-    since = t if t == EPOCH else min(t, row["rewritten_start"] or t)
-    fresh = t != EPOCH and (row["last_head"] is None or row["last_head"] < t)
-    open_outage = None if row["open_start"] is None else (
-        row["open_start"], row["open_count"], row["open_first"], row["open_last"])
-    return _Plan(row["service"], t, r, row["stale_after_s"], since, since.date(), fresh, open_outage)
+    t, since = row["t"], row["since"]
+    if (not row["derived"] or row["derived_stale_s"] != row["stale_after_s"] or row["holding_start"] is None
+            or since is None):  # never derived, derived with another staleness, or nothing before t
+        return _Plan(row["service"], EPOCH, EPOCH, row["stale_after_s"], EPOCH, False, old_outages={})
+    stored = tuple(
+        (Segment(a, b, ServiceState(st)), None if rs is None else (rs, ServiceState(rw), re))
+        for a, b, st, rs, rw, re in zip(row["seg_start"] or (), row["seg_end"] or (), row["seg_state"] or (),
+                                        row["seg_run_start"] or (), row["seg_run_worst"] or (),
+                                        row["seg_run_episodes"] or ()))
+    day = tuple(0 if row[k] is None else round(row[k] * 1e6)
+                for k in ("day_up_s", "day_degraded_s", "day_down_s", "day_maintenance_s"))
+    old = {a: _OldOutage(b, n, f, last) for a, b, n, f, last in zip(
+        row["out_start"] or (), row["out_end"] or (), row["out_n"] or (), row["out_first"] or (), row["out_last"] or ())}
+    fresh = row["last_head"] is None or row["last_head"] < t
+    return _Plan(row["service"], t, row["r"], row["stale_after_s"], since, fresh, stored, day, old)  # type: ignore[arg-type]
 
 
 def _derive(conn: Conn, names: list[str], times: list[datetime],
@@ -183,18 +213,12 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
     with conn.pipeline():
         inserted = conn.cursor(row_factory=_stored_row).execute(insert[0], insert[1]) if insert is not None else None
         conn.execute(q("lock_derived_services"), {"services": names})
-        plan_rows = conn.execute(q("derive_plan"), {"services": names, "times": times, "gap_s": FLAP_GAP_S})
+        plan_rows = conn.execute(q("derive_plan"), {"services": names, "times": times})
         carried_rows = conn.execute(q("derive_carried_events"), {"services": names, "t": times})
         later_rows = conn.execute(q("derive_events_after_heads"), {"services": names, "t": times})
         window_rows = conn.execute(q("maintenance_windows_overlapping"), {"start": min(times), "end": HORIZON})
-    plans: list[_Plan] = []
-    prefix: dict[str, list[Segment]] = defaultdict(list)
+    plans = [_plan(r) for r in plan_rows.fetchall()]
     stored: list[Stored] = []
-    for r in plan_rows.fetchall():
-        if r["seg_state"] is None:
-            plans.append(_plan(r))
-        else:
-            prefix[r["service"]].append(Segment(r["start_at"], r["end_at"], ServiceState(r["seg_state"])))
     if inserted is not None:
         stored = inserted.fetchall()
         touched = {service for service, _ in stored}
@@ -216,7 +240,7 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
     restart = [p for p in plans if p.t != asked[p.service]]
     if restart:  # from the start: nothing carried or kept, every event read
         for p in restart:
-            events[p.service], prefix[p.service] = [], []
+            events[p.service] = []
         with conn.pipeline():
             from_rows = conn.execute(q("derive_events_from"), {"services": [p.service for p in restart],
                                                                 "t": [p.t for p in restart]})
@@ -224,9 +248,10 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
         for r in from_rows.fetchall():
             events[r["service"]].append(EventPoint.from_row(r))
         windows = window_rows.fetchall()
+    batch_ids = {e.id for _, e in stored}
 
-    seg_rows: list[tuple[str, datetime, datetime, str]] = []
-    outage_rows: list[tuple] = []  # service, start, end, worst, flapping, episodes, and counts if known
+    seg_rows: list[tuple] = []
+    outage_rows: list[tuple] = []
     day_rows: list[tuple[str, date, float, float, float, float]] = []
     rewritten: list[_Plan] = []  # segments and days written again
     recounted: list[_Plan] = []  # outages written again
@@ -234,23 +259,26 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
         mine = [Window(w["starts_at"], w["ends_at"], w["id"], w["reason"]) for w in windows
                 if (not w["services"] or p.service in w["services"]) and w["ends_at"] > p.t]
         tail = segments(events.get(p.service, []), p.t, HORIZON, stale_after_s=p.stale_after_s, windows=mine)
-        kept = [s for s in prefix.get(p.service, []) if s.start < p.t]
+        before = [(s, run) for s, run in p.stored if s.end <= p.since]  # the segment ending at since
+        kept = [s for s, _ in p.stored if p.since <= s.start < p.t]  # the one holding t, cut there
         stitched, first_new = _stitch(kept, tail, p.t)
+        new = stitched[first_new:]
         # the usual batch: reports that change nothing (the open last segment comes out as stored)
-        same = bool(kept) and kept[-1].end >= HORIZON and stitched[first_new:] == kept[-1:]
-        reach = [Segment(max(s.start, p.r), s.end, s.state) for s in stitched if s.end > p.r]
-        found = outages(p.service, reach, range_end=HORIZON)
-        new = [e.observed_at for e in events.get(p.service, []) if e.observed_at >= p.t]
-        if not same or any(o.start <= at <= (o.end or HORIZON) for o in found for at in new):  # counts change
-            recounted.append(p)
-            outage_rows.extend((p.service, o.start, o.end, o.worst.value, o.flapping, o.episodes,
-                                *_counts_added(p, o, events.get(p.service, []))) for o in found)
+        same = bool(kept) and kept[-1].end >= HORIZON and new == kept[-1:]
+        marks, found = _runs(before[-1] if before else None, new)
+        after = sorted((e for e in events.get(p.service, []) if e.observed_at >= p.t),
+                       key=lambda e: (e.observed_at, e.id))
+        if not same or any(o[0] <= e.observed_at <= (o[3] or HORIZON) for o in found for e in after):
+            recounted.append(p)  # counts change
+            outage_rows.extend((p.service, start, end, w.value, episodes > 1, episodes,
+                                *_counts(p, start, end, after, batch_ids))
+                               for start, w, episodes, end in found)
         if same:
             continue
-        p = _recount_from(p, kept, stitched, first_new)
         rewritten.append(p)
-        seg_rows.extend((p.service, s.start, s.end, s.state.value) for s in stitched[first_new:])
-        day_rows.extend((p.service, day, *secs) for day, secs in _days(stitched, p.day).items())
+        seg_rows.extend((p.service, s.start, s.end, s.state.value, *(mark or (None, None, None)))
+                        for s, mark in zip(new, marks))
+        day_rows.extend((p.service, day, *secs) for day, secs in _days(p, new).items())
 
     with conn.pipeline():  # the writes need no answer: sent without waiting for each
         _write(conn, rewritten, recounted, seg_rows, outage_rows, day_rows)
@@ -258,18 +286,118 @@ def _derive(conn: Conn, names: list[str], times: list[datetime],
     return stored
 
 
+def _runs(before: tuple[Segment, Run | None] | None,
+          segs: Sequence[Segment]) -> tuple[list[tuple[datetime, str, int] | None], list[tuple]]:
+    """The outage scan of :func:`timeline.outages` over ``segs``, carried on from the segment before them.
+
+    Returns each segment's run (what :func:`timeline.outages` holds at its end, stored with it) and
+    the runs the segments reach, the one ``before`` is in first: (start, worst, episodes, end or
+    None while open). The segment before holds its run's summary, so an outage extended batch by
+    batch costs its new segments, not all of its own."""
+    prev: Segment | None = None if before is None else before[0]
+    cur: list | None = None
+    found: list[list] = []
+    if before is not None and before[1] is not None:
+        start, w, episodes = before[1]
+        cur = [start, w, episodes, before[0].end if before[0].state in OUTAGE_STATES else before[0].start]
+        found.append(cur)
+    marks: list[tuple[datetime, str, int] | None] = []
+    for s in segs:
+        if s.state in OUTAGE_STATES:
+            if cur is not None and prev is not None and (
+                    prev.state in OUTAGE_STATES or (prev.state is ServiceState.UP and prev.seconds < FLAP_GAP_S)):
+                if prev.state is ServiceState.UP:  # a short gap between two episodes: flapping
+                    cur[2] += 1
+                cur[1] = worst([cur[1], s.state])
+                cur[3] = s.end
+            else:
+                cur = [s.start, s.state, 1, s.end]
+                found.append(cur)
+            marks.append((cur[0], cur[1].value, cur[2]))
+        elif s.state is ServiceState.UP and cur is not None and prev is not None and prev.state in OUTAGE_STATES:
+            marks.append((cur[0], cur[1].value, cur[2]))  # a gap the run may still cross
+        else:
+            cur = None
+            marks.append(None)
+        prev = s
+    return marks, [(start, w, episodes, None if end >= HORIZON else end) for start, w, episodes, end in found]
+
+
+def _counts(p: _Plan, start: datetime, end: datetime | None, after: Sequence[EventPoint],
+            batch: set[int]) -> tuple:
+    """(n, a_first, a_last, c_first, c_last, b_from, b_to, probe_to) of an outage for
+    ``insert_derived_outages``: its events counted from its stored row and the events at or after
+    ``t`` (``after``: all of them, sorted), never by counting a long outage's events again.
+
+    All None (counted in SQL from the events) where the stored row does not say enough: an outage
+    that starts before ``t`` and was not stored with this start, or that now ends before ``t``
+    where it did not."""
+    stop = end or HORIZON
+    times = [e.observed_at for e in after]
+    c = after[bisect_left(times, start):bisect_right(times, stop)]
+    c_first, c_last = (c[0].id, c[-1].id) if c else (None, None)
+    if start >= p.t:  # every event in it is at or after t
+        return len(c), None, None, c_first, c_last, None, None, None
+    old = (p.old_outages or {}).get(start)
+    if old is None:
+        return (None,) * 8
+    old_stop = old.end or HORIZON
+    if old_stop >= p.t and stop >= p.t:  # [start, t) as stored, less the stored events from t
+        gone = [e for e in after[bisect_left(times, start):bisect_right(times, old_stop)] if e.id not in batch]
+        base = old.n - len(gone)
+        if base < 0:
+            return (None,) * 8
+        probe = p.t if base and gone else None  # its last event before t: looked up
+        return (base + len(c), old.first if base else None, old.last if base and not gone else None,
+                c_first, c_last, None, None, probe)
+    if old_stop < p.t and stop == old_stop:  # before t, as stored
+        return old.n, old.first, old.last, None, None, None, None, None
+    if old_stop < p.t <= stop:  # reaches across the gap (old end, t) now: counted there in SQL
+        return old.n + len(c), old.first, old.last, c_first, c_last, old_stop, p.t, None
+    return (None,) * 8
+
+
+def _day_us(segs: Sequence[Segment], since: date) -> dict[date, list[int]]:
+    """Microseconds per known state per UTC day from ``since`` on, from the closed segments."""
+    start = datetime.combine(since, datetime.min.time(), tzinfo=timezone.utc)
+    acc: dict[date, list[int]] = {}
+    for s in segs:
+        if s.end >= HORIZON or s.end <= start or s.state not in KNOWN:
+            continue
+        k = KNOWN.index(s.state)
+        a = max(s.start, start).astimezone(timezone.utc)
+        while a < s.end:
+            b = min(datetime.combine(a.date(), datetime.min.time(), tzinfo=timezone.utc) + DAY, s.end)
+            acc.setdefault(a.date(), [0, 0, 0, 0])[k] += (b - a) // timedelta(microseconds=1)
+            a = b
+    return acc
+
+
+def _days(p: _Plan, new: Sequence[Segment]) -> dict[date, tuple[float, float, float, float]]:
+    """Seconds per known state per day from ``since``'s day on: that day's stored row less the stored
+    segments from ``since`` (written again) plus the new ones; later days from the new ones alone (no
+    segment before ``since`` reaches past it). Kept in microseconds, so it adds up as a rebuild does."""
+    first = p.first_day
+    acc = _day_us(new, first)
+    gone = _day_us([s for s, _ in p.stored if s.start >= p.since], first).get(first, [0, 0, 0, 0])
+    acc[first] = [a + b - c for a, b, c in zip(p.day, acc.get(first, [0, 0, 0, 0]), gone)]
+    return {d: (us[0] / 1e6, us[1] / 1e6, us[2] / 1e6, us[3] / 1e6) for d, us in sorted(acc.items()) if any(us)}
+
+
 def _write(conn: Conn, rewritten: Sequence[_Plan], recounted: Sequence[_Plan], seg_rows: list[tuple],
            outage_rows: list[tuple], day_rows: list[tuple]) -> None:
     if rewritten:
         names = [p.service for p in rewritten]
         conn.execute(q("delete_segments_from"), {"services": names, "since": [p.since for p in rewritten]})
-        conn.execute(q("delete_days_from"), {"services": names, "day": [p.day for p in rewritten]})
+        conn.execute(q("delete_days_from"), {"services": names, "day": [p.first_day for p in rewritten]})
     if recounted:
         conn.execute(q("delete_outages_from"), {"services": [p.service for p in recounted],
                                                 "r": [p.r for p in recounted]})
-    _insert(conn, "insert_derived_segments", ("service", "start_at", "end_at", "state"), seg_rows)
+    _insert(conn, "insert_derived_segments",
+            ("service", "start_at", "end_at", "state", "run_start", "run_worst", "run_episodes"), seg_rows)
     _insert(conn, "insert_derived_outages",
-            ("service", "start_at", "end_at", "worst", "flapping", "episodes", "n", "first", "last"), outage_rows)
+            ("service", "start_at", "end_at", "worst", "flapping", "episodes", "n", "a_first", "a_last", "c_first",
+             "c_last", "b_from", "b_to", "probe_to"), outage_rows)
     _insert(conn, "insert_derived_days", ("service", "day", "up_s", "degraded_s", "down_s", "maintenance_s"),
             day_rows)
     marked = [p for p in rewritten if p.t == EPOCH]  # the others' marks stand: derived with this staleness
@@ -277,33 +405,6 @@ def _write(conn: Conn, rewritten: Sequence[_Plan], recounted: Sequence[_Plan], s
         conn.execute(q("upsert_derived_marks"), {
             "services": [p.service for p in marked], "stale_after_s": [p.stale_after_s for p in marked],
             "now": [datetime.now(timezone.utc)] * len(marked)})
-
-
-def _counts_added(p: _Plan, o: Outage, events: Sequence[EventPoint]) -> tuple[int | None, int | None, int | None]:
-    """(count, first, last event) of an outage that was open before an in-order batch: its stored
-    counts and the batch's events in it, without counting its events again (a long outage has many).
-    (None, None, None) for any other: counted in SQL."""
-    if not p.fresh or p.open_outage is None or p.open_outage[0] != o.start:
-        return None, None, None
-    _, n, first, last = p.open_outage
-    stop = o.end or HORIZON
-    inside = sorted((e for e in events if e.observed_at >= p.t and o.start <= e.observed_at <= stop),
-                    key=lambda e: (e.observed_at, e.id))
-    if not inside:
-        return n, first, last
-    return n + len(inside), first if first is not None else inside[0].id, inside[-1].id
-
-
-def _recount_from(p: _Plan, kept: Sequence[Segment], stitched: Sequence[Segment], first_new: int) -> _Plan:
-    """The plan with days re-counted from ``t``'s day, when the days before it cannot change.
-
-    Only the segment written again (cut at ``t``, or merged with what follows) reaches back before
-    ``t``; closed before and after (the usual in-order batch: a ttl expiry moved on), it counts the
-    same on the days before ``t``'s. An open one is in no day, so closing or opening it changes its
-    earlier days too: those are re-counted from its start, as before."""
-    if not kept or first_new >= len(stitched) or kept[-1].end >= HORIZON or stitched[first_new].end >= HORIZON:
-        return p
-    return replace(p, day=max(p.day, p.t.astimezone(timezone.utc).date()))
 
 
 def _carried(heads: list[EventPoint]) -> list[EventPoint]:
@@ -334,23 +435,6 @@ def _stitch(kept: list[Segment], tail: list[Segment], t: datetime) -> tuple[list
         else:
             out.append(s)
     return out, first_new
-
-
-def _days(segs: Sequence[Segment], since: date) -> dict[date, tuple[float, float, float, float]]:
-    """Seconds per known state per day from ``since`` on, from the closed segments."""
-    start = datetime.combine(since, datetime.min.time(), tzinfo=timezone.utc)
-    acc: dict[date, list[int]] = {}
-    for s in segs:
-        if s.end >= HORIZON or s.end <= start or s.state not in KNOWN:
-            continue
-        k = KNOWN.index(s.state)
-        a = max(s.start, start)
-        while a < s.end:
-            day_end = datetime.combine(a.date(), datetime.min.time(), tzinfo=timezone.utc) + DAY
-            b = min(day_end, s.end)
-            acc.setdefault(a.date(), [0, 0, 0, 0])[k] += (b - a) // timedelta(microseconds=1)
-            a = b
-    return {d: (us[0] / 1e6, us[1] / 1e6, us[2] / 1e6, us[3] / 1e6) for d, us in sorted(acc.items())}
 
 
 def _insert(conn: Conn, name: str, cols: Sequence[str], rows: Sequence[tuple]) -> None:

@@ -29,7 +29,8 @@ M = timedelta(minutes=1)
 SERVICE = "svc"
 STREAMS = ("icinga:a", "icinga:b", ALL_STREAMS, INFERRED_STREAM)
 DERIVED = {
-    "status_segments": "SELECT start_at, end_at, state FROM status_segments WHERE service = 'svc' ORDER BY start_at",
+    "status_segments": "SELECT start_at, end_at, state, run_start, run_worst, run_episodes FROM status_segments"
+                       " WHERE service = 'svc' ORDER BY start_at",
     "status_outages": "SELECT start_at, end_at, worst, flapping, episodes, event_count, first_event_id, last_event_id"
                       " FROM status_outages WHERE service = 'svc' ORDER BY start_at",
     "status_daily": "SELECT day, up_s, degraded_s, down_s, maintenance_s FROM status_daily WHERE service = 'svc' ORDER BY day",
@@ -48,12 +49,13 @@ step = st.one_of(st.tuples(st.just("events"), st.lists(event, min_size=1, max_si
                  st.tuples(st.just("window"), window))
 
 
-def status_event(minute: int, state: ServiceState, stream: str, ttl: int | None, ext: int) -> StatusEvent:
-    at = T0 + minute * M
+def status_event(minute: int, state: ServiceState, stream: str, ttl: int | None, ext: int,
+                 unit: timedelta = M) -> StatusEvent:
+    at = T0 + minute * unit
     source = {ALL_STREAMS: "manual", INFERRED_STREAM: "inferred"}.get(stream, "feed")
     return StatusEvent(service=SERVICE, state=state, observed_at=at, source=source, feed=stream, stream=stream,
                        convention="native", external_id=f"e{ext}",
-                       valid_until=at + ttl * M if ttl else None)
+                       valid_until=at + ttl * unit if ttl else None)
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +82,14 @@ def snapshot(conn) -> dict[str, list]:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=10), stale=st.sampled_from([None, 900, 3600]),
-       resend=st.booleans())
-def test_incremental_rows_equal_a_rebuild_from_the_events(module_db, steps, stale, resend):
+       resend=st.booleans(), unit=st.sampled_from([M, timedelta(seconds=20)]))
+def test_incremental_rows_equal_a_rebuild_from_the_events(module_db, steps, stale, resend, unit):
+    """``unit``: events a minute apart, or 20 s (most gaps within the flapping gap: long flapping outages)."""
     with connect(module_db) as conn:
         reset(conn, stale)
         for kind, what in steps:
             if kind == "events":
-                batch = [status_event(*e) for e in what]
+                batch = [status_event(*e, unit=unit) for e in what]
                 records.insert_events(conn, batch)
                 if resend:  # the same payload again: stored once, nothing changes
                     assert records.insert_events(conn, batch).stored == 0
@@ -244,6 +247,106 @@ def test_an_in_order_batch_adds_its_events_to_the_open_outage_without_counting_t
         assert (o["end_at"], o["event_count"], o["first_event_id"], o["last_event_id"]) == (
             None, 4, ids[T0 + 10 * M], ids[T0 + 40 * M])
         before = snapshot(conn)
+        derive.rebuild(conn, [SERVICE])
+        assert snapshot(conn) == before
+        conn.rollback()
+
+
+def _record_plans(monkeypatch) -> list:
+    """The plans the derivation makes (what it read back per service), in order."""
+    seen: list = []
+    plan = derive._plan
+
+    def recording(row):
+        p = plan(row)
+        seen.append(p)
+        return p
+
+    monkeypatch.setattr(derive, "_plan", recording)
+    return seen
+
+
+def _record_counts(monkeypatch) -> list:
+    """What each outage row's count was made from (n None: counted in SQL from all its events)."""
+    seen: list = []
+    counts = derive._counts
+
+    def recording(*args):
+        c = counts(*args)
+        seen.append(c)
+        return c
+
+    monkeypatch.setattr(derive, "_counts", recording)
+    return seen
+
+
+def flapping_batch(k: int, per_batch: int = 6) -> list[StatusEvent]:
+    """Batch k of a service flapping every 20 s (down, up, degraded, up, ...), in order."""
+    states = (ServiceState.DOWN, ServiceState.UP, ServiceState.DEGRADED, ServiceState.UP)
+    out = []
+    for i in range(k * per_batch, (k + 1) * per_batch):
+        at = T0 + timedelta(seconds=20 * i)
+        out.append(StatusEvent(service=SERVICE, state=states[i % 4], observed_at=at, source="feed", feed="icinga:a",
+                               stream="icinga:a", convention="native", external_id=f"f{i}"))
+    return out
+
+
+def test_a_flapping_outage_extended_batch_by_batch_reads_only_what_the_batch_touches(db_url, monkeypatch):
+    """Appending in order to an open flapping outage costs the batch: each derivation reads back the
+    segment before the change, the one holding it and the outage it extends (never the outage's
+    segments or events from its start), and still writes what a rebuild writes."""
+    with connect(db_url) as conn:
+        reset(conn, None)
+        records.insert_events(conn, flapping_batch(0))
+        plans, counts = _record_plans(monkeypatch), _record_counts(monkeypatch)
+        for k in range(1, 120):  # 720 events over 4 hours, 360 episodes in one outage
+            records.insert_events(conn, flapping_batch(k))
+        [o] = conn.execute("SELECT * FROM status_outages").fetchall()  # each batch ends up: closed till the next
+        assert (o["start_at"], o["end_at"], o["worst"], o["episodes"], o["event_count"]) == (
+            T0, T0 + timedelta(seconds=20 * 719), "down", 360, 720)
+        records.insert_events(conn, flapping_batch(120)[:3])  # down, up, degraded: open
+        [o] = conn.execute("SELECT * FROM status_outages").fetchall()
+        assert (o["end_at"], o["episodes"], o["event_count"]) == (None, 362, 723)
+        assert max(len(p.stored) for p in plans) <= 3 and max(len(p.old_outages) for p in plans) == 1
+        assert all(p.fresh for p in plans) and counts and all(c[0] is not None for c in counts)
+        before = snapshot(conn)
+        monkeypatch.undo()
+        derive.rebuild(conn, [SERVICE])
+        assert snapshot(conn) == before
+        conn.rollback()
+
+
+def test_late_events_inside_a_long_flapping_outage_count_once_and_equal_a_rebuild(db_url, monkeypatch):
+    """Out-of-order events landing inside a long flapping outage cost the span since them: re-derived
+    from the segment holding them (the outage before it read from its row, not its segments), each
+    event counted once, the rows equal a rebuild's. Here a ttl that expires while stream a is up
+    ends the outage at 7100 s and the next at 7140 s (stream a up, b unknown), and stream b down
+    holds the service down from 7150 s."""
+    with connect(db_url) as conn:
+        reset(conn, None)
+        for k in range(0, 60):  # 360 events over two hours, one outage of 180 episodes
+            records.insert_events(conn, flapping_batch(k))
+        plans, counts = _record_plans(monkeypatch), _record_counts(monkeypatch)
+        late = [
+            StatusEvent(service=SERVICE, state=ServiceState.UP, observed_at=T0 + timedelta(seconds=7090),
+                        source="feed", feed="icinga:b", stream="icinga:b", convention="native", external_id="late1",
+                        valid_until=T0 + timedelta(seconds=7095)),
+            StatusEvent(service=SERVICE, state=ServiceState.DOWN, observed_at=T0 + timedelta(seconds=7150),
+                        source="feed", feed="icinga:b", stream="icinga:b", convention="native", external_id="late2"),
+        ]
+        records.insert_events(conn, late[:1])
+        records.insert_events(conn, late[1:])
+        records.insert_events(conn, flapping_batch(60))  # in order again
+        assert [p.fresh for p in plans] == [False, False, True]
+        assert max(len(p.stored) for p in plans) <= 12  # the span since the late event, not the 360 segments
+        assert all(c[0] is not None for c in counts)  # no outage's events counted again from its start
+        rows = conn.execute("SELECT * FROM status_outages ORDER BY start_at").fetchall()
+        assert [(r["start_at"], r["end_at"]) for r in rows] == [
+            (T0, T0 + timedelta(seconds=7100)), (T0 + timedelta(seconds=7120), T0 + timedelta(seconds=7140)),
+            (T0 + timedelta(seconds=7150), None)]
+        assert sum(r["event_count"] for r in rows) == 368  # every event is inside one of them, counted once
+        before = snapshot(conn)
+        monkeypatch.undo()
         derive.rebuild(conn, [SERVICE])
         assert snapshot(conn) == before
         conn.rollback()
