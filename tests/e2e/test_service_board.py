@@ -100,6 +100,9 @@ def test_a_later_stage_waits_at_its_own_preflight_while_its_service_is_down(airf
         stages = conn.execute("SELECT DISTINCT stage FROM submissions WHERE request_id = %s", (request_id,)).fetchall()
     assert {s["stage"] for s in stages} == {"gen", "g4"}  # nothing of reco went into the outage
 
+    # dCache comes back once the scheduler has seen the wait begin (as an outage would: Airflow 3.3.2
+    # fails a try whose trigger fires before that; the sensor's retry would recover, this keeps one try)
+    airflow.wait_until_answerable(DAG, run_id, "mc_chain.reco.preflight")
     assert push(airflow, feeder_token, {"service": "dcache", "state": "up", "source": "manual"}).json()["stored"] == 1
     assert airflow.wait_for_run(DAG, run_id, timeout=600) == "success"
     with connect(airflow.prodops_db_url) as conn:

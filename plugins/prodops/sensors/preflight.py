@@ -15,6 +15,7 @@ from airflow.sdk import BaseSensorOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from prodops import config
+from prodops.operators.approval import RACE_RETRIES, RACE_RETRY_DELAY
 from prodops.triggers.preflight import PreflightTrigger
 
 class PreflightSensor(BaseSensorOperator):
@@ -26,6 +27,11 @@ class PreflightSensor(BaseSensorOperator):
     ``workflow`` and ``run_for_min`` are templated (the request form's workflow and wall time);
     ``timeout`` defaults to PRODOPS_PREFLIGHT_TIMEOUT_HOURS (24 h). With ``request_id``, on-call is
     told when the request (or its stage) starts to wait (:mod:`prodops.notices`).
+
+    It retries (as the approval gate does) unless told otherwise: Airflow 3.3.2 fails a deferred
+    task whose trigger fires before the scheduler has processed the pause's executor event (a
+    service reported up within seconds of the wait, seen in e2e); the retry checks again, which
+    only reads. A timeout is not retried (Airflow never retries AirflowSensorTimeout).
     """
 
     template_fields: Sequence[str] = ("workflow", "run_for_min", "request_id")
@@ -42,6 +48,8 @@ class PreflightSensor(BaseSensorOperator):
         stage: str | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("retries", RACE_RETRIES)
+        kwargs.setdefault("retry_delay", RACE_RETRY_DELAY)
         super().__init__(
             poke_interval=poke_interval if poke_interval is not None else config.preflight_poll_interval_s(),
             timeout=timeout if timeout is not None else config.preflight_timeout_hours() * 3600,

@@ -67,3 +67,8 @@ def test_a_stage_preflight_checks_its_stage_and_tells_on_call_the_stage_is_held(
     assert "dcache: is down" in notice.text
     with pytest.raises(AirflowSensorTimeout, match="Preflight for stage reco of workflow mc_chain gave up"):
         sensor.execute_complete({}, {"status": "timeout", "summary": BLOCKED.summary()})
+
+
+def test_it_retries_unless_told_otherwise_because_a_fast_trigger_can_fail_a_try():
+    assert PreflightSensor(task_id="p", workflow="demo", run_for_min=1).retries == 2
+    assert PreflightSensor(task_id="p", workflow="demo", run_for_min=1, retries=0).retries == 0
