@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 
+import devenv
 from prodops.store.db import connect
 
-from .airflow_client import AirflowAPIError
+from .airflow_client import AirflowAPIError, AirflowClient
 
 DAG = "production_request"
 STAGE_TASKS = ("submit_stage", "track_stage", "triage_failures", "retry_failures", "collect_outputs", "check_outputs")
@@ -86,9 +87,17 @@ def open_request(airflow, form: dict = FORM) -> str:
     return run_id
 
 
-def approve_and_finish(airflow, run_id: str) -> None:
-    """Approve (priority 80, note "go") and wait until the run succeeded."""
-    airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 80, "note": "go"})
+def approve_and_finish(airflow, run_id: str, *, at_once: bool = False) -> None:
+    """Approve (priority 80, note "go") and wait until the run succeeded.
+
+    ``at_once``: answer the moment the gate asks, as a fast approver would. Airflow 3.3.2 may fail
+    that try (the answer race); the gate's next try must complete with this answer without asking
+    again (a gate that asked again would wait here, and the run would not reach track_stage)."""
+    answer = {"approved_priority": 80, "note": "go"}
+    if at_once:
+        airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], answer, wait=False)
+    else:
+        airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], answer)
     airflow.wait_for_task_state(DAG, run_id, "demo.run.track_stage", ["deferred"], timeout=120)
     assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"
 
@@ -96,7 +105,9 @@ def approve_and_finish(airflow, run_id: str) -> None:
 @pytest.fixture(scope="module")
 def approved_run(airflow):
     run_id = open_request(airflow)
-    approve_and_finish(airflow, run_id)
+    approve_and_finish(airflow, run_id, at_once=True)
+    gate = airflow.task_instance(DAG, run_id, "await_approval")
+    print(f"await_approval answered at once: state {gate['state']}, try {gate['try_number']} (2+: the race struck)")
     return run_id
 
 
@@ -221,6 +232,17 @@ def test_rejected_request_submits_nothing(airflow):
     airflow.unpause(DAG)
     run_id = airflow.trigger(DAG, {**FORM, "campaign": "e2e-reject"})
     airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
+    # only the experiment's approvers (include/approvers.yaml: the admin role) may answer: Airflow
+    # refuses the operator, who may otherwise update the DAG's tasks (issue 15, item 7)
+    assert airflow.hitl_details(DAG, run_id)[0]["assigned_users"] == [{"id": "admin", "name": "admin"}]
+    operator = AirflowClient(
+        airflow.base_url,
+        devenv.user_password(airflow.airflow_home, devenv.OPERATOR_USER),
+        username=devenv.OPERATOR_USER,
+    )
+    with pytest.raises(AirflowAPIError) as refused:
+        operator.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 100, "note": "mine"})
+    assert refused.value.status_code == 403 and "not a respondent" in str(refused.value.body)
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Reject"], {"approved_priority": 0, "note": "not this week"})
     assert airflow.wait_for_run(DAG, run_id, timeout=180) == "success"
     states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
