@@ -44,10 +44,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(db_url: str, port: int, workers: int) -> subprocess.Popen:
+WITHOUT_DERIVE = (
+    "from prodops.status import derive;"
+    "derive.store = lambda conn, insert, params, sent: len(conn.execute(insert, params).fetchall()) if sent else 0;"
+)
+"""What ``--without-derive`` runs in the server first: the store step is the insert alone (the figure the
+derived writes are measured against; the board's rows are not written)."""
+
+
+def serve(db_url: str, port: int, workers: int, derived: bool = True) -> subprocess.Popen:
     code = (
         "import sys, uvicorn; sys.path.insert(0, 'plugins');"
-        "from prodops.web.app import create_app;"
+        + ("" if derived else WITHOUT_DERIVE)
+        + "from prodops.web.app import create_app;"
         f"uvicorn.run(create_app({db_url!r}), host='127.0.0.1', port={port}, log_level='warning')"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
@@ -63,12 +72,21 @@ def serve(db_url: str, port: int, workers: int) -> subprocess.Popen:
 
 
 def client(url: str, token: str, worker: int, batch: int, until: float, acked: list[int], errors: list[str],
-           sample: list[dict]) -> None:
+           sample: list[dict], clock: tuple[datetime, float] | None = None) -> None:
+    """Posts batches until ``until``. Every event flips its service's state (down, up, degraded, ...), a
+    few microseconds apart: one long flapping outage per service, extended by every batch.
+
+    ``clock`` (a time and the monotonic instant it stands for): each batch is stamped with that clock
+    when it is made, as a feeder stamps its reports, so the clients' batches are late to one another
+    only by the requests in flight. None: each client counts its own microseconds from one day ago,
+    so the clients' times drift apart without bound and most batches land far inside the others'."""
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
     base = datetime.now(timezone.utc) - timedelta(days=1)
     n = 0
     while time.monotonic() < until:
+        if clock is not None:
+            base = clock[0] + timedelta(seconds=time.monotonic() - clock[1]) - timedelta(microseconds=n)
         events = [
             {"service": SERVICES[(n + i) % len(SERVICES)], "state": ("up", "degraded", "down")[(n + i) % 3],
              "time": (base + timedelta(microseconds=n + i)).isoformat(), "id": f"w{worker}-{n + i}"}
@@ -93,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=100, help="events per request")
+    parser.add_argument("--stamps", choices=["clock", "counter"], default="clock",
+                        help="clock: each batch stamped when made, from one clock (default); counter: each client's"
+                             " own microsecond counter (their times drift apart: most batches late)")
+    parser.add_argument("--without-derive", action="store_true",
+                        help="store events without the derived board rows (the figure to compare against)")
     args = parser.parse_args(argv)
     seconds = min(args.seconds, MAX_SECONDS)
 
@@ -107,14 +130,15 @@ def main(argv: list[str] | None = None) -> int:
             _, token = tokens.issue(conn, "bench", services=SERVICES)
             conn.commit()
         port = free_port()
-        proc = serve(db_url, port, args.clients)
+        proc = serve(db_url, port, args.clients, derived=not args.without_derive)
         url = f"http://127.0.0.1:{port}"
         acked = [0] * args.clients
         errors: list[str] = []
         sample: list[dict] = []
         until = time.monotonic() + seconds
         started = time.monotonic()
-        threads = [threading.Thread(target=client, args=(url, token, w, args.batch, until, acked, errors, sample))
+        clock = (datetime.now(timezone.utc) - timedelta(days=1), time.monotonic()) if args.stamps == "clock" else None
+        threads = [threading.Thread(target=client, args=(url, token, w, args.batch, until, acked, errors, sample, clock))
                    for w in range(args.clients)]
         for t in threads:
             t.start()
@@ -132,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             "events_acknowledged": sent, "events_stored": stored, "lost_or_extra": stored - sent,
             "events_per_s": round(sent / elapsed, 1), "requests_failed": len(errors),
             "resent_batch_stored": resent.get("stored"), "cpus": os.cpu_count(),
+            "derived_writes": not args.without_derive, "stamps": args.stamps, "load_1min": round(os.getloadavg()[0], 2),
         }
     finally:
         if proc is not None:
@@ -145,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"push_api-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
     ok = result["lost_or_extra"] == 0 and result["requests_failed"] == 0 and result["resent_batch_stored"] == 0
-    print(f"push API: {result['events_per_s']} events/s sustained over {result['seconds']} s "
+    print(f"push API ({'with' if result['derived_writes'] else 'WITHOUT'} the derived writes, {args.stamps} stamps, load"
+          f" {result['load_1min']}): {result['events_per_s']} events/s sustained over {result['seconds']} s "
           f"({args.clients} clients x {args.batch} events/request); acknowledged {sent}, stored {stored}, "
           f"failed requests {len(errors)}, resent batch stored {result['resent_batch_stored']}: "
           f"{'nothing lost, nothing doubled' if ok else 'MISMATCH'}")
