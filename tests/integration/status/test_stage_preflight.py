@@ -100,3 +100,18 @@ def test_a_service_nobody_reports_holds_a_stage_only_when_preflight_waits_for_un
 def test_a_stage_the_workflow_does_not_have_is_named(db):
     with pytest.raises(ValueError, match="workflow 'mc_chain' has no stage 'reconstruction'"):
         check(db, "mc_chain", "reconstruction")
+
+
+def test_a_retry_round_waits_for_its_stages_services(db, monkeypatch):
+    """A round of reco's retries (here a node's failure, which implicates no service) is a submission
+    into reco's services: it waits while dCache is down; a round of g4 goes at once."""
+    from prodops.triage import retry
+
+    report(db, dcache="down")
+    node_failure = {"category": "infrastructure", "service": None, "job_index": 0, "attempt": 1}
+    monkeypatch.setattr(retry, "_plan", lambda conn, request_id, stage, settings: retry.RetryRound(
+        request_id=request_id, stage=stage, workflow="mc_chain", attempt=2, actions=(node_failure,), services=(),
+        run_for_min=10, priority=50, submissions=()))
+    held = retry.stage_retries(db, 1, "reco")
+    assert (held.ready, held.waiting is not None) == (None, True) and "dcache: is down" in held.blockers
+    assert retry.stage_retries(db, 1, "g4").ready is not None
