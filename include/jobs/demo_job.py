@@ -7,7 +7,8 @@ something to measure. A request can tell chosen jobs to fail the ways grid jobs 
 ``--exit N`` exits with code N, ``--signal N`` kills itself with signal N (9, 11, ...),
 ``--memory MB`` allocates and touches that much memory so the pool holds it for going
 over its request_memory, ``--art-error`` stops with an art ProductNotFound exception (a
-code failure), and ``--storage-flag FILE`` streams its records through the demo storage
+code failure), ``--unexplained`` stops with exit code 42 and a message no knowledge explains (what
+triage must still group and point at), and ``--storage-flag FILE`` streams its records through the demo storage
 (demo_storage.py), failing with dCache's xrootd error when the storage goes down under it.
 A debug rerun (the debug_rerun DAG) turns its log up: ``--debug debug`` logs a line every 10
 records, ``--debug trace`` one per record (``DEMO_LOG_LEVEL`` says the same when the argument is
@@ -43,6 +44,9 @@ ART_PRODUCT_NOT_FOUND = """%MSG-s ArtException:  PostEndJob 25-Nov-2026 10:00:00
 ---- ProductNotFound END
 %MSG
 Art has completed and will exit with status 65."""
+UNEXPLAINED = "calibration table for run {run} has 63 channels, geometry has 64: giving up"
+"""A job's own words that no rule, plugin or exit-code table of prodops explains."""
+UNEXPLAINED_EXIT = 42
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,6 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--signal", type=int, default=0, dest="signum", help="kill itself with this signal")
     parser.add_argument("--memory", type=int, default=0, dest="memory_mb", help="allocate and touch this many MB")
     parser.add_argument("--art-error", action="store_true", help="stop with an art ProductNotFound exception")
+    parser.add_argument("--unexplained", action="store_true", help="stop with a message no triage rule knows")
     parser.add_argument("--storage-flag", default="", help="stream records through the demo storage of this flag")
     parser.add_argument("--debug", default=os.environ.get("DEMO_LOG_LEVEL", ""), choices=["", *LOG_EVERY],
                         help="log more: 'debug' a line every 10 records, 'trace' one per record")
@@ -136,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         print(ART_PRODUCT_NOT_FOUND, file=sys.stderr, flush=True)
         report_phase("process", "finished", job=args.job, status=65)
         return 65
+    if args.unexplained:
+        print(UNEXPLAINED.format(run=1000 + args.job), file=sys.stderr, flush=True)
+        report_phase("process", "finished", job=args.job, status=UNEXPLAINED_EXIT)
+        return UNEXPLAINED_EXIT
     held = hog_memory(args.memory_mb) if args.memory_mb else []
     try:
         path = write_records(args.job, args.records, args.sleep, args.storage_flag, args.debug)

@@ -1,7 +1,7 @@
 """The pages as an operator and an approver walk them (issue 18), in headless Chromium on the running
 Airflow: trigger a request from the Airflow trigger form, approve it in Required Actions (the approved
 priority starts at the requested one), then the request page while it runs and after, the triage page,
-one failed attempt, the campaign page, the request list, the board and the grid hours (stats) page. axe-core checks every prodops
+one failed attempt (and the group of a failure no rule explains, with its probable cause), the campaign page, the request list, the board and the grid hours (stats) page. axe-core checks every prodops
 page and the test fails on a serious or critical violation; a screenshot of each page and axe's
 findings are kept in test-artifacts/pages/."""
 
@@ -30,7 +30,8 @@ HOSTILE = "<script>alert('justification')</script>"
 FORM = {"experiment": "nova", "campaign": CAMPAIGN, "workflow": "demo-grid", "n_jobs": 8, "request_memory_mb": 100,
         "request_disk_mb": 100, "max_wall_time_min": 10, "priority": 40, "contact": "paola@example.org",
         "justification": f"Walk the pages {HOSTILE}",
-        "workflow_options": {"sleep_s": 4, "fail_exit": [1], "fail_signal": [2], "exceed_memory": [3]}}
+        "workflow_options": {"sleep_s": 4, "fail_exit": [1], "fail_signal": [2], "exceed_memory": [3],
+                             "fail_unexplained": [4]}}
 BLOCKING = ("serious", "critical")
 
 
@@ -190,6 +191,12 @@ def test_trigger_approve_and_walk_every_page(browser, fed):  # noqa: F811
         assert page.locator('[data-figure="failed"]').inner_text() != "0"
         code_pill = page.locator("main .pill.c-code").first
         assert code_pill.evaluate("e => getComputedStyle(e).color") == "rgb(29, 36, 48)"  # dark text on pale
+        # job 4's failure no knowledge explains: still one group, by its signature, pointing at its line
+        unexplained = page.locator("main tbody tr", has=page.locator(".pill.c-unknown"))
+        assert unexplained.count() == 1
+        assert unexplained.locator("[data-signature]").count() == 1
+        words = unexplained.inner_text()
+        assert "probable cause:" in words and "calibration table for run 1004 has 63 channels" in words, words
         walk.check("05-triage")
         sample = page.locator("tbody td:last-child a").first
         sample.focus()

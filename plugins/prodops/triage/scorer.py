@@ -32,11 +32,12 @@ the kinds it uses. A warning counts against a line: it is rarely what ended the 
 
 NOISE = re.compile(
     r"@@prodops\s|^\s*$|^[\s=*#~_-]{4,}$|^\s*(?:begin processing the|processing (?:event|record)|\d+ events? processed)"
-    r"|^%MSG\s*$|^\s*\[?\d+%\]?\s*$|\b0 errors?\b|\bno errors?\b|\berrors?: 0\b|^\s*(?:info|debug)\b",
+    r"|^%MSG\s*$|^\s*\.{3}\s*$|^\s*\[?\d+%\]?\s*$|\b0 errors?\b|\bno errors?\b|\berrors?: 0\b|^\s*(?:info|debug)\b",
     re.IGNORECASE,
 )
 """Lines that are never a cause, among them prodops's own ``@@prodops phase=...`` markers (a job
-prints them around its phases; ``state=failed`` is the marker's word, not the failure's)."""
+prints them around its phases; ``state=failed`` is the marker's word, not the failure's) and the
+``...`` that ends each event of an HTCondor event log."""
 FRAME = re.compile(r"^\s*(?:#\d+\s+)?0x[0-9a-fA-F]+ in (?!\?\?)\S")
 """A frame of a native stack (gdb, ROOT's and CMSSW's crash handlers)."""
 CRASH_MARKER = re.compile(r"<signal handler called>|might hint at the cause of the crash|fatal system signal"
@@ -66,6 +67,9 @@ STACK_BONUS = 1.5
 MIN_SCORE = 2.5
 """Lines scoring less are not shown: a lone "warning" is not a cause."""
 MAX_LINES = 3
+LAST_WORDS_ORDER = {"stderr": 0, "stdout": 1}
+"""With no line scoring, whose last words come first: the job's own (stderr, then stdout), before
+the batch system's bookkeeping (the event log's last attribute line is never a cause)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ def _crash_frame(joined: JoinedLines) -> int | None:
 
 def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES) -> list[ScoredLine]:
     """The best-scoring lines of all streams, best first (ties: the later line first). With no
-    line scoring, the crash frame, else the last words of each stream, so there is always a line to read."""
+    line scoring, the crash frame, else the last words of each stream (the job's own first), so
+    there is always a line to read."""
     scored: list[ScoredLine] = []
     last_words: list[ScoredLine] = []
     for stream, lines in streams.items():
@@ -140,9 +145,10 @@ def probable_causes(streams: Mapping[str, Sequence[str]], limit: int = MAX_LINES
             total = base + near_end + before_stack
             if base >= MIN_SCORE:
                 scored.append(ScoredLine(stream, index, text, round(total, 3)))
-    if not scored:
-        scored = last_words
-    scored.sort(key=lambda s: (-s.score, -s.index))
+    if scored:
+        scored.sort(key=lambda s: (-s.score, -s.index))
+    else:
+        scored = sorted(last_words, key=lambda s: LAST_WORDS_ORDER.get(s.stream, len(LAST_WORDS_ORDER)))
     seen: set[str] = set()
     best: list[ScoredLine] = []
     for line in scored:

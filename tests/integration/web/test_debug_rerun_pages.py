@@ -46,7 +46,8 @@ def test_the_triage_page_links_each_group_to_the_filled_in_rerun_form(client, db
     assert conf == {"request_id": request_id, "stage": "", "job_indexes": [], "category": "code",
                     "signature": group["signature"], "site": "", "level": "debug"}
     page = client.get(f"/triage/{request_id}").text
-    link = re.search(r'<a href="([^"]+)" data-rerun-conf="([^"]+)">rerun with debug</a>', page)
+    assert "<summary>rerun with debug</summary>" in page  # no link inside the summary: one control each
+    link = re.search(r'<a href="([^"]+)" data-rerun-conf="([^"]+)">Trigger <code>debug_rerun</code></a>', page)
     assert link and link.group(1) == "/dags/debug_rerun"
     assert json.loads(html.unescape(link.group(2))) == conf
 

@@ -123,3 +123,32 @@ def test_the_shipped_demo_plugin_says_code_for_a_demo_job_told_to_fail():
     assert (v_demo.category.value, v_demo.rule) == ("code", "plugin:demo:told-to-fail")
     assert v_demo.evidence[0]["text"] == "failing with exit code 3" and v_demo.evidence[0]["stream"] == "stderr"
     assert v_other.rule == "fallback"  # other workflows: the plugin abstains
+
+
+def test_the_demo_jobs_unexplained_failure_stays_unknown_with_its_probable_cause(tmp_path: Path):
+    """What the pages e2e shows for an unknown failure: the demo job's real output, triaged with the
+    shipped plugins and library, is no rule's (the demo plugin abstains) and points at its line."""
+    import subprocess
+    import sys
+
+    from prodops import config
+    from prodops.triage.tail import EVENTLOG, STDERR, STDOUT, JobTail, Tail
+    from prodops.triage.verdict import JobFacts
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(config.JOBS_DIR)}
+    done = subprocess.run([sys.executable, str(config.JOBS_DIR / "demo_job.py"), "--job", "4", "--unexplained"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 42, done.stderr
+    events = ["005 (001.004.000) 2026-12-02 13:40:00 Job terminated.", "\t(1) Normal termination (return value 42)",
+              "\tPartitionable Resources :    Usage  Request Allocated", "\t   Memory (MB)          :       12      100       100",
+              "..."]  # the local pool's terminated event: its last attribute line speaks of memory
+    tail = JobTail(stdout=Tail(STDOUT, None, lines=done.stdout.splitlines()),
+                   stderr=Tail(STDERR, None, lines=done.stderr.splitlines()), eventlog=Tail(EVENTLOG, None, lines=events))
+    facts = JobFacts(submission_id=1, proc_id=4, cluster_id=1, job_index=4, experiment="nova", workflow="demo-grid",
+                     stage="run", state="completed", exit_code=42)
+    (verdict,) = Classifier(load_library(), PluginRunner(discover())).classify([(facts, tail)])
+    assert (verdict.category.value, verdict.rule) == ("unknown", "fallback")
+    assert verdict.signature
+    first = verdict.evidence[0]  # what the triage page's group shows: the job's last words, not the event log's
+    assert (first["stream"], first["rule"], first["text"]) == (
+        "stderr", "probable-cause", "calibration table for run 1004 has 63 channels, geometry has 64: giving up")
