@@ -74,39 +74,3 @@ def test_request_waits_at_preflight_while_a_service_is_down_and_proceeds_when_it
         assert conn.execute("SELECT count(*) AS n FROM submissions WHERE request_id = %s", (request_id,)).fetchone()["n"] == 1
     log = airflow.task_log(DAG, run_id, "preflight")
     assert "samweb" in log
-
-
-CHAIN_FORM = {**FORM, "campaign": "e2e-stage-preflight", "workflow": "mc_chain", "request_memory_mb": 200,
-              "justification": "end-to-end test of a stage's own preflight",
-              "workflow_options": {"events_per_job": 5, "sleep_s": 0}}
-
-
-@pytest.mark.timeout(900)
-def test_a_later_stage_waits_at_its_own_preflight_while_its_service_is_down(airflow, feeder_token):
-    """mc_chain starts (the workflow needs nothing as a whole), gen and g4 run, and reco, which
-    needs dCache, waits at its own preflight with nothing submitted until dCache is reported up."""
-    r = push(airflow, feeder_token, {"events": [{"service": "dcache", "state": "down", "source": "manual"},
-                                                {"service": "conditions-db", "state": "up", "source": "manual"}]})
-    assert r.status_code == 200, r.text
-    airflow.unpause(DAG)
-    run_id = airflow.trigger(DAG, CHAIN_FORM)
-    airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
-    airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 50, "note": ""})
-    airflow.wait_for_task_state(DAG, run_id, "mc_chain.reco.preflight", ["deferred"], timeout=600)
-    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
-    assert states["preflight"] == "success" and states["mc_chain.g4.check_outputs"] == "success", states
-    with connect(airflow.prodops_db_url) as conn:
-        request_id = conn.execute("SELECT id FROM requests WHERE run_id = %s", (run_id,)).fetchone()["id"]
-        stages = conn.execute("SELECT DISTINCT stage FROM submissions WHERE request_id = %s", (request_id,)).fetchall()
-    assert {s["stage"] for s in stages} == {"gen", "g4"}  # nothing of reco went into the outage
-
-    # dCache comes back once the scheduler has seen the wait begin (as an outage would: Airflow 3.3.2
-    # fails a try whose trigger fires before that; the sensor's retry would recover, this keeps one try)
-    airflow.wait_until_answerable(DAG, run_id, "mc_chain.reco.preflight")
-    assert push(airflow, feeder_token, {"service": "dcache", "state": "up", "source": "manual"}).json()["stored"] == 1
-    assert airflow.wait_for_run(DAG, run_id, timeout=600) == "success"
-    with connect(airflow.prodops_db_url) as conn:
-        stages = conn.execute("SELECT DISTINCT stage FROM submissions WHERE request_id = %s", (request_id,)).fetchall()
-    assert {s["stage"] for s in stages} == {"gen", "g4", "reco", "merge"}
-    log = airflow.task_log(DAG, run_id, "mc_chain.reco.preflight")
-    assert "stage reco of workflow mc_chain" in log and "dcache: is down" in log
