@@ -137,6 +137,16 @@ class SubmissionTracker:
         self._waiting_states: dict[int, tuple[_Pending, str]] = {}  # their states, read from the ads once
 
     def cycle(self) -> CycleResult:
+        try:
+            return self._cycle()
+        except BaseException:
+            # Nothing of the cycle was committed, but its poll may have moved the feed on (a full
+            # query's horizon, the jobs to ask about again): the next poll is a full one, or the ads
+            # of jobs whose events lie before that horizon would wait for the next reconciliation.
+            self._feed.due = True
+            raise
+
+    def _cycle(self) -> CycleResult:
         quiet, polled_early = self._quiet_cycle()
         if quiet is not None:
             return quiet
