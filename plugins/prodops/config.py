@@ -32,31 +32,30 @@ def _text(name: str) -> str | None:
     return value or None
 
 
-def _number(name: str, default: float, unit: str, *, minimum: float | None = None) -> float:
+def _parsed(name: str, default: float, unit: str, kind: type[int] | type[float], minimum: float | None) -> float | None:
+    """The variable as a number of ``kind``, ``None`` when unset, or SettingInvalid naming it."""
     raw = _text(name)
     if raw is None:
-        return default
+        return None
     try:
-        value = float(raw)
+        value: float = kind(raw)
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or (minimum is not None and value < minimum):
+        what = "a whole number" if kind is int else "a number"
         bound = "" if minimum is None else f" >= {minimum:g}"
-        raise SettingInvalid(f"{name}={raw!r} is not a number of {unit}{bound}; set e.g. {default:g}, or unset it")
+        raise SettingInvalid(f"{name}={raw!r} is not {what} of {unit}{bound}; set e.g. {default:g}, or unset it")
     return value
+
+
+def _number(name: str, default: float, unit: str, *, minimum: float | None = None) -> float:
+    value = _parsed(name, default, unit, float, minimum)
+    return default if value is None else value
 
 
 def _whole(name: str, default: int, unit: str, *, minimum: int = 1) -> int:
-    raw = _text(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise SettingInvalid(f"{name}={raw!r} is not a whole number of {unit} >= {minimum}; set e.g. {default}")
-    return value
+    value = _parsed(name, default, unit, int, minimum)
+    return default if value is None else int(value)
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
