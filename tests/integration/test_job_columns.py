@@ -74,3 +74,23 @@ def test_the_accounting_statements_name_the_tables_figures_in_order(db_url):
         listed = names(select[1])
         assert len(listed) == len(keys) + len(figures), statement
         assert listed[len(keys):] == [f"sum(a.{f})" for f in figures], statement
+
+
+@pytest.mark.parametrize(("statement", "table", "keys"), [
+    ("accounting_stats", "accounting_daily", ["dimension", "value"]),
+    ("accounting_phase_stats", "accounting_phase_daily", ["stage", "phase"]),
+])
+def test_the_stats_page_sums_every_figure_of_its_table_in_order(db_url, statement, table, keys):
+    """The stats page's statements write the figure list a third time: each must be ``sum(figure)``
+    named as the figure, in the table's order, after the grouping keys."""
+    with connect(db_url) as conn:
+        columns = table_columns(conn, table)
+    figures = columns[columns.index("attempts"):]
+    select = re.search(rf"SELECT (.*?)\s+FROM {table}\b", q(statement), re.S)
+    assert select is not None, statement
+    listed = names(select[1])
+    assert listed[:len(keys)] == keys, statement
+    summed = [re.fullmatch(r"sum\((\w+)\)(?:::bigint)?(?: AS (\w+))?", item) for item in listed[len(keys):]]
+    assert all(summed), (statement, listed)
+    assert [m[1] for m in summed] == figures, statement
+    assert all(m[2] in (None, m[1]) for m in summed), statement
