@@ -11,12 +11,8 @@ import devenv
 from prodops.batch.base import SubmissionSpec
 from prodops.batch.local import LocalPoolBackend
 from prodops.batch.submit import expand_jobs, render_submit
-from prodops.constants import RequestState
-from prodops.request import service
-from prodops.request.decision import record_decision
 from prodops.store.db import connect
-from prodops.triage.service import triage_stage
-from tests.integration.test_debug_rerun import track
+from tests.integration.pool import ran_stage
 
 CODE_JOB = 2
 FORM = {
@@ -53,23 +49,12 @@ def airflow_metadata():
     devenv.migrate_airflow(os.environ)
 
 
-def failed_demo_request(db_url: str) -> tuple[int, int]:
-    """A demo request whose job CODE_JOB failed with an art ProductNotFound, tracked and triaged."""
-    backend = LocalPoolBackend()
-    request_id = service.record_request(db_url, dag_id="production_request", run_id="dag-debug", conf=FORM)["request_id"]
-    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
-    first = service.submit_workflow_stage(db_url, backend, request_id, "run")
-    track(db_url, backend, first)
-    triage_stage(db_url, request_id, "run")
-    return request_id, first
-
-
 @pytest.mark.integration
 def test_a_failed_demo_job_is_rerun_with_debug_and_linked(dag, airflow_metadata, db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_PRODOPS_DB", db_url)
     monkeypatch.setenv("PRODOPS_HOME", str(tmp_path))
     monkeypatch.setenv("PRODOPS_TRACK_POLL_INTERVAL", "0.5")
-    request_id, first = failed_demo_request(db_url)
+    request_id, first = ran_stage(db_url, LocalPoolBackend(), FORM, "dag-debug")
 
     run = dag.test(run_conf={"request_id": request_id, "job_indexes": [CODE_JOB], "level": "trace",
                              "overrides": {"records": 3}, "request_memory_mb": 256})

@@ -4,7 +4,6 @@ index, and the stage's outputs, checks, report and next stage see each job's lat
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,10 +20,10 @@ from prodops.status.preflight import check_workflow
 from prodops.status.registry import load_registry, sync_registry
 from prodops.store import records
 from prodops.store.db import connect
-from prodops.tracking import SubmissionTracker
 from prodops.triage import retry
 from prodops.triage.service import triage_stage
 from prodops.workflows import load_templates
+from tests.integration.pool import rows, track
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +38,6 @@ FORM = {
 def backend(tmp_path, monkeypatch):
     monkeypatch.setenv("PRODOPS_HOME", str(tmp_path))
     return LocalPoolBackend(pool_dir=tmp_path / "pool")
-
-
-def track(db_url, backend, submission_id: int, timeout: float = 60) -> None:
-    tracker = SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id)
-    deadline = time.monotonic() + timeout
-    while not tracker.cycle().done:
-        assert time.monotonic() < deadline, f"submission {submission_id} did not finish in {timeout}s"
-        time.sleep(0.3)
-
-
-def rows(db_url, sql: str, **params):
-    with connect(db_url) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def report_dcache(db_url, state: str) -> None:
