@@ -4,7 +4,6 @@ job's production attempt (outputs, report) and counted as wasted hours by accoun
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,18 @@ from prodops.accounting.rollup import roll_up
 from prodops.batch.base import SubmissionSpec
 from prodops.batch.local import LocalPoolBackend
 from prodops.batch.submit import expand_jobs, render_submit
-from prodops.constants import RequestState
 from prodops.phases.harvest import harvest_stage
 from prodops.request import service
-from prodops.request.decision import record_decision
 from prodops.rerun.settings import DebugSettingsInvalid
 from prodops.rerun.submit import submit_debug_rerun
+from prodops.request.views import failures_by_category
 from prodops.rerun.views import debug_reruns
 from prodops.store.db import connect
-from prodops.tracking import SubmissionTracker
 from prodops.triage import retry
 from prodops.triage.service import triage_stage
+from prodops.web.triage import triage_data
+from tests.integration import pool
+from tests.integration.pool import rows, track
 
 pytestmark = pytest.mark.integration
 
@@ -42,29 +42,10 @@ def backend(tmp_path, monkeypatch):
     return LocalPoolBackend(pool_dir=tmp_path / "pool")
 
 
-def rows(db_url, sql: str, **params):
-    with connect(db_url) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def track(db_url, backend, submission_id: int, timeout: float = 90) -> None:
-    """Until every job of the submission ended (no timing asserted: the deadline only stops a hang)."""
-    tracker = SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id)
-    deadline = time.monotonic() + timeout
-    while not tracker.cycle().done:
-        assert time.monotonic() < deadline, f"submission {submission_id} did not finish in {timeout} s"
-        time.sleep(0.3)
-
-
 @pytest.fixture
 def failed_request(db_url, backend):
     """A demo request whose job 1 failed with a code error, triaged."""
-    request_id = service.record_request(db_url, dag_id="production_request", run_id="debug-it", conf=FORM)["request_id"]
-    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
-    first = service.submit_workflow_stage(db_url, backend, request_id, "run")
-    track(db_url, backend, first)
-    triage_stage(db_url, request_id, "run")
-    return request_id, first
+    return pool.ran_stage(db_url, backend, FORM, "debug-it")
 
 
 def rerun(db_url, backend, request_id, run_id="manual__debug1", **selection):
@@ -122,6 +103,15 @@ def test_the_debug_attempt_is_never_the_jobs_production_attempt(db_url, backend,
     assert retry.plan_round(db_url, request_id, "run") is None
     report = service.report_request(db_url, request_id, failed_tasks=[]).reports["run"]
     assert report["jobs"] == 3 and report["outcomes"] == {"failed": 1, "succeeded": 2}
+    # the debug attempt failed too, and was judged, but it is no second failure of the stage
+    assert len(rows(db_url, "SELECT 1 FROM triage_verdicts WHERE request_id = %(r)s", r=request_id)) == 2
+    assert report["triage"]["failed_attempts"] == 1 and report["triage"]["by_category"] == {"code": 1}
+    with connect(db_url) as conn:
+        page = triage_data(conn, request_id, "run")
+        by_category = failures_by_category(conn, [request_id])
+    assert page is not None and page["failed"] == 1 and [g["jobs"] for g in page["groups"]] == [1]
+    assert page["groups"][0]["sample_attempts"] == [f"{first}/{CODE_JOB}"]
+    assert by_category == {request_id: {"code": 1}}
 
 
 def test_accounting_counts_the_debug_attempt_as_wasted_hours(db_url, backend, failed_request):
@@ -182,10 +172,7 @@ def test_a_debug_attempt_s_outputs_are_never_the_stage_s_outputs_nor_checked(db_
     from prodops.workflows import load_templates
 
     form = {**FORM, "workflow": "mc_chain", "workflow_options": {"events_per_job": 4, "sleep_s": 0}}
-    request_id = service.record_request(db_url, dag_id="production_request", run_id="debug-mc", conf=form)["request_id"]
-    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
-    first = service.submit_workflow_stage(db_url, backend, request_id, "gen")
-    track(db_url, backend, first)
+    request_id, first = pool.ran_stage(db_url, backend, form, "debug-mc", stage="gen")
     made = submit_debug_rerun(db_url, backend, {"request_id": request_id, "job_indexes": [0]},
                               {"level": "debug", "overrides": {"events_per_job": 7}}, run_id="manual__mc")
     track(db_url, backend, made.submission_id)
@@ -208,11 +195,7 @@ def test_a_debug_attempt_s_outputs_are_never_the_stage_s_outputs_nor_checked(db_
 def test_a_planned_retry_of_a_job_rerun_with_debug_still_goes_as_its_own_round(db_url, backend):
     """Job 0 goes over its memory (a retry with more memory is planned); a debug rerun of it is no retry round."""
     form = {**FORM, "workflow_options": {"records": 5, "sleep_s": 0, "exceed_memory": [0]}}
-    request_id = service.record_request(db_url, dag_id="production_request", run_id="debug-rt", conf=form)["request_id"]
-    record_decision(db_url, request_id, state=RequestState.APPROVED, priority=50)
-    first = service.submit_workflow_stage(db_url, backend, request_id, "run")
-    track(db_url, backend, first)
-    triage_stage(db_url, request_id, "run")
+    request_id, first = pool.ran_stage(db_url, backend, form, "debug-rt")
     made = submit_debug_rerun(db_url, backend, {"request_id": request_id, "job_indexes": [0]},
                               {"level": "debug", "request_memory_mb": 1024}, run_id="manual__rt")
     track(db_url, backend, made.submission_id)

@@ -51,12 +51,13 @@ SELECT v.request_id, v.stage,
  GROUP BY v.request_id, v.stage;
 
 -- name: failures_by_category
--- Triage verdicts per request and category (every failed attempt judged so far).
-SELECT request_id, category, count(*) AS n
-  FROM triage_verdicts
- WHERE request_id = ANY(%(request_ids)s)
- GROUP BY request_id, category
- ORDER BY request_id, count(*) DESC, category;
+-- Triage verdicts per request and category (every failed production attempt judged so far).
+SELECT v.request_id, v.category, count(*) AS n
+  FROM triage_verdicts v
+  JOIN submissions s ON s.id = v.submission_id AND s.kind = 'production'
+ WHERE v.request_id = ANY(%(request_ids)s)
+ GROUP BY v.request_id, v.category
+ ORDER BY v.request_id, count(*) DESC, v.category;
 
 -- name: dq_summary
 -- Data-quality results per request: passed, failed, and the critical expectations that failed.

@@ -95,7 +95,8 @@ RETURNING proc_id;
 -- name: triage_groups
 -- Failed attempts grouped by verdict and failure signature (the triage page): a thousand jobs
 -- failing one new way are one group, whatever sites and exit codes they had (the most common
--- of each is shown, with how many there were).
+-- of each is shown, with how many there were). Production attempts only: a debug rerun's verdict
+-- is shown beside the attempt it reruns (the request page), never counted as another failure.
 SELECT v.category, v.rule, v.service, v.signature, count(*) AS jobs,
        mode() WITHIN GROUP (ORDER BY j.site) AS site, count(DISTINCT j.site) AS sites,
        mode() WITHIN GROUP (ORDER BY j.exit_code) AS exit_code, count(DISTINCT j.exit_code) AS exit_codes,
@@ -113,6 +114,7 @@ SELECT v.category, v.rule, v.service, v.signature, count(*) AS jobs,
        count(*) FILTER (WHERE v.action = 'debug_rerun') AS debug_rerun,
        count(*) FILTER (WHERE v.action = 'leave') AS left_alone
   FROM triage_verdicts v JOIN job_attempts j USING (submission_id, proc_id)
+  JOIN submissions s ON s.id = v.submission_id AND s.kind = 'production'
  WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
  GROUP BY v.category, v.rule, v.service, v.signature
  ORDER BY count(*) DESC, v.category, v.rule;
@@ -123,6 +125,7 @@ SELECT DISTINCT v.category, v.rule, v.service, v.signature, o ->> 'service' AS o
        o ->> 'kind' AS kind, o ->> 'state' AS state, o ->> 'start' AS start, o ->> 'end' AS "end",
        o ->> 'detail' AS detail
   FROM triage_verdicts v
+  JOIN submissions s ON s.id = v.submission_id AND s.kind = 'production'
  CROSS JOIN LATERAL jsonb_array_elements(v.outages) o
  WHERE v.request_id = %(request_id)s AND (%(stage)s::text IS NULL OR v.stage = %(stage)s::text)
  ORDER BY 1, 2, 3, 4, start;
@@ -134,11 +137,13 @@ SELECT v.*, s.workdir, s.event_log, j.state, j.exit_code, j.exit_signal, j.hold_
  WHERE v.submission_id = %(submission_id)s AND v.proc_id = %(proc_id)s;
 
 -- name: triage_counts_of_stage
--- The stage report's triage line: verdicts by category and action, and how far each action got.
-SELECT category, action, action_state, count(*) AS n
-  FROM triage_verdicts
- WHERE request_id = %(request_id)s AND stage = %(stage)s
- GROUP BY category, action, action_state
+-- The stage report's triage line: verdicts of production attempts by category and action, and
+-- how far each action got (debug reruns are no production attempt).
+SELECT v.category, v.action, v.action_state, count(*) AS n
+  FROM triage_verdicts v
+  JOIN submissions s ON s.id = v.submission_id AND s.kind = 'production'
+ WHERE v.request_id = %(request_id)s AND v.stage = %(stage)s
+ GROUP BY v.category, v.action, v.action_state
  ORDER BY count(*) DESC;
 
 -- name: stage_progress
