@@ -1,11 +1,10 @@
 -- Phase markers (015_phases.sql): job tokens, and the phases jobs report.
 
--- name: upsert_job_token
--- One token per submission; a submit re-run after a crash replaces the hash (the old token dies).
+-- name: insert_job_token
+-- One token per submit try (017_job_tokens_per_try.sql): a submit re-run after a crash adds one,
+-- and the first try's stays valid for the jobs the schedd may already have taken with it.
 INSERT INTO job_tokens (submission_id, token_hash, issued_at, expires_at)
-VALUES (%(submission_id)s, %(token_hash)s, %(issued_at)s, %(expires_at)s)
-ON CONFLICT (submission_id) DO UPDATE
-   SET token_hash = EXCLUDED.token_hash, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at;
+VALUES (%(submission_id)s, %(token_hash)s, %(issued_at)s, %(expires_at)s);
 
 -- name: job_token
 -- The submission a token hash belongs to, with what its expiry and its job indexes depend on.

@@ -62,11 +62,12 @@ def hash_token(token: str) -> str:
 
 
 def issue(conn: Conn, submission_id: int, *, now: datetime | None = None) -> str:
-    """A new token for the submission (replacing an earlier one, e.g. of a submit that crashed before
-    the batch system took it); returns the token. The caller commits before the jobs start."""
+    """A new token for the submission; returns the token. The caller commits before the jobs start.
+    An earlier token of the submission stays valid: a submit that crashed after the batch system
+    took its jobs is run again, finds them, and they carry the earlier token."""
     now = now or datetime.now(timezone.utc)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    conn.execute(q("upsert_job_token"), {
+    conn.execute(q("insert_job_token"), {
         "submission_id": submission_id, "token_hash": hash_token(token), "issued_at": now,
         "expires_at": now + timedelta(days=config.phase_token_max_days()),
     })

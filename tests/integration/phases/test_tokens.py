@@ -110,3 +110,41 @@ def test_submitting_again_issues_no_new_token(db_url, submitted):
     assert submit_stage(db_url=db_url, backend=again, spec=spec) == submitted.submission_id
     assert again.submits == []
     assert _scope(db_url, f"Bearer {submitted.token}", submitted.submission_id).submission_id == submitted.submission_id
+
+
+class CrashAfterSubmit(ScriptedBackend):
+    """The schedd takes the jobs, then the worker dies before prodops records the cluster."""
+
+    def submit(self, spec):
+        super().submit(spec)
+        raise SystemExit("worker killed after the schedd took the jobs")
+
+
+def test_a_submit_run_again_after_a_crash_keeps_the_first_tries_token_valid(db_url, tmp_path):
+    """The retry finds the cluster the first try made (prodops' job attributes); those jobs carry
+    the first try's token, so it must still write their phases beside the retry's own."""
+    from prodops.constants import RequestState
+    from prodops.request import service as request_service
+    from prodops.request.decision import record_decision
+    from prodops.stage import stage_spec
+    from prodops.store import records
+    from prodops.workflows import load_templates
+    from tests.integration.phases.conftest import FORM
+
+    made = request_service.record_request(db_url, dag_id="production_request", run_id="crashed", conf=FORM)
+    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=50)
+    with connect(db_url) as conn:
+        spec = stage_spec(request_id=made["request_id"], request=records.get_request(conn, made["request_id"]),
+                          template=load_templates()["demo"], stage="run", home=tmp_path)
+    crashed = CrashAfterSubmit(cluster_id=710)
+    with pytest.raises(SystemExit):
+        submit_stage(db_url=db_url, backend=crashed, spec=spec)
+    again = ScriptedBackend(cluster_id=710)  # finds the cluster: the same jobs, no new ones
+    submission_id = submit_stage(db_url=db_url, backend=again, spec=spec)
+    first, second = (b.submits[0].environment["PRODOPS_PHASE_TOKEN"] for b in (crashed, again))
+    assert first != second
+    for token in (first, second):
+        assert _scope(db_url, f"Bearer {token}", submission_id).submission_id == submission_id
+    with connect(db_url) as conn:
+        stored = conn.execute("SELECT count(*) AS n FROM job_tokens WHERE submission_id = %s", (submission_id,))
+        assert stored.fetchone()["n"] == 2
