@@ -72,3 +72,12 @@ UPDATE requests SET state = 'failed', ended_reason = %(reason)s, ended_at = coal
  WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s
    AND state IN ('pending_approval', 'approved', 'running')
 RETURNING id, state;
+
+-- name: claim_decision_notice
+-- Returns the request when its contact has not yet been told of its current decision, and marks
+-- it told (027_decision_notice_once.sql): a decision recorded twice is announced once.
+UPDATE requests
+   SET noticed_decision = state || '@' || coalesce(decided_at::text, '')
+ WHERE id = %(request_id)s
+   AND noticed_decision IS DISTINCT FROM state || '@' || coalesce(decided_at::text, '')
+RETURNING id;

@@ -217,9 +217,15 @@ def answer_event(decision: Decision) -> dict[str, Any]:
 
 
 def _tell_contact(db_url: str, request_id: int, state: str, context: Context, **decision: Any) -> None:
+    """Once per decision: a try Airflow failed in the answer race may have told them already."""
     from prodops import notices
+    from prodops.store.db import connect, q
 
-    notices.send(notices.decided(notices.for_request(db_url, request_id), state, **decision), context)
+    with connect(db_url) as conn:
+        first = conn.execute(q("claim_decision_notice"), {"request_id": request_id}).fetchone() is not None
+        conn.commit()
+    if first:
+        notices.send(notices.decided(notices.for_request(db_url, request_id), state, **decision), context)
 
 
 class _ApprovalWanted(BaseNotifier):
