@@ -2,7 +2,9 @@
 
 The dataset URI's scheme picks the source, one module each: ``file://<absolute glob>``
 (:mod:`.file`, files under the dataset roots), ``sam:<definition>`` (:mod:`.sam`, the samweb
-HTTP API) and ``metacat:<namespace>:<name>`` (:mod:`.metacat`, MetaCat's query API). Every
+HTTP API), ``metacat:<namespace>:<name>`` (:mod:`.metacat`, MetaCat's query API) and
+``keepup:<campaign>:<batch>`` (:mod:`prodops.keepup.dataset`, the files the keepup follower
+claimed for one request). Every
 source returns :class:`~.model.DatasetFile` rows (name, events, bytes) or raises
 :class:`~.model.DatasetInvalid` naming the dataset and the fix.
 """
@@ -13,8 +15,9 @@ from types import ModuleType
 
 from prodops.datasets import file, metacat, sam
 from prodops.datasets.model import DatasetFile, DatasetInvalid
+from prodops.keepup import dataset as keepup_batch
 
-SOURCES: dict[str, ModuleType] = {"file://": file, "sam:": sam, "metacat:": metacat}
+SOURCES: dict[str, ModuleType] = {"file://": file, "sam:": sam, "metacat:": metacat, "keepup:": keepup_batch}
 """URI prefix -> the module that resolves it (``dataset_error`` and ``resolve``)."""
 
 

@@ -75,6 +75,8 @@ class RequestApprovalOperator(ApprovalOperator):
                 context["ti"].try_number,
             )
             return self.execute_complete(context, answer)
+        if self.approved_standing():
+            return {"chosen_options": [self.APPROVE], "standing_approval": True}
 
         hours = Variable.get(TIMEOUT_VARIABLE, default=None)
         if hours is not None:
@@ -106,6 +108,27 @@ class RequestApprovalOperator(ApprovalOperator):
         with connect(url_from_connection(self.conn_id)) as conn:
             decision = carried_over(records.require_request(conn, int(self.request_id)))
         return None if decision is None else answer_event(decision)
+
+    def approved_standing(self) -> bool:
+        """Approve a keepup follower's request by its campaign's standing approval, without asking
+        (:func:`prodops.keepup.decisions.standing_approval`; a retried gate finds it recorded);
+        False for any other request."""
+        from prodops.keepup.decisions import standing_approval
+        from prodops.store import records
+        from prodops.store.db import connect, url_from_connection
+
+        db_url = url_from_connection(self.conn_id)
+        with connect(db_url) as conn:
+            request = records.require_request(conn, int(self.request_id))
+            standing = standing_approval(conn, request)
+        if standing is None:
+            return False
+        if request["state"] != RequestState.PENDING_APPROVAL:
+            return True
+        record_decision(db_url, int(self.request_id), state=RequestState.APPROVED, decided_by=standing.approved_by,
+                        note=standing.note, decided_at=datetime.now(timezone.utc))
+        self.log.info("Request %s approved by the %s", self.request_id, standing.note)
+        return True
 
     def open_with_request_facts(self, now: datetime | None = None) -> None:
         """Default the approved priority to the requested one, write the full body, and assign the
