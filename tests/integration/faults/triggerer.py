@@ -1,0 +1,38 @@
+"""One trigger run as Airflow's triggerer runs it, in a process of its own (the fault tests kill it).
+
+``python -m tests.integration.faults.triggerer '<json [classpath, kwargs]>'`` builds the trigger from
+what :meth:`BaseTrigger.serialize` returned, iterates ``trigger.run()`` in an asyncio loop and prints
+the first event's payload as one JSON line, as the triggerer hands the first event to the task.
+The local pool's runner is the test's (:mod:`tests.integration.faults.pool`): the backend named
+``local`` starts none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sys
+from typing import Any
+
+from prodops.batch.local import LocalPoolBackend
+from prodops.batch.registry import register_backend
+
+
+async def first_event(classpath: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    module, _, name = classpath.rpartition(".")
+    trigger = getattr(importlib.import_module(module), name)(**kwargs)
+    async for event in trigger.run():
+        return event.payload
+    raise RuntimeError(f"{classpath} ended without an event")
+
+
+def main(argv: list[str]) -> int:
+    classpath, kwargs = json.loads(argv[0])
+    register_backend("local", lambda: LocalPoolBackend(autostart=False))
+    print(json.dumps(asyncio.run(first_event(classpath, kwargs))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
