@@ -4,8 +4,9 @@ Triage of a stage is Python work (two tail files read per attempt, the framework
 pattern scan, the plugins): one process uses one CPU, and a 20,000-job stage took 5 s of CPU.
 From :data:`MIN_PARALLEL` attempts on, the attempts are cut into one contiguous chunk per worker
 process, *forked* from this one: each worker inherits the compiled library, the parsers' tables
-and the plugins already loaded (nothing is compiled or sent twice), reads its chunk's tails (the
-shared event log once per chunk), classifies them, and sends back the verdicts and the only part
+and the plugins already loaded (nothing is compiled or sent twice) and the event-log tails the parent
+parsed once for the whole batch (the shared log is not parsed again per worker), reads its chunk's
+stdout and stderr tails, classifies them, and sends back the verdicts and the only part
 of the tails read afterwards (the stdout phase-marker lines, :func:`marker_lines`). A chunk is
 classified exactly as the serial path would classify it: the verdicts are the same (a test
 compares them on the real corpus). A plugin's time bound holds per worker (one that hangs is
@@ -63,29 +64,50 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def read_tails(rows: Sequence[Mapping[str, Any]], lines: int) -> list[JobTail]:
-    """Each attempt's tails; the shared event log of a submission is read once for all its jobs."""
+SubmissionEvents = dict[int, tuple[LogLocation, dict[tuple[int, int], Tail]] | LogPathRefused]
+"""Per submission: where its logs are and its jobs' event-log tails, or why its logs are not read."""
+
+
+def _by_submission(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
     by_submission: dict[int, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         by_submission[int(row["submission_id"])].append(i)
-    tails: list[JobTail | None] = [None] * len(rows)
-    for submission_id, indexes in by_submission.items():
-        first = rows[indexes[0]]
+    return by_submission
+
+
+def read_events(rows: Sequence[Mapping[str, Any]], lines: int) -> SubmissionEvents:
+    """The event-log tails of the attempts ``rows``: each submission's shared event log parsed once,
+    for the jobs of ``rows`` only (the workers of a batch share this one parse)."""
+    found: SubmissionEvents = {}
+    for submission_id, indexes in _by_submission(rows).items():
         try:
-            loc = LogLocation.from_submission({"id": submission_id, **first})
+            loc = LogLocation.from_submission({"id": submission_id, **rows[indexes[0]]})
         except LogPathRefused as err:
             log.error("Not reading the logs of submission %d: %s", submission_id, err)
-            for i in indexes:
-                tails[i] = JobTail(*(Tail(stream=s, path=None, status="refused", error=str(err))
-                                     for s in (STDOUT, STDERR, EVENTLOG)))
+            found[submission_id] = err
             continue
         wanted = {(int(rows[i]["cluster_id"]), int(rows[i]["proc_id"])) for i in indexes}
         events, whole = event_log_tails(loc.event_log, lines=lines, jobs=wanted)
         if whole.status not in ("ok", "empty"):
             log.warning("Event log of submission %d: %s %s", submission_id, whole.status, whole.error or "")
-        for i in indexes:
-            tails[i] = job_tail(loc, int(rows[i]["cluster_id"]), int(rows[i]["proc_id"]), lines=lines, events=events)
-    return [t for t in tails if t is not None]
+        found[submission_id] = (loc, events)
+    return found
+
+
+def read_tails(rows: Sequence[Mapping[str, Any]], lines: int, events: SubmissionEvents | None = None) -> list[JobTail]:
+    """Each attempt's tails; ``events`` is :func:`read_events` of (at least) these rows, read here when None."""
+    if events is None:
+        events = read_events(rows, lines)
+    tails: list[JobTail] = []
+    for row in rows:
+        read = events[int(row["submission_id"])]
+        if isinstance(read, LogPathRefused):
+            tails.append(JobTail(*(Tail(stream=s, path=None, status="refused", error=str(read))
+                                   for s in (STDOUT, STDERR, EVENTLOG))))
+            continue
+        loc, by_job = read
+        tails.append(job_tail(loc, int(row["cluster_id"]), int(row["proc_id"]), lines=lines, events=by_job))
+    return tails
 
 
 def marker_lines(tail: JobTail) -> list[str]:
@@ -116,6 +138,8 @@ class _Batch:
     facts: Sequence[JobFacts]
     lines: int
     classifier: Classifier
+    events: SubmissionEvents | None = None
+    """The batch's event-log tails, parsed once before the workers are forked (None: each reads its own)."""
 
 
 _BATCH: _Batch | None = None
@@ -126,7 +150,7 @@ def _serial(batch: _Batch, start: int, stop: int) -> Outcome:
     runner = batch.classifier.runner
     errors_before, timed_out_before = dict(runner.errors), len(runner.timed_out)
     started = time.perf_counter()
-    tails = read_tails(batch.rows[start:stop], batch.lines)
+    tails = read_tails(batch.rows[start:stop], batch.lines, batch.events)
     read_seconds = time.perf_counter() - started
     verdicts = batch.classifier.classify(list(zip(batch.facts[start:stop], tails)))
     return Outcome(
@@ -195,7 +219,9 @@ def read_and_classify(rows: Sequence[Mapping[str, Any]], facts: Sequence[JobFact
         log.info("Triage of %d attempts in this process: it is a daemonic worker process", len(rows))
         return _serial(batch, 0, len(rows))
     global _BATCH
-    _BATCH = batch
+    started = time.perf_counter()
+    _BATCH = batch = dataclasses.replace(batch, events=read_events(rows, lines))  # once, not in every worker
+    events_seconds = time.perf_counter() - started
     deadline = DEADLINE_S + DEADLINE_S_PER_ATTEMPT * len(rows)
     pool = None
     try:
@@ -211,7 +237,7 @@ def read_and_classify(rows: Sequence[Mapping[str, Any]], facts: Sequence[JobFact
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
     merged = Outcome(verdicts=[v for o in done for v in o.verdicts], tails=[t for o in done for t in o.tails],
-                     workers=len(done), read_seconds=max(o.read_seconds for o in done),
+                     workers=len(done), read_seconds=events_seconds + max(o.read_seconds for o in done),
                      plugin_seconds=max(o.plugin_seconds for o in done),
                      match_seconds=max(o.match_seconds for o in done))
     runner = classifier.runner

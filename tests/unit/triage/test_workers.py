@@ -72,6 +72,24 @@ def test_two_worker_processes_give_the_serial_verdicts_and_phase_markers(stage):
     assert sum(bool(m) for m in markers) == len(range(0, len(rows), 5))
 
 
+def test_the_shared_event_log_is_parsed_once_for_every_worker(stage, monkeypatch, tmp_path):
+    """The parent parses the event log before forking; a worker that parsed it again would write
+    its own pid here (the forked workers inherit the patched function)."""
+    rows, facts = stage
+    calls = tmp_path / "calls"
+    parse = workers.event_log_tails
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with calls.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(workers, "event_log_tails", counted)
+    forked = workers.read_and_classify(rows, facts, lines=50, classifier=_classifier(), workers=2, min_parallel=0)
+    assert forked.workers == 2
+    assert calls.read_text().split() == [str(os.getpid())]
+
+
 def test_a_small_batch_stays_in_this_process(stage):
     rows, facts = stage
     outcome = workers.read_and_classify(rows[:20], facts[:20], lines=50, classifier=_classifier(), workers=2)
