@@ -11,7 +11,8 @@ to wait for an outage (a worker tells on-call) and when they have waited longer 
 succeeded or failed with no retry left.
 
 Its state is its arguments and the database (rows, event-log offsets, verdicts, actions), so a
-restarted triggerer resumes where the last committed cycle ended.
+restarted triggerer resumes where the last committed cycle ended. A PostgreSQL that is unreachable
+or restarting is waited out, up to :data:`DB_OUTAGE_S`: the cycle it cut off kept nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import psycopg
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from prodops import config
@@ -35,6 +37,10 @@ MIN_RUN_S = 8.0
 round whose job was held at once): the deferred worker took 5 s to exit, the trigger fired after
 4 s, and the scheduler, hearing of the old workload's exit while the resumed task ran, marked the
 task failed. The floor lets the old workload's exit be heard while the task is still deferred."""
+
+DB_OUTAGE_S = 900.0
+"""How long tracking waits out a PostgreSQL that is unreachable or restarting (each failed cycle kept
+nothing; the next one starts from what was committed) before the trigger reports the error."""
 
 
 class StageTrigger(BaseTrigger):
@@ -97,10 +103,24 @@ class StageTrigger(BaseTrigger):
             await tracking.prepare()
             waiting_since = datetime.fromisoformat(self.waiting_since) if self.waiting_since else None
             last_blockers = None
-            state = await asyncio.to_thread(self._state)
+            state = None
+            db_down_since: float | None = None
             while True:
-                pause = await tracking.cycle(state.running, state.untriaged)
-                state = await asyncio.to_thread(self._state)
+                try:
+                    if state is None:  # where the stage stands when the trigger starts
+                        state = await asyncio.to_thread(self._state)
+                    pause = await tracking.cycle(state.running, state.untriaged)
+                    state = await asyncio.to_thread(self._state)
+                except psycopg.OperationalError as err:
+                    db_down_since = db_down_since or time.monotonic()
+                    if time.monotonic() - db_down_since > DB_OUTAGE_S:
+                        raise
+                    self.log.warning("PostgreSQL unreachable or restarted (the write it cut off was rolled back "
+                                     "whole); tracking of stage %s resumes from what was committed once it is "
+                                     "back: %s", self.stage, str(err).strip())
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                db_down_since = None
                 now = datetime.now(timezone.utc)
                 starts_waiting = state.waiting is not None and waiting_since is None
                 waiting_since = (waiting_since or now) if state.waiting is not None else None
