@@ -53,19 +53,26 @@ def stderr(proc: int) -> str:
 
 
 class Triggerer:
-    """A triggerer process running one trigger until its first event (or until it is killed)."""
+    """A triggerer process: it starts, is handed one trigger and runs it until its first event (or
+    until it is killed)."""
 
-    def __init__(self, trigger: StageTrigger, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.faults.triggerer", json.dumps(trigger.serialize())],
-            cwd=devenv.REPO_ROOT, env=env, stdout=subprocess.PIPE, start_new_session=True, text=True)
+            [sys.executable, "-m", "tests.integration.faults.triggerer"], cwd=devenv.REPO_ROOT, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, text=True)
+
+    def assign(self, trigger: StageTrigger) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(trigger.serialize()) + "\n")
+        self.proc.stdin.flush()
 
     def kill(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
 
-    def first_event(self, timeout_s: float) -> dict:
-        out, _ = self.proc.communicate(timeout=timeout_s)
+    def first_event(self, trigger: StageTrigger, timeout_s: float) -> dict:
+        """Hand it the trigger and wait for what it fires."""
+        out, _ = self.proc.communicate(json.dumps(trigger.serialize()) + "\n", timeout=timeout_s)
         assert self.proc.returncode == 0, f"the triggerer exited {self.proc.returncode}"
         return json.loads(out.strip().splitlines()[-1])
 
@@ -102,7 +109,9 @@ def test_triggerer_killed_mid_write_on_a_1000_job_stage_loses_and_doubles_nothin
                            triage_interval=0, retry_batch_s=0, preflight_timeout_s=600, min_run_s=0)
     env = {**os.environ, "AIRFLOW_CONN_PRODOPS_DB": db_url, "PRODOPS_HOME": str(tmp_path)}
 
-    triggerers.append(Triggerer(trigger, env))
+    first, standby = Triggerer(env), Triggerer(env)  # the second takes the trigger over once the first died
+    triggerers += [first, standby]
+    first.assign(trigger)
     wait_for("the first triggerer storing the jobs that ended", lambda: completed(db_url, submission_id) == BEFORE,
              timeout_s=120)
     holder = psycopg.connect(db_url)
@@ -110,14 +119,13 @@ def test_triggerer_killed_mid_write_on_a_1000_job_stage_loses_and_doubles_nothin
     pool.run(range(BEFORE, AT_KILL), exit_code, stderr)
     wait_for("a tracking cycle waiting inside its write",
              lambda: blocked_on_lock(db_url, devenv.database_name(db_url), "job_events"), timeout_s=60)
-    triggerers[0].kill()
+    first.kill()
     holder.rollback()
     holder.close()
     assert completed(db_url, submission_id) == BEFORE  # the killed cycle's rows went with its transaction
 
     pool.run(range(AT_KILL, N_JOBS), exit_code, stderr)  # the log goes on growing with no triggerer
-    triggerers.append(Triggerer(trigger, env))  # the same kwargs, as the triggerer after a restart
-    event = triggerers[1].first_event(timeout_s=120)
+    event = standby.first_event(trigger, timeout_s=120)  # the same kwargs, as the triggerer after a restart
     pool.close()
 
     assert (event["status"], event["rounds"], event["resubmitted"]) == ("complete", 0, 0), event
