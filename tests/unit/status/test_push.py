@@ -53,7 +53,7 @@ def serve() -> Iterator:
 
     def start(replies: list[str | int]) -> Server:
         server = Server(replies)
-        threading.Thread(target=server.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return server
 
