@@ -32,8 +32,8 @@ pytestmark = pytest.mark.integration
 
 BATCHES = 30
 BATCH = 50
-KILL_AFTER = 400
-"""Events stored before the test holds the table and kills the server: the kill lands mid-stream."""
+KILL_AT = 10
+"""The batch the kill cuts off: the feeder stops before it until the test holds the table."""
 
 
 class ApiServer:
@@ -93,27 +93,31 @@ def test_api_server_killed_mid_stream_stores_every_event_once(db_url, api_server
                 for n in range(b * BATCH, (b + 1) * BATCH)] for b in range(BATCHES)]
     feeder = Feeder(api_server.url, token, timeout_s=10, give_up_after_s=60)
     pushed: list[Pushed | BaseException] = []
+    paused, held = threading.Event(), threading.Event()
 
     def feed() -> None:
         try:
-            pushed.extend(feeder.push(batch) for batch in batches)
+            for n, batch in enumerate(batches):
+                if n == KILL_AT:
+                    paused.set()
+                    held.wait(timeout=60)
+                pushed.append(feeder.push(batch))
         except BaseException as err:  # noqa: BLE001 - handed to the test thread, which asserts on it
             pushed.append(err)
 
     thread = threading.Thread(target=feed)
     thread.start()
     try:
-        wait_for(f"{KILL_AFTER} events stored", lambda: sum(stored(db_url).values()) >= KILL_AFTER, timeout_s=60)
+        assert paused.wait(timeout=60), "the feeder did not get to the batch the kill cuts off"
         holder = psycopg.connect(db_url)
-        holder.execute("LOCK TABLE status_events IN SHARE MODE")  # the next batch waits inside the server
+        holder.execute("LOCK TABLE status_events IN SHARE MODE")  # that batch waits inside the server
+        held.set()
         wait_for("a batch waiting inside the api-server's transaction",
                  lambda: blocked_on_lock(db_url, devenv.database_name(db_url), "status_events"), timeout_s=60)
-        before = sum(stored(db_url).values())
         api_server.kill()
         holder.rollback()
         holder.close()
-        assert sum(stored(db_url).values()) == before  # the batch in flight died with its transaction
-        assert before < BATCHES * BATCH
+        assert sum(stored(db_url).values()) == KILL_AT * BATCH  # the batch in flight died with its transaction
         api_server.start()
     finally:
         thread.join(timeout=120)
@@ -121,4 +125,4 @@ def test_api_server_killed_mid_stream_stores_every_event_once(db_url, api_server
     assert all(isinstance(p, Pushed) for p in pushed) and len(pushed) == BATCHES, pushed[-1:]
     assert stored(db_url) == {f"ev-{n}": 1 for n in range(BATCHES * BATCH)}  # every event, each once
     tries = [p.tries for p in pushed if isinstance(p, Pushed)]
-    assert sum(tries) > BATCHES, tries  # the feeder retried the batch the kill cut off
+    assert tries[KILL_AT] > 1 and sum(tries) > BATCHES, tries  # the feeder retried the batch the kill cut off
