@@ -350,3 +350,41 @@ def test_late_events_inside_a_long_flapping_outage_count_once_and_equal_a_rebuil
         derive.rebuild(conn, [SERVICE])
         assert snapshot(conn) == before
         conn.rollback()
+
+
+def test_one_batch_of_two_services_out_of_order_writes_what_a_rebuild_writes(db_url):
+    """One statement writes a batch's derived rows (write_derived): here every part of it at once, for
+    two services whose events arrive shuffled within the batch, one late to the stored ones: segments
+    rewritten across midnight, an outage closed and one opened, days, heads; and the planner settings
+    the derivation used are back to their defaults for the rest of the caller's transaction."""
+    def ev(service: str, minute: int, state: ServiceState, stream: str = "icinga:a") -> StatusEvent:
+        return StatusEvent(service=service, state=state, observed_at=T0 + minute * M, source="feed", feed=stream,
+                           stream=stream, convention="native", external_id=f"{service}-{minute}-{stream}")
+
+    both = ("svc", "other")
+    rows = {name: sql.replace("service = 'svc'", "service = %(s)s") for name, sql in DERIVED.items()}
+
+    def derived(conn) -> dict:
+        return {s: {name: conn.execute(sql, {"s": s}).fetchall() for name, sql in rows.items()} for s in both}
+
+    with connect(db_url) as conn:
+        reset(conn, None)
+        records.insert_events(conn, [ev("svc", 0, ServiceState.UP), ev("svc", 30, ServiceState.DOWN),
+                                     ev("other", 0, ServiceState.UP), ev("other", 200, ServiceState.UP)])
+        batch = [ev("other", 150, ServiceState.DEGRADED, "icinga:b"), ev("svc", 150, ServiceState.UP),
+                 ev("other", 100, ServiceState.DOWN), ev("svc", 90, ServiceState.DEGRADED),
+                 ev("other", 160, ServiceState.UP, "icinga:b"), ev("svc", 40, ServiceState.DOWN, "icinga:b"),
+                 ev("svc", 200, ServiceState.DOWN, "icinga:b"), ev("svc", 60, ServiceState.UP, "icinga:b")]
+        assert records.insert_events(conn, batch).stored == len(batch)
+        settings = conn.execute("SELECT current_setting('plan_cache_mode') AS plans,"
+                                " current_setting('enable_seqscan') AS scans").fetchone()
+        incremental = derived(conn)
+        outages = {s: [(o["start_at"], o["end_at"]) for o in incremental[s]["status_outages"]] for s in both}
+        derive.rebuild(conn, both)
+        rebuilt = derived(conn)
+        conn.rollback()
+    assert settings == {"plans": "auto", "scans": "on"}
+    assert outages == {"svc": [(T0 + 30 * M, T0 + 150 * M), (T0 + 200 * M, None)],
+                       "other": [(T0 + 100 * M, T0 + 200 * M)]}
+    assert incremental == rebuilt
+    assert [r["day"] for r in incremental["svc"]["status_daily"]] == [T0.date(), (T0 + 150 * M).date()]
