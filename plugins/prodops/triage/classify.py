@@ -138,7 +138,7 @@ class Classifier:
             verdict = facts_rules.fallback(facts)
             probable = _probable_lines(tail, facts)
             verdict.evidence = lines or [_scored(tail, p) for p in probable]
-            hint = guess(probable)
+            hint = guess(_report_causes(candidates, probable))
             if hint is None:
                 verdict.decision = _decision(verdict.rule, "no rule decided; the evidence is the probable cause lines",
                                              candidates)
@@ -292,6 +292,16 @@ def _probable_lines(tail: JobTail, facts: JobFacts) -> list[ScoredLine]:
     streams: dict[str, Sequence[str]] = {name: t.lines for name, t in tail.streams().items()}
     streams["reason"] = facts.reason_lines
     return probable_causes(streams)
+
+
+def _report_causes(candidates: Sequence[Candidate], probable: Sequence[ScoredLine]) -> list[ScoredLine]:
+    """The lines a guess reads, best first: the innermost message of each framework report whose
+    category did not decide (what the framework says failed, not its header), then the probable
+    cause lines the scorer found elsewhere."""
+    causes = [ScoredLine(c.stream, c.index, c.text, 0.0) for c in candidates
+              if c.source == FRAMEWORK and c.stream is not None and c.index is not None and c.text]
+    seen = {(c.stream, c.index) for c in causes}
+    return [*causes, *(p for p in probable if (p.stream, p.index) not in seen)]
 
 
 def _scored(tail: JobTail, p: ScoredLine) -> dict[str, Any]:

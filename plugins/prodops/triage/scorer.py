@@ -184,13 +184,16 @@ GUESS_VOCABULARY: dict[str, tuple[tuple[str, float], ...]] = {
         (r"\b(?:node|host ?name|disk|space|quota|resources?|environment|setup|mount\w*|nfs|lustre|filesystem"
          r"|file system|cpu|ulimit|limit exceeded|exceeded|batch|queue|site|pilot|starter|shadow|slot\d*)\b", 1.0),
     ),
-    # the program itself: its assertions, crashes and configuration (an "exception" or a traceback
-    # wraps every kind of failure, so those words count little)
+    # the program itself: its assertions, crashes (a frame of a native stack: where it crashed) and
+    # configuration, the detector description a simulation reads (its materials, GDML); an
+    # "exception" or a traceback wraps every kind of failure, so those words count little
     "code": (
         (r"\b(?:assert\w*|segfault|segmentation|stack ?trace|core dumped|abort\w*"
          r"|terminate called|null ?pointer|nullptr|undefined|not defined|\w*(?:type|value|key|index|attribute|name)error"
-         r"|syntax|parse error|fhicl|configuration|config|divide by zero|out of range|invalid argument)\b"
-         r"|\.(?:fcl|py|cc|cxx|cpp|hh?|C)\b|\bline \d+\b", 2.0),
+         r"|syntax|parse error|fhicl|configuration|config|divide by zero|out of range|invalid argument"
+         r"|(?:un|never |not )declared|materials?|gdml)\b"
+         r"|\.(?:fcl|py|cc|cxx|cpp|hh?|C|gdml)\b|\bline \d+\b"
+         r"|^\s*(?:#\d+\s+)?0x[0-9a-f]+ in (?!\?\?)\S", 2.0),
         (r"\b(?:exception|traceback|invalid|unexpected|illegal|wrong|mismatch\w*|not supported|unknown|missing"
          r"|module|product|parameter|argument|option|index|nan|logic|bug)\b", 1.0),
     ),
@@ -207,6 +210,8 @@ Chosen on the train split alone, the guess standing on its own over every train 
 test aggregate with 2.0 had been seen (71.1% category, 18.9% unknown): said so in the README."""
 GUESS_CONFIDENCE = 0.3
 
+_FRAME_LOW = re.compile(r"\s*(?:#\d+\s+)?0x[0-9a-f]+ in (?!\?\?)\S")
+"""A frame of a native stack, lower-cased (its ``from /cvmfs/...`` says where the library is, not what failed)."""
 _GUESS = {cat: tuple((re.compile(rx), w) for rx, w in kinds) for cat, kinds in GUESS_VOCABULARY.items()}
 
 
@@ -224,6 +229,8 @@ class Guess:
 def category_words(text: str) -> dict[str, tuple[float, tuple[str, ...]]]:
     """Per category, the vocabulary score of one line and the words found (cached by the text)."""
     low = text.lower()
+    if _FRAME_LOW.match(low):  # where a native crash happened: the library's path is not a word of it
+        low = low.split(" from /", 1)[0]
     out: dict[str, tuple[float, tuple[str, ...]]] = {}
     for cat, kinds in _GUESS.items():
         score, words = 0.0, []
