@@ -55,7 +55,7 @@ def keepup_follower() -> None:
 
     followed = follow_campaigns()
     TriggerDagRunOperator.partial(
-        task_id="trigger_runs", trigger_dag_id="production_request", logical_date=None,
+        task_id="trigger_runs", logical_date=None,  # each run names its DAG (production_request or the approval)
         skip_when_already_exists=True, map_index_template="{{ task.trigger_run_id }}",
     ).expand_kwargs(followed)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from prodops.datasets import dataset_error
 from prodops.datasets.model import DatasetInvalid, checked_count
@@ -105,3 +106,12 @@ def test_the_approver_reads_the_definition_as_data(raw):
     assert "``keepup `| **bold** of the raw files``" in body
     assert "20 jobs per day" in body and "a full request makes 3 jobs" in body  # 4 files: 2 reco jobs + 1 merge
     assert followed.definition_hash[:12] in body
+
+
+def test_the_shipped_file_follows_nothing_and_its_example_is_a_valid_campaign(monkeypatch):
+    monkeypatch.setenv("PRODOPS_DATASET_ROOTS", "/data")
+    text = campaigns.CAMPAIGNS_FILE.read_text()
+    assert load(None, campaigns.CAMPAIGNS_FILE)[0] == []
+    example = "campaigns:\n" + "\n".join(line[1:] for line in text.split("campaigns: {}\n", 1)[1].splitlines())
+    [followed] = parse(yaml.safe_load(example), "example")
+    assert followed.name == "nova_keepup_r51" and followed.campaign.max_jobs_per_day == 400
