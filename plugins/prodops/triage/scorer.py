@@ -38,8 +38,9 @@ NOISE = re.compile(
 """Lines that are never a cause, among them prodops's own ``@@prodops phase=...`` markers (a job
 prints them around its phases; ``state=failed`` is the marker's word, not the failure's) and the
 ``...`` that ends each event of an HTCondor event log."""
-FRAME = re.compile(r"^\s*(?:#\d+\s+)?0x[0-9a-fA-F]+ in (?!\?\?)\S")
-"""A frame of a native stack (gdb, ROOT's and CMSSW's crash handlers)."""
+FRAME = re.compile(r"^\s*(?:#\d+\s+)?0x(?:[0-9a-fA-F]+|X+) in (?!\?\?)\S")
+"""A frame of a native stack (gdb, ROOT's and CMSSW's crash handlers; its address masked as ``0xXXXX`` in
+logs published with addresses redacted)."""
 CRASH_MARKER = re.compile(r"<signal handler called>|might hint at the cause of the crash|fatal system signal"
                           r"|\*\*\* Break \*\*\*|segmentation (?:violation|fault)", re.IGNORECASE)
 FRAME_WEIGHT = 3.0
@@ -182,7 +183,8 @@ GUESS_VOCABULARY: dict[str, tuple[tuple[str, float], ...]] = {
          r"|worker ?node|glidein|scratch|read-only file ?system|input/output error|stale file handle"
          r"|shared (?:object|librar\w+) file|command not found)\b", 2.0),
         (r"\b(?:node|host ?name|disk|space|quota|resources?|environment|setup|mount\w*|nfs|lustre|filesystem"
-         r"|file system|cpu|ulimit|limit exceeded|exceeded|batch|queue|site|pilot|starter|shadow|slot\d*)\b", 1.0),
+         r"|file system|cpu|ulimit|limit exceeded|exceeded|batch|queue|site|pilot|starter|shadow)\b"
+         r"|\bslot\d+(?:_\d+)*@", 1.0),  # an HTCondor slot (slot1_5@host), not an event loop's "slot 0"
     ),
     # the program itself: its assertions, crashes (a frame of a native stack: where it crashed) and
     # configuration, the detector description a simulation reads (its materials, GDML); an
@@ -193,7 +195,7 @@ GUESS_VOCABULARY: dict[str, tuple[tuple[str, float], ...]] = {
          r"|syntax|parse error|fhicl|configuration|config|divide by zero|out of range|invalid argument"
          r"|(?:un|never |not )declared|materials?|gdml)\b"
          r"|\.(?:fcl|py|cc|cxx|cpp|hh?|C|gdml)\b|\bline \d+\b"
-         r"|^\s*(?:#\d+\s+)?0x[0-9a-f]+ in (?!\?\?)\S", 2.0),
+         r"|^\s*(?:#\d+\s+)?0x(?:[0-9a-f]+|x+) in (?!\?\?)\S", 2.0),
         (r"\b(?:exception|traceback|invalid|unexpected|illegal|wrong|mismatch\w*|not supported|unknown|missing"
          r"|module|product|parameter|argument|option|index|nan|logic|bug)\b", 1.0),
     ),
@@ -210,7 +212,7 @@ Chosen on the train split alone, the guess standing on its own over every train 
 test aggregate with 2.0 had been seen (71.1% category, 18.9% unknown): said so in the README."""
 GUESS_CONFIDENCE = 0.3
 
-_FRAME_LOW = re.compile(r"\s*(?:#\d+\s+)?0x[0-9a-f]+ in (?!\?\?)\S")
+_FRAME_LOW = re.compile(r"\s*(?:#\d+\s+)?0x(?:[0-9a-f]+|x+) in (?!\?\?)\S")
 """A frame of a native stack, lower-cased (its ``from /cvmfs/...`` says where the library is, not what failed)."""
 _GUESS = {cat: tuple((re.compile(rx), w) for rx, w in kinds) for cat, kinds in GUESS_VOCABULARY.items()}
 

@@ -113,3 +113,21 @@ def test_a_system_periodic_hold_is_the_pools_limit():
     assert verdict is not None and verdict.category is Category.INFRASTRUCTURE and not verdict.retryable
     (classified,) = _structure_only().classify([case_input(CASES["htcondor-pool-cpu-overuse-hold-1"])])
     assert (classified.category, classified.rule) == (Category.INFRASTRUCTURE, "hold-26")
+
+
+def test_a_frame_with_its_address_masked_is_still_a_frame():
+    case = CASES["python-lhcb-calohypo-unpack-segv-1"]
+    assert case.split == TRAIN
+    frame = case.stdout.splitlines()[0]
+    assert frame.startswith("#6  0xXXXXXXXXXXXXXXXXXX in LHCb::CaloHypoPacker::unpack(")
+    assert set(category_words(frame)) == {"code"}
+    (verdict,) = _structure_only().classify([case_input(case)])
+    assert verdict.category is Category.CODE and verdict.evidence[0]["text"] == frame
+
+
+def test_an_event_loops_slot_is_not_a_batch_slot():
+    gaudi = "HLTControlFlowMgr                     FATAL Event 35132 on slot 0 failed!"  # python-lhcb-tistos-candidates-missing-1
+    assert "infrastructure" not in category_words(gaudi)
+    held = ("Error from slot1_5@glidein_4552_865146779@cn-610-06-11.cr.cnaf.infn.it: Singularity test failed:FATAL:"
+            "   While checking container encryption")  # the start of pegasus-dagman-singularity-image-tag-empty-1's reason
+    assert "slot1_5@" in category_words(held)["infrastructure"][1]
