@@ -359,8 +359,8 @@ _KNOWN_INDEX = {state: k for k, state in enumerate(KNOWN)}
 def _day_us(segs: Sequence[Segment], since: date) -> dict[date, list[int]]:
     """Microseconds per known state per UTC day from ``since`` on, from the closed segments.
 
-    In integer microseconds since :data:`EPOCH` (UTC days are whole multiples of a day's): a batch
-    of flips closes a segment an event."""
+    Summed in integer microseconds since :data:`EPOCH` (a UTC day is a whole number of them), not in
+    datetimes: a batch of flips closes one segment per event."""
     first = (since - EPOCH.date()).days * _US_A_DAY
     acc: dict[int, list[int]] = {}
     for s in segs:
