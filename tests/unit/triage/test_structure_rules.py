@@ -131,3 +131,25 @@ def test_an_event_loops_slot_is_not_a_batch_slot():
     held = ("Error from slot1_5@glidein_4552_865146779@cn-610-06-11.cr.cnaf.infn.it: Singularity test failed:FATAL:"
             "   While checking container encryption")  # the start of pegasus-dagman-singularity-image-tag-empty-1's reason
     assert "slot1_5@" in category_words(held)["infrastructure"][1]
+
+
+# --- DIRAC's message-first exception dump: the message line is the cause, the guess reads it
+
+@pytest.mark.parametrize("case_id, category", [
+    ("dirac-inputdata-resolution-typeerror-1", Category.CODE),
+    ("dirac-sandbox-no-match-1", Category.SERVICE),
+])
+def test_a_dirac_exception_dump_gives_its_message_as_the_cause(case_id, category):
+    case = CASES[case_id]
+    assert case.split == TRAIN
+    lines = case.stdout.splitlines()
+    (err,) = [e for e in parse_all(lines) if e.framework is Framework.PYTHON]
+    assert lines[err.start].strip() == "== EXCEPTION ==" and err.cause_line == err.start + 1
+    assert err.cause.startswith(":") and err.module is not None and err.module.startswith("/tmp/")
+    (verdict,) = _structure_only().classify([case_input(case)])
+    assert verdict.category is category and verdict.is_guess
+    assert case.label["cause_line"] in verdict.evidence[0]["text"]
+
+
+def test_a_dump_header_without_its_message_and_frame_is_no_report():
+    assert [e for e in parse_all(["== EXCEPTION ==", "nothing follows"]) if e.framework is Framework.PYTHON] == []

@@ -18,6 +18,15 @@ exceeded with url: ... (Caused by NewConnectionError('<...>: Failed to establish
 connection: [Errno 111] Connection refused'))``; that cause becomes the innermost link. An HTTP
 status a message states (``401 Client Error``, ``HTTP Error 401``) is kept as the link's code.
 
+DIRAC's job wrapper dumps an exception message first, under a header, its frames after::
+
+    == EXCEPTION ==
+    :basename() takes exactly 1 argument (0 given)          (<type>:<message>; the type may be empty)
+      File "/tmp/.../Wrapper_535200", line 85, in execute
+        result = job.resolveInputData()
+
+(as published in https://github.com/DIRACGrid/DIRAC/issues/324 and /issues/283); the message line is the cause.
+
 Source: https://github.com/python/cpython/blob/395b66a0ae5237eec195ca97daaaf8563706ed34/Doc/tutorial/errors.rst
 ("Exception Chaining") and https://docs.python.org/3/library/traceback.html.
 """
@@ -36,6 +45,8 @@ _CONTEXT = "During handling of the above exception, another exception occurred:"
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _FRAME = re.compile(r'^\s+File "([^"]{1,500})", line (\d+)(?:, in (.{1,200}))?\s*$')
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]{0,200})(?::\s?(.*))?$")
+_DUMP = "== EXCEPTION =="
+_DUMP_MESSAGE = re.compile(r"^([A-Za-z_][\w.]{0,200})?:\s?(.*)$")
 _CAUSED_BY = "(Caused by "
 _WRAPPED = re.compile(r"\(Caused by ([A-Za-z_]\w{0,100})\(")
 _OBJECT = re.compile(r"^['\"]?<[^>]{0,300}>:\s*")
@@ -198,4 +209,34 @@ def parse(lines: list[str]) -> list[FrameworkError]:
             i = printed[-1].end + 1
         else:
             i += 1
-    return errors
+    return errors + [e for e in _dumps(lines) if not any(o.start <= e.start <= o.end for o in errors)]
+
+
+def _dumps(lines: list[str]) -> list[FrameworkError]:
+    """DIRAC's message-first dumps (see the module's docstring): the header, ``<type>:<message>``, then
+    at least one frame."""
+    found: list[FrameworkError] = []
+    for i, text in enumerate(lines):
+        if text.strip() != _DUMP or i + 2 >= len(lines):
+            continue
+        m = _DUMP_MESSAGE.match(lines[i + 1].strip())
+        if m is None or not _FRAME.match(lines[i + 2]):
+            continue
+        frames, end = [], i + 1
+        for j in range(i + 2, min(len(lines), i + 2 + MAX_REPORT_LINES)):
+            frame = _FRAME.match(lines[j])
+            if frame:
+                frames.append((frame.group(1), frame.group(2), (frame.group(3) or "").strip()))
+            elif lines[j].strip() and not lines[j][:1].isspace():
+                break
+            end = j
+        category = m.group(1) or "Exception"
+        message = (m.group(2).strip(),) if m.group(2).strip() else ()
+        path, lineno, func = frames[-1]
+        found.append(FrameworkError(
+            framework=Framework.PYTHON, categories=(category,), message=message, cause_line=i + 1,
+            cause=lines[i + 1].strip(), start=i, end=end, module=f"{path}:{lineno}" + (f" in {func}" if func else ""),
+            chain=(ChainLink(category=category, message=message, line=i + 1, code=http_status(" ".join(message))),),
+            code=http_status(" ".join(message)), details=tuple(f"{p}:{ln} in {fn}" for p, ln, fn in frames[-5:]),
+        ))
+    return found
