@@ -23,7 +23,9 @@ events name (``PollResult.complete`` False), and a cycle with no new event makes
 and does not even connect to the database (it polls from where its last cycle left the stored
 row; a cycle that has something to write takes the lock and checks that the row is still there). The first cycle of a tracker (so also after a restart) is a full query, and
 so are reconciliations, every ``reconcile_interval``; the tracker asks for one at once when it
-looks for jobs in the whole history. Events logged before the last full query (a log read
+looks for jobs in the whole history, and when an event-log poll finds every job final: only a
+full query (ads, then the log) ends a submission, since an event-log poll reads the log before the
+ads, which may show an end whose event it has not read. Events logged before the last full query (a log read
 behind it, as while a big submission is first stored) name no job: that query's ads show
 them. Only a full poll can show
 that a job left the queue unseen, so only then does the whole-history recovery run.
@@ -84,6 +86,8 @@ class CycleResult:
     """The poll queried the whole submission (a reconciliation); False: only the jobs the new events named."""
     schedd_calls: int = 0
     """Calls the poll made to the batch system (0 in a cycle in which nothing happened)."""
+    confirm: bool = False
+    """Every job is final as an event-log poll saw it: the next poll, a full one, ends the submission."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -193,6 +197,12 @@ class SubmissionTracker:
             if polled.history_cursor is not None and polled.history_cursor != row["history_cursor"]:
                 records.save_history_cursor(conn, self.submission_id, polled.history_cursor)
             done = not waiting and self._done(mapped, num_jobs)
+            confirm = done and not polled.complete
+            if confirm:
+                # An event-log poll reads the log before the ads it asks for, which may show a job's
+                # end whose event came after the read: only a full poll (ads, then the log) may end
+                # the submission, or the events that came last would never be stored.
+                done = False
             if done:
                 records.finish_submission(conn, self.submission_id)
             conn.commit()
@@ -201,12 +211,13 @@ class SubmissionTracker:
         cursor = polled.history_cursor if polled.history_cursor is not None else row["history_cursor"]
         self._last = None if waiting or done else (handle, polled.offset, cursor)
         # The jobs still looked for come again only in a full poll.
-        self._feed.due = bool(self._misses)
+        self._feed.due = bool(self._misses) or confirm
         # Every written row is in the stored state now, and an unchanged ad's state is its stored one.
         result = CycleResult(
             polled=len(polled.ads), written=len(mapped.rows), events=len(polled.events), bad_ads=mapped.bad,
             states={state: n for state, n in self._counts.items() if n}, done=done, lost=len(self._lost), deferred=deferred,
             events_behind=behind, problems=problems, full=polled.complete, schedd_calls=polled.schedd_calls,
+            confirm=confirm,
         )
         log.info(
             "Submission %d: %d ads, %d written, %d events, %d bad ads, %d bad events; states %s",

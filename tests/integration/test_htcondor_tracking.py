@@ -119,7 +119,8 @@ def test_tracking_records_every_job_once_and_resumes_after_a_restart(db_url, sch
     schedd.terminate(CLUSTER, 4, exit_code=0)
     assert new_backend(schedd).act(records.submission_handle(submission_row(db_url, submission_id)),
                                    JobAction.REMOVE, "operator: not needed", [5]) == 1
-    last = restarted.cycle()
+    assert restarted.cycle().confirm  # every job final as the log-driven cycle saw it
+    last = restarted.cycle()  # the full query that ends it
     assert last.done and last.states == {"completed": 4, "held": 1, "removed": 1}
 
     stored = rows(db_url)
@@ -165,7 +166,8 @@ def test_bad_ads_are_counted_logged_and_skipped_even_after_a_restart(db_url, sch
         schedd.terminate(CLUSTER, proc, exit_code=0)
     schedd.history_ads[1]["ExitCode"] = "zero"  # a producer wrote garbage into one finished ad
     result = tracker.cycle()
-    assert (result.bad_ads, result.written, result.done) == (1, N_JOBS - 1, True)
+    assert (result.bad_ads, result.written, result.confirm) == (1, N_JOBS - 1, True)
+    assert tracker.cycle().done  # the full query that ends it
     assert f"Skipped the ad of job {CLUSTER}.1" in caplog.text and "ExitCode = 'zero'" in caplog.text
     assert rows(db_url)[1]["state"] == "idle"  # the last good ad stays; the bad one is not guessed into a row
 
@@ -247,6 +249,7 @@ def test_bounded_cycles_leave_the_rest_for_later_and_lose_or_double_nothing(db_u
         schedd.terminate(CLUSTER, proc, exit_code=1)
     fifth = restarted.cycle()
     assert (fifth.written, fifth.events, fifth.events_behind, fifth.done) == (4, 4, True, False)  # log not read to its end
+    assert restarted.cycle().confirm
     last = restarted.cycle()
     assert last.done and last.states == {"completed": N_JOBS}
     assert [r["exit_code"] for r in rows(db_url).values()] == [0, 1, 1, 1, 1, 0]

@@ -134,8 +134,38 @@ def test_a_submission_followed_by_its_log_ends(db_url, schedd, submission_id, cl
         schedd.execute(CLUSTER, proc)
         schedd.terminate(CLUSTER, proc, exit_code=proc % 2)
     last = tracker.cycle()
-    assert not last.full and last.done and last.states == {"completed": N_JOBS}
+    assert not last.full and last.confirm and not last.done and last.states == {"completed": N_JOBS}
+    ended = tracker.cycle()  # a full poll (ads, then the log) ends it
+    assert ended.full and ended.done and (ended.written, ended.events) == (0, 0)
     assert submission_row(db_url, submission_id)["state"] == "done"
+
+
+def test_an_end_the_ads_show_before_its_event_is_read_is_stored_before_the_submission_ends(
+        db_url, schedd, submission_id, clock, monkeypatch):
+    """An event-log poll reads the log, then asks about the jobs it named: a job that ends in
+    between is final in the answer, its end event past the read. Were that poll to end the
+    submission, the event would never be stored (seen in tests/integration/faults)."""
+    tracker = tracker_of(db_url, schedd, submission_id, clock)
+    tracker.cycle()
+    last = N_JOBS - 1
+    for proc in range(N_JOBS):
+        schedd.execute(CLUSTER, proc)
+        if proc != last:
+            schedd.terminate(CLUSTER, proc, exit_code=0)
+    query = schedd.query
+
+    def the_last_job_ends_first(*args, **kwargs):
+        if (CLUSTER, last) in schedd.queue:
+            schedd.terminate(CLUSTER, last, exit_code=0)
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(schedd, "query", the_last_job_ends_first)
+    polled = tracker.cycle()
+    assert not polled.full and polled.states == {"completed": N_JOBS} and not polled.done
+    assert events_in_db(db_url) != events_in_log(db_url, submission_id)  # the last end event not read yet
+    ended = tracker.cycle()
+    assert ended.full and ended.done
+    assert events_in_db(db_url) == events_in_log(db_url, submission_id)
 
 
 @pytest.mark.parametrize("where", ["write_job_attempts", "write_job_events", "save_event_offset"])

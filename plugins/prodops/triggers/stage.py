@@ -210,7 +210,7 @@ class Tracking:
                 self.streams.pop(submission_id)
             elif result.written:
                 await self.streams[submission_id].maybe_run()
-            if result.deferred or result.events_behind:  # the cycle's bound left work: catch up now
+            if result.deferred or result.events_behind or result.confirm:  # work left for the next cycle: now
                 pause = min(pause, CATCH_UP_S)
         for submission_id in sorted(finished):
             await StreamingTriage(self.db_url, submission_id, 0, self.log, classifier=self.get_classifier).run()
