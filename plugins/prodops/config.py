@@ -94,7 +94,7 @@ def feeder_max_window_hours() -> float:
 
 
 def batch_backend() -> str:
-    """The batch system production_request submits to: ``local`` (the embedded pool) or ``htcondor``."""
+    """The batch system the workflow DAGs submit to: ``local`` (the embedded pool) or ``htcondor``."""
     return os.environ.get("PRODOPS_BATCH_BACKEND", "local")
 
 

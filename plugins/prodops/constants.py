@@ -6,6 +6,23 @@ import enum
 
 from htcondor2 import JobStatus
 
+REQUEST_DAG = "production_request"
+"""The one "new request" entry point: the form, its validation and the approval gate."""
+WORKFLOW_DAG_PREFIX = "workflow_"
+"""Each workflow template's lifecycle is its own DAG, ``workflow_<name>``, triggered by the entry
+point's run under the same run id (so a run holds task instances of its workflow only)."""
+
+
+def workflow_dag_id(workflow: str) -> str:
+    return WORKFLOW_DAG_PREFIX + workflow
+
+
+def request_run_of(dag_id: str) -> str | None:
+    """The entry point's DAG id for a run of ``dag_id`` that belongs to a production request (the
+    entry point's own or a workflow's, which shares its run id), else None."""
+    return REQUEST_DAG if dag_id == REQUEST_DAG or dag_id.startswith(WORKFLOW_DAG_PREFIX) else None
+
+
 PHASE_TOKEN_VARIABLE = "PRODOPS_PHASE_TOKEN"
 """The job's phase token in its environment (:mod:`prodops.phases.tokens`): never stored with its ad."""
 

@@ -4,7 +4,8 @@ Registered by ``ProdopsPlugin.listeners``; called in the component that changes 
 scheduler, or the api-server when a person marks a run or a task). It never raises: a listener
 error must not disturb the scheduler.
 
-- A failed production run ends its request (``on_dag_run_failed``).
+- A failed production run (the entry point's, or its workflow DAG's, which shares its run id)
+  ends its request (``on_dag_run_failed``).
 - A try of the approval gate that Airflow fails after an approver answered it (the answer race
   of Airflow 3.3.2: the scheduler sees the pause's ``success`` while the instance is ``queued``, or
   already ``running`` the answer) carries its answer over to the request (``on_task_instance_failed``): the gate's next try completes with
@@ -21,26 +22,30 @@ from airflow.listeners import hookimpl
 
 log = logging.getLogger(__name__)
 
-PRODUCTION_DAGS = frozenset({"production_request"})
 APPROVAL_TASK = "await_approval"
 
 
 @hookimpl
 def on_dag_run_failed(dag_run, msg: str) -> None:
-    if dag_run.dag_id not in PRODUCTION_DAGS:
+    from prodops.constants import request_run_of
+
+    request_dag = request_run_of(dag_run.dag_id)
+    if request_dag is None:
         return
     try:
         from prodops.request.reconcile import end_failed_run
         from prodops.store.db import component_url
 
-        end_failed_run(component_url(), dag_run.dag_id, dag_run.run_id, msg or "")
+        end_failed_run(component_url(), request_dag, dag_run.run_id, msg or "")
     except Exception:  # noqa: BLE001 - logged; the run's state is Airflow's, the request waits for a person
         log.exception("Could not end the request of failed run %s/%s", dag_run.dag_id, dag_run.run_id)
 
 
 @hookimpl
 def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any) -> None:
-    if task_instance.dag_id not in PRODUCTION_DAGS or task_instance.task_id != APPROVAL_TASK:
+    from prodops.constants import REQUEST_DAG
+
+    if task_instance.dag_id != REQUEST_DAG or task_instance.task_id != APPROVAL_TASK:
         return
     try:
         answer = recorded_answer(task_instance)

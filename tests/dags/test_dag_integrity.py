@@ -31,7 +31,10 @@ def test_no_import_errors(dagbag):
 
 
 def test_expected_dags_are_present(dagbag):
+    from prodops.workflows import load_templates
+
     assert "production_request" in dagbag.dags
+    assert {f"workflow_{name}" for name in load_templates()} <= set(dagbag.dags)
 
 
 def test_every_dag_has_tags_owner_and_docs(dagbag):
@@ -43,46 +46,67 @@ def test_every_dag_has_tags_owner_and_docs(dagbag):
             assert t.retries <= 3, f"{dag_id}.{t.task_id} retries {t.retries} times"
 
 
-def test_production_request_reads_like_the_lifecycle(dagbag):
+def test_production_request_is_the_form_the_gate_and_the_workflow_run(dagbag):
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    from prodops.operators.approval import RequestApprovalOperator
+
     dag = dagbag.dags["production_request"]
-    order = ["validate_request", "await_approval", "preflight", "choose_workflow",
-             "mc_chain.gen.submit_stage", "mc_chain.gen.track_stage", "mc_chain.gen.triage_failures",
-             "mc_chain.gen.retry_failures", "mc_chain.gen.collect_outputs",
-             "mc_chain.gen.check_outputs", "mc_chain.g4.submit_stage", "mc_chain.reco.submit_stage",
-             "mc_chain.merge.submit_stage", "mc_chain.merge.check_outputs", "report"]
+    assert set(dag.task_ids) == {"validate_request", "await_approval", "run_workflow"}
+    assert dag.get_task("validate_request").downstream_task_ids == {"await_approval", "run_workflow"}
+    assert dag.get_task("await_approval").downstream_task_ids == {"run_workflow"}
+    assert isinstance(dag.get_task("await_approval"), RequestApprovalOperator)
+    run = dag.get_task("run_workflow")
+    assert isinstance(run, TriggerDagRunOperator)
+    assert (run.trigger_dag_id, run.trigger_run_id) == ("workflow_{{ params.workflow }}", "{{ run_id }}")
+    assert run.wait_for_completion and run.deferrable and run.failed_states == ["failed"]
+    assert {"experiment", "campaign", "workflow", "n_jobs", "request_memory_mb", "priority", "contact"} <= set(dag.params)
+
+
+def test_a_workflow_dag_reads_like_the_lifecycle(dagbag):
+    from prodops.operators.retry import RetryFailuresOperator
+    from prodops.operators.track import TrackStageOperator
+
+    dag = dagbag.dags["workflow_mc_chain"]
+    order = ["start", "preflight", "gen.preflight", "gen.submit_stage", "gen.track_stage", "gen.triage_failures",
+             "gen.retry_failures", "gen.collect_outputs", "gen.check_outputs", "g4.preflight", "g4.submit_stage",
+             "reco.submit_stage", "merge.submit_stage", "merge.check_outputs", "report"]
     assert set(order) <= set(dag.task_ids)
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).get_flat_relative_ids(upstream=False)
-    assert {"experiment", "campaign", "workflow", "n_jobs", "request_memory_mb", "priority", "contact"} <= set(dag.params)
-    from prodops.operators.approval import RequestApprovalOperator
-    from prodops.operators.track import TrackStageOperator
-
-    assert isinstance(dag.get_task("await_approval"), RequestApprovalOperator)
-    from prodops.operators.retry import RetryFailuresOperator
-
-    assert isinstance(dag.get_task("mc_chain.gen.track_stage"), TrackStageOperator)
-    assert isinstance(dag.get_task("mc_chain.gen.retry_failures"), RetryFailuresOperator)
+    assert set(dag.params) == {"request_id"}
+    assert isinstance(dag.get_task("gen.track_stage"), TrackStageOperator)
+    assert isinstance(dag.get_task("gen.retry_failures"), RetryFailuresOperator)
 
 
-def test_every_workflow_template_is_a_branch_of_stage_groups(dagbag):
+def test_a_run_holds_task_instances_of_its_own_workflow_only(dagbag):
+    """Issue 16: each workflow is its own DAG, so a run makes no skipped instances of the others."""
     from prodops.workflows import load_templates
 
-    dag = dagbag.dags["production_request"]
-    choose = dag.get_task("choose_workflow")
+    per_stage = {"preflight", "submit_stage", "track_stage", "triage_failures", "retry_failures",
+                 "collect_outputs", "check_outputs"}
     for template in load_templates().values():
-        first = f"{template.name}.{template.stages[0].name}.preflight"
-        assert first in choose.downstream_task_ids
-        before = None
+        dag = dagbag.dags[f"workflow_{template.name}"]
+        expected = {"start", "preflight", "report"} | {f"{s.name}.{t}" for s in template.stages for t in per_stage}
+        assert set(dag.task_ids) == expected, template.name
+
+
+def test_every_stage_is_gated_chained_and_published(dagbag):
+    from prodops.workflows import load_templates
+
+    for template in load_templates().values():
+        dag = dagbag.dags[f"workflow_{template.name}"]
+        before = "preflight"
         for stage in template.stages:
-            check = dag.get_task(f"{template.name}.{stage.name}.check_outputs")
+            check = dag.get_task(f"{stage.name}.check_outputs")
             assert [a.uri for a in check.outlets] == [f"prodops://{template.name}/{stage.name}"]
             # every stage is gated on its own services right before it is submitted
-            gate = dag.get_task(f"{template.name}.{stage.name}.preflight")
+            gate = dag.get_task(f"{stage.name}.preflight")
             assert (gate.workflow, gate.stage) == (template.name, stage.name)
-            assert gate.downstream_task_ids == {f"{template.name}.{stage.name}.submit_stage"}
-            assert gate.upstream_task_ids - {"validate_request"} == ({before} if before else {"choose_workflow"})
+            assert gate.downstream_task_ids == {f"{stage.name}.submit_stage"}
+            assert gate.upstream_task_ids - {"start"} == {before}
             before = check.task_id
-        assert dag.get_task(f"{template.name}.{template.stages[-1].name}.check_outputs").downstream_task_ids == {"report"}
+        assert dag.get_task(f"{template.stages[-1].name}.check_outputs").downstream_task_ids == {"report"}
 
 
 def test_batch_backend_comes_from_configuration(monkeypatch):
@@ -91,9 +115,9 @@ def test_batch_backend_comes_from_configuration(monkeypatch):
     from prodops.batch.registry import get_backend
 
     monkeypatch.setenv("PRODOPS_BATCH_BACKEND", "htcondor")
-    spec = importlib.util.spec_from_file_location("production_request_htcondor", DAGS / "production_request.py")
+    spec = importlib.util.spec_from_file_location("workflows_htcondor", DAGS / "workflows.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.BACKEND == "htcondor"
-    track = module.dag.get_task("mc_chain.gen.track_stage")
+    track = module.workflow_mc_chain.get_task("gen.track_stage")
     assert track.backend == "htcondor" and get_backend("htcondor").name == "htcondor"

@@ -25,11 +25,12 @@ from prodops.batch.workdir import Workdir
 from prodops.store.db import connect
 
 from .airflow_client import AirflowStack
-from .conftest import MAIN_DAG, REPO_ROOT
+from .conftest import REPO_ROOT, REQUEST_DAGS
 from .test_production_request import (
     DAG,
     FORM,
     STAGE_TASKS,
+    WORKFLOW,
     approve_and_finish,
     assert_phases_posted,
     assert_request_records,
@@ -40,7 +41,9 @@ from .test_production_request import (
 
 HEARTBEAT_TIMEOUT_S = 45
 BEFORE_GATE = ("validate_request",)
-AFTER_GATE = ("await_approval", "preflight", "choose_workflow", "report", *(f"demo.run.{t}" for t in STAGE_TASKS))
+AFTER_GATE = ("await_approval", "run_workflow")
+WORKFLOW_TASKS = ("start", "preflight", "report", *(f"run.{t}" for t in STAGE_TASKS))
+"""Every task of the demo's workflow run (run_workflow triggered it after the gate)."""
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,8 @@ def airflow_on_celery(celery: CeleryStack) -> AirflowStack:
         prodops_db_url=celery.env["PRODOPS_DB_URL"],
         metadata_db_url=celery.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
     )
-    stack.wait_for_dag(MAIN_DAG, timeout=180)
+    for dag_id in REQUEST_DAGS:
+        stack.wait_for_dag(dag_id, timeout=180)
     return stack
 
 
@@ -94,6 +98,8 @@ def test_a_request_runs_across_two_celery_workers_with_the_records_of_the_embedd
     hosts = {ti["task_id"]: ti["hostname"] for ti in airflow.task_instances(DAG, run_id)}
     assert {t: hosts[t] for t in BEFORE_GATE} == dict.fromkeys(BEFORE_GATE, "worker-a"), hosts
     assert {t: hosts[t] for t in AFTER_GATE} == dict.fromkeys(AFTER_GATE, "worker-b"), hosts
+    hosts = {ti["task_id"]: ti["hostname"] for ti in airflow.task_instances(WORKFLOW, run_id)}
+    assert hosts == dict.fromkeys(WORKFLOW_TASKS, "worker-b"), hosts
     # the api-server shows the logs each worker wrote (one log folder, as the deployment's shared volume)
     assert "production request" in airflow.task_log(DAG, run_id, "validate_request").lower()
     for worker in ("worker-a", "worker-b"):
@@ -167,7 +173,7 @@ def test_a_worker_killed_inside_submit_stage_leaves_the_jobs_submitted_once(
     celery.serve("worker-a")
 
     assert airflow.wait_for_run(DAG, run_id, timeout=HEARTBEAT_TIMEOUT_S + 400) == "success"
-    submit = airflow.task_instance(DAG, run_id, "demo.run.submit_stage")
+    submit = airflow.task_instance(WORKFLOW, run_id, "run.submit_stage")
     assert (submit["try_number"], submit["hostname"]) == (2, "worker-a"), submit
     submissions = fetch(url, "SELECT attempt, cluster_id FROM submissions WHERE request_id = %(r)s", r=request_id)
     assert submissions == [{"attempt": 1, "cluster_id": pooled.cluster_id}]

@@ -134,8 +134,8 @@ def approve_in_required_actions(page, airflow, run_id: str) -> None:
     airflow.wait_until_answerable(DAG, run_id, "await_approval")
     assert approve.is_enabled()  # no note needed: an approver may only click Approve
     approve.click()
-    airflow.wait_for_task_state(DAG, run_id, "preflight", ["running", "deferred", "success", "up_for_reschedule"],
-                                timeout=120)
+    airflow.wait_for_task_state("workflow_demo-grid", run_id, "preflight",
+                                ["running", "deferred", "success", "up_for_reschedule"], timeout=120)
 
 
 def request_id_of(airflow, run_id: str) -> int:
@@ -159,7 +159,7 @@ def test_trigger_approve_and_walk_every_page(browser, fed):  # noqa: F811
         rid = request_id_of(airflow, run_id)
 
         # the request page while the jobs run: its figures change without a reload
-        airflow.wait_for_task_state(DAG, run_id, "demo-grid.run.track_stage", ["deferred"], timeout=180)
+        airflow.wait_for_task_state("workflow_demo-grid", run_id, "run.track_stage", ["deferred"], timeout=180)
         page.goto(f"/prodops/requests/{rid}")
         main = page.locator("main#content")
         assert main.get_attribute("data-live") == "true"

@@ -15,6 +15,8 @@ from prodops.store.db import connect
 from .airflow_client import AirflowAPIError, AirflowClient
 
 DAG = "production_request"
+WORKFLOW = "workflow_demo"
+"""The demo's lifecycle: run by DAG's run_workflow under the same run id."""
 STAGE_TASKS = ("submit_stage", "track_stage", "triage_failures", "retry_failures", "collect_outputs", "check_outputs")
 N_JOBS = 20
 FAIL_EXIT = [3, 7, 11]
@@ -87,7 +89,7 @@ def open_request(airflow, form: dict = FORM) -> str:
     return run_id
 
 
-def approve_and_finish(airflow, run_id: str, *, at_once: bool = False) -> None:
+def approve_and_finish(airflow, run_id: str, *, at_once: bool = False, workflow: str = WORKFLOW) -> None:
     """Approve (priority 80, note "go") and wait until the run succeeded.
 
     ``at_once``: answer the moment the gate asks, as a fast approver would. Airflow 3.3.2 may fail
@@ -98,8 +100,9 @@ def approve_and_finish(airflow, run_id: str, *, at_once: bool = False) -> None:
         airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], answer, wait=False)
     else:
         airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], answer)
-    airflow.wait_for_task_state(DAG, run_id, "demo.run.track_stage", ["deferred"], timeout=120)
-    assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"
+    airflow.wait_for_task_state(workflow, run_id, "run.track_stage", ["deferred"], timeout=120)
+    assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"  # run_workflow waited for it
+    assert airflow.dag_run(workflow, run_id)["state"] == "success"
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +162,9 @@ def assert_request_records(airflow, approved_run: str) -> None:
     if not memory_ok:
         assert list(report["hold_reasons"])[0].startswith("34/")
     assert report["cpu_time_s"]["total"] > 0 and report["wall_time_s"]["total"] > 0
-    assert "failed" in airflow.task_log(DAG, approved_run, "demo.run.triage_failures")
+    assert "failed" in airflow.task_log(WORKFLOW, approved_run, "run.triage_failures")
 
-    log = airflow.task_log(DAG, approved_run, "report")
+    log = airflow.task_log(WORKFLOW, approved_run, "report")
     assert "20 jobs" in log and "succeeded=" in log and "jobs retried 1" in log and "CPU efficiency" in log
 
 
@@ -212,8 +215,8 @@ def assert_phases_posted(airflow, approved_run: str) -> None:
 def test_clearing_tasks_of_a_finished_run_leaves_the_same_rows(airflow, approved_run):
     request_id = request_row(airflow, approved_run)["id"]
     before = snapshot(airflow, request_id)
-    airflow.clear_task(DAG, approved_run, [f"demo.run.{t}" for t in STAGE_TASKS] + ["report"])
-    assert airflow.wait_for_run(DAG, approved_run, timeout=300) == "success"
+    airflow.clear_task(WORKFLOW, approved_run, [f"run.{t}" for t in STAGE_TASKS] + ["report"])
+    assert airflow.wait_for_run(WORKFLOW, approved_run, timeout=300) == "success"
     assert snapshot(airflow, request_id) == before
     airflow.clear_task(DAG, approved_run, ["validate_request"])
     assert airflow.wait_for_run(DAG, approved_run, timeout=300) == "success"
@@ -246,9 +249,8 @@ def test_rejected_request_submits_nothing(airflow):
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Reject"], {"approved_priority": 0, "note": "not this week"})
     assert airflow.wait_for_run(DAG, run_id, timeout=180) == "success"
     states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG, run_id)}
-    assert states["await_approval"] == "success"
-    assert {states[t] for t in ["preflight", "choose_workflow", "report"] + [f"demo.run.{t}" for t in STAGE_TASKS]} == {
-        "skipped"}
+    assert states == {"validate_request": "success", "await_approval": "success", "run_workflow": "skipped"}
+    assert airflow.request("GET", f"/api/v2/dags/{WORKFLOW}/dagRuns/{run_id}").status_code == 404  # never run
     request = request_row(airflow, run_id)
     assert (request["state"], request["decision_note"]) == ("rejected", "not this week")
     assert fetch(airflow.prodops_db_url, "SELECT id FROM submissions WHERE request_id = %(r)s", r=request["id"]) == []

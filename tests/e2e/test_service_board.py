@@ -14,6 +14,7 @@ from prodops.store.db import connect
 os.environ.setdefault("PRODOPS_PREFLIGHT_POLL_INTERVAL", "2")
 
 DAG = "production_request"
+WORKFLOW = "workflow_demo-grid"
 FORM = {
     "experiment": "nova",
     "campaign": "e2e-preflight",
@@ -63,7 +64,7 @@ def test_request_waits_at_preflight_while_a_service_is_down_and_proceeds_when_it
     run_id = airflow.trigger(DAG, FORM)
     airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 50, "note": ""})
-    airflow.wait_for_task_state(DAG, run_id, "preflight", ["deferred"], timeout=120)
+    airflow.wait_for_task_state(WORKFLOW, run_id, "preflight", ["deferred"], timeout=120)
     with connect(airflow.prodops_db_url) as conn:
         request_id = conn.execute("SELECT id FROM requests WHERE run_id = %s", (run_id,)).fetchone()["id"]
         assert conn.execute("SELECT count(*) AS n FROM submissions WHERE request_id = %s", (request_id,)).fetchone()["n"] == 0
@@ -72,5 +73,5 @@ def test_request_waits_at_preflight_while_a_service_is_down_and_proceeds_when_it
     assert airflow.wait_for_run(DAG, run_id, timeout=300) == "success"
     with connect(airflow.prodops_db_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM submissions WHERE request_id = %s", (request_id,)).fetchone()["n"] == 1
-    log = airflow.task_log(DAG, run_id, "preflight")
+    log = airflow.task_log(WORKFLOW, run_id, "preflight")
     assert "samweb" in log

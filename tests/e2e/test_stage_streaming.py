@@ -34,7 +34,8 @@ os.environ.setdefault("PRODOPS_RETRY_BATCH_INTERVAL", "5")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "streaming"
 DAG = "production_request"
-PREFIX = "demo-grid.run"
+WORKFLOW = "workflow_demo-grid"
+PREFIX = "run"
 N_JOBS = 200
 
 
@@ -75,7 +76,7 @@ def stream(airflow, browser, tmp_path_factory):
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 40, "note": "stream"})
     request_id = wait_for(lambda: fetch(url, "SELECT id FROM requests WHERE run_id = %(r)s", r=run_id),
                           timeout=30, what="the request row")[0]["id"]
-    airflow.wait_for_task_state(DAG, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
+    airflow.wait_for_task_state(WORKFLOW, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
     before = fetch(url, "SELECT coalesce(max(id), 0) AS id FROM status_events")[0]["id"]
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)

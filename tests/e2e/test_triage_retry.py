@@ -21,7 +21,8 @@ os.environ.setdefault("PRODOPS_PREFLIGHT_POLL_INTERVAL", "2")
 DAG = "production_request"
 CODE_JOB = 2
 STREAMING = [0, 1, 3]
-PREFIX = "demo-grid.run"
+WORKFLOW = "workflow_demo-grid"
+PREFIX = "run"
 
 
 def form(flag: str) -> dict:
@@ -66,7 +67,7 @@ def outage_run(airflow, feeder, tmp_path_factory):
     run_id = airflow.trigger(DAG, form(str(flag)))
     airflow.wait_for_task_state(DAG, run_id, "await_approval", ["awaiting_input"], timeout=120)
     airflow.answer_hitl(DAG, run_id, "await_approval", ["Approve"], {"approved_priority": 60, "note": "outage drill"})
-    airflow.wait_for_task_state(DAG, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
+    airflow.wait_for_task_state(WORKFLOW, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
 
     flag.write_text("")  # dCache goes down under the streaming jobs, and monitoring says so
     feeder({"service": "dcache", "state": "down", "source": "manual", "message": "pool nodes offline"})
@@ -74,15 +75,15 @@ def outage_run(airflow, feeder, tmp_path_factory):
     # every job fails and is triaged while the stage is tracked; the service retries wait there
     wait_until(lambda: len(fetch(airflow.prodops_db_url, "SELECT 1 FROM triage_verdicts WHERE request_id = %(r)s",
                                  r=request_id)) == len(STREAMING) + 1, timeout=240, what="a verdict for every job")
-    wait_until(lambda: "wait for preflight" in airflow.task_log(DAG, run_id, f"{PREFIX}.track_stage"), timeout=90,
+    wait_until(lambda: "wait for preflight" in airflow.task_log(WORKFLOW, run_id, f"{PREFIX}.track_stage"), timeout=90,
                what="the track_stage log to say the retries wait for preflight")
     # it woke up once to tell on-call, and waits in the triggerer again
-    airflow.wait_for_task_state(DAG, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
+    airflow.wait_for_task_state(WORKFLOW, run_id, f"{PREFIX}.track_stage", ["deferred"], timeout=120)
     while_down = {
         "submissions": fetch(airflow.prodops_db_url, "SELECT attempt FROM submissions WHERE request_id = %(r)s",
                              r=request_id),
-        "track_log": airflow.task_log(DAG, run_id, f"{PREFIX}.track_stage"),
-        "track_state": airflow.task_instance(DAG, run_id, f"{PREFIX}.track_stage")["state"],
+        "track_log": airflow.task_log(WORKFLOW, run_id, f"{PREFIX}.track_stage"),
+        "track_state": airflow.task_instance(WORKFLOW, run_id, f"{PREFIX}.track_stage")["state"],
     }
 
     flag.unlink()  # dCache is back
@@ -120,7 +121,7 @@ def test_failed_jobs_wait_for_the_service_then_are_retried_and_succeed(airflow, 
     outputs = fetch(url, "SELECT count(*) AS n FROM job_outputs o JOIN submissions s ON s.id = o.submission_id"
                          " WHERE s.request_id = %(r)s", r=request_id)
     assert outputs[0]["n"] == 0  # the demo jobs declare no manifest; the report and checks above saw all four jobs
-    log = airflow.task_log(DAG, run_id, f"{PREFIX}.track_stage", try_number=1)
+    log = airflow.task_log(WORKFLOW, run_id, f"{PREFIX}.track_stage", try_number=1)
     assert "retry round attempt 2, 3 jobs" in log and "is complete: 1 retry rounds, 3 jobs resubmitted" in log
 
 
@@ -136,7 +137,7 @@ def test_the_code_failure_is_not_retried_and_is_listed_with_its_evidence(airflow
     assert v["evidence"][0]["text"].strip().startswith("getByLabel") and v["evidence"][0]["line"]
     assert v["signature"] and v["decision"]["winner"] == "art:ProductNotFound"
 
-    log = airflow.task_log(DAG, run_id, f"{PREFIX}.triage_failures")
+    log = airflow.task_log(WORKFLOW, run_id, f"{PREFIX}.triage_failures")
     assert "For a debug rerun (code failures, not retried)" in log and "getByLabel" in log
     groups = airflow.call("GET", f"/prodops/api/v1/triage/{request_id}")
     assert any(g["category"] == "code" and g["rule"] == "art:ProductNotFound" and g["signature"] == v["signature"]

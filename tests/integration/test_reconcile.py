@@ -56,6 +56,17 @@ def test_the_listener_ends_production_runs_only_and_never_raises(db_url, monkeyp
     assert "Could not end the request of failed run production_request/marked" in caplog.text
 
 
+def test_a_failed_workflow_run_ends_the_request_of_the_run_id_it_shares(db_url, monkeypatch):
+    """A workflow DAG's run carries the entry point's run id (run_workflow triggers it so)."""
+    made = service.record_request(db_url, dag_id="production_request", run_id="wf-marked", conf=FORM)
+    record_decision(db_url, made["request_id"], state=RequestState.APPROVED, priority=50)
+    monkeypatch.setenv("PRODOPS_DB_URL", db_url)
+    listeners.on_dag_run_failed(SimpleNamespace(dag_id="keepup_follower", run_id="wf-marked"), "")
+    assert state_of(db_url, made["request_id"])[0] == "approved"
+    listeners.on_dag_run_failed(SimpleNamespace(dag_id="workflow_demo", run_id="wf-marked"), "marked failed")
+    assert state_of(db_url, made["request_id"])[0] == "failed"
+
+
 def test_the_plugin_registers_the_listener():
     import prodops_plugin
 

@@ -133,3 +133,17 @@ def test_a_bad_ad_is_counted_and_the_rest_recorded(db_url, approved):
     result = SubmissionTracker(backend=backend, db_url=db_url, submission_id=submission_id).cycle()
     assert (result.bad_ads, result.written) == (1, 3)
     assert count(db_url, "job_attempts") == 3
+
+
+def test_a_workflow_dag_runs_only_an_approved_request_of_its_own_workflow(db_url, approved):
+    """A workflow DAG's ``start``: what its run needs of the request, or why it may not run it."""
+    assert service.request_of_workflow_run(db_url, approved, "demo") == {
+        "request_id": approved, "workflow": "demo", "max_wall_time_min": 10}
+    with pytest.raises(service.RequestNotRunnable, match="runs workflow 'demo', not 'mc_chain'; its DAG is workflow_demo"):
+        service.request_of_workflow_run(db_url, approved, "mc_chain")
+    with pytest.raises(service.RequestNotRunnable, match="request 999999 is not in the prodops database; trigger"
+                                                         " production_request"):
+        service.request_of_workflow_run(db_url, 999999, "demo")
+    pending = service.record_request(db_url, dag_id="production_request", run_id="manual__2", conf=FORM)["request_id"]
+    with pytest.raises(service.RequestNotRunnable, match="'pending_approval', not approved; an approver answers"):
+        service.request_of_workflow_run(db_url, pending, "demo")

@@ -3,7 +3,7 @@
 A job on a worker node without outbound network prints its phases as marker lines
 (:mod:`prodops.phases.markers`); the client script does so by itself when a post fails. They are
 read from ``job.<ProcId>.out`` in the submission's workdir once the job has ended, at the end of
-its stage (``triage_failures`` of ``production_request``); a failed attempt's stdout tail is read
+its stage (``triage_failures`` of the workflow DAGs); a failed attempt's stdout tail is read
 for them when it is triaged (:mod:`prodops.phases.triage`). Harvesting again writes nothing new, and a marker never replaces what the job posted.
 """
 

@@ -1,4 +1,4 @@
-"""The request's steps as plain functions: what each production_request task does."""
+"""The request's steps as plain functions: what each task of production_request and of the workflow DAGs does."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prodops.batch.base import Backend
-from prodops.constants import RequestState
-from prodops.exceptions import RequestInvalid
+from prodops.constants import REQUEST_DAG, RequestState, workflow_dag_id
+from prodops.exceptions import ProdopsError, RequestInvalid
 from prodops.report import build_report, format_report
 from prodops.request.end import RequestEnd, decide_end
 from prodops.request.approval_text import approval_body, approval_subject
@@ -39,6 +39,27 @@ def record_request(db_url: str, *, dag_id: str, run_id: str, conf: Mapping[str, 
              request_id, request.experiment, request.campaign, request.workflow)
     return {"request_id": request_id, "workflow": request.workflow, "stages": [s.name for s in template.stages],
             "approval_subject": approval_subject(request_id, request), "approval_body": approval_body(request)}
+
+
+class RequestNotRunnable(ProdopsError):
+    """A workflow DAG was triggered for a request it may not run."""
+
+
+def request_of_workflow_run(db_url: str, request_id: int, workflow: str) -> dict[str, Any]:
+    """What a workflow DAG's run needs of its request, once the request may run in it: it exists,
+    names this workflow, and was approved (the entry point's gate); a clear error otherwise."""
+    with connect(db_url) as conn:
+        request = records.get_request(conn, request_id)
+    if request is None:
+        raise RequestNotRunnable(f"request {request_id} is not in the prodops database; trigger"
+                                 f" {REQUEST_DAG} (the request form), which runs this DAG once the request is approved")
+    if request["workflow"] != workflow:
+        raise RequestNotRunnable(f"request {request_id} runs workflow {request['workflow']!r}, not {workflow!r};"
+                                 f" its DAG is {workflow_dag_id(request['workflow'])}")
+    if request["state"] not in _APPROVED_ONCE:
+        raise RequestNotRunnable(f"request {request_id} is {request['state']!r}, not approved; an approver answers"
+                                 f" its gate in {REQUEST_DAG}, which then runs this DAG")
+    return {"request_id": request_id, "workflow": workflow, "max_wall_time_min": request["max_wall_time_min"]}
 
 
 _APPROVED_ONCE = frozenset(

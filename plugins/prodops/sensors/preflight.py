@@ -1,4 +1,4 @@
-"""The ``preflight`` gates of production_request: needed services up, no maintenance window over the run.
+"""The ``preflight`` gates of the workflow DAGs: needed services up, no maintenance window over the run.
 
 One before the request starts (the workflow's services) and one at the head of each stage's task
 group (that stage's services, checked again right before it is submitted: an outage that began

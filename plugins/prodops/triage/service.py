@@ -1,6 +1,6 @@
 """Triage of one stage: every failed attempt gets a verdict, its evidence, its outages and an action.
 
-This is what the ``triage_failures`` task of ``production_request`` runs (after
+This is what the ``triage_failures`` task of the workflow DAGs runs (after
 ``track_stage``): :func:`triage_stage` reads the failed attempts and their logs, classifies
 them (plugins, patterns, HTCondor facts, fallback), joins them with the service board's
 outages, decides each action by policy, stores it all in one batch, and returns a summary
