@@ -60,7 +60,7 @@ def production_request() -> None:
         doc_md="Runs the request's workflow DAG under this run's id and waits, in the triggerer, until it ends.",
         trigger_dag_id=WORKFLOW_DAG_PREFIX + "{{ params.workflow }}",
         trigger_run_id="{{ run_id }}",
-        conf={"request_id": request["request_id"]},
+        conf={"request_id": request["request_id"], "max_wall_time_min": request["max_wall_time_min"]},
         wait_for_completion=True,
         deferrable=True,
         poke_interval=POLL_S,

@@ -3,11 +3,10 @@
 
 `workflow_<name>` runs the lifecycle of one production request of that workflow, triggered by
 `production_request` (the request form and its approval gate) under the same run id, with the
-request's id as its only parameter. Triggered by hand, it refuses a request that is not approved
-or names another workflow.
+request's id and wall time as parameters. Triggered by hand, its submits refuse a request that is
+not approved or names another workflow.
 
-`start` (the request, approved) -> `preflight` (the workflow's services up, no maintenance
-window over the run) -> per stage, in order: `preflight` (the stage's own services, checked again
+`preflight` (the workflow's services up, no maintenance window over the run) -> per stage, in order: `preflight` (the stage's own services, checked again
 right before it is submitted) -> `submit_stage` -> `track_stage` (in the triggerer: no worker slot
 held; each failed job is triaged within a cycle of its end, service and infrastructure failures
 are resubmitted while the rest of the stage runs, a service retry once preflight passes for that
@@ -47,7 +46,8 @@ from prodops.workflows import WorkflowTemplate, load_templates
 
 BACKEND = config.batch_backend()
 TEMPLATES = load_templates()
-RUN_FOR_MIN = "{{ ti.xcom_pull('start')['max_wall_time_min'] }}"
+RUN_FOR_MIN = "{{ params.max_wall_time_min }}"
+REQUEST_ID = "{{ params.request_id }}"
 log = logging.getLogger(__name__)
 
 
@@ -55,41 +55,38 @@ def stage_asset(workflow: str, stage: str) -> Asset:
     return Asset(f"prodops://{workflow}/{stage}", group="prodops-outputs")
 
 
-@task(retries=1, multiple_outputs=True)
-def start(workflow: str) -> dict:
-    """The request this run is for: it exists, names this workflow, and was approved."""
-    return service.request_of_workflow_run(url_from_connection(), int(get_current_context()["params"]["request_id"]),
-                                           workflow)
-
-
 @task(retries=2, retry_delay=timedelta(seconds=30))
-def submit_stage(request: dict, stage: str) -> int:
+def submit_stage(workflow: str, stage: str) -> int:
     """Submit the stage's jobs from its inputs through the batch boundary (idempotent on re-run)."""
-    return service.submit_workflow_stage(url_from_connection(), get_backend(BACKEND), request["request_id"], stage)
+    return service.submit_workflow_stage(url_from_connection(), get_backend(BACKEND), _request_id(), stage, workflow)
+
+
+def _request_id() -> int:
+    return int(get_current_context()["params"]["request_id"])
 
 
 @task(retries=1)
-def triage_failures(request: dict, stage: str) -> dict:
+def triage_failures(stage: str) -> dict:
     """Per failed job: category (service, infrastructure, code, unknown), evidence lines, overlapping outages, action."""
-    harvest_stage(url_from_connection(), request["request_id"], stage)  # the jobs' stdout phase markers
-    summary = triage_stage(url_from_connection(), request["request_id"], stage)
+    harvest_stage(url_from_connection(), _request_id(), stage)  # the jobs' stdout phase markers
+    summary = triage_stage(url_from_connection(), _request_id(), stage)
     log.info("\n%s", format_summary(summary))
     return {k: summary[k] for k in ("failed", "by_category", "by_action", "to_retry")}
 
 
 @task(retries=1)
-def collect_outputs(request: dict, stage: str) -> dict:
+def collect_outputs(stage: str) -> dict:
     """Record what each succeeded job declares in its manifest, checked against the files."""
-    return collect_stage_outputs(url_from_connection(), request["request_id"], stage)
+    return collect_stage_outputs(url_from_connection(), _request_id(), stage)
 
 
 @task(retries=0)
-def check_outputs(request: dict, workflow: str, stage: str) -> dict:
+def check_outputs(workflow: str, stage: str) -> dict:
     """Run the stage's data-quality suite; a critical failure fails this task and stops the chain."""
-    results = check_stage_outputs(url_from_connection(), request["request_id"], stage, TEMPLATES[workflow])
+    results = check_stage_outputs(url_from_connection(), _request_id(), stage, TEMPLATES[workflow])
     summary = {"passed": sum(r.success for r in results), "failed": [r.id for r in results if not r.success]}
     get_current_context()["outlet_events"][stage_asset(workflow, stage)].extra = {
-        "request_id": request["request_id"], "dq": summary,
+        "request_id": _request_id(), "dq": summary,
     }
     return summary
 
@@ -99,11 +96,9 @@ def report() -> dict:
     """Whatever failed: per stage that ran, jobs by final state, exit codes, hold reasons, cpu and wall
     time, cpu efficiency; then how the request ended and why. The run fails when a task failed."""
     ctx = get_current_context()
-    request_id = int(ctx["params"]["request_id"])
+    request_id = _request_id()
     states = ctx["ti"].get_task_states(dag_id=ctx["dag"].dag_id, run_ids=[ctx["run_id"]]).get(ctx["run_id"], {})
     failed = failed_tasks({t: s for t, s in states.items() if t != "report"}, list(ctx["dag"].task_dict))
-    if "start" in failed:
-        raise AirflowFailException(f"request {request_id} cannot run here (see the log of start); nothing to report")
     db = url_from_connection()
     result = service.report_request(db, request_id, failed_tasks=failed)
     log.info("\n%s", result.text)
@@ -114,21 +109,21 @@ def report() -> dict:
     return result.reports
 
 
-def stage_groups(template: WorkflowTemplate, request) -> tuple[list, list]:
+def stage_groups(template: WorkflowTemplate) -> tuple[list, list]:
     """One task group per stage, chained: returns (first task, last task)."""
     first, previous = None, None
     for stage in template.stages:
         with TaskGroup(group_id=stage.name, tooltip=f"stage {stage.name} of {template.name}"):
             gate = PreflightSensor(task_id="preflight", workflow=template.name, stage=stage.name,
-                                   run_for_min=RUN_FOR_MIN, request_id=request["request_id"])
-            submitted = submit_stage(request, stage.name)
+                                   run_for_min=RUN_FOR_MIN, request_id=REQUEST_ID)
+            submitted = submit_stage(template.name, stage.name)
             track = TrackStageOperator(task_id="track_stage", submission_id=submitted, backend=BACKEND)
-            triaged = triage_failures(request, stage.name)
-            retried = RetryFailuresOperator(task_id="retry_failures", request_id=request["request_id"],
+            triaged = triage_failures(stage.name)
+            retried = RetryFailuresOperator(task_id="retry_failures", request_id=REQUEST_ID,
                                             stage=stage.name, backend=BACKEND)
-            collected = collect_outputs(request, stage.name)
+            collected = collect_outputs(stage.name)
             checked = check_outputs.override(outlets=[stage_asset(template.name, stage.name)])(
-                request, template.name, stage.name
+                template.name, stage.name
             )
             gate >> submitted
             track >> triaged >> retried >> collected >> checked
@@ -148,15 +143,19 @@ def workflow_dag(template: WorkflowTemplate) -> DAG:
         doc_md=__doc__,
         tags=["prodops", "production", "workflow"],
         default_args={"owner": "prodops", "retries": 0},
-        params={"request_id": Param(1, type="integer", minimum=1, title="Request",
-                                    description=f"An approved request of workflow {template.name}; new requests"
-                                                f" come through {REQUEST_DAG}.")},
+        params={
+            "request_id": Param(1, type="integer", minimum=1, title="Request",
+                                description=f"An approved request of workflow {template.name}; new requests"
+                                            f" come through {REQUEST_DAG}, which runs this DAG."),
+            "max_wall_time_min": Param(60, type="integer", minimum=1, title="Wall time (min)",
+                                       description="The request's wall time per job: how far ahead preflight"
+                                                   " looks for maintenance windows."),
+        },
         max_active_runs=16,
     ) as workflow:
-        request = start(template.name)
         preflight = PreflightSensor(task_id="preflight", workflow=template.name, run_for_min=RUN_FOR_MIN,
-                                    request_id=request["request_id"])
-        first, last = stage_groups(template, request)
+                                    request_id=REQUEST_ID)
+        first, last = stage_groups(template)
         preflight >> first
         last >> report()
     return workflow

@@ -60,6 +60,7 @@ def test_production_request_is_the_form_the_gate_and_the_workflow_run(dagbag):
     assert isinstance(run, TriggerDagRunOperator)
     assert (run.trigger_dag_id, run.trigger_run_id) == ("workflow_{{ params.workflow }}", "{{ run_id }}")
     assert run.wait_for_completion and run.deferrable and run.failed_states == ["failed"]
+    assert set(run.conf) == set(dagbag.dags["workflow_demo"].params) == {"request_id", "max_wall_time_min"}
     assert {"experiment", "campaign", "workflow", "n_jobs", "request_memory_mb", "priority", "contact"} <= set(dag.params)
 
 
@@ -68,13 +69,13 @@ def test_a_workflow_dag_reads_like_the_lifecycle(dagbag):
     from prodops.operators.track import TrackStageOperator
 
     dag = dagbag.dags["workflow_mc_chain"]
-    order = ["start", "preflight", "gen.preflight", "gen.submit_stage", "gen.track_stage", "gen.triage_failures",
+    order = ["preflight", "gen.preflight", "gen.submit_stage", "gen.track_stage", "gen.triage_failures",
              "gen.retry_failures", "gen.collect_outputs", "gen.check_outputs", "g4.preflight", "g4.submit_stage",
              "reco.submit_stage", "merge.submit_stage", "merge.check_outputs", "report"]
     assert set(order) <= set(dag.task_ids)
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).get_flat_relative_ids(upstream=False)
-    assert set(dag.params) == {"request_id"}
+    assert set(dag.params) == {"request_id", "max_wall_time_min"}
     assert isinstance(dag.get_task("gen.track_stage"), TrackStageOperator)
     assert isinstance(dag.get_task("gen.retry_failures"), RetryFailuresOperator)
 
@@ -87,7 +88,7 @@ def test_a_run_holds_task_instances_of_its_own_workflow_only(dagbag):
                  "collect_outputs", "check_outputs"}
     for template in load_templates().values():
         dag = dagbag.dags[f"workflow_{template.name}"]
-        expected = {"start", "preflight", "report"} | {f"{s.name}.{t}" for s in template.stages for t in per_stage}
+        expected = {"preflight", "report"} | {f"{s.name}.{t}" for s in template.stages for t in per_stage}
         assert set(dag.task_ids) == expected, template.name
 
 
@@ -104,7 +105,7 @@ def test_every_stage_is_gated_chained_and_published(dagbag):
             gate = dag.get_task(f"{stage.name}.preflight")
             assert (gate.workflow, gate.stage) == (template.name, stage.name)
             assert gate.downstream_task_ids == {f"{stage.name}.submit_stage"}
-            assert gate.upstream_task_ids - {"start"} == {before}
+            assert gate.upstream_task_ids == {before}
             before = check.task_id
         assert dag.get_task(f"{template.stages[-1].name}.check_outputs").downstream_task_ids == {"report"}
 

@@ -135,15 +135,16 @@ def test_a_bad_ad_is_counted_and_the_rest_recorded(db_url, approved):
     assert count(db_url, "job_attempts") == 3
 
 
-def test_a_workflow_dag_runs_only_an_approved_request_of_its_own_workflow(db_url, approved):
-    """A workflow DAG's ``start``: what its run needs of the request, or why it may not run it."""
-    assert service.request_of_workflow_run(db_url, approved, "demo") == {
-        "request_id": approved, "workflow": "demo", "max_wall_time_min": 10}
+def test_a_workflow_dag_submits_only_an_approved_request_of_its_own_workflow(db_url, approved):
+    """A workflow DAG triggered by hand with another request's id: its submit says which DAG to use."""
+    backend = ScriptedBackend()
     with pytest.raises(service.RequestNotRunnable, match="runs workflow 'demo', not 'mc_chain'; its DAG is workflow_demo"):
-        service.request_of_workflow_run(db_url, approved, "mc_chain")
-    with pytest.raises(service.RequestNotRunnable, match="request 999999 is not in the prodops database; trigger"
-                                                         " production_request"):
-        service.request_of_workflow_run(db_url, 999999, "demo")
+        service.submit_workflow_stage(db_url, backend, approved, "gen", workflow="mc_chain")
+    with pytest.raises(service.RequestNotRunnable, match="request 999999 is not in the prodops database; new requests"
+                                                         " come through production_request"):
+        service.submit_workflow_stage(db_url, backend, 999999, "run", workflow="demo")
     pending = service.record_request(db_url, dag_id="production_request", run_id="manual__2", conf=FORM)["request_id"]
-    with pytest.raises(service.RequestNotRunnable, match="'pending_approval', not approved; an approver answers"):
-        service.request_of_workflow_run(db_url, pending, "demo")
+    with pytest.raises(service.RequestNotRunnable, match="'pending_approval', not approved; only approved"):
+        service.submit_workflow_stage(db_url, backend, pending, "run", workflow="demo")
+    assert backend.submits == [] and count(db_url, "submissions") == 0
+    assert service.submit_workflow_stage(db_url, backend, approved, "run", workflow="demo") > 0

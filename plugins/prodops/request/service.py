@@ -38,28 +38,13 @@ def record_request(db_url: str, *, dag_id: str, run_id: str, conf: Mapping[str, 
     log.info("Recorded request %d (%s/%s, workflow %s): pending approval",
              request_id, request.experiment, request.campaign, request.workflow)
     return {"request_id": request_id, "workflow": request.workflow, "stages": [s.name for s in template.stages],
+            "max_wall_time_min": request.max_wall_time_min,
             "approval_subject": approval_subject(request_id, request), "approval_body": approval_body(request)}
 
 
-class RequestNotRunnable(ProdopsError):
-    """A workflow DAG was triggered for a request it may not run."""
-
-
-def request_of_workflow_run(db_url: str, request_id: int, workflow: str) -> dict[str, Any]:
-    """What a workflow DAG's run needs of its request, once the request may run in it: it exists,
-    names this workflow, and was approved (the entry point's gate); a clear error otherwise."""
-    with connect(db_url) as conn:
-        request = records.get_request(conn, request_id)
-    if request is None:
-        raise RequestNotRunnable(f"request {request_id} is not in the prodops database; trigger"
-                                 f" {REQUEST_DAG} (the request form), which runs this DAG once the request is approved")
-    if request["workflow"] != workflow:
-        raise RequestNotRunnable(f"request {request_id} runs workflow {request['workflow']!r}, not {workflow!r};"
-                                 f" its DAG is {workflow_dag_id(request['workflow'])}")
-    if request["state"] not in _APPROVED_ONCE:
-        raise RequestNotRunnable(f"request {request_id} is {request['state']!r}, not approved; an approver answers"
-                                 f" its gate in {REQUEST_DAG}, which then runs this DAG")
-    return {"request_id": request_id, "workflow": workflow, "max_wall_time_min": request["max_wall_time_min"]}
+class RequestNotRunnable(ProdopsError, RuntimeError):
+    """A stage was asked to run for a request that may not run it (missing, not approved, or of
+    another workflow: a workflow DAG triggered by hand with the wrong request id)."""
 
 
 _APPROVED_ONCE = frozenset(
@@ -68,14 +53,26 @@ _APPROVED_ONCE = frozenset(
 """States of a request that was approved; re-running its submit finds the submission made then."""
 
 
-def submit_workflow_stage(db_url: str, backend: Backend, request_id: int, stage: str) -> int:
-    """Submit one stage of an approved request from its inputs; returns the submission id."""
+def _runnable(request: Mapping[str, Any] | None, request_id: int, workflow: str | None) -> Mapping[str, Any]:
+    if request is None:
+        raise RequestNotRunnable(f"request {request_id} is not in the prodops database; new requests come"
+                                 f" through {REQUEST_DAG} (the request form), which runs their workflow once approved")
+    if workflow is not None and request["workflow"] != workflow:
+        raise RequestNotRunnable(f"request {request_id} runs workflow {request['workflow']!r}, not {workflow!r};"
+                                 f" its DAG is {workflow_dag_id(request['workflow'])}")
+    if request["state"] not in _APPROVED_ONCE:
+        raise RequestNotRunnable(f"request {request_id} is {request['state']!r}, not approved; only approved requests"
+                                 f" are submitted (an approver answers its gate in {REQUEST_DAG})")
+    return request
+
+
+def submit_workflow_stage(db_url: str, backend: Backend, request_id: int, stage: str,
+                          workflow: str | None = None) -> int:
+    """Submit one stage of an approved request (of ``workflow``, when given) from its inputs;
+    returns the submission id."""
     with connect(db_url) as conn:
-        request = records.get_request(conn, request_id)
-        state = None if request is None else request["state"]
-        if request is None or state not in _APPROVED_ONCE:
-            raise RuntimeError(f"request {request_id} is {state!r}, not approved; only approved requests are submitted")
-        if state == RequestState.APPROVED.value:
+        request = _runnable(records.get_request(conn, request_id), request_id, workflow)
+        if request["state"] == RequestState.APPROVED.value:
             records.set_request_state(conn, request_id, RequestState.RUNNING.value)
             conn.commit()
         template = load_templates()[request["workflow"]]
