@@ -786,6 +786,10 @@ class _FileReader:
                     except htcondor2.HTCondorException as err:
                         self._bad(piece, f"htcondor2 cannot read this event ({err}); it is skipped")
                         break
+                    except UnicodeDecodeError as err:  # the bindings decode an event's text as UTF-8
+                        self._bad(piece, f"this event is not UTF-8 text (byte {err.start} of what htcondor2 read:"
+                                         f" {err.reason}); it is skipped")
+                        break
                     reached = _offset_of(event_log)
                     if reached != end:
                         self._bad(piece, f"htcondor2 ended this event {reached - end:+d} bytes from its '...' line; "
