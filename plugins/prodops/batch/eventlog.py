@@ -788,7 +788,8 @@ class _FileReader:
                         break
                     except UnicodeDecodeError as err:  # the bindings decode an event's text as UTF-8
                         self._bad(piece, f"this event is not UTF-8 text (byte {err.start} of what htcondor2 read:"
-                                         f" {err.reason}); it is skipped")
+                                         f" {err.reason}); it is skipped",
+                                  cluster_id=int(header[2]), proc_id=int(header[3]))
                         break
                     reached = _offset_of(event_log)
                     if reached != end:

@@ -157,6 +157,21 @@ def test_truncated_log_stops_at_the_last_whole_event_and_resumes(sample_log, tmp
     assert end == len(data)
 
 
+def test_an_event_that_is_not_utf8_is_skipped_and_reported_not_raised(sample_log):
+    """A byte a job wrote into its hold reason that is not UTF-8 (the bindings decode events as
+    UTF-8): found by tests/unit/test_parser_fuzz.py, it had stopped every read of the log."""
+    from prodops.batch.eventlog import read_event_log
+
+    data = sample_log.read_bytes()
+    reason = data.index(b"Job has gone over memory limit")
+    sample_log.write_bytes(data[:reason] + b"\x80" + data[reason:])
+    read = read_event_log(sample_log)
+    assert [(r.proc_id, r.event_type) for r in read.records] == [e for e in EXPECTED if e != (3, "JOB_HELD")]
+    [problem] = read.problems
+    assert "not UTF-8" in str(problem) and problem.proc_id == 3 and problem.offset < reason < problem.end
+    assert read.offset == len(data) + 1
+
+
 def test_every_truncation_point_yields_each_event_exactly_once(sample_log, tmp_path):
     data = sample_log.read_bytes()
     full, _ = read_events(sample_log)
