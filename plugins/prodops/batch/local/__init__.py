@@ -2,9 +2,11 @@
 
 One module per responsibility: :mod:`.backend` (the Batch boundary: submit, poll, act, through
 files in the submission's workdir), :mod:`.runner` (the detached schedd-and-startd loop of one
-submission: control requests, starts, measurements, reaping, recovery after a crash),
-:mod:`.transitions` (what each event does to a job ad: pure functions, tested without
-processes) and :mod:`.processes` (process sessions: their trees, usage and disk).
+submission: it applies requests, starts, measures and reaps jobs, and recovers after a crash),
+:mod:`.control` (hold/release/remove requests and what each does to a job by its status),
+:mod:`.transitions` (what each event does to a job ad, and what recovery does to a job a dead
+runner left: pure functions, tested without processes) and :mod:`.processes` (process
+sessions: their trees, usage and disk).
 """
 
 from prodops.batch.local.backend import PLUGINS_DIR, LocalPoolBackend

@@ -49,7 +49,7 @@ from prodops.batch.jobads import (
     write_atomic,
 )
 from prodops.batch.submit import parse_environment, split_arguments
-from prodops.batch.local import processes, transitions
+from prodops.batch.local import control, processes, transitions
 from prodops.batch.workdir import Workdir
 
 log = logging.getLogger("prodops.batch.local.runner")
@@ -284,17 +284,15 @@ class Runner:
     def _apply_requests(self) -> None:
         for path in self.workdir.pending_requests():
             try:
-                request = json.loads(path.read_text())
-                action = JobAction(request["action"])
-                procs = request.get("procs")
-                reason = str(request.get("reason") or "")
-            except (ValueError, KeyError, OSError) as err:
-                log.error("Ignoring control request %s: %s", path.name, err)
+                request = control.read_request(path)
+            except control.ControlRequestInvalid as err:
+                log.error("Ignoring control request %s", err)
                 self.workdir.finish_request(path)
                 continue
-            targets = sorted(self.ads) if procs is None else [int(p) for p in procs]
-            applied = sum(self._act(action, proc, reason) for proc in targets if proc in self.ads)
-            log.info("Applied %s to %d of %d jobs (%s)", action.value, applied, len(targets), reason)
+            targets = sorted(self.ads) if request.procs is None else list(request.procs)
+            reason = request.reason_or_default
+            applied = sum(self._act(request.action, proc, reason) for proc in targets if proc in self.ads)
+            log.info("Applied %s to %d of %d jobs (%s)", request.action.value, applied, len(targets), reason)
             self._settle_stops()
             self._flush(force=True)
             self.workdir.finish_request(path)
@@ -308,34 +306,24 @@ class Runner:
 
     def _act(self, action: JobAction, proc: int, reason: str) -> bool:
         ad = self.ads[proc]
-        status = int(ad["JobStatus"])
         cluster = int(ad["ClusterId"])
+        what = control.step(action, int(ad["JobStatus"]), proc in self.running)
+        if what is control.Step.STOP_TO_HOLD:
+            return self._stop(proc, Stop("hold", reason, HoldCode.USER_REQUEST, 0))
+        if what is control.Step.STOP_TO_REMOVE:
+            return self._stop(proc, Stop("remove", reason))
         now = time.time()
-        if action is JobAction.HOLD:
-            reason = reason or "via condor_hold"
-            if proc in self.running:
-                return self._stop(proc, Stop("hold", reason, HoldCode.USER_REQUEST, 0))
-            if status != JobStatus.IDLE:
-                return False
+        if what is control.Step.HOLD:
             self.events.held(cluster, proc, reason=reason, code=HoldCode.USER_REQUEST, subcode=0)
             self._set_held(ad, reason, HoldCode.USER_REQUEST, 0, now)
-            return True
-        if action is JobAction.RELEASE:
-            if status != JobStatus.HELD:
-                return False
-            reason = reason or "via condor_release"
+        elif what is control.Step.RELEASE:
             self.events.released(cluster, proc, reason=reason)
             transitions.release(ad, reason, now)
             self._dirty = True
-            return True
-        reason = reason or "via condor_rm"
-        if proc in self.running:
-            return self._stop(proc, Stop("remove", reason))
-        if status not in (JobStatus.IDLE, JobStatus.HELD):
-            return False
-        self.events.aborted(cluster, proc, reason=reason)
-        self._set_removed(ad, reason, now)
-        return True
+        elif what is control.Step.REMOVE:
+            self.events.aborted(cluster, proc, reason=reason)
+            self._set_removed(ad, reason, now)
+        return what is not control.Step.NOTHING
 
     def _stop(self, proc: int, stop: Stop) -> bool:
         job = self.running[proc]
