@@ -42,7 +42,7 @@ from .test_production_request import (
 HEARTBEAT_TIMEOUT_S = 45
 BEFORE_GATE = ("validate_request",)
 AFTER_GATE = ("await_approval", "run_workflow")
-WORKFLOW_TASKS = ("preflight", "report", *(f"run.{t}" for t in STAGE_TASKS))
+WORKFLOW_TASKS = ("preflight", "report", *(f"run.{t}" for t in ("preflight", *STAGE_TASKS)))
 """Every task of the demo's workflow run (run_workflow triggered it after the gate)."""
 
 
