@@ -16,6 +16,8 @@ from prodops.keepup.follow import approval_run_id
 from prodops.store.db import connect
 
 FOLLOWER, APPROVAL, REQUESTS = "keepup_follower", "keepup_campaign_approval", "production_request"
+WORKFLOW = "workflow_keepup"
+"""Each batch's request runs there (production_request's run_workflow, same run id)."""
 REQUEST = {"request_memory_mb": 200, "request_disk_mb": 100, "max_wall_time_min": 10, "priority": 45,
            "justification": "end-to-end test of keepup following", "contact": "keepup@example.org",
            "workflow_options": {"sleep_s": 0}}
@@ -97,7 +99,7 @@ def test_keepup_submits_the_files_written_after_its_first_run_and_only_those(air
             run_id = f"keepup__{campaign}__{batch:06d}"
             wait_until(f"run {run_id}", lambda run_id=run_id: airflow.request(
                 "GET", f"/api/v2/dags/{REQUESTS}/dagRuns/{run_id}").ok)
-            airflow.wait_for_task_state(REQUESTS, run_id, "keepup.reco.submit_stage", ["success"], timeout=300)
+            airflow.wait_for_task_state(WORKFLOW, run_id, "reco.submit_stage", ["success"], timeout=300)
             assert airflow.hitl_details(REQUESTS, run_id) == []  # nobody was asked
             [request] = fetch(airflow.prodops_db_url, "SELECT id, input_dataset, decided_by, decision_note"
                               " FROM requests WHERE run_id = %(r)s", r=run_id)
