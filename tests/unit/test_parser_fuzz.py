@@ -33,7 +33,7 @@ ADS = (FIXTURES / "ads" / "history_pool.ads").read_text()
 TEMPLATE = Path(__file__).resolve().parents[2] / "include" / "workflows" / "mc_chain.yaml"
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-LOG_FUZZ = settings(FUZZ, max_examples=40)
+LOG_FUZZ = settings(FUZZ, max_examples=25)
 """Each event-log case writes a file and reads it through htcondor2 from every stored offset."""
 
 # what a garbled log holds: HTCondor's own separators and headers among random bytes
@@ -188,7 +188,7 @@ def _paths(value: object, prefix: tuple = ()) -> list[tuple]:
     return found
 
 
-@FUZZ
+@settings(FUZZ, max_examples=40)  # each case validates the template against its JSON schema
 @given(data=st.data())
 def test_any_change_to_a_template_loads_or_names_stage_and_field(data):
     raw = copy.deepcopy(yaml.safe_load(TEMPLATE.read_text()))
@@ -209,3 +209,16 @@ def test_any_change_to_a_template_loads_or_names_stage_and_field(data):
         assert str(err).startswith(TEMPLATE.name)
         return
     assert template.stages
+
+
+def test_a_workflow_submit_block_of_null_commands_merges_with_a_stages_own():
+    """Found by the fuzz above: a workflow's ``commands: null`` and a stage's commands raised TypeError."""
+    raw = copy.deepcopy(yaml.safe_load(TEMPLATE.read_text()))
+    raw["submit"] = {**(raw.get("submit") or {}), "commands": None}
+    raw["stages"][0]["submit"] = {"commands": {"+DESIRED_usage_model": '"OPPORTUNISTIC"'}}
+    try:
+        template = parse_template(TEMPLATE, raw)
+    except TemplateInvalid as err:  # refused naming the field is as good as merged
+        assert str(err).startswith(TEMPLATE.name) and "commands" in str(err)
+        return
+    assert template.stages[0].submit["commands"] == {"+DESIRED_usage_model": '"OPPORTUNISTIC"'}

@@ -556,7 +556,7 @@ def merged_blocks(*blocks: Mapping[str, Any] | None) -> dict[str, Any]:
     for block in blocks:
         for name, value in (block or {}).items():
             if name in ("policy", "commands") and isinstance(value, Mapping):
-                merged[name] = {**merged.get(name, {}), **value}
+                merged[name] = {**(merged.get(name) or {}), **value}  # an earlier block may say null
             else:
                 merged[name] = value
     return merged
