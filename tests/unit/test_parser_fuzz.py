@@ -32,7 +32,8 @@ XML_LOG = (FIXTURES / "eventlogs" / "converted" / "chtc_65101544.xml").read_byte
 ADS = (FIXTURES / "ads" / "history_pool.ads").read_text()
 TEMPLATE = Path(__file__).resolve().parents[2] / "include" / "workflows" / "mc_chain.yaml"
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=120, derandomize=True, database=None, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 LOG_FUZZ = settings(FUZZ, max_examples=25)
 """Each event-log case writes a file and reads it through htcondor2 from every stored offset."""
 
